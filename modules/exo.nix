@@ -1,0 +1,591 @@
+# services.exo: exo (distributed AI inference) as a hardened systemd service, with a
+# readiness wait, health checks, backups and per-generation release metadata.
+# Written in the style of nixpkgs' ollama.nix, llama-cpp.nix and restic.nix.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkOption types literalExpression;
+  helpers = import ./exo-helpers.nix;
+
+  cfg = config.services.exo;
+  dynamicUser = cfg.user == null;
+  realStateDir = helpers.realStateDir { inherit (cfg) stateDir; inherit dynamicUser; };
+  apiUrl = helpers.apiUrl { inherit (cfg) host apiPort; };
+  gpu = helpers.gpuAccess cfg.acceleration;
+  exoDeploy = lib.getExe' cfg.toolkitPackage "exo-deploy";
+  exoVersion = lib.getVersion cfg.package;
+  exoArgs = helpers.exoArgs {
+    inherit (cfg)
+      apiPort
+      zenohPort
+      discoveryPort
+      namespace
+      offline
+      extraArgs
+      ;
+  };
+  firewallRules = helpers.firewallRules {
+    inherit (cfg)
+      apiPort
+      zenohPort
+      discoveryPort
+      openRingPorts
+      ringPortRange
+      ;
+  };
+
+  # Folders systemd creates and hands to the service user (StateDirectory= is relative to /var/lib).
+  stateDirectories = lib.unique (
+    lib.filter (d: d != null) (
+      map helpers.stateDirectoryName (
+        [ cfg.stateDir ] ++ lib.optional (!helpers.isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir
+      )
+    )
+  );
+  # A static user's folders outside /var/lib come from tmpfiles instead.
+  tmpfilesDirs = lib.filter (d: helpers.stateDirectoryName d == null) (
+    [ cfg.stateDir ] ++ lib.optional (!helpers.isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir
+  );
+
+  healthStatusFile = "/run/exo/health.json";
+  healthGate = pkgs.writeShellScript "exo-health-gate" (builtins.readFile ./exo-health-gate.sh);
+
+  # Hardening shared by the health and backup oneshots. They run as root (see below), so
+  # everything they do not need is taken away.
+  oneshotHardening = {
+    # Only reading exo's files (owned by the service user, mode 0700) is needed.
+    CapabilityBoundingSet = [ "CAP_DAC_READ_SEARCH" ];
+    LockPersonality = true;
+    # Node.js (V8) compiles JavaScript to machine code at run time: it needs W+X memory.
+    MemoryDenyWriteExecute = false;
+    NoNewPrivileges = true;
+    PrivateDevices = true;
+    PrivateTmp = true;
+    ProtectClock = true;
+    ProtectControlGroups = true;
+    ProtectHome = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectSystem = "strict";
+    # AF_UNIX: systemctl/journalctl (D-Bus, journald) and the nix-daemon socket.
+    RestrictAddressFamilies = [
+      "AF_INET"
+      "AF_INET6"
+      "AF_UNIX"
+    ];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [ "@system-service" ];
+    UMask = "0077";
+  };
+in
+{
+  options.services.exo = {
+    enable = lib.mkEnableOption "exo, a distributed AI inference node";
+    package = lib.mkPackageOption pkgs "exo" {
+      extraDescription = ''
+        To follow exo's releases, take it from exo's own flake:
+        `services.exo.package = inputs.exo.packages.''${pkgs.stdenv.hostPlatform.system}.default;`
+      '';
+    };
+    toolkitPackage = lib.mkPackageOption pkgs "exo-deploy" {
+      extraDescription = "The exo-deploy toolkit that the health check and backup units run. The exo-deploy flake's module sets it.";
+    };
+
+    host = mkOption {
+      type = types.str;
+      default = "127.0.0.1";
+      example = "::1";
+      description = ''
+        Address at which this host reaches its own exo API (readiness wait, health checks).
+        exo itself binds its API to all interfaces and has no flag to change that: use
+        `openFirewall` and `firewallInterfaces` to control who can reach it.
+      '';
+    };
+    apiPort = mkOption {
+      type = types.port;
+      default = 52415;
+      description = "TCP port of exo's HTTP API and dashboard (`--api-port`). Peers probe `/node_id` on it.";
+    };
+    zenohPort = mkOption {
+      type = types.port;
+      default = 52414;
+      description = "TCP port of exo's zenoh listener (`--zenoh-port`); peers dial it.";
+    };
+    discoveryPort = mkOption {
+      type = types.port;
+      default = 52413;
+      description = "UDP port of exo's discovery packets (`--discovery-port`, IPv6 link-local multicast).";
+    };
+    namespace = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "home-cluster";
+      description = ''
+        exo's discovery namespace (`--namespace`). `null` keeps exo's default, which is its
+        version: nodes on different exo versions then never see each other, so upgrading one
+        node at a time splits the cluster. Pin a name shared by all nodes to make rolling
+        upgrades (exo-deploy's `rolling` and `canary` strategies) possible.
+      '';
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Open exo's ports: `apiPort` and `zenohPort` (TCP), `discoveryPort` (UDP), and the MLX
+        ring range when `openRingPorts` is set. exo's API has no authentication: prefer
+        limiting this to the cluster's network with `firewallInterfaces`.
+      '';
+    };
+    firewallInterfaces = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "enp3s0" ];
+      description = "Open the ports only on these interfaces; empty means on all interfaces.";
+    };
+    openRingPorts = mkOption {
+      type = types.bool;
+      default = cfg.openFirewall;
+      defaultText = literalExpression "config.services.exo.openFirewall";
+      description = "Also open `ringPortRange` (TCP), where MLX ring traffic between nodes runs on a random port.";
+    };
+    ringPortRange = mkOption {
+      type = types.submodule {
+        options = {
+          from = mkOption { type = types.port; };
+          to = mkOption { type = types.port; };
+        };
+      };
+      default = {
+        from = 49153;
+        to = 65535;
+      };
+      description = "TCP port range of MLX ring traffic between exo nodes.";
+    };
+
+    offline = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Run exo offline (`--offline`): no internet checks, only models already in `modelsDir`.";
+    };
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [
+        "--no-downloads"
+        "-v"
+      ];
+      description = "Extra arguments for exo, each escaped for systemd's ExecStart=.";
+    };
+    environment = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        EXO_MAX_CONCURRENT_REQUESTS = "4";
+        HF_ENDPOINT = "https://hf-mirror.example";
+      };
+      description = ''
+        Environment variables for exo. They land in the Nix store: put secrets such as
+        `HF_TOKEN` in `environmentFile` instead.
+      '';
+    };
+    environmentFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/exo.env";
+      description = "A file of `NAME=value` lines (systemd's EnvironmentFile=) for secrets such as `HF_TOKEN`; kept out of the Nix store.";
+    };
+
+    user = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "exo";
+      description = "User that runs exo; `null` runs it as a DynamicUser. A non-null user is created.";
+    };
+    group = mkOption {
+      type = types.nullOr types.str;
+      default = cfg.user;
+      defaultText = literalExpression "config.services.exo.user";
+      description = "Group that runs exo, created when `user` is set.";
+    };
+    stateDir = mkOption {
+      type = types.str;
+      default = "/var/lib/exo";
+      description = ''
+        exo's home: its config, data and cache all live here (the module sets `EXO_HOME`,
+        `HOME` and the XDG folders to it). With a DynamicUser the files are really in
+        `/var/lib/private/exo`, behind a symlink.
+      '';
+    };
+    modelsDir = mkOption {
+      type = types.str;
+      default = "${cfg.stateDir}/models";
+      defaultText = literalExpression ''"''${config.services.exo.stateDir}/models"'';
+      description = "Where exo downloads and reads models (`EXO_DEFAULT_MODELS_DIR`). Large; not backed up unless `backup.includeModels`.";
+    };
+    acceleration = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "cuda"
+          "rocm"
+        ]
+      );
+      default = null;
+      description = ''
+        GPU access for exo: `"cuda"` allows the NVIDIA devices, `"rocm"` `/dev/kfd` and
+        `/dev/dri` (with the `video` and `render` groups). Both also allow W+X memory, which the
+        GPU drivers' JIT compilers need. `null`: CPU only, no devices at all.
+      '';
+    };
+
+    waitForReady = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Consider the unit started only once exo's `/models` answers (polled each second).";
+    };
+    startTimeout = mkOption {
+      type = types.str;
+      default = "5min";
+      description = "Bound on start-up, the readiness wait included (TimeoutStartSec=).";
+    };
+    logRetention = mkOption {
+      type = types.str;
+      default = "14d";
+      description = "Age after which exo's own log files under `stateDir/exo_log` are deleted (a tmpfiles age rule). exo's stderr goes to the journal.";
+    };
+
+    healthCheck = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Run `exo-deploy check --local` from a timer: API probes, exo's failure strings in the
+          journal since the previous run, cluster size. The result is written to
+          `/run/exo/health.json`.
+        '';
+      };
+      interval = mkOption {
+        type = types.strMatching "[0-9]+[smh]";
+        default = "2m";
+        description = "Time between two checks; also the journal window each check reads (`--since`).";
+      };
+      expectNodes = mkOption {
+        type = types.nullOr types.ints.positive;
+        default = null;
+        description = "Number of nodes this node must see in exo's `/state`; `null` skips that check.";
+      };
+      failureThreshold = mkOption {
+        type = types.ints.positive;
+        default = 3;
+        description = "Consecutive failed checks before acting: restart exo (if `restart`) and fail the unit, so `onFailure` fires.";
+      };
+      restart = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Restart a running exo after `failureThreshold` consecutive failed checks (a stopped exo stays stopped).";
+      };
+      restartInterval = mkOption {
+        type = types.ints.positive;
+        default = 1800;
+        description = "Minimum number of seconds between two restarts by the health check.";
+      };
+      textfile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/var/lib/prometheus-node-exporter/textfile/exo.prom";
+        description = "Also write the result as a Prometheus textfile here, for node-exporter's textfile collector.";
+      };
+      onFailure = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "notify-admin@%n.service" ];
+        description = "Units to start when the health check unit fails (OnFailure=).";
+      };
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Extra arguments for `exo-deploy check`.";
+      };
+    };
+
+    backup = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Back up exo's state (config, custom model cards) with `exo-deploy backup create
+          --local`, pinning the running system with a GC root, then prune to `keep`.
+        '';
+      };
+      dir = mkOption {
+        type = types.str;
+        default = "/var/backups/exo";
+        description = "Folder for the backups; must be outside `stateDir`.";
+      };
+      keep = mkOption {
+        type = types.ints.positive;
+        default = 10;
+        description = "Number of backups to keep (the newest one from a healthy system is never pruned).";
+      };
+      includeModels = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Also back up `modelsDir` (large, and usually downloadable again).";
+      };
+      timerConfig = mkOption {
+        type = types.nullOr (types.attrsOf types.str);
+        default = {
+          OnCalendar = "daily";
+          Persistent = "true";
+          RandomizedDelaySec = "1h";
+        };
+        description = "When to back up (systemd.timer(5) settings); `null`: no timer, start `exo-backup.service` by hand.";
+      };
+      restic.enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Hand the backups to `services.restic.backups.exo` for an off-host copy: its `paths`
+          get `backup.dir` and it runs after each successful backup (its own timer is off by
+          default). Set its `repository` and `passwordFile` yourself.
+        '';
+      };
+    };
+  };
+
+  config = lib.mkIf cfg.enable (
+    lib.mkMerge [
+      {
+        assertions = helpers.assertions cfg;
+
+        users = lib.mkIf (!dynamicUser) {
+          users.${cfg.user} = {
+            isSystemUser = true;
+            group = cfg.group;
+            home = cfg.stateDir;
+            extraGroups = gpu.groups;
+          };
+          groups.${cfg.group} = { };
+        };
+
+        systemd.tmpfiles.rules =
+          map (d: "d ${d} 0750 ${cfg.user} ${cfg.group} -") (lib.optionals (!dynamicUser) tmpfilesDirs)
+          # exo rotates its log at each start and keeps 5 archives, but the runner logs and
+          # a long-running exo.log grow: delete what is older than logRetention.
+          ++ [ "e ${realStateDir}/exo_log - - - ${cfg.logRetention}" ];
+
+        systemd.services.exo = {
+          description = "exo distributed AI inference node";
+          wantedBy = [ "multi-user.target" ];
+          wants = [ "network-online.target" ];
+          after = [ "network-online.target" ];
+          environment = helpers.exoEnvironment {
+            inherit (cfg) stateDir modelsDir environment;
+          };
+          path = lib.optional cfg.waitForReady pkgs.curl;
+          postStart = lib.mkIf cfg.waitForReady ''
+            # Ready when the API answers; bounded by TimeoutStartSec (exo has no /health).
+            until curl --silent --fail --output /dev/null --max-time 5 ${lib.escapeShellArg "${apiUrl}/models"}; do
+              sleep 1
+            done
+          '';
+          serviceConfig =
+            lib.optionalAttrs (!dynamicUser) {
+              User = cfg.user;
+              Group = cfg.group;
+            }
+            // lib.optionalAttrs (cfg.environmentFile != null) {
+              EnvironmentFile = cfg.environmentFile;
+            }
+            // {
+              Type = "exec";
+              DynamicUser = dynamicUser;
+              ExecStart = "${lib.getExe' cfg.package "exo"} ${helpers.escapeSystemdExecArgs exoArgs}";
+              WorkingDirectory = cfg.stateDir;
+              StateDirectory = stateDirectories;
+              StateDirectoryMode = "0750";
+              ReadWritePaths = lib.optional (!helpers.isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir;
+              TimeoutStartSec = cfg.startTimeout;
+              # exo is known to deadlock at multi-node shutdown: do not hold up deploys for long.
+              TimeoutStopSec = "30s";
+              Restart = "on-failure";
+              # bounded exponential backoff: 5s, growing to at most 5min over 10 restarts
+              RestartSec = "5s";
+              RestartSteps = 10;
+              RestartMaxDelaySec = "5min";
+              # exo raises its open-files limit to 65535 itself; allow that without privileges.
+              LimitNOFILE = 65535;
+
+              CapabilityBoundingSet = [ "" ];
+              DeviceAllow = gpu.deviceAllow;
+              DevicePolicy = "closed";
+              LockPersonality = true;
+              # GPU drivers JIT-compile kernels into W+X memory (CUDA PTX, ROCm comgr).
+              MemoryDenyWriteExecute = cfg.acceleration == null;
+              NoNewPrivileges = true;
+              # PrivateDevices= would hide the GPUs: only a CPU-only exo gets it.
+              PrivateDevices = cfg.acceleration == null;
+              PrivateMounts = true;
+              PrivateTmp = true;
+              PrivateUsers = true;
+              # exo reports memory, CPU and disk of the node (psutil reads /proc/meminfo, /proc/stat).
+              ProcSubset = "all";
+              ProtectClock = true;
+              ProtectControlGroups = true;
+              ProtectHome = true;
+              ProtectHostname = true;
+              ProtectKernelLogs = true;
+              ProtectKernelModules = true;
+              ProtectKernelTunables = true;
+              ProtectProc = "invisible";
+              ProtectSystem = "strict";
+              RemoveIPC = true;
+              RestrictNamespaces = true;
+              RestrictRealtime = true;
+              RestrictSUIDSGID = true;
+              RestrictAddressFamilies = [
+                "AF_INET"
+                "AF_INET6"
+                # multiprocessing (spawn) between exo and its runners
+                "AF_UNIX"
+                # discovery enumerates network interfaces and their addresses (rtnetlink)
+                "AF_NETLINK"
+              ];
+              SupplementaryGroups = gpu.groups;
+              SystemCallArchitectures = "native";
+              # @resources: exo raises RLIMIT_NOFILE and MLX pins threads (setrlimit, sched_setaffinity)
+              SystemCallFilter = [
+                "@system-service @resources"
+                "~@privileged"
+              ];
+              SystemCallErrorNumber = "EPERM";
+              UMask = "0077";
+            };
+        };
+
+        networking.firewall = lib.mkIf cfg.openFirewall (
+          if cfg.firewallInterfaces == [ ] then
+            firewallRules
+          else
+            { interfaces = lib.genAttrs cfg.firewallInterfaces (_: firewallRules); }
+        );
+
+        environment.etc."exo/release.json".text = builtins.toJSON (
+          helpers.releaseInfo {
+            version = exoVersion;
+            package = cfg.package;
+            inherit (cfg) namespace apiPort zenohPort discoveryPort stateDir;
+          }
+        );
+
+        # exo, and exo-deploy for `exo-deploy check --local` by hand
+        environment.systemPackages = [
+          cfg.package
+        ] ++ lib.optional (cfg.healthCheck.enable || cfg.backup.enable) cfg.toolkitPackage;
+      }
+
+      (lib.mkIf cfg.healthCheck.enable {
+        systemd.tmpfiles.rules = lib.optional (
+          cfg.healthCheck.textfile != null
+        ) "d ${dirOf cfg.healthCheck.textfile} 0755 root root -";
+
+        systemd.services.exo-healthcheck = {
+          description = "Health check of exo";
+          after = [ "exo.service" ];
+          onFailure = cfg.healthCheck.onFailure;
+          # `check` reports the Nix version among its compatibility facts.
+          path = [ config.nix.package ];
+          restartIfChanged = false;
+          environment = {
+            EXO_HEALTH_STATE_DIR = "/run/exo";
+            EXO_HEALTH_THRESHOLD = toString cfg.healthCheck.failureThreshold;
+            EXO_HEALTH_RESTART = if cfg.healthCheck.restart then "1" else "0";
+            EXO_HEALTH_RESTART_INTERVAL = toString cfg.healthCheck.restartInterval;
+            EXO_HEALTH_UNIT = "exo.service";
+          };
+          serviceConfig = oneshotHardening // {
+            Type = "oneshot";
+            # root: reads exo's journal, `systemctl try-restart exo`, measures exo's private folder.
+            User = "root";
+            ExecStart = "${healthGate} ${
+              helpers.escapeSystemdExecArgs (
+                [ exoDeploy ]
+                ++ helpers.checkArgs {
+                  api = apiUrl;
+                  unit = "exo.service";
+                  stateDir = realStateDir;
+                  since = cfg.healthCheck.interval;
+                  statusFile = healthStatusFile;
+                  inherit (cfg.healthCheck) expectNodes textfile extraArgs;
+                }
+              )
+            }";
+            # /run/exo keeps the status file and the failure counter between runs.
+            RuntimeDirectory = "exo";
+            RuntimeDirectoryPreserve = "yes";
+            ReadWritePaths = lib.optional (cfg.healthCheck.textfile != null) (dirOf cfg.healthCheck.textfile);
+            TimeoutStartSec = "2min";
+          };
+        };
+        systemd.timers.exo-healthcheck = {
+          wantedBy = [ "timers.target" ];
+          timerConfig = {
+            OnBootSec = cfg.healthCheck.interval;
+            OnUnitActiveSec = cfg.healthCheck.interval;
+          };
+        };
+      })
+
+      (lib.mkIf cfg.backup.enable {
+        systemd.tmpfiles.rules = [ "d ${cfg.backup.dir} 0700 root root -" ];
+
+        systemd.services.exo-backup = {
+          description = "Backup of exo's state";
+          after = [ "exo.service" ];
+          onSuccess = lib.optional cfg.backup.restic.enable "restic-backups-exo.service";
+          path = [ config.nix.package ];
+          restartIfChanged = false;
+          # The GC root that pins the running system is registered through the daemon.
+          environment.NIX_REMOTE = "daemon";
+          serviceConfig = oneshotHardening // {
+            Type = "oneshot";
+            # root: reads exo's private folder and adds a GC root for the running system.
+            User = "root";
+            # retention after the backup, as restic.nix does
+            ExecStart = map (args: "${exoDeploy} ${helpers.escapeSystemdExecArgs args}") [
+              (helpers.backupCreateArgs {
+                inherit (cfg.backup) dir;
+                stateDir = realStateDir;
+                models = cfg.backup.includeModels;
+              })
+              (helpers.backupPruneArgs { inherit (cfg.backup) dir keep; })
+            ];
+            ReadWritePaths = [
+              cfg.backup.dir
+              "/nix/var/nix/gcroots"
+            ];
+          };
+        };
+        systemd.timers.exo-backup = lib.mkIf (cfg.backup.timerConfig != null) {
+          wantedBy = [ "timers.target" ];
+          timerConfig = cfg.backup.timerConfig;
+        };
+
+        services.restic.backups.exo = lib.mkIf cfg.backup.restic.enable {
+          paths = [ cfg.backup.dir ];
+          # runs after each successful exo backup (OnSuccess= above) instead of on its own timer
+          timerConfig = lib.mkDefault null;
+        };
+      })
+    ]
+  );
+}

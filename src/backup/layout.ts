@@ -1,0 +1,32 @@
+// How backups lie on a host: DIR/ID/{backup.json,flake.lock,state.tar.gz,manifest.sha256,system}.
+// A backup is built in DIR/.partial-ID and renamed when complete, so an interrupted one never
+// shows in the list; the system it records is pinned by a GC root.
+import { z } from 'zod';
+
+export const PARTIAL_PREFIX = '.partial-';
+export const GC_ROOTS_DIR = '/nix/var/nix/gcroots/exo-deploy-backups';
+export const META_FILE = 'backup.json';
+export const MANIFEST_FILE = 'manifest.sha256';
+export const STATE_ARCHIVE = 'state.tar.gz';
+export const FLAKE_LOCK = 'flake.lock';
+
+/** Left out of the state archive: large and re-downloadable, or not worth keeping (facts/exo.md). */
+export const STATE_EXCLUDES = ['event_log', 'exo_log', 'runner_log', 'exo.pid', 'cache'];
+export const MODELS_DIR = 'models';
+
+export const BackupMeta = z.object({
+  id: z.string(),
+  host: z.string(),
+  createdAt: z.string(),
+  reason: z.string(),
+  systemPath: z.string().nullable(),
+  generation: z.number().nullable(),
+  exoVersion: z.string(),
+  healthy: z.boolean(),
+  stateDir: z.string(),
+  files: z.array(z.string()),
+  models: z.boolean(),
+});
+export type BackupMeta = z.output<typeof BackupMeta>;
+
+export { timestampId as backupId, TIMESTAMP_ID as BACKUP_ID } from '../time-id.js';

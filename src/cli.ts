@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// The entry point: parse, dispatch to one command module, print, exit. Only this file exits.
+import { readFileSync } from 'node:fs';
+import { ExitCode, ExoDeployError, InterruptedError, usageError } from './errors.js';
+import { helpText } from './options.js';
+import { parseCommandLine } from './parse-args.js';
+import type { Outcome } from './output/outcome.js';
+
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+async function main(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  const controller = new AbortController();
+  // First Ctrl-C: cancel what runs and let the command leave a consistent, reported state.
+  process.once('SIGINT', () => controller.abort(new InterruptedError()));
+  process.once('SIGTERM', () => controller.abort(new InterruptedError()));
+  let close = async () => {};
+  try {
+    const args = parseCommandLine(argv);
+    json = Boolean(args.options.json);
+    if (args.options.version) return print(`${version}\n`);
+    if (args.options.help) return print(`${helpText(version)}\n`);
+    if (!args.command) throw usageError('no command given', 'see `exo-deploy --help`');
+    const [{ createContext }, { execaRunner }, { stderrLog }, command] = await Promise.all([
+      import('./context.js'),
+      import('./run/process.js'),
+      import('./output/log.js'),
+      import(`./commands/${args.command}.js`) as Promise<{ run: (ctx: import('./context.js').Context) => Promise<Outcome> }>,
+    ]);
+    const log = stderrLog({ verbose: Boolean(args.options.verbose) });
+    const ctx = await createContext(args.options, args.positionals, { runner: execaRunner(controller.signal), log, signal: controller.signal });
+    close = ctx.close;
+    const outcome = await command.run(ctx);
+    print(json ? `${JSON.stringify(outcome.data, null, 2)}\n` : `${outcome.text}\n`);
+    return outcome.exitCode;
+  } catch (caught) {
+    const error = controller.signal.aborted && !(caught instanceof ExoDeployError) ? new InterruptedError() : caught;
+    return reportError(error, json);
+  } finally {
+    await close();
+  }
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return ExitCode.ok;
+}
+
+function reportError(error: unknown, json: boolean): number {
+  const known = error instanceof ExoDeployError ? error : undefined;
+  const exitCode = known?.exitCode ?? ExitCode.failed;
+  const message = known?.message ?? (error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.stderr.write(`error: ${message}\n${known?.details.hint ? `hint: ${known.details.hint}\n` : ''}`);
+  if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { message, exitCode, host: known?.details.host, hint: known?.details.hint } }, null, 2)}\n`);
+  return exitCode;
+}
+
+const code = await main(process.argv.slice(2));
+// Flush stdout before exiting: a pipe may still hold the JSON document.
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,58 @@
+// exo-deploy check: the health of each host, concurrently. Exit 0 when all are healthy.
+import type { Context } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { checkHost, type HostCheck } from '../health/check.js';
+import { prometheusText } from '../health/prometheus.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { age, bytes, shortPath } from '../output/format.js';
+import type { Outcome } from '../output/outcome.js';
+
+export const DEFAULT_SINCE_MS = 10 * 60_000;
+
+export function expectedNodes(ctx: Context): number | null {
+  if (ctx.options['expect-nodes'] !== undefined) return ctx.options['expect-nodes'];
+  if (ctx.config.health.cluster_size > 0) return ctx.config.health.cluster_size;
+  // --local knows nothing of the other nodes; a config's hosts are the cluster.
+  return ctx.options.local ? null : ctx.config.hosts.length;
+}
+
+export async function checkHosts(ctx: Context, sinceMs: number): Promise<HostCheck[]> {
+  return Promise.all(
+    ctx.hosts.map((host) =>
+      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }),
+    ),
+  );
+}
+
+export async function run(ctx: Context): Promise<Outcome> {
+  const sinceMs = ctx.now() - (ctx.options.since ?? DEFAULT_SINCE_MS);
+  const checks = await checkHosts(ctx, sinceMs);
+  const healthy = checks.every((c) => c.healthy);
+  if (ctx.options['status-file']) await writeFileAtomic(ctx.options['status-file'], `${JSON.stringify({ healthy, checks }, null, 2)}\n`);
+  if (ctx.options.textfile) await writeFileAtomic(ctx.options.textfile, prometheusText(checks, ctx.now()));
+  return {
+    exitCode: healthy ? ExitCode.ok : ExitCode.failed,
+    data: { healthy, checks },
+    text: checks.map((c) => renderCheck(c, ctx.now())).join('\n\n'),
+  };
+}
+
+export function renderCheck(c: HostCheck, nowMs: number): string {
+  const u = c.unit;
+  const unitLine = u
+    ? `${u.activeState} (${u.subState}), pid ${u.mainPid || '-'}${u.startedAt ? `, up ${age(u.startedAt, nowMs)}` : ''}, ${u.restarts} restart(s), ${bytes(u.memoryBytes)}`
+    : 'unknown';
+  const lines = [
+    `${c.host}: ${c.healthy ? 'healthy' : 'UNHEALTHY'}`,
+    `  unit      ${unitLine}`,
+    `  api       ${c.probes.map((p) => `${p.path} ${p.status ?? p.error} ${p.latencyMs}ms`).join(' · ') || '-'}`,
+    `  cluster   ${c.cluster.seen === null ? '?' : c.cluster.seen} node(s) seen${c.cluster.expected !== null ? ` of ${c.cluster.expected} expected` : ''}${c.cluster.failedRunners.length ? `, ${c.cluster.failedRunners.length} failed runner(s)` : ''}`,
+    `  journal   ${c.journal.matches.length} failure line(s) in ${c.journal.scanned} since ${c.journal.since}`,
+    `  system    ${shortPath(c.system.running)}${c.system.profile && c.system.profile !== c.system.running ? ` (profile: ${shortPath(c.system.profile)}: a test activation)` : ''}`,
+    `  resources ${c.resources.memory ? `memory ${bytes(c.resources.memory.availableBytes)} free of ${bytes(c.resources.memory.totalBytes)}` : 'memory ?'}; ${c.resources.disks.map((d) => `${d.path} ${bytes(d.availableBytes)} free`).join(', ')}`,
+    `  compat    ${c.compatibility.nix ?? 'no nix'}, flakes ${c.compatibility.flakes === null ? '?' : c.compatibility.flakes ? 'on' : 'off'}, ${c.compatibility.nixos ? 'NixOS' : 'not NixOS'}, ${c.compatibility.systemd ?? 'no systemd'}`,
+  ];
+  for (const p of c.problems) lines.push(`  ✗ ${p}`);
+  for (const w of c.warnings) lines.push(`  ! ${w}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,45 @@
+// exo-deploy deploy: the gated pipeline for the selected hosts, under the deploy lock.
+import { createInterface } from 'node:readline/promises';
+import type { Context } from '../context.js';
+import { ExitCode, usageError, type ExitCode as Code } from '../errors.js';
+import { acquireDeployLock } from '../deploy/lock.js';
+import { newRunRecord, runDeploy } from '../deploy/pipeline.js';
+import type { RunRecord } from '../deploy/record.js';
+import type { Outcome } from '../output/outcome.js';
+import { writeDeployReport } from '../report/deploy-report.js';
+import { shortPath } from '../output/format.js';
+
+export async function run(ctx: Context): Promise<Outcome> {
+  if (ctx.hosts.length === 0) throw usageError('the config has no hosts to deploy to', 'add a [hosts.NAME] table');
+  await confirm(ctx);
+  const lock = ctx.options['dry-run'] ? null : await acquireDeployLock(ctx.config.stateDir, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`, ctx.log);
+  const record = newRunRecord(ctx, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`);
+  try {
+    await runDeploy(ctx, record);
+  } finally {
+    if (!ctx.options['dry-run']) await writeDeployReport(record, ctx.config.reportsDir);
+    await lock?.release();
+  }
+  return { exitCode: (record.exitCode ?? ExitCode.failed) as Code, data: record, text: summary(record) };
+}
+
+/** Deploying to every host asks first on a terminal; never without one. */
+async function confirm(ctx: Context): Promise<void> {
+  if (ctx.options.yes || ctx.options['dry-run'] || ctx.options.hosts || !process.stdin.isTTY || ctx.hosts.length < 2) return;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`Deploy to all ${ctx.hosts.length} hosts (${ctx.hosts.map((h) => h.name).join(', ')})? [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) throw usageError('not confirmed: nothing done');
+}
+
+function summary(r: RunRecord): string {
+  const lines = [`deploy ${r.id}: ${r.outcome ?? 'unfinished'} (exit ${r.exitCode})`];
+  for (const h of r.hosts) {
+    lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exoVersion} → ${h.built.exoVersion ?? '-'}, running ${shortPath(h.finalCheck?.system.running ?? h.before.running)}`);
+    for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
+  }
+  if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
+  if (r.reportFiles) lines.push(`report: ${r.reportFiles.markdown}`);
+  else if (r.outcome === 'success') lines.push('dry run: nothing was activated; the plan is above');
+  return lines.join('\n');
+}

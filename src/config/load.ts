@@ -1,0 +1,101 @@
+// Reads exo-deploy.toml: TOML errors with file, line and column; schema errors with the key
+// path. Both are usage errors (exit 2) raised before anything is done.
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import TOML from '@iarna/toml';
+import type { z } from 'zod';
+import { usageError } from '../errors.js';
+import { resolveHost, type Host } from './host.js';
+import { ConfigFile } from './schema.js';
+
+export interface Config {
+  file: string | undefined;
+  /** The folder that relative paths in the file are relative to. */
+  dir: string;
+  /** An absolute path to the config flake, or a flake reference that is not a path. */
+  flake: string;
+  flakeIsPath: boolean;
+  reportsDir: string;
+  stateDir: string;
+  hosts: Host[];
+  health: ConfigFile['health'];
+  backup: ConfigFile['backup'];
+  programs: ConfigFile['programs'];
+  timeouts: ConfigFile['timeouts'];
+  defaults: ConfigFile['defaults'];
+}
+
+export const DEFAULT_CONFIG_NAME = 'exo-deploy.toml';
+
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw usageError(
+      `cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      `run in your config repo (where ${DEFAULT_CONFIG_NAME} is), or pass --config PATH; --local needs no file`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = TOML.parse(text);
+  } catch (error) {
+    const e = error as { line?: number; col?: number; message: string };
+    const where = e.line === undefined ? '' : `:${e.line + 1}:${(e.col ?? 0) + 1}`;
+    throw usageError(`${file}${where}: TOML syntax error: ${e.message.split('\n')[0]}`, 'fix the file; nothing was changed');
+  }
+  const config = await fromParsed(raw, path.dirname(path.resolve(file)), file);
+  if (config.flakeIsPath) await requireFlake(config.flake, file);
+  return config;
+}
+
+/** The config for `--local`: defaults, plus the overrides the command line gives (one host, target local). */
+export function localConfig(overrides: Record<string, unknown>): Promise<Config> {
+  return fromParsed(overrides, process.cwd(), undefined);
+}
+
+export async function fromParsed(raw: unknown, dir: string, file: string | undefined): Promise<Config> {
+  const parsed = ConfigFile.safeParse(raw);
+  if (!parsed.success) throw usageError(formatIssues(parsed.error.issues, file), 'fix the file; nothing was changed');
+  const c = parsed.data;
+  const flakeIsPath = !/^[a-z+]+:/.test(c.flake);
+  return {
+    file,
+    dir,
+    flake: flakeIsPath ? path.resolve(dir, c.flake) : c.flake,
+    flakeIsPath,
+    reportsDir: path.resolve(dir, c.reports_dir),
+    stateDir: path.resolve(dir, c.state_dir),
+    hosts: Object.entries(c.hosts).map(([name, entry]) => resolveHost(name, entry, c.defaults)),
+    health: c.health,
+    backup: c.backup,
+    programs: resolvePrograms(c.programs, dir),
+    timeouts: c.timeouts,
+    defaults: c.defaults,
+  };
+}
+
+/** A program given as a relative path ("./bin/x") is relative to the config's folder. */
+function resolvePrograms(programs: ConfigFile['programs'], dir: string): ConfigFile['programs'] {
+  const resolve = (p: string) => (p.includes('/') ? path.resolve(dir, p) : p);
+  return Object.fromEntries(Object.entries(programs).map(([k, v]) => [k, resolve(v)])) as ConfigFile['programs'];
+}
+
+export function formatIssues(issues: z.core.$ZodIssue[], file: string | undefined): string {
+  const lines = issues.map((issue) => {
+    const keyPath = issue.path.map(String).join('.') || '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      const where = issue.path.length ? `${keyPath}.` : '';
+      return `${issue.keys.map((k) => `${where}${k}`).join(', ')}: unknown key (check the spelling; see README "Configuration")`;
+    }
+    if (issue.code === 'invalid_key') return `${keyPath}: ${issue.issues[0]?.message ?? issue.message}`;
+    return `${keyPath}: ${issue.message}`;
+  });
+  return `${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`;
+}
+
+async function requireFlake(flake: string, file: string): Promise<void> {
+  const found = await stat(path.join(flake, 'flake.nix')).then(() => true, () => false);
+  if (!found) throw usageError(`${file}: flake: no flake.nix in ${flake}`, 'set "flake" to the folder of your config flake, relative to the config file');
+}

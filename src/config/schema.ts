@@ -1,0 +1,114 @@
+// The shape of exo-deploy.toml. Strict objects everywhere: an unknown key is an error,
+// because a misspelt safety setting must never be silently ignored.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { FLAKE_INPUT, HOST_NAME, SAFE_ABS_PATH, SSH_TARGET, TAG, UNIT_NAME } from './patterns.js';
+
+const duration = z
+  .string()
+  .refine((text) => parseDuration(text) !== undefined, {
+    message: 'expected a duration with a unit, such as "500ms", "30s", "5m" or "2h"',
+  })
+  .transform((text) => parseDuration(text) as number);
+
+const plainText = z.string().min(1).regex(/^[^\0\n\r]*$/, 'must not contain NUL or line breaks');
+const absPath = z.string().regex(SAFE_ABS_PATH, 'expected an absolute path of letters, digits and ._+@%/-');
+const program = plainText.refine((p) => !p.startsWith('-'), 'must not start with "-"');
+
+/** exo's failure strings (facts/exo.md). A pattern is a substring, or /a regex/. */
+export const DEFAULT_JOURNAL_PATTERNS = [
+  'ValueError: Queue <multiprocessing.queues.Queue object at',
+  'anyio.ClosedResourceError',
+  'anyio.BrokenResourceError',
+  'Runner found to be dead',
+  'Runner communication closed unexpectedly',
+  'runner closed communication',
+  'Event sender already closed, unable to report runner failure',
+  'Runner shutdown before completing command',
+];
+
+/** Settings a host inherits from [defaults] and may override. */
+const hostSettings = {
+  ssh_options: z.array(plainText),
+  sudo: z.boolean(),
+  system_profile: absPath,
+  current_system: absPath,
+  unit: z.string().regex(UNIT_NAME, 'expected a systemd service name such as "exo.service"'),
+  exo_state_dir: absPath,
+  api_port: z.number().int().min(1).max(65535),
+};
+
+const Defaults = z.strictObject({
+  ssh_options: hostSettings.ssh_options.default([]),
+  sudo: hostSettings.sudo.default(false),
+  system_profile: hostSettings.system_profile.default('/nix/var/nix/profiles/system'),
+  current_system: hostSettings.current_system.default('/run/current-system'),
+  unit: hostSettings.unit.default('exo.service'),
+  exo_state_dir: hostSettings.exo_state_dir.default('/var/lib/exo'),
+  api_port: hostSettings.api_port.default(52415),
+});
+
+const HostEntry = z.strictObject({
+  target: z.union([
+    z.literal('local'),
+    z.string().regex(SSH_TARGET, 'expected "local" or "[user@]host" (a DNS name or an IP address)'),
+  ]),
+  api: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "http://10.0.0.2:52415"' }).optional(),
+  tags: z.array(z.string().regex(TAG, 'expected letters, digits and _.-')).default([]),
+  ssh_options: hostSettings.ssh_options.optional(),
+  sudo: hostSettings.sudo.optional(),
+  system_profile: hostSettings.system_profile.optional(),
+  current_system: hostSettings.current_system.optional(),
+  unit: hostSettings.unit.optional(),
+  exo_state_dir: hostSettings.exo_state_dir.optional(),
+  api_port: hostSettings.api_port.optional(),
+});
+
+const Health = z.strictObject({
+  probes: z.array(z.string().regex(/^\/[A-Za-z0-9/_.?=&-]*$/, 'expected an API path such as "/models"')).default(['/node_id', '/models', '/state']),
+  journal_patterns: z.array(plainText).default(DEFAULT_JOURNAL_PATTERNS),
+  soak: duration.default(30_000),
+  timeout: duration.default(5_000),
+  ready_timeout: duration.default(120_000),
+  interval: duration.default(1_000),
+  cluster_size: z.number().int().min(0).default(0),
+});
+
+const Backup = z.strictObject({
+  dir: absPath.default('/var/backups/exo'),
+  keep: z.number().int().min(1).default(10),
+  models: z.boolean().default(false),
+});
+
+const Programs = z.strictObject({
+  nixos_rebuild: program.default('nixos-rebuild'),
+  nix: program.default('nix'),
+  ssh: program.default('ssh'),
+  git: program.default('git'),
+});
+
+const Timeouts = z.strictObject({
+  command: duration.default(60_000),
+  build: duration.default(1_800_000),
+  activate: duration.default(600_000),
+  ssh_connect: duration.default(10_000),
+});
+
+export const ConfigFile = z.strictObject({
+  flake: plainText.default('.'),
+  reports_dir: plainText.default('reports'),
+  state_dir: plainText.default('.exo-deploy'),
+  defaults: Defaults.prefault({}),
+  health: Health.prefault({}),
+  backup: Backup.prefault({}),
+  hosts: z.record(z.string().regex(HOST_NAME, 'a host name must be letters, digits and _.- and not start with "-"'), HostEntry).default({}),
+  programs: Programs.prefault({}),
+  timeouts: Timeouts.prefault({}),
+});
+
+export type ConfigFile = z.output<typeof ConfigFile>;
+export type HealthSettings = ConfigFile['health'];
+export type BackupSettings = ConfigFile['backup'];
+export type Programs = ConfigFile['programs'];
+export type Timeouts = ConfigFile['timeouts'];
+export { FLAKE_INPUT };

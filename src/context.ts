@@ -1,0 +1,106 @@
+// What every command receives: the config, the selected hosts, and the ways to reach them.
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_CONFIG_NAME, loadConfig, localConfig, type Config } from './config/load.js';
+import { resolveHost, type Host } from './config/host.js';
+import { usageError } from './errors.js';
+import type { Fetch } from './health/probes.js';
+import type { ParsedOptions } from './options.js';
+import type { Log } from './output/log.js';
+import { createExecutor, type Executor } from './run/executor.js';
+import type { ProcessRunner } from './run/process.js';
+
+export interface Context {
+  config: Config;
+  options: ParsedOptions;
+  positionals: string[];
+  /** The hosts this run acts on (--hosts, or all). */
+  hosts: Host[];
+  log: Log;
+  signal: AbortSignal;
+  runner: ProcessRunner;
+  fetch: Fetch;
+  now(): number;
+  executor(host: Host): Executor;
+  /** This machine, where nix builds and nixos-rebuild run. */
+  deployer: Executor;
+  close(): Promise<void>;
+}
+
+export interface ContextDeps {
+  runner: ProcessRunner;
+  log: Log;
+  signal: AbortSignal;
+  fetch?: Fetch;
+  now?: () => number;
+}
+
+export async function createContext(options: ParsedOptions, positionals: string[], deps: ContextDeps): Promise<Context> {
+  const config = options.local ? await localConfig(localOverrides(options)) : await loadConfig(path.resolve(options.config ?? DEFAULT_CONFIG_NAME));
+  if (!options.local) applyCommandLineOverrides(config, options);
+  const hosts = selectHosts(config.hosts, options.hosts);
+  const executors = new Map<string, Executor>();
+  const executorContext = {
+    runner: deps.runner,
+    log: deps.log,
+    dryRun: Boolean(options['dry-run']),
+    defaultTimeoutMs: config.timeouts.command,
+    sshConnectTimeoutMs: config.timeouts.ssh_connect,
+    sshProgram: config.programs.ssh,
+  };
+  const executor = (host: Host) => {
+    let e = executors.get(host.name);
+    if (!e) executors.set(host.name, (e = createExecutor(host, executorContext)));
+    return e;
+  };
+  const deployer = createExecutor(resolveHost(os.hostname(), { target: 'local', tags: [] }, { ...config.defaults, sudo: false }), executorContext);
+  return {
+    config,
+    options,
+    positionals,
+    hosts,
+    log: deps.log,
+    signal: deps.signal,
+    runner: deps.runner,
+    fetch: deps.fetch ?? fetch,
+    now: deps.now ?? Date.now,
+    executor,
+    deployer,
+    close: async () => {
+      await Promise.all([...executors.values()].map((e) => e.close()));
+    },
+  };
+}
+
+/** --local: this machine only; a few flags stand in for the config file. */
+function localOverrides(options: ParsedOptions): Record<string, unknown> {
+  const host: Record<string, unknown> = { target: 'local' };
+  if (options.api) host.api = options.api;
+  if (options.unit) host.unit = options.unit;
+  if (options['state-dir']) host.exo_state_dir = options['state-dir'];
+  const backup: Record<string, unknown> = {};
+  if (options.dir) backup.dir = options.dir;
+  if (options.keep !== undefined) backup.keep = options.keep;
+  return { hosts: { local: host }, backup };
+}
+
+function applyCommandLineOverrides(config: Config, options: ParsedOptions): void {
+  if (options.keep !== undefined) config.backup.keep = options.keep;
+  if (options.dir || options.api || options.unit || options['state-dir']) {
+    throw usageError('--dir, --api, --unit and --state-dir go with --local; for configured hosts set them in the config file');
+  }
+}
+
+/** Names, or @tag for every host with that tag. */
+export function selectHosts(all: Host[], wanted: string[] | undefined): Host[] {
+  if (!wanted || wanted.length === 0) return all;
+  const chosen = new Map<string, Host>();
+  for (const item of wanted) {
+    const matches = item.startsWith('@') ? all.filter((h) => h.tags.includes(item.slice(1))) : all.filter((h) => h.name === item);
+    if (matches.length === 0) {
+      throw usageError(`--hosts: no host ${item.startsWith('@') ? 'has the tag ' : 'is named '}"${item.replace(/^@/, '')}"`, `hosts in the config: ${all.map((h) => h.name).join(', ') || '(none)'}`);
+    }
+    for (const h of matches) chosen.set(h.name, h);
+  }
+  return [...chosen.values()];
+}

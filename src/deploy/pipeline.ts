@@ -1,0 +1,205 @@
+// The gated deploy: preflight → backup → build → copy (and what changes) → test → health gate
+// → switch → final check. Any failure after activation puts every touched host back on the
+// system it ran before. Hosts move together (lockstep): exo nodes on different versions do
+// not see each other, so a cluster is activated and gated as one.
+import path from 'node:path';
+import { backupHost } from '../commands/backup.js';
+import { checkHosts, expectedNodes } from '../commands/check.js';
+import type { Host } from '../config/host.js';
+import type { Context } from '../context.js';
+import { ExitCode, ExoDeployError } from '../errors.js';
+import { checkHost } from '../health/check.js';
+import { buildSystem } from '../steps/build.js';
+import { closureDiff, copyClosure } from '../steps/copy.js';
+import { runHealthGate } from '../steps/health-gate.js';
+import { nixosRebuild } from '../steps/rebuild.js';
+import { restoreHost } from '../steps/restore.js';
+import { readReleases, readSystemState } from '../system/generations.js';
+import { timestampId } from '../time-id.js';
+import { Recorder, type HostRecord, type RunRecord } from './record.js';
+
+const PREFLIGHT_WINDOW_MS = 10 * 60_000;
+
+export function newRunRecord(ctx: Context, command: string): RunRecord {
+  const startedAt = new Date(ctx.now());
+  return {
+    id: timestampId(startedAt),
+    command,
+    configFile: ctx.config.file ?? null,
+    flake: ctx.config.flake,
+    startedAt: startedAt.toISOString(),
+    finishedAt: null,
+    durationMs: null,
+    outcome: null,
+    exitCode: null,
+    hosts: ctx.hosts.map((h) => ({
+      host: h.name,
+      before: { running: null, profileGeneration: null, profilePath: null, exoVersion: 'unknown', healthy: null },
+      built: { systemPath: null, exoVersion: null },
+      backupId: null,
+      diff: [],
+      phase: 'pending',
+      switchRestartedExo: null,
+      finalCheck: null,
+      problems: [],
+    })),
+    steps: [],
+    gate: null,
+    error: null,
+    reportFiles: null,
+  };
+}
+
+export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRecord> {
+  const rec = new Recorder(record, ctx.log, ctx.now);
+  const runDir = path.join(ctx.config.stateDir, 'runs', record.id);
+  const started = ctx.now();
+  try {
+    await deploySteps(ctx, rec, runDir);
+  } catch (error) {
+    record.error = error instanceof Error ? error.message : String(error);
+    if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
+    else if (!record.hosts.some(touched)) finish(record, 'failed', ExitCode.failed);
+    else await rollBackTouched(ctx, rec);
+  } finally {
+    record.finishedAt = new Date(ctx.now()).toISOString();
+    record.durationMs = ctx.now() - started;
+  }
+  return record;
+}
+
+const touched = (h: HostRecord) => h.phase === 'activated' || h.phase === 'permanent';
+
+function finish(record: RunRecord, outcome: NonNullable<RunRecord['outcome']>, exitCode: number): void {
+  record.outcome = outcome;
+  record.exitCode = exitCode;
+}
+
+/** Runs fn for every host and waits for all of them, then throws the first failure: a
+ * host's activation is never abandoned halfway because another host failed. */
+async function onEveryHost(hosts: readonly Host[], fn: (h: Host) => Promise<unknown>): Promise<void> {
+  const results = await Promise.allSettled(hosts.map(fn));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
+async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise<void> {
+  const { run } = rec;
+  const dryRun = Boolean(ctx.options['dry-run']);
+
+  const checks = await rec.step('preflight', null, () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS), (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : `not healthy: ${c.problems.join('; ')}`}`).join('\n'));
+  for (const c of checks) {
+    rec.host(c.host).before.healthy = c.healthy;
+    if (!c.reachable) throw new ExoDeployError(`preflight: ${c.problems.join('; ')}`, ExitCode.failed, { host: c.host });
+    if (!c.compatibility.nix) throw new ExoDeployError(`preflight: ${c.host} has no working nix`, ExitCode.failed, { host: c.host });
+    if (!c.healthy) ctx.log.warn(`${c.host} is not healthy before the deploy (${c.problems[0]}); deploying anyway: a rollback returns it to this state`);
+  }
+
+  await rec.step('record', null, async () => {
+    for (const state of await Promise.all(ctx.hosts.map((h) => readSystemState(ctx.executor(h))))) {
+      const before = rec.host(state.host).before;
+      const current = state.generations.find((g) => g.current);
+      before.running = state.running;
+      before.profileGeneration = state.profileGeneration;
+      before.profilePath = current?.path ?? null;
+      before.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? 'unknown';
+    }
+  });
+
+  if (!dryRun) {
+    await onEveryHost(ctx.hosts, (h) =>
+      rec.step('backup', h.name, async () => {
+        rec.host(h.name).backupId = (await backupHost(ctx, h, `before deploy ${run.id}`, rec.host(h.name).before.healthy ?? false)).id;
+      }),
+    );
+  }
+
+  await onEveryHost(ctx.hosts, (h) =>
+    rec.step('build', h.name, async () => {
+      const built = await buildSystem(ctx, h, runDir);
+      rec.host(h.name).built.systemPath = built.systemPath;
+      return built.output;
+    }, (out) => out),
+  );
+  const versions = await readReleases(ctx.deployer, run.hosts.map((h) => h.built.systemPath).filter((p): p is string => p !== null));
+  for (const h of run.hosts) h.built.exoVersion = (h.built.systemPath && versions.get(h.built.systemPath)) ?? 'unknown';
+
+  const changing = ctx.hosts.filter((h) => rec.host(h.name).built.systemPath !== rec.host(h.name).before.running);
+  for (const h of ctx.hosts.filter((x) => !changing.includes(x))) rec.host(h.name).phase = 'unchanged';
+  if (changing.length === 0) return finish(run, 'no-change', ExitCode.ok);
+
+  await onEveryHost(changing, (h) =>
+    rec.step('copy', h.name, async () => {
+      const out = await copyClosure(ctx, h, rec.host(h.name).built.systemPath as string);
+      rec.host(h.name).diff = await closureDiff(ctx, h, rec.host(h.name).before.running, rec.host(h.name).built.systemPath as string);
+      return `${out}\n${rec.host(h.name).diff.join('\n')}`;
+    }, (out) => out),
+  );
+  if (dryRun) return finish(run, 'success', ExitCode.ok);
+
+  const activatedAtMs = ctx.now();
+  await onEveryHost(changing, (h) => {
+    rec.host(h.name).phase = 'activated'; // from here on the host may run the new system
+    return rec.step('test', h.name, () => nixosRebuild(ctx, h, 'test'), (out) => out);
+  });
+
+  const executors = changing.map((h) => ctx.executor(h));
+  const gate = await rec.step('health gate', null, () =>
+    runHealthGate(executors, { health: ctx.config.health, nix: ctx.config.programs.nix, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log }),
+  (g) => g.hosts.map((h) => `${h.host}: ${h.passed ? `passed (ready after ${h.readyAfterMs} ms)` : h.problems.join('; ')}`).join('\n'));
+  run.gate = gate;
+  for (const h of gate.hosts) rec.host(h.host).problems.push(...h.problems);
+  if (!gate.passed) throw new ExoDeployError(`the health gate failed: ${gate.hosts.flatMap((h) => h.problems.map((p) => `${h.host}: ${p}`)).slice(0, 3).join('; ')}`, ExitCode.failed);
+
+  const pidAtGate = new Map(gate.hosts.map((h) => [h.host, h.lastSample?.unit?.mainPid ?? 0]));
+  await onEveryHost(changing, (h) =>
+    rec.step('switch', h.name, async () => {
+      const out = await nixosRebuild(ctx, h, 'switch');
+      rec.host(h.name).phase = 'permanent';
+      return out;
+    }, (out) => out),
+  );
+
+  const finals = await rec.step('final check', null, () =>
+    Promise.all(executors.map((e) => checkHost(e, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }))),
+  (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : c.problems.join('; ')}`).join('\n'));
+  for (const c of finals) {
+    const h = rec.host(c.host);
+    h.finalCheck = c;
+    h.switchRestartedExo = c.unit ? c.unit.mainPid !== pidAtGate.get(c.host) : null;
+    if (h.switchRestartedExo) ctx.log.warn(`${c.host}: switch restarted exo after the gate (PID ${pidAtGate.get(c.host)} → ${c.unit?.mainPid})`);
+  }
+  const sick = finals.filter((c) => !c.healthy);
+  if (sick.length) throw new ExoDeployError(`the final check failed: ${sick.map((c) => `${c.host}: ${c.problems[0]}`).join('; ')}`, ExitCode.failed);
+  finish(run, 'success', ExitCode.ok);
+}
+
+async function rollBackTouched(ctx: Context, rec: Recorder): Promise<void> {
+  const { run } = rec;
+  const hosts = ctx.hosts.filter((h) => touched(rec.host(h.name)));
+  ctx.log.info(`rolling back ${hosts.map((h) => h.name).join(', ')} to the systems they ran before`);
+  await Promise.allSettled(hosts.map((h) =>
+    rec.step('rollback', h.name, async () => {
+      const record = rec.host(h.name);
+      try {
+        const result = await restoreHost(ctx, h, record.before);
+        const gateProblems = result.gate && !result.gate.passed ? (result.gate.hosts[0]?.problems ?? []) : [];
+        // Back on the old system but exo unhealthy: only a failure when it was healthy before.
+        if (gateProblems.length && record.before.healthy) {
+          record.phase = 'rollback-failed';
+          record.problems.push(...gateProblems.map((p) => `after rollback: ${p}`));
+        } else record.phase = 'rolled-back';
+        return result.activations.join('\n');
+      } catch (error) {
+        record.phase = 'rollback-failed';
+        record.problems.push(`rollback: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      }
+    }, (out) => out),
+  ));
+  for (const h of run.hosts.filter((x) => x.phase === 'rolled-back' || x.phase === 'rollback-failed')) {
+    h.finalCheck = await checkHost(ctx.executor(ctx.hosts.find((x) => x.name === h.host) as Host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now(), expectedNodes: null, fetch: ctx.fetch }).catch(() => null);
+  }
+  if (run.hosts.some((h) => h.phase === 'rollback-failed')) finish(run, 'rollback-failed', ExitCode.needsPerson);
+  else finish(run, 'rolled-back', ExitCode.failed);
+}

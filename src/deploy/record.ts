@@ -1,0 +1,80 @@
+// What a deploy did, step by step: the facts the report (Markdown and JSON) is made from.
+import type { HostCheck } from '../health/check.js';
+import { formatDuration } from '../config/duration.js';
+import type { Log } from '../output/log.js';
+import { lastLines } from '../run/executor.js';
+import type { GateResult } from '../steps/health-gate.js';
+
+export type HostPhase = 'pending' | 'built' | 'activated' | 'permanent' | 'unchanged' | 'rolled-back' | 'rollback-failed';
+
+export interface HostRecord {
+  host: string;
+  before: { running: string | null; profileGeneration: number | null; profilePath: string | null; exoVersion: string; healthy: boolean | null };
+  built: { systemPath: string | null; exoVersion: string | null };
+  backupId: string | null;
+  diff: string[];
+  phase: HostPhase;
+  /** Whether `switch` restarted exo after the gate (it must not). */
+  switchRestartedExo: boolean | null;
+  finalCheck: HostCheck | null;
+  problems: string[];
+}
+
+export interface StepRecord {
+  step: string;
+  host: string | null;
+  startedAt: string;
+  durationMs: number;
+  ok: boolean;
+  outputTail: string;
+  error?: string;
+}
+
+export type RunOutcome = 'success' | 'no-change' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted';
+
+export interface RunRecord {
+  id: string;
+  command: string;
+  configFile: string | null;
+  flake: string;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  outcome: RunOutcome | null;
+  exitCode: number | null;
+  hosts: HostRecord[];
+  steps: StepRecord[];
+  gate: GateResult | null;
+  error: string | null;
+  reportFiles: { markdown: string; json: string } | null;
+}
+
+export class Recorder {
+  constructor(readonly run: RunRecord, private readonly log: Log, private readonly now: () => number) {}
+
+  host(name: string): HostRecord {
+    const found = this.run.hosts.find((h) => h.host === name);
+    if (!found) throw new Error(`no record for host ${name}`);
+    return found;
+  }
+
+  /** Runs one step, records its duration, outcome and output, and shows progress on stderr. */
+  async step<T>(step: string, host: string | null, fn: () => Promise<T>, output: (value: T) => string = () => ''): Promise<T> {
+    const started = this.now();
+    const label = `${host ?? 'all'}: ${step}`;
+    this.log.info(`${label} …`);
+    try {
+      const value = await fn();
+      const durationMs = this.now() - started;
+      this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: true, outputTail: lastLines(output(value), 15) });
+      this.log.info(`${label} done (${formatDuration(durationMs)})`);
+      return value;
+    } catch (error) {
+      const durationMs = this.now() - started;
+      const message = error instanceof Error ? error.message : String(error);
+      this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: false, outputTail: '', error: message });
+      this.log.info(`${label} FAILED (${formatDuration(durationMs)}): ${message.split('\n')[0]}`);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,165 @@
+// One host's health: systemd, exo's API, the journal, the cluster, resources, compatibility.
+// `check` prints it; the deploy's gate and preflight use the same pieces.
+import type { Config } from '../config/load.js';
+import type { Host } from '../config/host.js';
+import { ExoDeployError } from '../errors.js';
+import { dfArgv, existsArgv, meminfoArgv, parseDf, parseMeminfo, readlinkArgv, type DiskUsage, type Memory } from '../programs/coreutils.js';
+import { parseJournal, unitJournalArgv } from '../programs/journalctl.js';
+import { experimentalFeatures, parseNixVersion, showConfigArgv } from '../programs/nix.js';
+import { parseUnitState, showUnitArgv, systemdVersionArgv, type UnitState } from '../programs/systemctl.js';
+import type { Executor } from '../run/executor.js';
+import { readClusterView } from './cluster.js';
+import { findFailures, type JournalMatch } from './journal-patterns.js';
+import { probe, type Fetch, type ProbeResult } from './probes.js';
+
+export interface HostCheck {
+  host: string;
+  healthy: boolean;
+  reachable: boolean;
+  /** Why it is not healthy; empty when healthy. */
+  problems: string[];
+  /** Worth knowing, not unhealthy (low disk, flakes off on the host, …). */
+  warnings: string[];
+  checkedAt: string;
+  unit: UnitState | null;
+  probes: ProbeResult[];
+  journal: { since: string; scanned: number; matches: JournalMatch[] };
+  cluster: { expected: number | null; seen: number | null; nodes: string[]; failedRunners: { runner: string; error: string }[] };
+  resources: { memory: Memory | null; disks: DiskUsage[] };
+  compatibility: { nix: string | null; flakes: boolean | null; nixos: boolean | null; systemd: string | null };
+  system: { running: string | null; profile: string | null };
+}
+
+export interface CheckOptions {
+  health: Config['health'];
+  nix: string;
+  /** Epoch ms: journal lines from here on. */
+  sinceMs: number;
+  expectedNodes: number | null;
+  fetch: Fetch;
+}
+
+const LOW_DISK_BYTES = 2 * 1024 ** 3;
+
+/** The parts a check reads; the gate samples only the cheap, fast-changing ones. */
+export type CheckPart = 'api' | 'unit' | 'journal' | 'resources' | 'compatibility' | 'system';
+export const ALL_PARTS: readonly CheckPart[] = ['api', 'unit', 'journal', 'resources', 'compatibility', 'system'];
+
+export async function checkHost(exec: Executor, options: CheckOptions, parts: readonly CheckPart[] = ALL_PARTS): Promise<HostCheck> {
+  const host = exec.host;
+  const result: HostCheck = {
+    host: host.name,
+    healthy: false,
+    reachable: true,
+    problems: [],
+    warnings: [],
+    checkedAt: new Date().toISOString(),
+    unit: null,
+    probes: [],
+    journal: { since: new Date(options.sinceMs).toISOString(), scanned: 0, matches: [] },
+    cluster: { expected: options.expectedNodes, seen: null, nodes: [], failedRunners: [] },
+    resources: { memory: null, disks: [] },
+    compatibility: { nix: null, flakes: null, nixos: null, systemd: null },
+    system: { running: null, profile: null },
+  };
+  const probing = parts.includes('api') ? probeApi(host, options, result) : Promise.resolve();
+  const readers: Record<Exclude<CheckPart, 'api'>, () => Promise<void>> = {
+    unit: () => readUnit(exec, result),
+    journal: () => readJournal(exec, options, result),
+    resources: () => readResources(exec, result),
+    compatibility: () => readCompatibility(exec, options.nix, result),
+    system: () => readSystem(exec, result),
+  };
+  try {
+    await Promise.all(parts.filter((p): p is Exclude<CheckPart, 'api'> => p !== 'api').map((p) => readers[p]()));
+  } catch (error) {
+    if (!(error instanceof ExoDeployError)) throw error;
+    result.reachable = false;
+    result.problems.push(error.message);
+  }
+  await probing;
+  result.healthy = result.problems.length === 0;
+  return result;
+}
+
+async function probeApi(host: Host, options: CheckOptions, result: HostCheck): Promise<void> {
+  result.probes = await Promise.all(options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)));
+  for (const p of result.probes) if (!p.ok) result.problems.push(`${host.api}${p.path}: ${p.error}`);
+  const state = result.probes.find((p) => p.path === '/state' && p.ok);
+  if (!state) return;
+  const view = readClusterView(state.body);
+  result.cluster.seen = view.nodes.length;
+  result.cluster.nodes = view.nodes;
+  result.cluster.failedRunners = view.failedRunners;
+  for (const r of view.failedRunners) result.problems.push(`runner ${r.runner} failed: ${r.error}`);
+  const expected = options.expectedNodes;
+  if (expected !== null && view.nodes.length < expected) result.problems.push(`exo sees ${view.nodes.length} of ${expected} nodes in /state`);
+}
+
+async function readUnit(exec: Executor, result: HostCheck): Promise<void> {
+  const unit = exec.host.unit;
+  const out = await exec.run(showUnitArgv(unit));
+  if (out.exitCode !== 0) {
+    result.problems.push(`\`systemctl show ${unit}\` failed: ${out.stderr.trim().split('\n')[0] ?? `exit ${out.exitCode}`}`);
+    return;
+  }
+  const state = parseUnitState(out.stdout);
+  result.unit = state;
+  if (state.loadState === 'not-found') result.problems.push(`${unit} is not installed`);
+  else if (state.activeState !== 'active') result.problems.push(`${unit} is ${state.activeState} (${state.subState}${state.result !== 'success' ? `, result ${state.result}` : ''})`);
+  if (state.memoryBytes === undefined && state.activeState === 'active') result.warnings.push(`${unit}: memory accounting is off`);
+}
+
+async function readJournal(exec: Executor, options: CheckOptions, result: HostCheck): Promise<void> {
+  const out = await exec.run(unitJournalArgv(exec.host.unit, options.sinceMs), { root: true });
+  if (out.exitCode !== 0) {
+    result.warnings.push(`journalctl exited ${out.exitCode}: ${out.stderr.trim().split('\n')[0] ?? ''}`);
+    return;
+  }
+  const lines = parseJournal(out.stdout);
+  result.journal.scanned = lines.length;
+  result.journal.matches = findFailures(lines, options.health.journal_patterns);
+  if (result.journal.matches.length > 0) {
+    const first = result.journal.matches[0] as JournalMatch;
+    result.problems.push(`${result.journal.matches.length} exo failure line(s) in the journal since ${result.journal.since}, first at ${first.at}: ${first.message.split('\n')[0]}`);
+  }
+}
+
+async function readResources(exec: Executor, result: HostCheck): Promise<void> {
+  const paths = ['/nix/store', exec.host.exoStateDir];
+  const [mem, ...disks] = await Promise.all([
+    exec.run(meminfoArgv()),
+    ...paths.map(async (p) => {
+      const out = await exec.run(dfArgv([p]));
+      return out.exitCode === 0 ? parseDf(out.stdout, [p]) : [];
+    }),
+  ]);
+  result.resources.memory = mem.exitCode === 0 ? parseMeminfo(mem.stdout) : null;
+  result.resources.disks = disks.flat();
+  for (const d of result.resources.disks) {
+    if (d.availableBytes < LOW_DISK_BYTES) result.warnings.push(`${d.path}: only ${(d.availableBytes / 1024 ** 3).toFixed(1)} GiB free on ${d.mount}`);
+  }
+}
+
+async function readCompatibility(exec: Executor, nix: string, result: HostCheck): Promise<void> {
+  const [version, nixos, systemd] = await Promise.all([exec.run([nix, '--version']), exec.run(existsArgv('/etc/NIXOS')), exec.run(systemdVersionArgv())]);
+  const v = version.exitCode === 0 ? parseNixVersion(version.stdout) : undefined;
+  result.compatibility.nix = v?.text ?? null;
+  result.compatibility.nixos = nixos.exitCode === 0;
+  result.compatibility.systemd = systemd.exitCode === 0 ? (systemd.stdout.split('\n')[0] ?? null) : null;
+  if (!v) result.problems.push('nix is not installed or does not answer `nix --version`');
+  else {
+    const config = await exec.run(showConfigArgv(nix, v));
+    result.compatibility.flakes = config.exitCode === 0 ? experimentalFeatures(config.stdout).includes('flakes') || v.major >= 3 : null;
+  }
+  if (!result.compatibility.systemd) result.problems.push('systemd does not answer `systemctl --version`');
+  if (!result.compatibility.nixos) result.warnings.push('not NixOS (no /etc/NIXOS)');
+}
+
+async function readSystem(exec: Executor, result: HostCheck): Promise<void> {
+  const out = await exec.run(readlinkArgv([exec.host.currentSystem, exec.host.systemProfile]));
+  const [running, profile] = out.stdout.split('\n');
+  // readlink -m prints a path that is not a link (or is missing) as given.
+  result.system.running = running && running !== exec.host.currentSystem ? running : null;
+  result.system.profile = profile && profile !== exec.host.systemProfile ? profile : null;
+}

@@ -1,0 +1,118 @@
+// One table of options drives parsing, the help text and the types the commands receive.
+export type OptionKind = 'boolean' | 'string' | 'integer' | 'duration' | 'list';
+
+export interface OptionSpec {
+  kind: OptionKind;
+  short?: string;
+  arg?: string;
+  description: string;
+}
+
+export const GLOBAL_OPTIONS = {
+  config: { kind: 'string', short: 'c', arg: 'PATH', description: 'the config file (default: ./exo-deploy.toml)' },
+  hosts: { kind: 'list', arg: 'a,b', description: 'only these hosts (default: all hosts in the config)' },
+  local: { kind: 'boolean', description: 'act on this machine with defaults and no config file (what the module\'s timers run)' },
+  json: { kind: 'boolean', description: 'print one JSON document on stdout' },
+  verbose: { kind: 'boolean', short: 'v', description: 'show each program run, with its duration' },
+  'dry-run': { kind: 'boolean', short: 'n', description: 'print what would change the hosts, and change nothing' },
+  help: { kind: 'boolean', short: 'h', description: 'show help' },
+  version: { kind: 'boolean', description: 'show the version' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** Options that only some commands take; each command lists which. */
+export const COMMAND_OPTIONS = {
+  since: { kind: 'duration', arg: 'DURATION', description: 'look at the journal this far back (default: 10m)' },
+  api: { kind: 'string', arg: 'URL', description: 'exo\'s API (--local; default http://127.0.0.1:52415)' },
+  unit: { kind: 'string', arg: 'NAME', description: 'exo\'s systemd unit (--local; default exo.service)' },
+  'expect-nodes': { kind: 'integer', arg: 'N', description: 'how many nodes /state should show (default: the hosts checked together)' },
+  'state-dir': { kind: 'string', arg: 'PATH', description: 'exo\'s state folder (--local; default /var/lib/exo)' },
+  'status-file': { kind: 'string', arg: 'PATH', description: 'also write the result as JSON to this file (atomically)' },
+  textfile: { kind: 'string', arg: 'PATH', description: 'also write a Prometheus textfile for node-exporter (atomically)' },
+  commit: { kind: 'boolean', description: 'commit flake.lock with a message that lists the changes' },
+  to: { kind: 'integer', arg: 'N', description: 'the generation to activate (default: the one before the current)' },
+  dir: { kind: 'string', arg: 'PATH', description: 'the backup folder on the host (--local; default /var/backups/exo)' },
+  keep: { kind: 'integer', arg: 'N', description: 'how many backups prune keeps (default from the config: 10)' },
+  models: { kind: 'boolean', description: 'also archive exo\'s models (large; off by default)' },
+  yes: { kind: 'boolean', short: 'y', description: 'do not ask for confirmation' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type CommandOptionName = keyof typeof COMMAND_OPTIONS;
+
+export interface CommandSpec {
+  summary: string;
+  usage: string;
+  options: readonly CommandOptionName[];
+  /** Whether the command can run with --local (on this machine, no config). */
+  local: boolean;
+}
+
+export const COMMANDS = {
+  check: {
+    summary: 'health of each host: systemd, exo\'s API, journal, cluster size, resources, compatibility',
+    usage: 'check [--hosts a,b] [--since 10m]',
+    options: ['since', 'api', 'unit', 'expect-nodes', 'state-dir', 'status-file', 'textfile'],
+    local: true,
+  },
+  update: {
+    summary: 'update flake inputs (all, or the named ones) and show what moved',
+    usage: 'update [INPUT…] [--commit]',
+    options: ['commit'],
+    local: false,
+  },
+  deploy: {
+    summary: 'build, activate with `test`, gate on exo\'s health, then switch; roll back on failure',
+    usage: 'deploy [--hosts a,b] [--yes]',
+    options: ['yes'],
+    local: false,
+  },
+  generations: {
+    summary: 'system generations of each host, newest first, with the exo version in each',
+    usage: 'generations [--hosts a,b]',
+    options: [],
+    local: true,
+  },
+  rollback: {
+    summary: 'activate the previous generation, or generation N, then check',
+    usage: 'rollback [--hosts a,b] [--to N]',
+    options: ['to'],
+    local: true,
+  },
+  backup: {
+    summary: 'backup create | list | prune | restore ID: system generation, flake.lock and exo\'s state',
+    usage: 'backup create|list|prune|restore [ID] [--hosts a,b]',
+    options: ['dir', 'keep', 'models', 'state-dir'],
+    local: true,
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+type ValueOf<K extends OptionKind> = K extends 'boolean' ? boolean : K extends 'integer' | 'duration' ? number : K extends 'list' ? string[] : string;
+type AllOptions = typeof GLOBAL_OPTIONS & typeof COMMAND_OPTIONS;
+export type ParsedOptions = { -readonly [K in keyof AllOptions]?: ValueOf<AllOptions[K]['kind']> };
+
+export function helpText(version: string): string {
+  const width = 26;
+  const line = (name: string, spec: OptionSpec) => {
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.arg ? ` ${spec.arg}` : ''}`;
+    return `  ${flag.padEnd(width)} ${spec.description}`;
+  };
+  const commands = Object.entries(COMMANDS).map(([name, c]) => {
+    const opts = (c.options as readonly CommandOptionName[]).map((o) => line(o, COMMAND_OPTIONS[o])).join('\n');
+    return `  ${c.usage}\n      ${c.summary}${opts ? `\n${opts}` : ''}`;
+  });
+  return [
+    `exo-deploy ${version}: health-gated NixOS deployments for exo`,
+    '',
+    'Usage: exo-deploy [options] <command> [arguments]',
+    '',
+    'Commands:',
+    commands.join('\n\n'),
+    '',
+    'Options (before or after the command):',
+    ...Object.entries(GLOBAL_OPTIONS).map(([n, s]) => line(n, s)),
+    '',
+    'Exit codes: 0 ok/healthy; 1 failed or unhealthy; 2 usage or configuration error, nothing done;',
+    '3 failed and the rollback failed too: a person must act; 4 another deploy holds the lock; 130 interrupted.',
+  ].join('\n');
+}

@@ -1,0 +1,66 @@
+// nix: version detection and the argv that differs between Nix releases.
+export interface NixVersion {
+  major: number;
+  minor: number;
+  patch: number;
+  /** "nix" or "lix": Lix reports itself as "nix (Lix, like Nix) 2.91.1". */
+  flavour: 'nix' | 'lix';
+  text: string;
+}
+
+export function parseNixVersion(output: string): NixVersion | undefined {
+  const line = output.trim().split('\n')[0] ?? '';
+  const match = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(line);
+  if (!match) return undefined;
+  return {
+    major: Number(match[1]),
+    minor: Number(match[2]),
+    patch: Number(match[3] ?? 0),
+    flavour: /lix/i.test(line) ? 'lix' : 'nix',
+    text: line,
+  };
+}
+
+const atLeast = (v: NixVersion, major: number, minor: number) =>
+  v.major > major || (v.major === major && v.minor >= minor);
+
+/** Nix 2.19 made `nix flake update` take input names; before, one input needed
+ * `nix flake lock --update-input`. Lix (based on 2.18) has the new form and rejects the old. */
+export function usesNewFlakeUpdate(v: NixVersion): boolean {
+  return v.flavour === 'lix' || atLeast(v, 2, 19);
+}
+
+export function flakeUpdateArgv(nix: string, v: NixVersion, flake: string, inputs: readonly string[]): string[] {
+  if (usesNewFlakeUpdate(v)) return [nix, ...EXPERIMENTAL, 'flake', 'update', ...inputs, '--flake', flake];
+  if (inputs.length === 0) return [nix, ...EXPERIMENTAL, 'flake', 'update', flake];
+  return [nix, ...EXPERIMENTAL, 'flake', 'lock', flake, ...inputs.flatMap((input) => ['--update-input', input])];
+}
+
+/** Flakes and the nix command are experimental in every Nix this supports; turning them on
+ * for our own calls makes exo-deploy work where the user has not enabled them globally. */
+export const EXPERIMENTAL = ['--extra-experimental-features', 'nix-command flakes'];
+
+/** `nix config show` arrived in 2.20; `nix show-config` is the older spelling. Only
+ * nix-command is turned on here, so that the answer shows whether flakes are on. */
+export function showConfigArgv(nix: string, v: NixVersion): string[] {
+  const command = atLeast(v, 2, 20) || v.flavour === 'lix' ? ['config', 'show'] : ['show-config'];
+  return [nix, '--extra-experimental-features', 'nix-command', ...command];
+}
+
+export function experimentalFeatures(showConfig: string): string[] {
+  const line = showConfig.split('\n').find((l) => l.startsWith('experimental-features ='));
+  return line ? line.slice(line.indexOf('=') + 1).trim().split(/\s+/).filter(Boolean) : [];
+}
+
+export function diffClosuresArgv(nix: string, before: string, after: string): string[] {
+  return [nix, ...EXPERIMENTAL, 'store', 'diff-closures', before, after];
+}
+
+/** `nix store diff-closures` lines look like "exo: 1.0.2 → 1.0.3, +12.3 KiB". */
+export function parseClosureDiff(output: string): string[] {
+  return output
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}

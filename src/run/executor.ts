@@ -1,0 +1,140 @@
+// Runs a command on a host: this machine, or over ssh. The same command code serves both.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Host } from '../config/host.js';
+import { ExoDeployError, ExitCode } from '../errors.js';
+import type { Log } from '../output/log.js';
+import type { ProcessResult, ProcessRunner } from './process.js';
+
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  /** Run as root (through sudo when the host says so). */
+  root?: boolean;
+  /** Changes the host: skipped, and only printed, under --dry-run. */
+  mutates?: boolean;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface Executor {
+  readonly host: Host;
+  /** Runs argv; a non-zero exit is a result, not an exception. */
+  run(argv: readonly string[], options?: RunOptions): Promise<ProcessResult>;
+  /** Runs argv; a non-zero exit throws a CommandFailed naming the host and the command. */
+  must(argv: readonly string[], options?: RunOptions): Promise<ProcessResult>;
+  /** Ends the ssh connection this executor keeps open, if any. */
+  close(): Promise<void>;
+}
+
+export class CommandFailed extends ExoDeployError {
+  constructor(readonly host: string, readonly result: ProcessResult) {
+    const what = result.timedOut ? 'timed out' : `exited ${result.exitCode}`;
+    const tail = lastLines(result.stderr || result.stdout, 5);
+    super(`${host}: \`${result.argv.join(' ')}\` ${what}${tail ? `:\n${tail}` : ''}`, ExitCode.failed, { host });
+  }
+}
+
+export function lastLines(text: string, count: number): string {
+  return text.trimEnd().split('\n').slice(-count).join('\n');
+}
+
+/** POSIX single-quoting. ssh hands its command to the remote user's shell as one string, so
+ * each argument is quoted here, in this one place; nothing else builds a shell string. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface ExecutorContext {
+  runner: ProcessRunner;
+  log: Log;
+  dryRun: boolean;
+  defaultTimeoutMs: number;
+  sshConnectTimeoutMs: number;
+  sshProgram: string;
+}
+
+export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
+  const ssh = host.local ? undefined : new SshConnection(host, ctx);
+  const wrap = (argv: readonly string[], root: boolean): string[] => {
+    const asRoot = root && host.sudo ? ['sudo', '-n', '--', ...argv] : [...argv];
+    return ssh ? ssh.argv(asRoot) : asRoot;
+  };
+  const run = async (argv: readonly string[], options: RunOptions = {}): Promise<ProcessResult> => {
+    if (options.mutates && ctx.dryRun) {
+      ctx.log.info(`[dry-run] ${host.name}: would run ${argv.join(' ')}`);
+      return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
+    }
+    const result = await ctx.runner({
+      argv: wrap(argv, options.root ?? false),
+      input: options.input,
+      timeoutMs: options.timeoutMs ?? ctx.defaultTimeoutMs,
+      env: options.env,
+      cwd: options.cwd,
+    });
+    ctx.log.verbose(`${host.name}: $ ${argv.join(' ')}  (${result.durationMs} ms, ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`);
+    if (ssh && result.exitCode === 255 && !result.timedOut) {
+      throw new ExoDeployError(`${host.name}: cannot reach ${host.target} over ssh: ${lastLines(result.stderr, 2) || 'ssh exited 255'}`, ExitCode.failed, {
+        host: host.name,
+        hint: `check that \`ssh ${host.target}\` works with the ssh_options of the config`,
+      });
+    }
+    return { ...result, argv };
+  };
+  return {
+    host,
+    run,
+    async must(argv, options) {
+      const result = await run(argv, options);
+      if (result.exitCode !== 0 || result.timedOut) throw new CommandFailed(host.name, result);
+      return result;
+    },
+    close: async () => ssh?.close(),
+  };
+}
+
+/** One multiplexed ssh connection per host and run (ControlMaster), so that the many small
+ * reads a check makes cost one handshake. Closed explicitly: it leaves no process behind. */
+class SshConnection {
+  private controlDir: string | undefined;
+  constructor(private readonly host: Host, private readonly ctx: ExecutorContext) {}
+
+  private controlPath(): string {
+    this.controlDir ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-ssh-'));
+    return path.join(this.controlDir, 'c');
+  }
+
+  options(): string[] {
+    return [
+      '-o', 'BatchMode=yes',
+      '-o', `ConnectTimeout=${Math.max(1, Math.round(this.ctx.sshConnectTimeoutMs / 1000))}`,
+      '-o', 'ServerAliveInterval=5',
+      '-o', 'ServerAliveCountMax=3',
+      '-o', 'ControlMaster=auto',
+      '-o', `ControlPath=${this.controlPath()}`,
+      '-o', 'ControlPersist=60',
+      ...this.host.sshOptions,
+    ];
+  }
+
+  argv(remote: readonly string[]): string[] {
+    return [this.ctx.sshProgram, ...this.options(), '--', this.host.target, remote.map(shellQuote).join(' ')];
+  }
+
+  async close(): Promise<void> {
+    if (!this.controlDir) return;
+    await this.ctx.runner({
+      argv: [this.ctx.sshProgram, '-o', `ControlPath=${this.controlPath()}`, '-O', 'exit', '--', this.host.target],
+      timeoutMs: 5000,
+    }).catch(() => undefined);
+    rmSync(this.controlDir, { recursive: true, force: true });
+    this.controlDir = undefined;
+  }
+}
+
+/** The ssh options as NIX_SSHOPTS carries them to `nix copy` and nixos-rebuild (space-separated:
+ * an option value with a space cannot be passed this way, a limit of Nix itself). */
+export function nixSshOpts(host: Host): string {
+  return host.sshOptions.join(' ');
+}

@@ -1,0 +1,149 @@
+// The health gate after activation: wait until exo answers, then watch it for the soak
+// window. Every host of the rollout is gated together: one failure fails the gate.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HealthSettings } from '../config/schema.js';
+import { checkHost, type HostCheck } from '../health/check.js';
+import type { Fetch } from '../health/probes.js';
+import type { Log } from '../output/log.js';
+import type { Executor } from '../run/executor.js';
+
+export interface GateOptions {
+  health: HealthSettings;
+  nix: string;
+  expectedNodes: number | null;
+  fetch: Fetch;
+  /** Epoch ms when activation began: journal lines before it belong to the old system. */
+  activatedAtMs: number;
+  signal: AbortSignal;
+  log: Log;
+  now?: () => number;
+}
+
+export interface HostGateResult {
+  host: string;
+  passed: boolean;
+  /** ms from the start of the gate until exo answered /models. */
+  readyAfterMs: number | null;
+  problems: string[];
+  lastSample: HostCheck | null;
+}
+
+export interface GateResult {
+  passed: boolean;
+  hosts: HostGateResult[];
+  durationMs: number;
+  /** Epoch ms of the first failing signal, when the gate failed. */
+  failedAtMs: number | null;
+  samples: number;
+}
+
+/** Consecutive failed samples of an API probe before it counts: one slow answer is not an outage. */
+const PROBE_STRIKES = 2;
+
+interface Watch {
+  exec: Executor;
+  result: HostGateResult;
+  baseline: { pid: number; restarts: number } | null;
+  probeStrikes: Map<string, number>;
+}
+
+export async function runHealthGate(executors: readonly Executor[], options: GateOptions): Promise<GateResult> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const watches: Watch[] = executors.map((exec) => ({
+    exec,
+    result: { host: exec.host.name, passed: false, readyAfterMs: null, problems: [], lastSample: null },
+    baseline: null,
+    probeStrikes: new Map(),
+  }));
+  let samples = 0;
+  let failedAtMs: number | null = null;
+  const fail = (w: Watch, problems: string[]) => {
+    w.result.problems.push(...problems);
+    failedAtMs ??= now();
+  };
+  const finish = (passed: boolean): GateResult => {
+    for (const w of watches) w.result.passed = passed && w.result.problems.length === 0;
+    return { passed, hosts: watches.map((w) => w.result), durationMs: now() - started, failedAtMs, samples };
+  };
+
+  // 1. Ready: every host answers /models within ready_timeout, without crashing on the way.
+  const readyDeadline = started + options.health.ready_timeout;
+  while (watches.some((w) => w.result.readyAfterMs === null)) {
+    samples += 1;
+    await Promise.all(watches.filter((w) => w.result.readyAfterMs === null).map(async (w) => {
+      const sample = await takeSample(w, options);
+      const problems = crashProblems(w, sample);
+      if (problems.length) return fail(w, problems);
+      if (sample.probes.find((p) => p.path === '/models')?.ok) {
+        w.result.readyAfterMs = now() - started;
+        w.baseline = { pid: sample.unit?.mainPid ?? 0, restarts: sample.unit?.restarts ?? 0 };
+        options.log.info(`${w.exec.host.name}: exo answers after ${w.result.readyAfterMs} ms`);
+      }
+    }));
+    if (failedAtMs !== null) return finish(false);
+    if (now() >= readyDeadline) {
+      for (const w of watches.filter((x) => x.result.readyAfterMs === null)) {
+        fail(w, [`exo did not answer ${w.exec.host.api}/models within ${options.health.ready_timeout} ms (ready_timeout): ${w.result.lastSample?.probes.find((p) => p.path === '/models')?.error ?? 'no answer'}`]);
+      }
+      return finish(false);
+    }
+    await sleep(options.health.interval, undefined, { signal: options.signal });
+  }
+
+  // 2. Soak: watch the whole cluster; any crash, failure line, failed runner or outage fails it.
+  const soakEnd = now() + options.health.soak;
+  options.log.info(`watching ${watches.length} host(s) for ${options.health.soak} ms (soak)`);
+  for (;;) {
+    samples += 1;
+    const last = now() >= soakEnd;
+    await Promise.all(watches.map(async (w) => {
+      const sample = await takeSample(w, options);
+      const problems = [...crashProblems(w, sample), ...soakProblems(w, sample, options, last)];
+      if (problems.length) fail(w, problems);
+    }));
+    if (failedAtMs !== null) return finish(false);
+    if (last) return finish(true);
+    await sleep(Math.min(options.health.interval, Math.max(0, soakEnd - now())), undefined, { signal: options.signal });
+  }
+}
+
+async function takeSample(w: Watch, options: GateOptions): Promise<HostCheck> {
+  const base = { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch };
+  const unit = await checkHost(w.exec, { ...base, sinceMs: options.activatedAtMs }, ['unit']);
+  // Only the new process's lines count: the old one may log errors while it is stopped.
+  const sinceMs = Math.max(options.activatedAtMs, unit.unit?.startedAt ?? 0);
+  const rest = await checkHost(w.exec, { ...base, sinceMs }, ['api', 'journal']);
+  const sample = { ...rest, unit: unit.unit, reachable: unit.reachable && rest.reachable, problems: [...unit.problems, ...rest.problems] };
+  w.result.lastSample = sample;
+  return sample;
+}
+
+/** Signals that fail the gate at once, in either phase. */
+function crashProblems(w: Watch, s: HostCheck): string[] {
+  const problems: string[] = [];
+  const unitName = w.exec.host.unit;
+  if (!s.reachable) problems.push(...s.problems);
+  if (s.unit?.activeState === 'failed') problems.push(`${unitName} failed (${s.unit.result})`);
+  if (s.unit && w.baseline && s.unit.restarts > w.baseline.restarts) problems.push(`${unitName} restarted ${s.unit.restarts - w.baseline.restarts} time(s): exo crashed`);
+  if (s.unit && !w.baseline && s.unit.restarts > 0 && s.unit.activeState !== 'active') problems.push(`${unitName} is crash-looping (${s.unit.restarts} restart(s), ${s.unit.subState})`);
+  for (const m of s.journal.matches) problems.push(`journal ${m.at}: ${m.message.split('\n')[0]}`);
+  for (const r of s.cluster.failedRunners) problems.push(`runner ${r.runner} failed: ${r.error}`);
+  return problems.slice(0, 10);
+}
+
+function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolean): string[] {
+  const problems: string[] = [];
+  const unitName = w.exec.host.unit;
+  if (s.unit && s.unit.activeState !== 'active') problems.push(`${unitName} is ${s.unit.activeState} (${s.unit.subState})`);
+  if (s.unit && w.baseline && s.unit.mainPid !== w.baseline.pid && s.unit.activeState === 'active') problems.push(`exo's main PID changed from ${w.baseline.pid} to ${s.unit.mainPid}: it restarted`);
+  for (const p of s.probes) {
+    const strikes = p.ok ? 0 : (w.probeStrikes.get(p.path) ?? 0) + 1;
+    w.probeStrikes.set(p.path, strikes);
+    if (strikes >= PROBE_STRIKES) problems.push(`${w.exec.host.api}${p.path}: ${p.error} (${strikes} samples in a row)`);
+  }
+  // A cluster takes a moment to form: its size must be reached by the end of the soak.
+  const expected = options.expectedNodes;
+  if (last && expected !== null && (s.cluster.seen ?? 0) < expected) problems.push(`exo sees ${s.cluster.seen ?? 0} of ${expected} nodes in /state at the end of the soak`);
+  return problems;
+}

@@ -1,0 +1,27 @@
+// Activate the flake's system on a host with nixos-rebuild test or switch.
+import type { Host } from '../config/host.js';
+import type { Context } from '../context.js';
+import { ExoDeployError, ExitCode } from '../errors.js';
+import { nixosRebuildArgv } from '../programs/nixos-rebuild.js';
+import { UNITS_FAILED_EXIT } from '../programs/switch-to-configuration.js';
+import { lastLines, nixSshOpts } from '../run/executor.js';
+
+export async function nixosRebuild(ctx: Context, host: Host, action: 'test' | 'switch'): Promise<string> {
+  // A local target is activated here, through sudo when the host says so; a remote one gets
+  // --use-remote-sudo instead, and nixos-rebuild itself runs unprivileged on this machine.
+  const runner = host.local ? ctx.executor(host) : ctx.deployer;
+  const result = await runner.run(nixosRebuildArgv(ctx.config.programs.nixos_rebuild, action, ctx.config.flake, host), {
+    env: { NIX_SSHOPTS: nixSshOpts(host) },
+    timeoutMs: ctx.config.timeouts.build + ctx.config.timeouts.activate,
+    root: host.local,
+    mutates: true,
+  });
+  const output = `${result.stdout}${result.stderr}`;
+  if (result.exitCode === 0) return output;
+  const why = result.timedOut
+    ? 'timed out'
+    : result.exitCode === UNITS_FAILED_EXIT
+      ? 'exited 4: units failed to start'
+      : `exited ${result.exitCode}`;
+  throw new ExoDeployError(`${host.name}: nixos-rebuild ${action} ${why}:\n${lastLines(output, 8)}`, ExitCode.failed, { host: host.name });
+}

@@ -1,0 +1,46 @@
+// Put a host back on exactly the system it ran before the deploy: the recorded store path,
+// not "the generation below" (which is not always what ran; facts/deploy-tools.md).
+import type { Host } from '../config/host.js';
+import type { Context } from '../context.js';
+import { ExoDeployError, ExitCode } from '../errors.js';
+import { readlinkArgv } from '../programs/coreutils.js';
+import { activate, pointProfileAtGeneration, pointProfileAtPath } from '../system/activate.js';
+import { runHealthGate, type GateResult } from './health-gate.js';
+
+export interface BeforeState {
+  running: string | null;
+  profileGeneration: number | null;
+  profilePath: string | null;
+}
+
+export interface RestoreResult {
+  activations: string[];
+  gate: GateResult | null;
+}
+
+export async function restoreHost(ctx: Context, host: Host, before: BeforeState): Promise<RestoreResult> {
+  const exec = ctx.executor(host);
+  if (!before.running) {
+    throw new ExoDeployError(`${host.name}: the system it ran before is unknown, so it cannot be restored`, ExitCode.needsPerson, { host: host.name });
+  }
+  const activations: string[] = [];
+  const started = ctx.now();
+  const profileNow = (await exec.must(readlinkArgv([host.systemProfile]))).stdout.trim();
+  const profileMoved = before.profilePath !== null && profileNow !== before.profilePath;
+  if (profileMoved) {
+    // `switch` had made the new system permanent: point the profile (and the boot entry) back.
+    if (before.profileGeneration !== null) await pointProfileAtGeneration(exec, before.profileGeneration);
+    else await pointProfileAtPath(exec, before.profilePath as string);
+    activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
+    if (before.profilePath !== before.running) {
+      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts);
+      activations.push(`${before.profilePath} boot`);
+    }
+  }
+  const action = profileMoved && before.profilePath === before.running ? 'switch' : 'test';
+  const result = await activate(exec, before.running, action, ctx.config.timeouts);
+  activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}`);
+  if (ctx.options['dry-run']) return { activations, gate: null };
+  const gate = await runHealthGate([exec], { health: { ...ctx.config.health, soak: 0 }, nix: ctx.config.programs.nix, expectedNodes: null, fetch: ctx.fetch, activatedAtMs: started, signal: ctx.signal, log: ctx.log });
+  return { activations, gate };
+}

@@ -1,0 +1,388 @@
+// Evaluation of the NixOS module with nixpkgs' lib.evalModules and small stubs of the NixOS
+// options it sets (test/module/nix/). Needs NIXPKGS_LIB: the `lib` folder of a nixpkgs or of
+// nix-community/nixpkgs.lib. Without it these tests are skipped.
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nixEval, nixEvalError, nixPath } from './nix-eval.js';
+
+const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
+const haveLib = libDir !== undefined && existsSync(path.join(libDir, 'default.nix'));
+if (!haveLib) {
+  console.log('module evaluation tests skipped: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib');
+}
+const libArg = () => `import ${JSON.stringify(libDir)}`;
+
+type Unit = {
+  serviceConfig: Record<string, unknown>;
+  environment: Record<string, string>;
+  timerConfig: Record<string, string>;
+  postStart?: string;
+  wantedBy: string[];
+  onFailure: string[];
+  onSuccess: string[];
+};
+type Eval = {
+  failedAssertions: string[];
+  services: Record<string, Unit>;
+  timers: Record<string, Unit>;
+  tmpfiles: string[];
+  firewall: Record<string, unknown> & { interfaces: Record<string, unknown> };
+  etc: Record<string, string>;
+  users: { users: Record<string, Record<string, unknown>>; groups: Record<string, unknown> };
+  restic: Record<string, { paths: string[]; timerConfig: unknown }>;
+  systemPackages: string[];
+};
+
+/** Evaluate services.exo with `exo` merged over { enable = true; } (as JSON). */
+function evalExo(exo: Record<string, unknown> = {}): Promise<Eval> {
+  return nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
+    arg: { lib: libArg() },
+    argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, ...exo } } }) },
+  });
+}
+const exoUnit = async (exo: Record<string, unknown> = {}) => (await evalExo(exo)).services.exo!;
+const execStart = async (exo: Record<string, unknown> = {}) => (await exoUnit(exo)).serviceConfig.ExecStart as string;
+
+const EXO = '/nix/store/00000000000000000000000000000000-exo-1.0.71';
+const TOOLKIT = '/nix/store/00000000000000000000000000000000-exo-deploy-0.1.0/bin/exo-deploy';
+
+describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
+  describe('disabled', () => {
+    it('defines nothing', async () => {
+      const r = await nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, { arg: { lib: libArg() } });
+      expect(r.services).toEqual({});
+      expect(r.timers).toEqual({});
+      expect(r.etc).toEqual({});
+      expect(r.tmpfiles).toEqual([]);
+    });
+  });
+
+  describe('defaults', () => {
+    it('run exo in the foreground with its default ports, as a DynamicUser with /var/lib/exo', async () => {
+      const unit = await exoUnit();
+      const sc = unit.serviceConfig;
+      expect(sc.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "52415" "--zenoh-port" "52414" "--discovery-port" "52413"`);
+      expect(sc).toMatchObject({
+        Type: 'exec',
+        DynamicUser: true,
+        StateDirectory: ['exo'],
+        WorkingDirectory: '/var/lib/exo',
+        Restart: 'on-failure',
+        RestartSec: '5s',
+        RestartSteps: 10,
+        RestartMaxDelaySec: '5min',
+        TimeoutStartSec: '5min',
+      });
+      expect(sc.User).toBeUndefined();
+      expect(sc.EnvironmentFile).toBeUndefined();
+      expect(unit.wantedBy).toEqual(['multi-user.target']);
+      expect(unit.environment).toMatchObject({ EXO_HOME: '/var/lib/exo', HOME: '/var/lib/exo', EXO_DEFAULT_MODELS_DIR: '/var/lib/exo/models' });
+    });
+
+    it('harden the unit like ollama.nix, relaxed only where exo needs it', async () => {
+      const sc = (await exoUnit()).serviceConfig;
+      expect(sc).toMatchObject({
+        CapabilityBoundingSet: [''],
+        DeviceAllow: [],
+        DevicePolicy: 'closed',
+        LockPersonality: true,
+        MemoryDenyWriteExecute: true,
+        NoNewPrivileges: true,
+        PrivateDevices: true,
+        PrivateTmp: true,
+        PrivateUsers: true,
+        ProcSubset: 'all',
+        ProtectHome: true,
+        ProtectProc: 'invisible',
+        ProtectSystem: 'strict',
+        RestrictNamespaces: true,
+        RestrictAddressFamilies: ['AF_INET', 'AF_INET6', 'AF_UNIX', 'AF_NETLINK'],
+        SystemCallArchitectures: 'native',
+        SystemCallFilter: ['@system-service @resources', '~@privileged'],
+        UMask: '0077',
+      });
+    });
+
+    it('wait for /models before the unit counts as started', async () => {
+      expect((await exoUnit()).postStart).toContain('curl --silent --fail --output /dev/null --max-time 5 http://127.0.0.1:52415/models');
+    });
+
+    it('add a health check and a daily backup, both run as root against the private state folder', async () => {
+      const r = await evalExo();
+      const health = r.services['exo-healthcheck']!;
+      expect(health.serviceConfig.ExecStart).toBe(
+        `/nix/store/11111111111111111111111111111111-exo-health-gate "${TOOLKIT}" "check" "--local" "--since" "2m" "--api" "http://127.0.0.1:52415" "--unit" "exo.service" "--state-dir" "/var/lib/private/exo" "--status-file" "/run/exo/health.json"`,
+      );
+      expect(health.serviceConfig).toMatchObject({ Type: 'oneshot', User: 'root', RuntimeDirectory: 'exo', RuntimeDirectoryPreserve: 'yes' });
+      expect(health.environment).toEqual({
+        EXO_HEALTH_STATE_DIR: '/run/exo',
+        EXO_HEALTH_THRESHOLD: '3',
+        EXO_HEALTH_RESTART: '1',
+        EXO_HEALTH_RESTART_INTERVAL: '1800',
+        EXO_HEALTH_UNIT: 'exo.service',
+      });
+      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '2m', OnUnitActiveSec: '2m' });
+
+      const backup = r.services['exo-backup']!;
+      expect(backup.serviceConfig.ExecStart).toEqual([
+        `${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/var/lib/private/exo"`,
+        `${TOOLKIT} "backup" "prune" "--local" "--dir" "/var/backups/exo" "--keep" "10"`,
+      ]);
+      expect(backup.serviceConfig.ReadWritePaths).toEqual(['/var/backups/exo', '/nix/var/nix/gcroots']);
+      expect(backup.environment).toEqual({ NIX_REMOTE: 'daemon' });
+      expect(backup.onSuccess).toEqual([]);
+      expect(r.timers['exo-backup']!.timerConfig).toEqual({ OnCalendar: 'daily', Persistent: 'true', RandomizedDelaySec: '1h' });
+      expect(r.restic).toEqual({});
+    });
+
+    it('keep the firewall closed, bound exo log files, and write release.json', async () => {
+      const r = await evalExo();
+      expect(r.firewall).toMatchObject({ allowedTCPPorts: [], allowedUDPPorts: [], allowedTCPPortRanges: [], interfaces: {} });
+      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -']);
+      expect(JSON.parse(r.etc['exo/release.json']!)).toEqual({
+        schemaVersion: 1,
+        exo: { version: '1.0.71', package: EXO },
+        namespace: null,
+        ports: { api: 52415, zenoh: 52414, discovery: 52413 },
+        stateDir: '/var/lib/exo',
+      });
+      expect(r.users).toEqual({ users: {}, groups: {} });
+      expect(r.systemPackages).toEqual(['exo-1.0.71', 'exo-deploy-0.1.0']);
+    });
+  });
+
+  describe('options', () => {
+    it('ports reach the command line, the readiness URL, the health check and release.json', async () => {
+      const r = await evalExo({ apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, host: '::1' });
+      expect(r.services.exo!.serviceConfig.ExecStart).toContain('"--api-port" "8000" "--zenoh-port" "8001" "--discovery-port" "8002"');
+      expect(r.services.exo!.postStart).toContain('http://[::1]:8000/models');
+      expect(r.services['exo-healthcheck']!.serviceConfig.ExecStart).toContain('"--api" "http://[::1]:8000"');
+      expect(JSON.parse(r.etc['exo/release.json']!).ports).toEqual({ api: 8000, zenoh: 8001, discovery: 8002 });
+    });
+
+    it('namespace and offline become flags; namespace is recorded in release.json', async () => {
+      const r = await evalExo({ namespace: 'home-cluster', offline: true });
+      expect(r.services.exo!.serviceConfig.ExecStart).toMatch(/"--namespace" "home-cluster" "--offline"$/);
+      expect(JSON.parse(r.etc['exo/release.json']!).namespace).toBe('home-cluster');
+    });
+
+    it('extraArgs are escaped for systemd', async () => {
+      expect(await execStart({ extraArgs: ['-v', 'a b', '50%', '$X'] })).toMatch(/"-v" "a b" "50%%" "\$\$X"$/);
+    });
+
+    it('environment adds variables and environmentFile keeps secrets out of the store', async () => {
+      const unit = await exoUnit({ environment: { EXO_MAX_CONCURRENT_REQUESTS: '4' }, environmentFile: '/run/secrets/exo.env' });
+      expect(unit.environment.EXO_MAX_CONCURRENT_REQUESTS).toBe('4');
+      expect(unit.environment.EXO_HOME).toBe('/var/lib/exo');
+      expect(unit.serviceConfig.EnvironmentFile).toBe('/run/secrets/exo.env');
+    });
+
+    it('a static user gets created and owns a state folder outside /var/lib', async () => {
+      const r = await evalExo({ user: 'exo', stateDir: '/srv/exo' });
+      const sc = r.services.exo!.serviceConfig;
+      expect(sc).toMatchObject({ User: 'exo', Group: 'exo', DynamicUser: false, StateDirectory: [], WorkingDirectory: '/srv/exo' });
+      expect(r.users.users.exo).toEqual({ isSystemUser: true, group: 'exo', home: '/srv/exo', extraGroups: [] });
+      expect(r.users.groups).toEqual({ exo: {} });
+      expect(r.tmpfiles).toContain('d /srv/exo 0750 exo exo -');
+      expect(r.tmpfiles).toContain('e /srv/exo/exo_log - - - 14d');
+      expect(r.services['exo-backup']!.serviceConfig.ExecStart).toContain(`${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/srv/exo"`);
+    });
+
+    it('a separate group can be given', async () => {
+      const r = await evalExo({ user: 'exo', group: 'ai' });
+      expect(r.services.exo!.serviceConfig).toMatchObject({ User: 'exo', Group: 'ai', StateDirectory: ['exo'] });
+      expect(r.users.groups).toEqual({ ai: {} });
+    });
+
+    it('a models folder elsewhere under /var/lib becomes a second StateDirectory and is writable', async () => {
+      const sc = (await exoUnit({ modelsDir: '/var/lib/exo-models' })).serviceConfig;
+      expect(sc.StateDirectory).toEqual(['exo', 'exo-models']);
+      expect(sc.ReadWritePaths).toEqual(['/var/lib/exo-models']);
+      expect((await exoUnit({ modelsDir: '/var/lib/exo-models' })).environment.EXO_DEFAULT_MODELS_DIR).toBe('/var/lib/exo-models');
+    });
+
+    it('a models folder of a static user outside /var/lib is created by tmpfiles', async () => {
+      const r = await evalExo({ user: 'exo', modelsDir: '/data/models' });
+      expect(r.tmpfiles).toContain('d /data/models 0750 exo exo -');
+      expect(r.services.exo!.serviceConfig.ReadWritePaths).toEqual(['/data/models']);
+    });
+
+    it.each([
+      ['cuda', ['char-nvidiactl', 'char-nvidia-caps', 'char-nvidia-frontend', 'char-nvidia-uvm'], ['video']],
+      ['rocm', ['char-drm', 'char-fb', 'char-kfd'], ['video', 'render']],
+    ])('acceleration = %s opens the GPU devices and allows the JIT', async (acceleration, devices, groups) => {
+      const sc = (await exoUnit({ acceleration })).serviceConfig;
+      expect(sc).toMatchObject({ DeviceAllow: devices, SupplementaryGroups: groups, PrivateDevices: false, MemoryDenyWriteExecute: false, DevicePolicy: 'closed' });
+      const r = await evalExo({ acceleration, user: 'exo' });
+      expect(r.users.users.exo!.extraGroups).toEqual(groups);
+    });
+
+    it('waitForReady = false drops the readiness wait; startTimeout bounds the start', async () => {
+      const unit = await exoUnit({ waitForReady: false, startTimeout: '10min' });
+      expect(unit.postStart).toBeUndefined();
+      expect(unit.serviceConfig.TimeoutStartSec).toBe('10min');
+    });
+
+    it('logRetention sets the age of the tmpfiles rule', async () => {
+      expect((await evalExo({ logRetention: '3d' })).tmpfiles).toContain('e /var/lib/private/exo/exo_log - - - 3d');
+    });
+  });
+
+  describe('firewall', () => {
+    it('openFirewall opens API and zenoh (TCP), discovery (UDP) and the ring range', async () => {
+      const r = await evalExo({ openFirewall: true });
+      expect(r.firewall).toMatchObject({
+        allowedTCPPorts: [52415, 52414],
+        allowedUDPPorts: [52413],
+        allowedTCPPortRanges: [{ from: 49153, to: 65535 }],
+        interfaces: {},
+      });
+    });
+    it('openRingPorts = false leaves the range closed; a custom range is used', async () => {
+      expect((await evalExo({ openFirewall: true, openRingPorts: false })).firewall.allowedTCPPortRanges).toEqual([]);
+      expect((await evalExo({ openFirewall: true, ringPortRange: { from: 50000, to: 50100 } })).firewall.allowedTCPPortRanges).toEqual([
+        { from: 50000, to: 50100 },
+      ]);
+    });
+    it('firewallInterfaces opens the ports only on those interfaces', async () => {
+      const r = await evalExo({ openFirewall: true, firewallInterfaces: ['enp3s0', 'wg0'], apiPort: 8000 });
+      expect(r.firewall.allowedTCPPorts).toEqual([]);
+      expect(Object.keys(r.firewall.interfaces)).toEqual(['enp3s0', 'wg0']);
+      expect(r.firewall.interfaces.wg0).toMatchObject({ allowedTCPPorts: [8000, 52414], allowedUDPPorts: [52413] });
+    });
+  });
+
+  describe('healthCheck', () => {
+    it('can be turned off', async () => {
+      const r = await evalExo({ healthCheck: { enable: false } });
+      expect(r.services['exo-healthcheck']).toBeUndefined();
+      expect(r.timers['exo-healthcheck']).toBeUndefined();
+      expect(r.services['exo-backup']).toBeDefined();
+    });
+    it('passes interval, expected nodes, textfile and extra arguments to the check', async () => {
+      const r = await evalExo({
+        healthCheck: { interval: '30s', expectNodes: 3, textfile: '/var/lib/node-exporter/exo.prom', extraArgs: ['--verbose'] },
+      });
+      const unit = r.services['exo-healthcheck']!;
+      expect(unit.serviceConfig.ExecStart).toMatch(
+        /"--since" "30s" .* "--expect-nodes" "3" "--textfile" "\/var\/lib\/node-exporter\/exo.prom" "--verbose"$/,
+      );
+      expect(unit.serviceConfig.ReadWritePaths).toEqual(['/var/lib/node-exporter']);
+      expect(r.tmpfiles).toContain('d /var/lib/node-exporter 0755 root root -');
+      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '30s', OnUnitActiveSec: '30s' });
+    });
+    it('sets the failure counting and the OnFailure= hooks', async () => {
+      const unit = (await evalExo({
+        healthCheck: { failureThreshold: 5, restart: false, restartInterval: 600, onFailure: ['alert@%n.service'] },
+      })).services['exo-healthcheck']!;
+      expect(unit.environment).toMatchObject({ EXO_HEALTH_THRESHOLD: '5', EXO_HEALTH_RESTART: '0', EXO_HEALTH_RESTART_INTERVAL: '600' });
+      expect(unit.onFailure).toEqual(['alert@%n.service']);
+    });
+    it('rejects an interval that is not both a systemd and an exo-deploy duration', async () => {
+      const err = await nixEvalError(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
+        arg: { lib: libArg() },
+        argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, healthCheck: { interval: '5min' } } } }) },
+      });
+      expect(err).toMatch(/healthCheck\.interval/);
+    });
+  });
+
+  describe('backup', () => {
+    it('can be turned off', async () => {
+      const r = await evalExo({ backup: { enable: false } });
+      expect(r.services['exo-backup']).toBeUndefined();
+      expect(r.timers['exo-backup']).toBeUndefined();
+      expect(r.tmpfiles).not.toContain('d /var/backups/exo 0700 root root -');
+    });
+    it('uses dir, keep and includeModels', async () => {
+      const r = await evalExo({ backup: { dir: '/srv/backups/exo', keep: 3, includeModels: true } });
+      const sc = r.services['exo-backup']!.serviceConfig;
+      expect(sc.ExecStart).toEqual([
+        `${TOOLKIT} "backup" "create" "--local" "--dir" "/srv/backups/exo" "--state-dir" "/var/lib/private/exo" "--models"`,
+        `${TOOLKIT} "backup" "prune" "--local" "--dir" "/srv/backups/exo" "--keep" "3"`,
+      ]);
+      expect(sc.ReadWritePaths).toEqual(['/srv/backups/exo', '/nix/var/nix/gcroots']);
+      expect(r.tmpfiles).toContain('d /srv/backups/exo 0700 root root -');
+    });
+    it('timerConfig = null leaves only the service; a custom timer is used as given', async () => {
+      const none = await evalExo({ backup: { timerConfig: null } });
+      expect(none.timers['exo-backup']).toBeUndefined();
+      expect(none.services['exo-backup']).toBeDefined();
+      const hourly = await evalExo({ backup: { timerConfig: { OnCalendar: 'hourly' } } });
+      expect(hourly.timers['exo-backup']!.timerConfig).toEqual({ OnCalendar: 'hourly' });
+    });
+    it('restic.enable hands the backup folder to services.restic.backups.exo after each backup', async () => {
+      const r = await evalExo({ backup: { restic: { enable: true } } });
+      expect(r.restic.exo).toMatchObject({ paths: ['/var/backups/exo'], timerConfig: null });
+      expect(r.services['exo-backup']!.onSuccess).toEqual(['restic-backups-exo.service']);
+    });
+  });
+
+  describe('assertions', () => {
+    it.each([
+      [{ namespace: '' }, /namespace is set but empty/],
+      [{ backup: { dir: '/var/lib/exo/backups' } }, /lies inside services.exo.stateDir/],
+      [{ zenohPort: 52415 }, /both 52415/],
+      [{ stateDir: '/srv/exo' }, /outside \/var\/lib: with DynamicUser/],
+      [{ extraArgs: ['--api-port', '1'] }, /extraArgs contains \["--api-port"\]/],
+      [{ environment: { HF_TOKEN: 'x' } }, /secret in the world-readable Nix store/],
+      [{ extraArgs: ['--no-api'] }, /--no-api/],
+      [{ healthCheck: { textfile: '/t/exo' } }, /\.prom/],
+    ])('fire through the module for %j', async (exo, message) => {
+      const r = await evalExo(exo);
+      expect(r.failedAssertions).toHaveLength(1);
+      expect(r.failedAssertions[0]).toMatch(message);
+    });
+  });
+
+  describe('flake.nix', () => {
+    it('has the outputs, the module wrapper sets the toolkit, the overlay adds exo-deploy', async () => {
+      const f = await nixEval<Record<string, unknown>>(`import ${nixPath('test/module/nix/eval-flake.nix')}`, { arg: { lib: libArg() } });
+      expect(f).toMatchObject({
+        inputs: ['nixpkgs'],
+        nixpkgsUrl: 'github:NixOS/nixpkgs/nixos-25.11',
+        outputs: ['apps', 'checks', 'formatter', 'nixosModules', 'overlays', 'packages', 'templates'],
+        packages: { 'x86_64-linux': ['default', 'exo-deploy'], 'aarch64-linux': ['default', 'exo-deploy'] },
+        checks: { 'x86_64-linux': ['deploy', 'module', 'package'], 'aarch64-linux': ['deploy', 'module', 'package'] },
+        apps: { 'x86_64-linux': 'app', 'aarch64-linux': 'app' },
+        formatter: { 'x86_64-linux': 'nixfmt-tree', 'aarch64-linux': 'nixfmt-tree' },
+        nixosModules: ['default', 'exo'],
+        overlayAdds: ['exo-deploy'],
+        moduleToolkit: 'exo-deploy-from-package.nix',
+      });
+      expect((f.template as { path: string }).path).toMatch(/templates\/default$/);
+    });
+  });
+
+  describe('nix/package.nix', () => {
+    it('builds with buildNpmPackage and importNpmLock from package.json and a lock with every URL', async () => {
+      const p = await nixEval<Record<string, unknown>>(`import ${nixPath('test/module/nix/eval-package.nix')}`, { arg: { lib: libArg() } });
+      expect(p).toMatchObject({
+        pname: 'exo-deploy',
+        nodejs: 'nodejs-22',
+        npmConfigHook: 'importNpmLock.npmConfigHook',
+        mainProgram: 'exo-deploy',
+        npmRootIsRepo: true,
+        withoutUrl: [],
+        npmPackFlags: ['--ignore-scripts'],
+      });
+      expect(p.lockEntries).toBeGreaterThan(10);
+    });
+  });
+
+  describe('VM tests (nix/tests)', () => {
+    it('have test scripts that are valid Python', async () => {
+      const t = await nixEval<{ module: string; deploy: string; names: string[] }>(
+        `import ${nixPath('test/module/nix/eval-vm-tests.nix')}`,
+        { arg: { lib: libArg() } },
+      );
+      expect(t.names).toEqual(['exo-module', 'exo-deploy-deploy']);
+      for (const script of [t.module, t.deploy]) {
+        // the driver defines start_all, subtest and the machines; only the syntax is checked here
+        await execa('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: script });
+      }
+    });
+  });
+});

@@ -1,0 +1,31 @@
+// Run nix-instantiate from the module tests: argument arrays, never a shell string.
+import { execa } from 'execa';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Evaluate a Nix expression strictly and return it as JSON. `args` are --arg/--argstr pairs. */
+export async function nixEval<T = unknown>(
+  expr: string,
+  args: { arg?: Record<string, string>; argstr?: Record<string, string> } = {},
+): Promise<T> {
+  const argv = ['--eval', '--strict', '--json', '--expr', expr];
+  for (const [k, v] of Object.entries(args.arg ?? {})) argv.push('--arg', k, v);
+  for (const [k, v] of Object.entries(args.argstr ?? {})) argv.push('--argstr', k, v);
+  const { stdout } = await execa('nix-instantiate', argv, { cwd: repoRoot, timeout: 60_000 });
+  return JSON.parse(stdout) as T;
+}
+
+/** Same as nixEval, but resolves to the error text when evaluation fails. */
+export async function nixEvalError(expr: string, args: Parameters<typeof nixEval>[1] = {}): Promise<string> {
+  try {
+    await nixEval(expr, args);
+  } catch (e) {
+    return String((e as { stderr?: string }).stderr ?? e);
+  }
+  throw new Error(`expected evaluation to fail: ${expr}`);
+}
+
+/** A Nix string literal for a path (used to import repo files in expressions). */
+export const nixPath = (rel: string): string => JSON.stringify(path.join(repoRoot, rel));

@@ -1,0 +1,38 @@
+# Evaluate modules/exo.nix with nixpkgs' lib and the stubs, and return the parts the tests
+# look at as plain JSON-able data.
+#   nix-instantiate --eval --strict --json test/module/nix/eval-module.nix \
+#     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr configJSON '{"services":{"exo":{"enable":true}}}'
+{
+  lib,
+  configJSON ? "{}",
+}:
+let
+  evaluated = lib.evalModules {
+    modules = [
+      ../../../modules/exo.nix
+      ./nixos-stubs.nix
+      (builtins.fromJSON configJSON)
+    ];
+    specialArgs.pkgs = import ./stub-pkgs.nix;
+  };
+  inherit (evaluated) config;
+  failed = builtins.filter (a: !a.assertion) config.assertions;
+  units = lib.filterAttrs (name: _: lib.hasPrefix "exo" name);
+  withoutPackages = unit: removeAttrs unit [ "path" ];
+in
+if failed != [ ] then
+  { failedAssertions = map (a: a.message) failed; }
+else
+  {
+    failedAssertions = [ ];
+    services = lib.mapAttrs (_: withoutPackages) (units config.systemd.services);
+    timers = units config.systemd.timers;
+    tmpfiles = config.systemd.tmpfiles.rules;
+    firewall = config.networking.firewall;
+    etc = lib.mapAttrs (_: f: f.text) config.environment.etc;
+    users = {
+      inherit (config.users) users groups;
+    };
+    restic = config.services.restic.backups;
+    systemPackages = map (p: p.name) config.environment.systemPackages;
+  }

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+
+// One run, four tiers told apart by folder: unit (fake run layer), module (Nix evaluation),
+// integration (real Nix on this machine), e2e (the sandbox fleet, as root).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 600_000,
+    // Nix without a network or a binary cache (facts/sandbox.md); real hosts bring their own.
+    env: {
+      NIX_CONFIG: process.env.NIX_CONFIG ?? ['experimental-features = nix-command flakes', 'substituters =', 'flake-registry =', 'build-users-group =', 'sandbox = false'].join('\n'),
+      // Tests commit in repositories they create; they need an identity, not the machine's.
+      GIT_AUTHOR_NAME: 'exo-deploy tests',
+      GIT_AUTHOR_EMAIL: 'tests@exo-deploy.invalid',
+      GIT_COMMITTER_NAME: 'exo-deploy tests',
+      GIT_COMMITTER_EMAIL: 'tests@exo-deploy.invalid',
+    },
+  },
+});
