@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The entry point: parse, dispatch to one command module, print, exit. Only this file exits.
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { ExitCode, ExoDeployError, InterruptedError, usageError } from './errors.js';
 import { helpText } from './options.js';
@@ -11,6 +12,8 @@ const version = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   const controller = new AbortController();
+  // Every running child listens on this one signal; a check of a fleet runs many at once.
+  setMaxListeners(0, controller.signal);
   // First Ctrl-C: cancel what runs and let the command leave a consistent, reported state.
   process.once('SIGINT', () => controller.abort(new InterruptedError()));
   process.once('SIGTERM', () => controller.abort(new InterruptedError()));

@@ -66,6 +66,9 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
       ctx.log.info(`[dry-run] ${host.name}: would run ${argv.join(' ')}`);
       return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
     }
+    return ssh ? ssh.session(() => execute(argv, options)) : execute(argv, options);
+  };
+  const execute = async (argv: readonly string[], options: RunOptions): Promise<ProcessResult> => {
     const result = await ctx.runner({
       argv: wrap(argv, options.root ?? false),
       input: options.input,
@@ -94,11 +97,39 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
   };
 }
 
+/** Sessions at once over one connection: below sshd's default MaxSessions (10). */
+const MAX_SESSIONS = 8;
+
 /** One multiplexed ssh connection per host and run (ControlMaster), so that the many small
  * reads a check makes cost one handshake. Closed explicitly: it leaves no process behind. */
 class SshConnection {
   private controlDir: string | undefined;
+  /** The first command opens the master connection alone; the others wait and share it. */
+  private opened: Promise<unknown> | undefined;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
   constructor(private readonly host: Host, private readonly ctx: ExecutorContext) {}
+
+  async session<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.opened) {
+      const first = this.limited(fn);
+      this.opened = first.catch(() => undefined);
+      return first;
+    }
+    await this.opened;
+    return this.limited(fn);
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.active >= MAX_SESSIONS) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    try {
+      return await fn();
+    } finally {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
+  }
 
   private controlPath(): string {
     this.controlDir ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-ssh-'));

@@ -6,6 +6,8 @@ import { nixosRebuildArgv } from '../programs/nixos-rebuild.js';
 import { UNITS_FAILED_EXIT } from '../programs/switch-to-configuration.js';
 import { lastLines, nixSshOpts } from '../run/executor.js';
 
+const SWITCH_WARNING = /warning: error\(s\) occurred while switching to the new configuration|the following units failed/;
+
 export async function nixosRebuild(ctx: Context, host: Host, action: 'test' | 'switch'): Promise<string> {
   // A local target is activated here, through sudo when the host says so; a remote one gets
   // --use-remote-sudo instead, and nixos-rebuild itself runs unprivileged on this machine.
@@ -18,10 +20,8 @@ export async function nixosRebuild(ctx: Context, host: Host, action: 'test' | 's
   });
   const output = `${result.stdout}${result.stderr}`;
   if (result.exitCode === 0) return output;
-  const why = result.timedOut
-    ? 'timed out'
-    : result.exitCode === UNITS_FAILED_EXIT
-      ? 'exited 4: units failed to start'
-      : `exited ${result.exitCode}`;
+  // nixos-rebuild turns switch-to-configuration's exit 4 into exit 1 and this warning.
+  const unitsFailed = result.exitCode === UNITS_FAILED_EXIT || SWITCH_WARNING.test(output);
+  const why = result.timedOut ? 'timed out' : unitsFailed ? `exited ${result.exitCode}: units failed to start` : `exited ${result.exitCode}`;
   throw new ExoDeployError(`${host.name}: nixos-rebuild ${action} ${why}:\n${lastLines(output, 8)}`, ExitCode.failed, { host: host.name });
 }

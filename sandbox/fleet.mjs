@@ -1,0 +1,470 @@
+// The sandbox fleet: N real systemd hosts (systemd-nspawn containers over a cached Debian
+// base, each in its own network namespace on one bridge, with sshd and Nix), plus the two
+// git repositories a real exo fleet has: DIR/exo-src (the `exo` flake input) and
+// DIR/config (the config flake with one nixosConfigurations entry per host and an
+// exo-deploy.toml that targets the hosts).
+//
+//   up({ dir, hosts })      boots h1…hN, writes the repos, deploys the first release
+//   release({ dir, version, fault, faultOn })   commits a new exo release to DIR/exo-src
+//   down({ dir })           stops exactly what up made (by PID and name); safe twice
+//
+// DIR/sandbox.json records what up made, written atomically after every step, so that
+// down cleans up after an up that failed halfway.
+import { $, fs, path } from 'zx';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ensureRootfs, NIX_CONF } from './rootfs.mjs';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const NIXOS_REBUILD = path.join(REPO, 'sandbox/bin/nixos-rebuild');
+export const STANDIN = path.join(REPO, 'sandbox/exo-standin/exo.mjs');
+// the exo stand-in that up and release ship: EXO_SANDBOX_STANDIN (tests), else the project's
+const standinPath = () => process.env.EXO_SANDBOX_STANDIN || STANDIN;
+const TEMPLATES = path.join(REPO, 'sandbox/templates');
+export const API_PORT = 52415;
+export const FIRST_VERSION = '0.1.0';
+const SUBNETS = [10, 250]; // 10.231.K.0/24, K in this range
+const GIT_ID = ['-c', 'user.name=exo-deploy sandbox', '-c', 'user.email=sandbox@exo-deploy.invalid'];
+
+/** The Nix settings for a machine without a network (as NIX_CONFIG). */
+export const NIX_CONFIG = NIX_CONF.trim();
+export const nixEnv = () => ({ ...process.env, NIX_CONFIG: process.env.NIX_CONFIG || NIX_CONFIG });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const defaultLog = (m) => console.error(`[sandbox] ${m}`);
+
+export const statePath = (dir) => path.join(path.resolve(dir), 'sandbox.json');
+
+/** @returns {Promise<object|null>} what up recorded in DIR/sandbox.json, or null */
+export async function readState(dir) {
+  try { return JSON.parse(await fs.readFile(statePath(dir), 'utf8')); } catch (e) {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+async function writeState(dir, state) {
+  const file = statePath(dir);
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
+  await fs.rename(tmp, file);
+}
+
+/** ssh options for the sandbox's hosts (also what exo-deploy.toml's ssh_options holds). */
+export function sshOptions(dir) {
+  return ['-i', path.join(path.resolve(dir), 'ssh/id_ed25519'), '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'];
+}
+
+/**
+ * Runs a command on a host over ssh; `cmd` is one string for the remote shell.
+ * @returns {Promise<import('zx').ProcessOutput>} (nothrow: check .exitCode)
+ */
+export function sshHost(dir, address, cmd, { timeout = 30_000 } = {}) {
+  return $({ nothrow: true, quiet: true, timeout })`ssh ${sshOptions(dir)} -o BatchMode=yes -o ConnectTimeout=5 root@${address} ${cmd}`;
+}
+
+function pidAlive(pid, marker) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/^\d+ \(.*\) Z/.test(stat)) return false; // a zombie has stopped
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('systemd-nspawn') && (!marker || cmdline.includes(`\0-M${marker}\0`));
+  } catch { return false; }
+}
+
+// The container's init (PID 1 in its PID namespace): the child of its systemd-nspawn.
+function containerInit(nspawnPid) {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== nspawnPid) continue;
+      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1].trim().split(/\s+/);
+      if (nspid && nspid.length > 1 && nspid.at(-1) === '1') return Number(entry);
+    } catch { /* gone */ }
+  }
+  return null;
+}
+
+/**
+ * PIDs of container inits whose systemd-nspawn is gone (leaked containers: init of a nested
+ * PID namespace, re-parented to this machine's PID 1). For tests: should always be empty.
+ * @returns {number[]}
+ */
+export function orphanedContainers() {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (ppid !== '1' || state === 'Z') continue;
+      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1].trim().split(/\s+/);
+      if (nspid && nspid.length > 1 && nspid.at(-1) === '1') found.push(Number(entry));
+    } catch { /* gone */ }
+  }
+  return found;
+}
+
+const signal = (pid, sig) => { try { process.kill(pid, sig); } catch { /* gone */ } };
+
+// Stops one host: SIGTERM to systemd-nspawn (a clean shutdown of the container), repeated
+// every 2 s because a container that is still booting drops it (its init has no handler
+// yet); after `graceMs`, SIGKILL to the container's init, which ends its PID namespace.
+async function stopHost(h, graceMs, log) {
+  const init = containerInit(h.pid);
+  const deadline = Date.now() + graceMs;
+  for (let next = 0; pidAlive(h.pid, h.name) && Date.now() < deadline; await sleep(100)) {
+    if (Date.now() >= next) { signal(h.pid, 'SIGTERM'); next = Date.now() + 2000; }
+  }
+  if (pidAlive(h.pid, h.name)) {
+    log(`${h.name}: systemd-nspawn PID ${h.pid} still runs after ${graceMs / 1000} s; SIGKILL to the container's init${init ? ` (PID ${init})` : ''}`);
+    if (init) signal(init, 'SIGKILL');
+    for (let i = 0; i < 50 && pidAlive(h.pid, h.name); i++) await sleep(100);
+    if (pidAlive(h.pid, h.name)) signal(h.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && pidAlive(h.pid, h.name); i++) await sleep(100);
+  }
+  // nspawn gone: its container's init must be gone too
+  if (init && fs.existsSync(`/proc/${init}`) && !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${init}/stat`, 'utf8'))) {
+    signal(init, 'SIGKILL');
+  }
+}
+
+async function linkExists(name) {
+  return (await $({ nothrow: true, quiet: true })`ip link show dev ${name}`).exitCode === 0;
+}
+
+async function netnsExists(name) {
+  return fs.pathExists(`/run/netns/${name}`);
+}
+
+// A free 10.231.K.0/24: creating the bridge is the atomic claim (another sandbox that
+// races for the same K gets "File exists" and moves on).
+async function claimSubnet(state, dir, log) {
+  const used = (await $({ quiet: true })`ip -4 -o addr show`).stdout;
+  const span = SUBNETS[1] - SUBNETS[0] + 1;
+  const start = process.pid % span;
+  for (let i = 0; i < span; i++) {
+    const k = SUBNETS[0] + ((start + i) % span);
+    if (used.includes(` 10.231.${k}.`)) continue;
+    const bridge = `exobr${k}`;
+    // recorded before the claim: an interrupted claim is cleaned up by down
+    state.claiming = bridge;
+    await writeState(dir, state);
+    const r = await $({ nothrow: true, quiet: true })`ip link add ${bridge} type bridge`;
+    delete state.claiming;
+    if (r.exitCode !== 0) continue;
+    log(`subnet 10.231.${k}.0/24, bridge ${bridge}`);
+    return { k, bridge };
+  }
+  throw new Error('no free 10.231.K.0/24 subnet for the sandbox');
+}
+
+async function waitForHost(dir, host, { timeoutMs = 90_000, signal } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    signal?.throwIfAborted();
+    if (!pidAlive(host.pid, host.name)) {
+      const tail = await fs.readFile(host.log, 'utf8').catch(() => '');
+      throw new Error(`${host.name}: systemd-nspawn (PID ${host.pid}) exited while booting:\n${tail.split('\n').slice(-20).join('\n')}`);
+    }
+    const r = await sshHost(dir, host.address, 'systemctl is-system-running', { timeout: 10_000 });
+    last = (r.stdout.trim() || r.stderr.trim());
+    if (last === 'running' || last === 'degraded') return last;
+    await sleep(r.exitCode === 255 ? 500 : 250);
+  }
+  throw new Error(`${host.name} (${host.address}) did not finish booting within ${timeoutMs / 1000} s (last: ${last || 'no answer'})`);
+}
+
+async function git(repo, ...args) {
+  return $({ cwd: repo, quiet: true })`git ${GIT_ID} ${args}`;
+}
+
+function releaseJson({ version, fault = 'none', faultOn = [] }) {
+  return JSON.stringify({ version, fault, fault_on: faultOn }, null, 2) + '\n';
+}
+
+async function copyStandin(repo, log) {
+  const standin = standinPath();
+  if (await fs.pathExists(standin)) {
+    await fs.copy(standin, path.join(repo, 'exo.mjs'));
+  } else {
+    log(`warning: ${standin} is missing; the exo package carries a placeholder that exits 1`);
+    await fs.writeFile(path.join(repo, 'exo.mjs'),
+      "console.error('exo stand-in missing: sandbox/exo-standin/exo.mjs'); process.exit(1);\n");
+  }
+}
+
+async function writeExoSrc(dir, log) {
+  const repo = path.join(dir, 'exo-src');
+  await fs.mkdirp(repo);
+  await fs.copy(path.join(TEMPLATES, 'exo-src'), repo);
+  await copyStandin(repo, log);
+  await fs.writeFile(path.join(repo, 'release.json'), releaseJson({ version: FIRST_VERSION }));
+  await $({ cwd: repo, quiet: true })`git init -q -b main`;
+  await git(repo, 'add', '-A');
+  await git(repo, 'commit', '-q', '-m', `exo ${FIRST_VERSION}`);
+  return repo;
+}
+
+function hostsNix(hosts) {
+  const lines = hosts.map((h) => `    ${h.name} = { address = "${h.address}"; };`);
+  return `# Generated by exo-deploy's sandbox (up): the fleet's hosts and exo's API port.\n{\n  apiPort = ${API_PORT};\n  hosts = {\n${lines.join('\n')}\n  };\n}\n`;
+}
+
+const tomlStr = (s) => JSON.stringify(s); // a TOML basic string is JSON-compatible for these
+function deployToml(dir, hosts) {
+  const opts = sshOptions(dir).map(tomlStr).join(', ');
+  const hostTables = hosts.map((h) => `[hosts.${h.name}]\ntarget = ${tomlStr(`root@${h.address}`)}\napi = ${tomlStr(`http://${h.address}:${API_PORT}`)}\n`);
+  return [
+    '# exo-deploy configuration for the sandbox fleet (written by `npm run sandbox -- up`).',
+    'flake = "."',
+    'reports_dir = "reports"',
+    '',
+    '[defaults]',
+    `ssh_options = [${opts}]`,
+    '',
+    '[health]',
+    'soak = "5s"',
+    'ready_timeout = "30s"',
+    'timeout = "2s"',
+    '',
+    '[backup]',
+    'dir = "/var/backups/exo"',
+    'keep = 5',
+    '',
+    ...hostTables,
+    '[programs]',
+    `nixos_rebuild = ${tomlStr(NIXOS_REBUILD)}`,
+    '',
+  ].join('\n');
+}
+
+async function writeConfig(dir, hosts) {
+  const repo = path.join(dir, 'config');
+  await fs.mkdirp(repo);
+  await fs.copy(path.join(TEMPLATES, 'config'), repo);
+  const flake = path.join(repo, 'flake.nix');
+  await fs.writeFile(flake, (await fs.readFile(flake, 'utf8')).replace('@EXO_URL@', `git+file://${path.join(dir, 'exo-src')}`));
+  await fs.writeFile(path.join(repo, 'hosts.nix'), hostsNix(hosts));
+  await fs.writeFile(path.join(repo, 'exo-deploy.toml'), deployToml(dir, hosts));
+  await fs.writeFile(path.join(repo, '.gitignore'), 'result\nresult-*\nreports/\n');
+  await $({ cwd: repo, quiet: true })`git init -q -b main`;
+  await git(repo, 'config', 'user.name', 'exo-deploy sandbox');
+  await git(repo, 'config', 'user.email', 'sandbox@exo-deploy.invalid');
+  await git(repo, 'add', '-A');
+  await $({ cwd: repo, quiet: true, env: nixEnv() })`nix flake lock`;
+  await git(repo, 'add', '-A');
+  await git(repo, 'commit', '-q', '-m', 'sandbox fleet configuration');
+  return repo;
+}
+
+/**
+ * Boots a sandbox fleet of `hosts` hosts into `dir` and deploys the first release.
+ * On failure, everything made so far is stopped and removed before the error is thrown.
+ * @param {{dir: string, hosts?: number, deploy?: boolean, signal?: AbortSignal, log?: (m: string) => void}} opts
+ *   deploy: end with deployFirstRelease(dir) (default true); signal: abort (e.g. on Ctrl-C)
+ *   between steps, which cleans up like a failure
+ * @returns {Promise<object>} the state written to DIR/sandbox.json
+ */
+export async function up({ dir, hosts: count = 3, deploy = true, signal, log = defaultLog }) {
+  if (!dir) throw new Error('up: --dir is required');
+  if (!Number.isInteger(count) || count < 1 || count > 32) throw new Error(`up: --hosts must be 1..32, got ${count}`);
+  dir = path.resolve(dir);
+  const t0 = Date.now();
+  const existing = await readState(dir);
+  if (existing) throw new Error(`${statePath(dir)} exists: a sandbox is (or was) up in ${dir}; run down first`);
+  for (const sub of ['exo-src', 'config']) {
+    if (await fs.pathExists(path.join(dir, sub))) throw new Error(`${path.join(dir, sub)} exists: choose an empty --dir`);
+  }
+  await fs.mkdirp(path.join(dir, 'logs'));
+  const rootfs = await ensureRootfs({ log });
+
+  const state = { version: 1, dir, created: new Date().toISOString(), rootfs: rootfs.path, subnet: null, bridge: null, hosts: [] };
+  const step = () => signal?.throwIfAborted();
+  try {
+    step();
+    const keyDir = path.join(dir, 'ssh');
+    await fs.mkdirp(keyDir, { mode: 0o700 });
+    const key = path.join(keyDir, 'id_ed25519');
+    if (!(await fs.pathExists(key))) await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${''} -C ${`exo-deploy-sandbox@${path.basename(dir)}`} -f ${key}`;
+
+    step();
+    const { k, bridge } = await claimSubnet(state, dir, log);
+    Object.assign(state, { subnet: k, cidr: `10.231.${k}.0/24`, bridge, gateway: `10.231.${k}.1` });
+    await writeState(dir, state);
+    await $`ip addr add ${`10.231.${k}.1/24`} dev ${bridge}`;
+    await $`ip link set ${bridge} up`;
+
+    for (let n = 1; n <= count; n++) {
+      step();
+      const name = `h${n}`;
+      const host = { name, address: `10.231.${k}.${n + 1}`, netns: `exo${k}-${name}`, veth: `exo${k}-${name}`, pid: null, log: path.join(dir, 'logs', `${name}.console.log`) };
+      state.hosts.push(host);
+      await writeState(dir, state);
+      await $`ip netns add ${host.netns}`;
+      await $`ip link add ${host.veth} type veth peer name host0 netns ${host.netns}`;
+      await $`ip link set ${host.veth} master ${bridge}`;
+      await $`ip link set ${host.veth} up`;
+      await $`ip netns exec ${host.netns} ip addr add ${`${host.address}/24`} dev host0`;
+      await $`ip netns exec ${host.netns} ip link set host0 up`;
+      await $`ip netns exec ${host.netns} ip link set lo up`;
+
+      const out = fs.openSync(host.log, 'a');
+      const child = spawn('systemd-nspawn', [
+        '-D', rootfs.path, '--volatile=overlay', '--boot', '--register=no', '--keep-unit',
+        `-M${name}`, `--network-namespace-path=/run/netns/${host.netns}`, '--console=read-only',
+        `--bind-ro=${key}.pub:/root/.ssh/authorized_keys`,
+      ], { detached: true, stdio: ['ignore', out, out] });
+      fs.closeSync(out);
+      child.unref();
+      host.pid = child.pid;
+      await writeState(dir, state);
+      log(`${name}: ${host.address}, systemd-nspawn PID ${host.pid}`);
+    }
+
+    step();
+    const exoSrc = await writeExoSrc(dir, log);
+    const config = await writeConfig(dir, state.hosts);
+    Object.assign(state, { exoSrc, config, deployConfig: path.join(config, 'exo-deploy.toml'), sshKey: key });
+    await writeState(dir, state);
+
+    const booted = await Promise.all(state.hosts.map((h) => waitForHost(dir, h, { signal })));
+    state.hosts.forEach((h, i) => log(`${h.name}: systemd is ${booted[i]}`));
+    state.bootSeconds = (Date.now() - t0) / 1000;
+    await writeState(dir, state);
+    step();
+    if (deploy) await deployFirstRelease(dir, { log });
+    state.upSeconds = (Date.now() - t0) / 1000;
+    await writeState(dir, state);
+    log(`up: ${count} host(s) in ${state.upSeconds.toFixed(1)} s; config: ${state.deployConfig}`);
+    return state;
+  } catch (e) {
+    log(`up ${signal?.aborted ? 'interrupted' : 'failed'}, cleaning up: ${String(e?.message ?? e).split('\n')[0]}`);
+    await writeState(dir, state).catch(() => {}); // everything made so far, also what the last step made
+    await down({ dir, log }).catch((e2) => log(`cleanup after failed up: ${e2.message}`));
+    throw e;
+  }
+}
+
+/**
+ * Stops every host of the sandbox in `dir` (SIGTERM to its systemd-nspawn, by PID) and
+ * removes its network namespaces, veths and bridge (by name). Safe to run twice.
+ * @param {{dir: string, log?: (m: string) => void, timeoutMs?: number}} opts
+ * @returns {Promise<{stopped: string[], removed: string[]}>}
+ */
+export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
+  if (!dir) throw new Error('down: --dir is required');
+  dir = path.resolve(dir);
+  const state = await readState(dir);
+  const result = { stopped: [], removed: [] };
+  if (!state) return result;
+  const live = state.hosts.filter((h) => h.pid && pidAlive(h.pid, h.name));
+  await Promise.all(live.map((h) => stopHost(h, timeoutMs, log)));
+  result.stopped.push(...live.map((h) => h.name));
+  for (const h of state.hosts) {
+    if (await netnsExists(h.netns)) {
+      await $({ quiet: true, nothrow: true })`ip netns del ${h.netns}`;
+      result.removed.push(`netns ${h.netns}`);
+    }
+    if (await linkExists(h.veth)) {
+      await $({ quiet: true, nothrow: true })`ip link del ${h.veth}`;
+      result.removed.push(`veth ${h.veth}`);
+    }
+  }
+  if (state.bridge && await linkExists(state.bridge)) {
+    await $({ quiet: true, nothrow: true })`ip link del ${state.bridge}`;
+    result.removed.push(`bridge ${state.bridge}`);
+  }
+  // up was interrupted while creating this bridge: it is ours if it exists, is empty and
+  // has no address yet (another sandbox's bridge gets its address at once)
+  if (state.claiming && state.claiming !== state.bridge && await linkExists(state.claiming)) {
+    const addr = (await $({ quiet: true, nothrow: true })`ip -o addr show dev ${state.claiming}`).stdout.trim();
+    const ports = (await $({ quiet: true, nothrow: true })`ip -o link show master ${state.claiming}`).stdout.trim();
+    if (!addr && !ports) {
+      await $({ quiet: true, nothrow: true })`ip link del ${state.claiming}`;
+      result.removed.push(`bridge ${state.claiming}`);
+    }
+  }
+  const left = [
+    ...state.hosts.filter((h) => h.pid && pidAlive(h.pid, h.name)).map((h) => `PID ${h.pid}`),
+    ...(await Promise.all(state.hosts.map(async (h) => (await netnsExists(h.netns)) ? `netns ${h.netns}` : null))).filter(Boolean),
+    ...(state.bridge && await linkExists(state.bridge) ? [`bridge ${state.bridge}`] : []),
+  ];
+  if (left.length) throw new Error(`down: could not remove ${left.join(', ')}`);
+  await fs.rm(statePath(dir), { force: true });
+  if (result.stopped.length || result.removed.length) log(`down: stopped ${result.stopped.join(' ') || 'nothing'}; removed ${result.removed.length} network object(s)`);
+  return result;
+}
+
+/**
+ * Commits a new exo release to DIR/exo-src (the config's `exo` input; move the lock with
+ * `exo-deploy update exo`, or lockExo(dir) here).
+ * @param {{dir: string, version: string, fault?: string, faultOn?: string[], log?: (m: string) => void}} opts
+ * @returns {Promise<{rev: string, version: string, fault: string, faultOn: string[]}>}
+ */
+export async function release({ dir, version, fault = 'none', faultOn = [], log = defaultLog }) {
+  if (!dir) throw new Error('release: --dir is required');
+  if (!version || !/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version)) throw new Error(`release: --version must be a version like 0.2.0, got ${JSON.stringify(version)}`);
+  const repo = path.join(path.resolve(dir), 'exo-src');
+  if (!(await fs.pathExists(path.join(repo, '.git')))) throw new Error(`${repo} is not a sandbox exo-src repository (run up first)`);
+  await copyStandin(repo, log);
+  await fs.writeFile(path.join(repo, 'release.json'), releaseJson({ version, fault, faultOn }));
+  await git(repo, 'add', '-A');
+  const where = faultOn.length ? ` on ${faultOn.join(',')}` : '';
+  await git(repo, 'commit', '-q', '--allow-empty', '-m', `exo ${version}${fault !== 'none' ? ` (fault ${fault}${where})` : ''}`);
+  const rev = (await git(repo, 'rev-parse', 'HEAD')).stdout.trim();
+  log(`release: exo ${version}, fault ${fault}${where}, commit ${rev.slice(0, 7)}`);
+  return { rev, version, fault, faultOn };
+}
+
+/**
+ * Moves DIR/config's `exo` input to the newest DIR/exo-src commit and commits flake.lock
+ * (what `exo-deploy update exo --commit` does; for tests that run below the CLI).
+ */
+export async function lockExo(dir) {
+  const repo = path.join(path.resolve(dir), 'config');
+  await $({ cwd: repo, quiet: true, env: nixEnv() })`nix flake lock --update-input exo`;
+  await git(repo, 'add', 'flake.lock');
+  await git(repo, 'commit', '-q', '--allow-empty', '-m', 'update exo');
+}
+
+/**
+ * The first deploy of a fresh sandbox, with the toolkit:
+ * `node dist/src/cli.js --config DIR/config/exo-deploy.toml deploy --yes`.
+ * `via: 'nixos-rebuild'` switches every host with the stand-in instead (below the CLI).
+ * @param {string} dir
+ * @param {{via?: 'exo-deploy'|'nixos-rebuild', log?: (m: string) => void}} [opts]
+ */
+export async function deployFirstRelease(dir, { via = 'exo-deploy', log = defaultLog } = {}) {
+  dir = path.resolve(dir);
+  const config = path.join(dir, 'config');
+  if (via === 'nixos-rebuild') {
+    const state = await readState(dir);
+    const runs = await Promise.all(state.hosts.map((h) => nixosRebuild(dir, 'switch', h)));
+    runs.forEach((r, i) => {
+      if (r.exitCode !== 0) throw new Error(`nixos-rebuild switch on ${state.hosts[i].name} exited ${r.exitCode}:\n${r.stderr}`);
+    });
+    log(`first release switched on ${state.hosts.map((h) => h.name).join(' ')} with ${path.relative(REPO, NIXOS_REBUILD)}`);
+    return;
+  }
+  const cli = path.join(REPO, 'dist/src/cli.js');
+  if (!(await fs.pathExists(cli))) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  log('deploying the first release with exo-deploy');
+  await $({ env: nixEnv(), stdio: ['ignore', 'inherit', 'inherit'] })`node ${cli} --config ${path.join(config, 'exo-deploy.toml')} deploy --yes`;
+}
+
+/**
+ * Runs the stand-in nixos-rebuild against one host of the sandbox (no throw: check exitCode).
+ * @param {string} dir
+ * @param {'build'|'test'|'switch'|'boot'|'dry-activate'} action
+ * @param {{name: string, address: string}} host
+ * @param {string[]} [extra] e.g. ['--rollback']
+ */
+export function nixosRebuild(dir, action, host, extra = []) {
+  dir = path.resolve(dir);
+  return $({ nothrow: true, quiet: true, cwd: dir, env: { ...nixEnv(), NIX_SSHOPTS: sshOptions(dir).join(' ') } })`${NIXOS_REBUILD} ${action} --flake ${`${path.join(dir, 'config')}#${host.name}`} --target-host ${`root@${host.address}`} ${extra}`;
+}

@@ -1,0 +1,179 @@
+// The sandbox fleet itself, below exo-deploy: real systemd hosts (systemd-nspawn), real
+// Nix, real SSH, and the stand-in nixos-rebuild + switch-to-configuration.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const hasNspawn = (() => { try { execFileSync('which', ['systemd-nspawn']); return true; } catch { return false; } })();
+const skip = process.getuid?.() !== 0 || !hasNspawn; // one line: needs root and systemd-nspawn
+
+
+type Host = { name: string; address: string; netns: string; veth: string; pid: number };
+type Out = { exitCode: number | null; stdout: string; stderr: string };
+
+describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebuild)', () => {
+  // eslint-disable-next-line @typescript-eslint/consistent-type-imports
+  let fleet: typeof import('../../sandbox/fleet.mjs');
+  let dir: string;
+  let state: { bridge: string; hosts: Host[] };
+  let h1: Host;
+  let h2: Host;
+  const log = () => {};
+
+  const ssh = async (h: Host, cmd: string) => {
+    const r: Out = await fleet.sshHost(dir, h.address, cmd);
+    if (r.exitCode !== 0) throw new Error(`ssh ${h.name} ${cmd}: exit ${r.exitCode}\n${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const mainPid = async (h: Host) => Number((await ssh(h, 'systemctl show -p MainPID --value exo')));
+  const generations = async (h: Host) =>
+    (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean);
+  const currentSystem = (h: Host) => ssh(h, 'readlink /run/current-system');
+  const profilePath = (h: Host) => ssh(h, 'readlink -f /nix/var/nix/profiles/system');
+  const toplevel = (h: Host) =>
+    execFileSync('nix', ['eval', '--raw', `${dir}/config#nixosConfigurations.${h.name}.config.system.build.toplevel.outPath`],
+      { env: fleet.nixEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const rebuild = async (action: string, h: Host, extra: string[] = []) => {
+    const r: Out = await fleet.nixosRebuild(dir, action as 'switch', h, extra);
+    return r;
+  };
+  const mustRebuild = async (action: string, h: Host, extra: string[] = []) => {
+    const r = await rebuild(action, h, extra);
+    if (r.exitCode !== 0) throw new Error(`nixos-rebuild ${action} ${h.name}: exit ${r.exitCode}\n${r.stderr}`);
+    return r;
+  };
+  const get = async (h: Host, route: string) => {
+    const res = await fetch(`http://${h.address}:52415${route}`, { signal: AbortSignal.timeout(2000) });
+    return res.json() as Promise<unknown>;
+  };
+  const until = async <T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try { const v = await fn(); if (ok(v)) return v; last = v; } catch (e) { last = e; }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+  };
+  const newRelease = async (version: string, fault = 'none', faultOn: string[] = []) => {
+    await fleet.release({ dir, version, fault, faultOn, log });
+    await fleet.lockExo(dir);
+  };
+
+  beforeAll(async () => {
+    fleet = await import('../../sandbox/fleet.mjs');
+    dir = mkdtempSync(path.join(tmpdir(), 'exo-sandbox-test-'));
+    const t0 = Date.now();
+    state = await fleet.up({ dir, hosts: 2, deploy: false, log });
+    console.log(`sandbox up (2 hosts, no deploy): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    [h1, h2] = state.hosts as [Host, Host];
+  });
+
+  afterAll(async () => {
+    if (!fleet || !dir) return;
+    await fleet.down({ dir, log });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('boots every host with sshd and systemd running', async () => {
+    for (const h of [h1, h2]) {
+      expect(await ssh(h, 'hostname')).toBe(h.name);
+      expect(['running', 'degraded']).toContain((await fleet.sshHost(dir, h.address, 'systemctl is-system-running')).stdout.trim());
+    }
+  });
+
+  it('switch: generation 1, exo answers, /run/current-system is the toplevel, peers see each other', async () => {
+    await Promise.all([mustRebuild('switch', h1), mustRebuild('switch', h2)]);
+    for (const h of [h1, h2]) {
+      const gens = await generations(h);
+      expect(gens).toHaveLength(1);
+      expect(gens[0]).toMatch(/^\s*1\s.*\(current\)/);
+      expect(await currentSystem(h)).toBe(toplevel(h));
+      expect(typeof (await until(`${h.name} /node_id`, () => get(h, '/node_id'), (v) => typeof v === 'string'))).toBe('string');
+      const release = JSON.parse(await ssh(h, 'cat /etc/exo/release.json'));
+      expect(release).toMatchObject({ version: '0.1.0', apiPort: 52415, namespace: null });
+      expect(release.package).toMatch(/^\/nix\/store\/[a-z0-9]{32}-exo-0\.1\.0$/);
+    }
+    for (const h of [h1, h2]) {
+      await until(`${h.name} /state lists both nodes`, () => get(h, '/state') as Promise<{ topology: { nodes: unknown[] } }>,
+        (s) => s.topology.nodes.length === 2);
+    }
+  });
+
+  it('switch with the same configuration does not restart exo', async () => {
+    const before = await mainPid(h1);
+    expect(before).toBeGreaterThan(0);
+    const r = await mustRebuild('switch', h1);
+    expect(r.stderr).not.toMatch(/restarting the following units/);
+    expect(await mainPid(h1)).toBe(before);
+    expect(await generations(h1)).toHaveLength(1);
+  });
+
+  it('switch to a changed release restarts exo and adds a generation', async () => {
+    await newRelease('0.2.0');
+    const before = await mainPid(h1);
+    const r = await mustRebuild('switch', h1);
+    expect(r.stderr).toMatch(/restarting the following units: exo\.service/);
+    expect(await mainPid(h1)).not.toBe(before);
+    expect(await generations(h1)).toHaveLength(2);
+    expect(await currentSystem(h1)).toBe(toplevel(h1));
+    expect(JSON.parse(await ssh(h1, 'cat /etc/exo/release.json')).version).toBe('0.2.0');
+  });
+
+  it('test activates without touching the profile; --rollback goes back', async () => {
+    const profileBefore = await profilePath(h1);
+    await newRelease('0.3.0');
+    const pid = await mainPid(h1);
+    await mustRebuild('test', h1);
+    expect(await currentSystem(h1)).toBe(toplevel(h1));
+    expect(await profilePath(h1)).toBe(profileBefore);
+    expect(await generations(h1)).toHaveLength(2);
+    expect(await mainPid(h1)).not.toBe(pid);
+    // switch of the same toplevel after test: profile moves, exo is not restarted again
+    const pidAfterTest = await mainPid(h1);
+    await mustRebuild('switch', h1);
+    expect(await generations(h1)).toHaveLength(3);
+    expect(await mainPid(h1)).toBe(pidAfterTest);
+    // test --rollback: the generation below the current one, profile untouched
+    await mustRebuild('test', h1, ['--rollback']);
+    expect(await currentSystem(h1)).toBe(profileBefore);
+    expect((await generations(h1)).find((g) => g.includes('(current)'))).toMatch(/^\s*3\s/);
+    // switch --rollback: the profile goes back too
+    await mustRebuild('switch', h1, ['--rollback']);
+    expect((await generations(h1)).find((g) => g.includes('(current)'))).toMatch(/^\s*2\s/);
+    expect(await currentSystem(h1)).toBe(profileBefore);
+  });
+
+  it('exo failing to start: switch-to-configuration exits 4, nixos-rebuild reports it and exits 1', async () => {
+    await newRelease('0.4.0', 'crash-on-start', ['h2']);
+    const r = await rebuild('test', h2);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/warning: the following units failed: exo\.service/);
+    expect(r.stderr).toMatch(/warning: error\(s\) occurred while switching to the new configuration/);
+    const stc = await fleet.sshHost(dir, h2.address, `${toplevel(h2)}/bin/switch-to-configuration test`);
+    expect(stc.exitCode).toBe(4);
+    // the fault is for h2 only
+    await mustRebuild('test', h1);
+    await until('h1 /node_id', () => get(h1, '/node_id'), (v) => typeof v === 'string');
+  });
+
+  it('down removes every host, namespace and link, and is safe twice', async () => {
+    const pids = state.hosts.map((h) => h.pid);
+    await fleet.down({ dir, log });
+    await fleet.down({ dir, log });
+    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    for (const h of state.hosts) {
+      expect(netns).not.toContain(h.netns);
+      expect(() => execFileSync('ip', ['link', 'show', 'dev', h.veth], { stdio: 'ignore' })).toThrow();
+    }
+    expect(() => execFileSync('ip', ['link', 'show', 'dev', state.bridge], { stdio: 'ignore' })).toThrow();
+    for (const pid of pids) {
+      const cmdline = (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
+      expect(cmdline).not.toContain('systemd-nspawn');
+    }
+    expect(existsSync(path.join(dir, 'sandbox.json'))).toBe(false);
+    expect(fleet.orphanedContainers()).toEqual([]); // no container outlived its systemd-nspawn
+  });
+});
