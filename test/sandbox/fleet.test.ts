@@ -93,7 +93,7 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
       expect(await currentSystem(h)).toBe(toplevel(h));
       expect(typeof (await until(`${h.name} /node_id`, () => get(h, '/node_id'), (v) => typeof v === 'string'))).toBe('string');
       const release = JSON.parse(await ssh(h, 'cat /etc/exo/release.json'));
-      expect(release).toMatchObject({ version: '0.1.0', apiPort: 52415, namespace: null });
+      expect(release).toMatchObject({ schemaVersion: 1, exo: { version: '0.1.0' }, ports: { api: 52415 }, namespace: null });
       expect(release.package).toMatch(/^\/nix\/store\/[a-z0-9]{32}-exo-0\.1\.0$/);
     }
     for (const h of [h1, h2]) {
@@ -119,7 +119,7 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     expect(await mainPid(h1)).not.toBe(before);
     expect(await generations(h1)).toHaveLength(2);
     expect(await currentSystem(h1)).toBe(toplevel(h1));
-    expect(JSON.parse(await ssh(h1, 'cat /etc/exo/release.json')).version).toBe('0.2.0');
+    expect(JSON.parse(await ssh(h1, 'cat /etc/exo/release.json')).exo.version).toBe('0.2.0');
   });
 
   it('test activates without touching the profile; --rollback goes back', async () => {

@@ -1,0 +1,67 @@
+// A healthy update deployed to a 3-host fleet, rollback --to N, and backup + restore, through
+// the public commands only, with the hosts' state read over ssh by the test itself.
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { noFleet, useFleet } from './fleet-harness.js';
+
+describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
+  const fleet = useFleet(3);
+
+  it('a healthy update: one more generation, exo not restarted by switch, the new version listed', async () => {
+    const f = fleet();
+    const generationsBefore = await Promise.all(f.hosts.map(f.generationCount));
+    await f.ship('0.2.0');
+    const r = await f.cli(['deploy', '--yes', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.outcome).toBe('success');
+    expect(await Promise.all(f.hosts.map(f.generationCount))).toEqual(generationsBefore.map((n) => n + 1));
+    for (const host of f.hosts) {
+      // the PID the gate saw after `test` is the PID running after `switch`
+      const atGate = r.json.gate.hosts.find((h: { host: string }) => h.host === host.name).lastSample.unit.mainPid;
+      expect(atGate).toBeGreaterThan(0);
+      expect(await f.mainPid(host)).toBe(atGate);
+    }
+    const gens = await f.cli(['generations', '--json']);
+    for (const h of gens.json.hosts) {
+      const newest = h.generations[0];
+      expect(newest).toMatchObject({ current: true, running: true, exoVersion: '0.2.0' });
+    }
+    const report = await readFile(r.json.reportFiles.markdown, 'utf8');
+    expect(report).toContain('**SUCCESS');
+    expect(report).toMatch(/exo-0\.1\.0 → 0\.2\.0|0\.1\.0 → 0\.2\.0/);
+  });
+
+  it('rollback --to N puts every host on generation N and exo stays healthy', async () => {
+    const f = fleet();
+    const gens = await f.cli(['generations', '--json']);
+    const target = gens.json.hosts.map((h: { host: string; generations: { number: number; exoVersion: string; path: string }[] }) => ({
+      host: h.host,
+      gen: h.generations.find((g) => g.exoVersion === '0.1.0'),
+    }));
+    const number = target[0].gen.number;
+    const r = await f.cli(['rollback', '--to', String(number), '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    for (const host of f.hosts) {
+      expect(await f.running(host)).toBe(target.find((t: { host: string }) => t.host === host.name).gen.path);
+    }
+    const check = await f.cli(['check', '--since', '1s']);
+    expect(check.exitCode, check.stdout).toBe(0);
+  });
+
+  it('backup create, then restore puts exo\'s state back and keeps what it replaced', async () => {
+    const f = fleet();
+    const h1 = f.hosts[0]!;
+    await f.ssh(h1, "mkdir -p /var/lib/exo && printf 'models_dir = \"/srv/models\"\\n' > /var/lib/exo/config.toml");
+    const created = await f.cli(['backup', 'create', '--hosts', 'h1', '--json']);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const id = created.json.backups[0].id;
+    await f.ssh(h1, "printf 'broken\\n' > /var/lib/exo/config.toml");
+    const listed = await f.cli(['backup', 'list', '--hosts', 'h1', '--json']);
+    expect(listed.json.hosts[0].backups.map((b: { id: string }) => b.id)).toContain(id);
+    const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h1', '--json']);
+    expect(restored.exitCode, restored.stderr).toBe(0);
+    expect(await f.ssh(h1, 'cat /var/lib/exo/config.toml')).toBe('models_dir = "/srv/models"');
+    expect(await f.ssh(h1, `cat ${restored.json.movedAside}/config.toml`)).toBe('broken');
+    expect(await f.ssh(h1, 'systemctl is-active exo.service')).toBe('active');
+  });
+});

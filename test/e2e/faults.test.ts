@@ -1,0 +1,47 @@
+// Each fault class of the exo stand-in, on one host of three: the gate catches it, every host
+// goes back to the system it ran before, exo is healthy again, exit 1, and the report names
+// the evidence. A slow but healthy start within ready_timeout is not rolled back.
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { noFleet, useFleet } from './fleet-harness.js';
+
+const FAULTS: [fault: string, evidence: RegExp][] = [
+  ['crash-on-start', /units failed to start|crash|restarted/],
+  ['exit-after:3', /restarted \d+ time\(s\): exo crashed|exo.service is (activating|failed)/],
+  ['runner-exit:2', /Runner found to be dead|runner \S+ failed: Terminated/],
+  ['queue-closed:2', /Queue <multiprocessing\.queues\.Queue object at 0x[0-9a-f]+> is closed/],
+  ['closed-resource:2', /anyio\.ClosedResourceError/],
+  ['hang', /did not answer http:\/\/\S+\/models within 20000 ms/],
+  ['http-500', /\/models: HTTP 500/],
+  ['isolated', /exo sees 1 of 3 nodes/],
+];
+
+describe.skipIf(noFleet)('faults caught by the health gate', () => {
+  const fleet = useFleet(3);
+  let release = 0;
+
+  it.each(FAULTS)('%s on h2: caught, every host rolled back, healthy again', async (fault, evidence) => {
+    const f = fleet();
+    const before = await Promise.all(f.hosts.map(f.running));
+    await f.ship(`0.3.${(release += 1)}`, fault, ['h2']);
+    const r = await f.cli(['deploy', '--yes', '--json']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.json.outcome).toBe('rolled-back');
+    expect(await Promise.all(f.hosts.map(f.running))).toEqual(before);
+    const report = await readFile(r.json.reportFiles.markdown, 'utf8');
+    expect(report).toContain('**ROLLED BACK');
+    expect(report).toMatch(evidence);
+    const check = await f.cli(['check', '--since', '1s']);
+    expect(check.exitCode, check.stdout).toBe(0);
+  });
+
+  it('slow-start within ready_timeout is healthy: deployed, not rolled back', async () => {
+    const f = fleet();
+    await f.ship('0.4.0', 'slow-start:4', ['h2']);
+    const r = await f.cli(['deploy', '--yes', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.outcome).toBe('success');
+    const h2 = r.json.gate.hosts.find((h: { host: string }) => h.host === 'h2');
+    expect(h2.readyAfterMs).toBeGreaterThanOrEqual(3000);
+  });
+});

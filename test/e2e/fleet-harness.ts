@@ -1,0 +1,117 @@
+// A sandbox fleet for end-to-end tests: real systemd hosts reached over real ssh, driven
+// only through exo-deploy's public commands. Every fleet is torn down in afterAll, also
+// when a test failed.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll } from 'vitest';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const cliPath = path.join(repoRoot, 'dist/src/cli.js');
+
+const hasNspawn = (() => {
+  try {
+    execFileSync('which', ['systemd-nspawn'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+/** The fleet needs root and systemd-nspawn; elsewhere the e2e suites say so and skip. */
+export const noFleet = process.getuid?.() !== 0 || !hasNspawn;
+if (noFleet) console.log('e2e tests skipped: they need root and systemd-nspawn (see sandbox/README.md)');
+
+export interface SandboxHost {
+  name: string;
+  address: string;
+}
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export interface Fleet {
+  dir: string;
+  config: string;
+  hosts: SandboxHost[];
+  cli(args: string[]): Promise<CliRun>;
+  ssh(host: SandboxHost, command: string): Promise<string>;
+  running(host: SandboxHost): Promise<string>;
+  mainPid(host: SandboxHost): Promise<number>;
+  generationCount(host: SandboxHost): Promise<number>;
+  /** Commits a new exo release to exo-src and moves the config's exo input to it. */
+  ship(version: string, fault?: string, faultOn?: string[]): Promise<void>;
+}
+
+/** Brings up a fleet of `count` hosts for the file that calls it, with the first release
+ * deployed by exo-deploy itself, and health settings suited to injected faults. */
+export function useFleet(count: number, health: Record<string, string> = {}): () => Fleet {
+  let fleet: Fleet | undefined;
+  let dir: string | undefined;
+  // eslint-disable-next-line @typescript-eslint/consistent-type-imports
+  let sandbox: typeof import('../../sandbox/fleet.mjs');
+  const quiet = () => {};
+
+  beforeAll(async () => {
+    if (noFleet) return;
+    sandbox = await import('../../sandbox/fleet.mjs');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-e2e-'));
+    const state = await sandbox.up({ dir, hosts: count, deploy: false, log: quiet });
+    const config = state.deployConfig as string;
+    await tuneHealth(config, { soak: '8s', ready_timeout: '20s', timeout: '2s', ...health });
+    const cli = async (args: string[]): Promise<CliRun> => {
+      const r = await execa('node', [cliPath, '--config', config, ...args], { reject: false, env: sandbox.nixEnv(), timeout: 300_000 });
+      let json: unknown;
+      try {
+        json = args.includes('--json') ? JSON.parse(String(r.stdout)) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json };
+    };
+    const ssh = async (host: SandboxHost, command: string) => {
+      const r = await sandbox.sshHost(dir as string, host.address, command);
+      if (r.exitCode !== 0) throw new Error(`ssh ${host.name} ${command}: exit ${r.exitCode}\n${r.stderr}`);
+      return String(r.stdout).trim();
+    };
+    fleet = {
+      dir,
+      config,
+      hosts: state.hosts.map((h: SandboxHost) => ({ name: h.name, address: h.address })),
+      cli,
+      ssh,
+      running: (h) => ssh(h, 'readlink -f /run/current-system'),
+      mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),
+      generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
+      ship: async (version, fault = 'none', faultOn = []) => {
+        await sandbox.release({ dir: dir as string, version, fault, faultOn, log: quiet });
+        const r = await cli(['update', 'exo', '--commit']);
+        if (r.exitCode !== 0) throw new Error(`update failed: ${r.stderr}`);
+      },
+    };
+    const first = await cli(['deploy', '--yes']);
+    if (first.exitCode !== 0) throw new Error(`the first deploy failed:\n${first.stdout}\n${first.stderr}`);
+  });
+
+  afterAll(async () => {
+    if (dir && sandbox) await sandbox.down({ dir, log: quiet });
+  });
+
+  return () => {
+    if (!fleet) throw new Error('the fleet is not up');
+    return fleet;
+  };
+}
+
+async function tuneHealth(config: string, health: Record<string, string>): Promise<void> {
+  const text = await readFile(config, 'utf8');
+  const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  const tuned = text.replace(/\[health\]\n(?:[a-z_]+ = .*\n)*/, `[health]\n${lines.join('\n')}\n`);
+  if (tuned === text) throw new Error(`no [health] table in ${config}`);
+  await writeFile(config, tuned);
+}
