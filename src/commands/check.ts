@@ -16,10 +16,10 @@ export function expectedNodes(ctx: Context): number | null {
   return ctx.options.local ? null : ctx.config.hosts.length;
 }
 
-export async function checkHosts(ctx: Context, sinceMs: number): Promise<HostCheck[]> {
+export async function checkHosts(ctx: Context, sinceMs: number, sinceProcessStart = false): Promise<HostCheck[]> {
   return Promise.all(
     ctx.hosts.map((host) =>
-      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }),
+      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, sinceProcessStart, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }),
     ),
   );
 }

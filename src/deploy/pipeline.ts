@@ -87,7 +87,8 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   const { run } = rec;
   const dryRun = Boolean(ctx.options['dry-run']);
 
-  const checks = await rec.step('preflight', null, () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS), (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : `not healthy: ${c.problems.join('; ')}`}`).join('\n'));
+  // Health before the deploy is the running process's: a previous, rolled-back one's errors are history.
+  const checks = await rec.step('preflight', null, () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS, true), (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : `not healthy: ${c.problems.join('; ')}`}`).join('\n'));
   for (const c of checks) {
     rec.host(c.host).before.healthy = c.healthy;
     if (!c.reachable) throw new ExoDeployError(`preflight: ${c.problems.join('; ')}`, ExitCode.failed, { host: c.host });

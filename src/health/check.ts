@@ -35,6 +35,8 @@ export interface CheckOptions {
   nix: string;
   /** Epoch ms: journal lines from here on. */
   sinceMs: number;
+  /** Only lines of the running exo process: what an earlier process logged is history. */
+  sinceProcessStart?: boolean;
   expectedNodes: number | null;
   fetch: Fetch;
 }
@@ -66,7 +68,13 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
   if (parts.includes('api')) await probeApi(host, options, result);
   const readers: Record<Exclude<CheckPart, 'api'>, () => Promise<void>> = {
     unit: () => readUnit(exec, result),
-    journal: () => readJournal(exec, options, result),
+    journal: async () => {
+      if (!options.sinceProcessStart) return readJournal(exec, options, result);
+      const unit = parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout);
+      const sinceMs = Math.max(options.sinceMs, unit.startedAt ?? 0);
+      result.journal.since = new Date(sinceMs).toISOString();
+      return readJournal(exec, { ...options, sinceMs }, result);
+    },
     resources: () => readResources(exec, result),
     compatibility: () => readCompatibility(exec, options.nix, result),
     system: () => readSystem(exec, result),

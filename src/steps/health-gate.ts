@@ -73,9 +73,14 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
     samples += 1;
     await Promise.all(watches.filter((w) => w.result.readyAfterMs === null).map(async (w) => {
       const sample = await takeSample(w, options);
-      const problems = crashProblems(w, sample);
+      const models = sample.probes.find((p) => p.path === '/models');
+      // An exo that answers with a server error is up and broken, not still starting.
+      const serverError = models?.status !== undefined && models.status !== null && models.status >= 500;
+      const strikes = serverError ? (w.probeStrikes.get('/models') ?? 0) + 1 : 0;
+      w.probeStrikes.set('/models', strikes);
+      const problems = [...crashProblems(w, sample), ...(strikes >= PROBE_STRIKES ? [`${w.exec.host.api}/models: ${models?.error} (${strikes} samples in a row)`] : [])];
       if (problems.length) return fail(w, problems);
-      if (sample.probes.find((p) => p.path === '/models')?.ok) {
+      if (models?.ok) {
         w.result.readyAfterMs = now() - started;
         w.baseline = { pid: sample.unit?.mainPid ?? 0, restarts: sample.unit?.restarts ?? 0 };
         options.log.info(`${w.exec.host.name}: exo answers after ${w.result.readyAfterMs} ms`);
@@ -109,12 +114,12 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
 }
 
 async function takeSample(w: Watch, options: GateOptions): Promise<HostCheck> {
-  const base = { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch };
-  const unit = await checkHost(w.exec, { ...base, sinceMs: options.activatedAtMs }, ['unit']);
-  // Only the new process's lines count: the old one may log errors while it is stopped.
-  const sinceMs = Math.max(options.activatedAtMs, unit.unit?.startedAt ?? 0);
-  const rest = await checkHost(w.exec, { ...base, sinceMs }, ['api', 'journal']);
-  const sample = { ...rest, unit: unit.unit, reachable: unit.reachable && rest.reachable, problems: [...unit.problems, ...rest.problems] };
+  // Only the new process's journal lines count: the old one may log errors while it stops.
+  const sample = await checkHost(
+    w.exec,
+    { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch, sinceMs: options.activatedAtMs, sinceProcessStart: true },
+    ['unit', 'api', 'journal'],
+  );
   w.result.lastSample = sample;
   return sample;
 }
