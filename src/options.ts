@@ -30,6 +30,7 @@ export const COMMAND_OPTIONS = {
   textfile: { kind: 'string', arg: 'PATH', description: 'also write a Prometheus textfile for node-exporter (atomically)' },
   commit: { kind: 'boolean', description: 'commit flake.lock with a message that lists the changes' },
   to: { kind: 'integer', arg: 'N', description: 'the generation to activate (default: the one before the current)' },
+  last: { kind: 'boolean', description: 'return every host the last deploy touched to the system it ran before' },
   dir: { kind: 'string', arg: 'PATH', description: 'the backup folder on the host (--local; default /var/backups/exo)' },
   keep: { kind: 'integer', arg: 'N', description: 'how many backups prune keeps (default from the config: 10)' },
   models: { kind: 'boolean', description: 'also archive exo\'s models (large; off by default)' },
@@ -72,10 +73,16 @@ export const COMMANDS = {
     local: true,
   },
   rollback: {
-    summary: 'activate the previous generation, or generation N, then check',
-    usage: 'rollback [--hosts a,b] [--to N]',
-    options: ['to'],
+    summary: 'activate the previous generation, or generation N, then check; --last undoes the last deploy',
+    usage: 'rollback [--hosts a,b] [--to N | --last]',
+    options: ['to', 'last'],
     local: true,
+  },
+  status: {
+    summary: 'the fleet at a glance: generation, exo version, test activations, exo\'s state, last deploy',
+    usage: 'status [--hosts a,b]',
+    options: [],
+    local: false,
   },
   backup: {
     summary: 'backup create | list | prune | restore ID: system generation, flake.lock and exo\'s state',

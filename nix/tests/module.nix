@@ -111,12 +111,17 @@ pkgs.testers.runNixOSTest {
         )
         machine.succeed("systemctl start exo-backup.service")
         machine.succeed("systemctl start exo-backup.service")
-        backups = json.loads(
+        listing = json.loads(
             machine.succeed("exo-deploy backup list --local --dir /var/backups/exo --json")
         )
-        assert len(backups) == 2, backups
-        # the running system is pinned by a GC root that lives in the backup folder
-        machine.succeed("nix-store --gc --print-roots | grep -F /var/backups/exo")
+        backups = listing["hosts"][0]["backups"]
+        assert len(backups) == 2, listing
+        for b in backups:
+            machine.succeed(f"cd /var/backups/exo/{b['id']} && sha256sum --check --strict manifest.sha256")
+            # the system it recorded is pinned by a GC root named after the backup
+            machine.succeed(
+                f"nix-store --gc --print-roots | grep -F '/nix/var/nix/gcroots/exo-deploy-backups/{b['id']} -> {b['systemPath']}'"
+            )
         machine.succeed("test \"$(stat -c %a /var/backups/exo)\" = 700")
   '';
 }

@@ -9,6 +9,9 @@ import { activate, pointProfileAtGeneration, type ActivationResult } from '../sy
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { runHealthGate } from '../steps/health-gate.js';
 import { expectedNodes, renderCheck } from './check.js';
+import { journalFile, latestRun, RunJournal } from '../deploy/journal.js';
+import { acquireDeployLock } from '../deploy/lock.js';
+import { restoreHost } from '../steps/restore.js';
 
 interface Plan {
   state: SystemState;
@@ -16,6 +19,10 @@ interface Plan {
 }
 
 export async function run(ctx: Context): Promise<Outcome> {
+  if (ctx.options.last) {
+    if (ctx.options.to !== undefined) throw usageError('--to and --last exclude each other');
+    return rollbackLast(ctx);
+  }
   const states = await Promise.all(ctx.hosts.map((h) => readSystemState(ctx.executor(h))));
   const plans = states.map((state) => ({ state, target: chooseTarget(state, ctx.options.to) }));
   const results = await Promise.all(plans.map((plan) => rollbackHost(ctx, plan)));
@@ -70,4 +77,39 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
   }
   result.check = await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: started, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch });
   return result;
+}
+
+/** Undo the last deploy: every host it left on a new system (activated, made permanent, or
+ * whose rollback failed) goes back to the system its journal recorded before. */
+async function rollbackLast(ctx: Context): Promise<Outcome> {
+  const last = await latestRun(ctx.config.stateDir);
+  if (!last) throw usageError(`no deploy journal under ${ctx.config.stateDir}`, 'rollback --last undoes a deploy run from this config; see `exo-deploy rollback --to N`');
+  const lock = await acquireDeployLock(ctx.config.stateDir, `rollback --last ${last.id}`, ctx.log);
+  try {
+    const journal = new RunJournal(journalFile(ctx.config.stateDir, last.id));
+    const wanted = new Set(ctx.hosts.map((h) => h.name));
+    const targets = [...last.hosts].filter(([name, h]) => wanted.has(name) && ['activated', 'permanent', 'rollback-failed'].includes(h.phase));
+    if (targets.length === 0) {
+      return { exitCode: ExitCode.ok, data: { run: last.id, hosts: [] }, text: `nothing to roll back: deploy ${last.id} (${last.outcome ?? 'unfinished'}) left no host on a new system` };
+    }
+    const results = await Promise.all(targets.map(async ([name, h]) => {
+      const host = ctx.hosts.find((x) => x.name === name);
+      if (!host || !h.before?.running) return { host: name, ok: false, error: 'the journal has no system recorded from before the deploy' };
+      try {
+        ctx.log.info(`${name}: back to ${h.before.running} (left ${h.phase} by ${last.id})`);
+        const restored = await restoreHost(ctx, host, h.before);
+        await journal.append({ type: 'phase', host: name, phase: 'rolled-back' });
+        const problems = restored.gate && !restored.gate.passed ? (restored.gate.hosts[0]?.problems ?? []) : [];
+        return { host: name, ok: problems.length === 0, system: h.before.running, activations: restored.activations, problems };
+      } catch (error) {
+        if (!(error instanceof ExoDeployError)) throw error;
+        return { host: name, ok: false, error: error.message };
+      }
+    }));
+    const ok = results.every((r) => r.ok);
+    const text = results.map((r) => `${r.host}: ${r.ok ? `back on ${'system' in r ? r.system : '?'}` : `NOT restored: ${'error' in r ? r.error : ('problems' in r ? r.problems?.join('; ') : '')}`}`).join('\n');
+    return { exitCode: ok ? ExitCode.ok : ExitCode.failed, data: { run: last.id, hosts: results }, text: `undoing deploy ${last.id}:\n${text}` };
+  } finally {
+    await lock.release();
+  }
 }

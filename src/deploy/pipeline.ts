@@ -16,6 +16,7 @@ import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
 import { readReleases, readSystemState } from '../system/generations.js';
 import { timestampId } from '../time-id.js';
+import { journalFile, RunJournal } from './journal.js';
 import { Recorder, type HostRecord, type RunRecord } from './record.js';
 
 const PREFLIGHT_WINDOW_MS = 10 * 60_000;
@@ -51,9 +52,11 @@ export function newRunRecord(ctx: Context, command: string): RunRecord {
 }
 
 export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRecord> {
-  const rec = new Recorder(record, ctx.log, ctx.now);
+  const dryRun = Boolean(ctx.options['dry-run']);
+  const rec = new Recorder(record, ctx.log, ctx.now, dryRun ? null : new RunJournal(journalFile(ctx.config.stateDir, record.id)));
   const runDir = path.join(ctx.config.stateDir, 'runs', record.id);
   const started = ctx.now();
+  await rec.journal?.append({ type: 'run', id: record.id, command: record.command, hosts: ctx.hosts.map((h) => h.name), pid: process.pid });
   try {
     await deploySteps(ctx, rec, runDir);
   } catch (error) {
@@ -64,6 +67,7 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   } finally {
     record.finishedAt = new Date(ctx.now()).toISOString();
     record.durationMs = ctx.now() - started;
+    if (record.outcome !== null) await rec.journal?.append({ type: 'end', outcome: record.outcome, exitCode: record.exitCode ?? 1 });
   }
   return record;
 }
@@ -98,12 +102,9 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
 
   await rec.step('record', null, async () => {
     for (const state of await Promise.all(ctx.hosts.map((h) => readSystemState(ctx.executor(h))))) {
-      const before = rec.host(state.host).before;
       const current = state.generations.find((g) => g.current);
-      before.running = state.running;
-      before.profileGeneration = state.profileGeneration;
-      before.profilePath = current?.path ?? null;
-      before.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? 'unknown';
+      rec.host(state.host).before.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? 'unknown';
+      await rec.setBefore(state.host, { running: state.running, profileGeneration: state.profileGeneration, profilePath: current?.path ?? null });
     }
   });
 
@@ -118,7 +119,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   await onEveryHost(ctx.hosts, (h) =>
     rec.step('build', h.name, async () => {
       const built = await buildSystem(ctx, h, runDir);
-      rec.host(h.name).built.systemPath = built.systemPath;
+      await rec.setBuilt(h.name, built.systemPath);
       return built.output;
     }, (out) => out),
   );
@@ -126,7 +127,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   for (const h of run.hosts) h.built.exoVersion = (h.built.systemPath && versions.get(h.built.systemPath)) ?? 'unknown';
 
   const changing = ctx.hosts.filter((h) => rec.host(h.name).built.systemPath !== rec.host(h.name).before.running);
-  for (const h of ctx.hosts.filter((x) => !changing.includes(x))) rec.host(h.name).phase = 'unchanged';
+  for (const h of ctx.hosts.filter((x) => !changing.includes(x))) await rec.setPhase(h.name, 'unchanged');
   if (changing.length === 0) return finish(run, 'no-change', ExitCode.ok);
 
   await onEveryHost(changing, (h) =>
@@ -139,8 +140,8 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   if (dryRun) return finish(run, 'success', ExitCode.ok);
 
   const activatedAtMs = ctx.now();
-  await onEveryHost(changing, (h) => {
-    rec.host(h.name).phase = 'activated'; // from here on the host may run the new system
+  await onEveryHost(changing, async (h) => {
+    await rec.setPhase(h.name, 'activated'); // from here on the host may run the new system
     return rec.step('test', h.name, () => nixosRebuild(ctx, h, 'test'), (out) => out);
   });
 
@@ -156,7 +157,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   await onEveryHost(changing, (h) =>
     rec.step('switch', h.name, async () => {
       const out = await nixosRebuild(ctx, h, 'switch');
-      rec.host(h.name).phase = 'permanent';
+      await rec.setPhase(h.name, 'permanent');
       return out;
     }, (out) => out),
   );
@@ -187,12 +188,12 @@ async function rollBackTouched(ctx: Context, rec: Recorder): Promise<void> {
         const gateProblems = result.gate && !result.gate.passed ? (result.gate.hosts[0]?.problems ?? []) : [];
         // Back on the old system but exo unhealthy: only a failure when it was healthy before.
         if (gateProblems.length && record.before.healthy) {
-          record.phase = 'rollback-failed';
+          await rec.setPhase(h.name, 'rollback-failed');
           record.problems.push(...gateProblems.map((p) => `after rollback: ${p}`));
-        } else record.phase = 'rolled-back';
+        } else await rec.setPhase(h.name, 'rolled-back');
         return result.activations.join('\n');
       } catch (error) {
-        record.phase = 'rollback-failed';
+        await rec.setPhase(h.name, 'rollback-failed');
         record.problems.push(`rollback: ${error instanceof Error ? error.message : String(error)}`);
         throw error;
       }

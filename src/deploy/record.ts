@@ -4,6 +4,7 @@ import { formatDuration } from '../config/duration.js';
 import type { Log } from '../output/log.js';
 import { lastLines } from '../run/executor.js';
 import type { GateResult } from '../steps/health-gate.js';
+import type { BeforeOnHost, RunJournal } from './journal.js';
 
 export type HostPhase = 'pending' | 'built' | 'activated' | 'permanent' | 'unchanged' | 'rolled-back' | 'rollback-failed';
 
@@ -50,12 +51,29 @@ export interface RunRecord {
 }
 
 export class Recorder {
-  constructor(readonly run: RunRecord, private readonly log: Log, private readonly now: () => number) {}
+  constructor(readonly run: RunRecord, private readonly log: Log, private readonly now: () => number, readonly journal: RunJournal | null) {}
 
   host(name: string): HostRecord {
     const found = this.run.hosts.find((h) => h.host === name);
     if (!found) throw new Error(`no record for host ${name}`);
     return found;
+  }
+
+  /** Every phase change is journaled before the run goes on: it is what a later
+   * `status` or `rollback --last` reads after a crash. */
+  async setPhase(host: string, phase: HostPhase): Promise<void> {
+    this.host(host).phase = phase;
+    await this.journal?.append({ type: 'phase', host, phase });
+  }
+
+  async setBefore(host: string, before: BeforeOnHost): Promise<void> {
+    Object.assign(this.host(host).before, before);
+    await this.journal?.append({ type: 'before', host, before });
+  }
+
+  async setBuilt(host: string, systemPath: string): Promise<void> {
+    this.host(host).built.systemPath = systemPath;
+    await this.journal?.append({ type: 'built', host, systemPath });
   }
 
   /** Runs one step, records its duration, outcome and output, and shows progress on stderr. */
@@ -67,12 +85,14 @@ export class Recorder {
       const value = await fn();
       const durationMs = this.now() - started;
       this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: true, outputTail: lastLines(output(value), 15) });
+      await this.journal?.append({ type: 'step', step, host, ok: true, durationMs });
       this.log.info(`${label} done (${formatDuration(durationMs)})`);
       return value;
     } catch (error) {
       const durationMs = this.now() - started;
       const message = error instanceof Error ? error.message : String(error);
       this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: false, outputTail: '', error: message });
+      await this.journal?.append({ type: 'step', step, host, ok: false, durationMs, error: message.split('\n')[0] });
       this.log.info(`${label} FAILED (${formatDuration(durationMs)}): ${message.split('\n')[0]}`);
       throw error;
     }

@@ -94,7 +94,7 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
       expect(typeof (await until(`${h.name} /node_id`, () => get(h, '/node_id'), (v) => typeof v === 'string'))).toBe('string');
       const release = JSON.parse(await ssh(h, 'cat /etc/exo/release.json'));
       expect(release).toMatchObject({ schemaVersion: 1, exo: { version: '0.1.0' }, ports: { api: 52415 }, namespace: null });
-      expect(release.package).toMatch(/^\/nix\/store\/[a-z0-9]{32}-exo-0\.1\.0$/);
+      expect(release.exo.package).toMatch(/^\/nix\/store\/[a-z0-9]{32}-exo-0\.1\.0$/);
     }
     for (const h of [h1, h2]) {
       await until(`${h.name} /state lists both nodes`, () => get(h, '/state') as Promise<{ topology: { nodes: unknown[] } }>,

@@ -1,0 +1,91 @@
+// exo-deploy status: each host's generation, exo version, whether it runs a `test`
+// activation, exo's state and health, and what the last deploy left it as.
+import type { Context } from '../context.js';
+import { latestRun, type RunSummary } from '../deploy/journal.js';
+import { ExitCode, ExoDeployError } from '../errors.js';
+import { checkHost } from '../health/check.js';
+import { shortPath, table } from '../output/format.js';
+import type { Outcome } from '../output/outcome.js';
+import { readSystemState } from '../system/generations.js';
+
+export interface HostStatus {
+  host: string;
+  reachable: boolean;
+  generation: number | null;
+  exoVersion: string;
+  running: string | null;
+  /** The running system is not the profile's: a `test` activation, not permanent. */
+  testActivation: boolean;
+  exoState: string;
+  healthy: boolean | null;
+  problems: string[];
+  lastDeploy: { run: string; phase: string; outcome: string | null } | null;
+}
+
+export async function run(ctx: Context): Promise<Outcome> {
+  const last = await latestRun(ctx.config.stateDir);
+  const hosts = await Promise.all(ctx.hosts.map((h) => hostStatus(ctx, h, last)));
+  const rows = [['HOST', 'REACHABLE', 'GEN', 'EXO', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY']];
+  for (const s of hosts) {
+    rows.push([
+      s.host,
+      s.reachable ? 'yes' : 'NO',
+      s.generation === null ? '-' : String(s.generation),
+      s.exoVersion,
+      s.running ? `${shortPath(s.running)}${s.testActivation ? ' (test activation)' : ''}` : '-',
+      s.exoState,
+      s.healthy === null ? '?' : s.healthy ? 'healthy' : `UNHEALTHY: ${s.problems[0] ?? ''}`,
+      s.lastDeploy ? `${s.lastDeploy.phase} (${s.lastDeploy.run})` : '-',
+    ]);
+  }
+  const text = [table(rows), ...(last ? [describeRun(last)] : ['no deploy has run from this config yet'])].join('\n\n');
+  const healthy = hosts.every((h) => h.healthy && !h.testActivation);
+  return { exitCode: healthy ? ExitCode.ok : ExitCode.failed, data: { hosts, lastRun: last && { ...last, hosts: Object.fromEntries(last.hosts) } }, text };
+}
+
+async function hostStatus(ctx: Context, host: Context['hosts'][number], last: RunSummary | null): Promise<HostStatus> {
+  const exec = ctx.executor(host);
+  const inRun = last?.hosts.get(host.name);
+  const status: HostStatus = {
+    host: host.name,
+    reachable: true,
+    generation: null,
+    exoVersion: 'unknown',
+    running: null,
+    testActivation: false,
+    exoState: '?',
+    healthy: null,
+    problems: [],
+    lastDeploy: inRun && last ? { run: last.id, phase: inRun.phase, outcome: last.outcome } : null,
+  };
+  try {
+    const [state, check] = await Promise.all([
+      readSystemState(exec),
+      checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now() - 10 * 60_000, sinceProcessStart: true, expectedNodes: null, fetch: ctx.fetch }, ['unit', 'api', 'journal']),
+    ]);
+    const current = state.generations.find((g) => g.current);
+    status.generation = current?.number ?? null;
+    status.running = state.running;
+    status.testActivation = state.running !== null && current?.path !== state.running;
+    status.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? (status.testActivation ? 'test activation' : 'unknown');
+    status.exoState = check.unit ? `${check.unit.activeState}/${check.unit.subState}` : '?';
+    status.healthy = check.healthy;
+    status.problems = check.problems;
+  } catch (error) {
+    if (!(error instanceof ExoDeployError)) throw error;
+    status.reachable = false;
+    status.problems = [error.message];
+  }
+  return status;
+}
+
+function describeRun(r: RunSummary): string {
+  const unfinished = [...r.hosts].filter(([, h]) => h.phase === 'activated' || h.phase === 'permanent' || h.phase === 'rollback-failed');
+  const lines = [`last deploy ${r.id} (${r.command}): ${r.outcome ?? `did not finish (no end in its journal; PID ${r.pid ?? '?'})`}`];
+  if (r.outcome === null && r.lastStep) lines.push(`  last step written: ${r.lastStep.step} ${r.lastStep.host ?? ''} ${r.lastStep.ok ? 'ok' : 'FAILED'} at ${r.lastStep.at}`);
+  if (r.outcome !== 'success' && unfinished.length) {
+    lines.push(`  hosts it left on a new system: ${unfinished.map(([n, h]) => `${n} (${h.phase})`).join(', ')}`);
+    lines.push('  `exo-deploy rollback --last` returns them to the systems they ran before');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,118 @@
+// The journal of a run, on disk: one JSON event per line, each written and fsynced before the
+// run goes on, so that after a crash, a kill or Ctrl-C, what each host went through (and the
+// system it ran before) can be read back: `status` and `rollback --last` do.
+import { mkdir, open, readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { TIMESTAMP_ID } from '../time-id.js';
+import type { HostPhase } from './record.js';
+
+export interface BeforeOnHost {
+  running: string | null;
+  profileGeneration: number | null;
+  profilePath: string | null;
+}
+
+export type JournalEvent =
+  | { type: 'run'; id: string; command: string; hosts: string[]; pid: number }
+  | { type: 'before'; host: string; before: BeforeOnHost }
+  | { type: 'built'; host: string; systemPath: string }
+  | { type: 'phase'; host: string; phase: HostPhase }
+  | { type: 'step'; step: string; host: string | null; ok: boolean; durationMs: number; error?: string }
+  | { type: 'end'; outcome: string; exitCode: number };
+
+export type Stamped = JournalEvent & { at: string };
+export type StepEvent = Extract<JournalEvent, { type: 'step' }> & { at: string };
+
+export const runsDir = (stateDir: string) => path.join(stateDir, 'runs');
+export const journalFile = (stateDir: string, id: string) => path.join(runsDir(stateDir), id, 'journal.jsonl');
+
+export class RunJournal {
+  private queue: Promise<void> = Promise.resolve();
+  constructor(readonly file: string) {}
+
+  /** Appends one event; resolves once it is on disk. Appends are kept in order. */
+  append(event: JournalEvent): Promise<void> {
+    const line = `${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`;
+    this.queue = this.queue.then(async () => {
+      await mkdir(path.dirname(this.file), { recursive: true });
+      const handle = await open(this.file, 'a', 0o644);
+      try {
+        await handle.write(line);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+    return this.queue;
+  }
+}
+
+export interface HostInRun {
+  before: BeforeOnHost | null;
+  built: string | null;
+  phase: HostPhase;
+}
+
+export interface RunSummary {
+  id: string;
+  command: string;
+  pid: number | null;
+  startedAt: string | null;
+  /** null: the run never wrote its end (it is running, or it was killed). */
+  outcome: string | null;
+  exitCode: number | null;
+  hosts: Map<string, HostInRun>;
+  lastStep: StepEvent | null;
+}
+
+/** Folds a journal into each host's last known state. A torn last line (a crash while
+ * writing) is ignored: every earlier line was fsynced whole. */
+export function foldJournal(text: string): RunSummary {
+  const summary: RunSummary = { id: '?', command: '?', pid: null, startedAt: null, outcome: null, exitCode: null, hosts: new Map(), lastStep: null };
+  const host = (name: string) => {
+    let h = summary.hosts.get(name);
+    if (!h) summary.hosts.set(name, (h = { before: null, built: null, phase: 'pending' }));
+    return h;
+  };
+  for (const line of text.split('\n')) {
+    let e: Stamped;
+    try {
+      e = JSON.parse(line) as Stamped;
+    } catch {
+      continue;
+    }
+    switch (e.type) {
+      case 'run':
+        Object.assign(summary, { id: e.id, command: e.command, pid: e.pid, startedAt: e.at });
+        e.hosts.forEach(host);
+        break;
+      case 'before':
+        host(e.host).before = e.before;
+        break;
+      case 'built':
+        host(e.host).built = e.systemPath;
+        break;
+      case 'phase':
+        host(e.host).phase = e.phase;
+        break;
+      case 'step':
+        summary.lastStep = e;
+        break;
+      case 'end':
+        summary.outcome = e.outcome;
+        summary.exitCode = e.exitCode;
+        break;
+    }
+  }
+  return summary;
+}
+
+/** The newest run's journal under the state folder, if there is one. */
+export async function latestRun(stateDir: string): Promise<RunSummary | null> {
+  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[])).filter((n) => TIMESTAMP_ID.test(n)).sort();
+  for (const id of ids.reverse()) {
+    const text = await readFile(journalFile(stateDir, id), 'utf8').catch(() => null);
+    if (text !== null) return foldJournal(text);
+  }
+  return null;
+}

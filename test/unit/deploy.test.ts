@@ -1,0 +1,222 @@
+// The deploy pipeline's branches and exit codes, against a simulated fleet (fake run layer).
+import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { run as deploy } from '../../src/commands/deploy.js';
+import { createContext } from '../../src/context.js';
+import { ExitCode, type ExoDeployError } from '../../src/errors.js';
+import type { Log } from '../../src/output/log.js';
+import type { ParsedOptions } from '../../src/options.js';
+import { fakeRunner } from './fake-runner.js';
+import { fleetFetch, fleetRule, simFleet, sys, type SimFleet } from './fake-fleet.js';
+
+interface Setup {
+  fleet: SimFleet;
+  dir: string;
+  warnings: string[];
+  commands: () => string[];
+  run: (extra?: { signal?: AbortSignal }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  command: (name: 'status' | 'rollback', options?: ParsedOptions) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+async function setup(configure: (f: SimFleet) => void = () => {}): Promise<Setup> {
+  const fleet = simFleet(['h1', 'h2']);
+  configure(fleet);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-unit-'));
+  await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
+  await writeFile(path.join(dir, 'flake.lock'), '{}\n');
+  const config = path.join(dir, 'exo-deploy.toml');
+  await writeFile(config, `[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
+  const fake = fakeRunner(fleetRule(fleet));
+  const warnings: string[] = [];
+  const log: Log = { isVerbose: false, info() {}, verbose() {}, warn: (m) => warnings.push(m) };
+  const context = (signal: AbortSignal, options: ParsedOptions = {}) =>
+    createContext({ config, yes: true, ...options }, [], { runner: fake.runner, log, signal, fetch: fleetFetch(fleet) });
+  return {
+    fleet,
+    dir,
+    warnings,
+    commands: () => fake.lines(),
+    command: async (name, options = {}) => {
+      const ctx = await context(new AbortController().signal, options);
+      try {
+        const mod = name === 'status' ? await import('../../src/commands/status.js') : await import('../../src/commands/rollback.js');
+        return await mod.run(ctx);
+      } finally {
+        await ctx.close();
+      }
+    },
+    run: async (extra = {}) => {
+      const ctx = await context(extra.signal ?? new AbortController().signal);
+      try {
+        const outcome = await deploy(ctx);
+        return { exitCode: outcome.exitCode, data: outcome.data };
+      } catch (error) {
+        return { exitCode: (error as ExoDeployError).exitCode, data: undefined, error: error as ExoDeployError };
+      } finally {
+        await ctx.close();
+      }
+    },
+  };
+}
+
+const running = (f: SimFleet) => f.hosts.map((h) => h.running);
+const rebuilds = (s: Setup) => s.commands().filter((c) => c.startsWith('nixos-rebuild')).map((c) => c.split(' ').slice(0, 2).join(' '));
+
+describe('deploy', () => {
+  it('success: build, copy, test, gate, switch on every host; exit 0; a report in both forms', async () => {
+    const s = await setup();
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(r.data.outcome).toBe('success');
+    expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    expect(s.fleet.hosts.map((h) => h.profile)).toEqual([2, 2]);
+    expect(rebuilds(s)).toEqual(['nixos-rebuild build', 'nixos-rebuild build', 'nixos-rebuild test', 'nixos-rebuild test', 'nixos-rebuild switch', 'nixos-rebuild switch']);
+    expect(s.commands().find((c) => c.startsWith('nixos-rebuild test'))).toBe('nixos-rebuild test --flake ' + s.dir + '#h1 --target-host root@10.99.0.2');
+    expect(r.data.hosts.map((h: { built: { systemPath: string } }) => h.built.systemPath)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    expect(r.data.hosts.map((h: { phase: string; diff: string[] }) => [h.phase, h.diff])).toEqual([['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']], ['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']]]);
+    const md = await readFile(r.data.reportFiles.markdown, 'utf8');
+    expect(md).toContain('**SUCCESS');
+    expect(JSON.parse(await readFile(r.data.reportFiles.json, 'utf8')).outcome).toBe('success');
+  });
+
+  it('no change: hosts already run the built system; nothing is activated; exit 0', async () => {
+    const s = await setup((f) => f.hosts.forEach((h) => f.built.set(h.name, h.running)));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(r.data.outcome).toBe('no-change');
+    expect(rebuilds(s)).toEqual(['nixos-rebuild build', 'nixos-rebuild build']);
+  });
+
+  it('a failed build changes no host and exits 1', async () => {
+    const s = await setup((f) => (f.buildExit = 1));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('failed');
+    expect(rebuilds(s).filter((c) => c !== 'nixos-rebuild build')).toEqual([]);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+  });
+
+  it('an unreachable host stops the deploy at preflight: nothing built, nothing activated, exit 1', async () => {
+    const s = await setup((f) => (f.hosts[1]!.unreachable = true));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.error).toMatch(/h2: cannot reach root@10\.99\.0\.3 over ssh/);
+    expect(rebuilds(s)).toEqual([]);
+  });
+
+  it('units failing in `test` on one host: every activated host goes back to its recorded system; exit 1', async () => {
+    const s = await setup((f) => f.testExit.set('h2', 1));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(s.fleet.log).toEqual(expect.arrayContaining(['h1: switch-to-configuration test 1.0.0', 'h2: switch-to-configuration test 1.0.0']));
+    expect(rebuilds(s)).not.toContain('nixos-rebuild switch');
+    expect(r.data.error).toContain('h2: nixos-rebuild test exited 1: units failed to start');
+  });
+
+  it('the gate failing on one host (a dead runner) rolls back the whole cluster; exit 1; the report names the evidence', async () => {
+    const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'runner-failed'));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
+    const md = await readFile(r.data.reportFiles.markdown, 'utf8');
+    expect(md).toContain('**ROLLED BACK');
+    expect(md).toContain('Runner found to be dead');
+  });
+
+  it('a failing final check after switch points the profile back too', async () => {
+    const s = await setup((f) => {
+      // healthy through the gate, broken once made permanent: switch restarts into a bad state
+      const h2 = f.hosts[1]!;
+      const built = sys('h2', '2.0.0');
+      let switched = false;
+      const log = f.log;
+      f.log = new Proxy(log, {
+        get(target, prop, receiver) {
+          if (prop === 'push') {
+            return (line: string) => {
+              if (line === 'deployer: nixos-rebuild switch h2') switched = true;
+              if (switched) h2.behaviour.set(built, 'down');
+              return target.push(line);
+            };
+          }
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(s.fleet.log).toEqual(expect.arrayContaining(['h1: profile → generation 1', 'h2: profile → generation 1', 'h2: switch-to-configuration switch 1.0.0']));
+  });
+
+  it('a rollback that fails on a host exits 3 and says what state that host is in', async () => {
+    const s = await setup((f) => {
+      f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'runner-failed');
+      f.hosts[1]!.activationExit.set(`${sys('h2', '1.0.0')} test`, 1);
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.needsPerson);
+    expect(r.data.outcome).toBe('rollback-failed');
+    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['rolled-back', 'rollback-failed']);
+    const md = await readFile(r.data.reportFiles.markdown, 'utf8');
+    expect(md).toContain('**ROLLBACK FAILED');
+    expect(md).toMatch(/\*\*h2\*\* could not be brought back to `\/nix\/store\/h2100.*exo-1\.0\.0`/);
+  });
+
+  it('Ctrl-C during the gate stops, reports the interruption and exits 130', async () => {
+    const controller = new AbortController();
+    const s = await setup((f) => {
+      const log = f.log;
+      f.log = new Proxy(log, {
+        get(target, prop, receiver) {
+          if (prop === 'push') return (line: string) => (line.startsWith('deployer: nixos-rebuild test h2') && controller.abort(new Error('SIGINT')), target.push(line));
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+    });
+    const r = await s.run({ signal: controller.signal });
+    expect(r.exitCode).toBe(ExitCode.interrupted);
+    expect(r.data.outcome).toBe('interrupted');
+    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['activated', 'activated']);
+    expect(rebuilds(s)).not.toContain('nixos-rebuild switch');
+
+    // What the journal on disk says, and what status and rollback --last make of it.
+    const status = await s.command('status');
+    expect(status.exitCode).toBe(ExitCode.failed);
+    expect(status.data.hosts.map((h: { testActivation: boolean; lastDeploy: { phase: string } }) => [h.testActivation, h.lastDeploy.phase])).toEqual([[true, 'activated'], [true, 'activated']]);
+    expect(status.text).toMatch(/last deploy \S+ \(deploy h1,h2\): interrupted/);
+    expect(status.text).toContain('hosts it left on a new system: h1 (activated), h2 (activated)');
+    const undo = await s.command('rollback', { last: true });
+    expect(undo.exitCode, undo.text).toBe(ExitCode.ok);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    const again = await s.command('rollback', { last: true });
+    expect(again.text).toContain('nothing to roll back');
+    const after = await s.command('status');
+    expect(after.exitCode).toBe(ExitCode.ok);
+  });
+
+  it('a second deploy while the lock is held exits 4 and names the holder; a stale lock is taken over', async () => {
+    const s = await setup();
+    const lockDir = path.join(s.dir, '.exo-deploy');
+    await mkdir(lockDir, { recursive: true });
+    const holder = { pid: process.pid, host: os.hostname(), user: 'ops', startedAt: '2026-11-28T01:00:00Z', command: 'deploy h1,h2' };
+    await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify(holder));
+    const held = await s.run();
+    expect(held.exitCode).toBe(ExitCode.locked);
+    expect(held.error?.message).toContain(`ops@${os.hostname()}, PID ${process.pid}, since 2026-11-28T01:00:00Z`);
+    expect(rebuilds(s)).toEqual([]);
+
+    await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify({ ...holder, pid: 2 ** 22 + 12345 }));
+    const taken = await s.run();
+    expect(taken.exitCode).toBe(ExitCode.ok);
+    expect(s.warnings.join('\n')).toMatch(/taking over a stale deploy lock \(PID \d+ since 2026-11-28T01:00:00Z is gone\)/);
+  });
+});

@@ -1,0 +1,217 @@
+// A simulated fleet for unit tests of the deploy logic: the fake run layer answers the
+// commands exo-deploy runs (locally and over ssh) from a small model of each host, and a
+// fake fetch answers exo's API from the same model. Only logic is tested with it.
+import type { Rule } from './fake-runner.js';
+
+export type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500';
+
+export interface SimHost {
+  name: string;
+  address: string;
+  running: string;
+  profile: number;
+  generations: Map<number, string>;
+  pid: number;
+  restarts: number;
+  /** What exo does when each system runs; unknown systems are healthy. */
+  behaviour: Map<string, ExoBehaviour>;
+  /** switch-to-configuration exit codes by "path action". */
+  activationExit: Map<string, number>;
+  unreachable?: boolean;
+}
+
+export interface SimFleet {
+  hosts: SimHost[];
+  /** The system each host's build produces. */
+  built: Map<string, string>;
+  buildExit: number;
+  testExit: Map<string, number>;
+  log: string[];
+}
+
+export const sys = (host: string, version: string) => `/nix/store/${host}${version.replace(/\./g, '')}aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-${host}-exo-${version}`;
+
+export function simFleet(names: string[]): SimFleet {
+  return {
+    hosts: names.map((name, i) => ({
+      name,
+      address: `10.99.0.${i + 2}`,
+      running: sys(name, '1.0.0'),
+      profile: 1,
+      generations: new Map([[1, sys(name, '1.0.0')]]),
+      pid: 100 + i,
+      restarts: 0,
+      behaviour: new Map(),
+      activationExit: new Map(),
+    })),
+    built: new Map(names.map((n) => [n, sys(n, '2.0.0')])),
+    buildExit: 0,
+    testExit: new Map(),
+    log: [],
+  };
+}
+
+/** Splits the single-quoted command ssh carries back into its arguments. */
+export function unquote(command: string): string[] {
+  const args: string[] = [];
+  let current = '';
+  let inQuote = false;
+  let started = false;
+  for (let i = 0; i < command.length; i += 1) {
+    const c = command[i] as string;
+    if (inQuote) {
+      if (c === "'") inQuote = false;
+      else current += c;
+    } else if (c === "'") {
+      inQuote = true;
+      started = true;
+    } else if (c === '\\' && command[i + 1] === "'") {
+      current += "'";
+      i += 1;
+    } else if (c === ' ') {
+      if (started || current) args.push(current);
+      current = '';
+      started = false;
+    } else current += c;
+  }
+  if (started || current) args.push(current);
+  return args;
+}
+
+const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
+
+function activate(fleet: SimFleet, host: SimHost, path: string) {
+  if (host.running !== path) {
+    host.running = path;
+    host.pid += 10;
+    host.restarts = 0;
+  }
+  fleet.log.push(`${host.name}: running ${versionOf(path)}`);
+}
+
+/** The run-layer rule that plays the fleet. */
+export function fleetRule(fleet: SimFleet): Rule {
+  return (argv, spec) => {
+    if (argv[0] === 'ssh') {
+      if (argv.includes('-O')) return {};
+      const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
+      if (!host) return { exitCode: 255, stderr: 'ssh: unknown host' };
+      if (host.unreachable) return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: No route to host` };
+      return onHost(fleet, host, unquote(argv.at(-1) as string), spec.input);
+    }
+    return onDeployer(fleet, argv);
+  };
+}
+
+function onDeployer(fleet: SimFleet, argv: readonly string[]) {
+  const [program, action] = argv;
+  if (program === 'nix' && action === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
+  if (program === 'nixos-rebuild') {
+    const name = (argv[3] ?? '').split('#')[1] as string;
+    const host = fleet.hosts.find((h) => h.name === name);
+    const built = fleet.built.get(name) as string;
+    fleet.log.push(`deployer: nixos-rebuild ${action} ${name}`);
+    if (action === 'build') return fleet.buildExit === 0 ? {} : { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
+    if (!host) return { exitCode: 1 };
+    if (action === 'test') {
+      const exit = fleet.testExit.get(name) ?? 0;
+      activate(fleet, host, built);
+      return exit === 0 ? { stdout: 'activating the configuration...' } : { exitCode: exit, stderr: 'warning: error(s) occurred while switching to the new configuration' };
+    }
+    if (action === 'switch') {
+      const n = Math.max(...host.generations.keys()) + 1;
+      host.generations.set(n, built);
+      host.profile = n;
+      activate(fleet, host, built);
+      return {};
+    }
+  }
+  if (program === 'readlink' && argv[2] === '--' && argv[3]?.endsWith('/result')) {
+    const name = argv[3].split('/').at(-2) as string; // RUN/build/HOST/result
+    return { stdout: `${fleet.built.get(name)}\n` };
+  }
+  if (program === 'nix' && argv.includes('copy')) return {};
+  if (program === 'sh' && argv[2]?.startsWith('for f do')) return { stdout: releaseFiles(argv.slice(4)) };
+  return undefined;
+}
+
+function releaseFiles(files: readonly string[]): string {
+  return files.map((f) => `${f}\0{"schemaVersion":1,"exo":{"version":"${versionOf(f.replace('/etc/exo/release.json', ''))}"}}\0`).join('');
+}
+
+function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined) {
+  const [program] = args;
+  const profilePath = '/nix/var/nix/profiles/system';
+  if (program === 'systemctl' && args[1] === 'show') {
+    const behaviour = host.behaviour.get(host.running) ?? 'healthy';
+    const active = behaviour === 'down' ? 'failed' : 'active';
+    return { stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=@${Math.floor(Date.now() / 1000) - 5}\nMemoryCurrent=1000\n` };
+  }
+  if (program === 'systemctl') return { stdout: 'systemd 256 (256.8)\n' };
+  if (program === 'journalctl') {
+    const behaviour = host.behaviour.get(host.running) ?? 'healthy';
+    return { stdout: behaviour === 'runner-failed' ? `${JSON.stringify({ __REALTIME_TIMESTAMP: `${Date.now() * 1000}`, MESSAGE: 'RuntimeError: Runner found to be dead' })}\n` : '' };
+  }
+  if (program === 'readlink') {
+    return {
+      stdout: `${args.slice(3).map((p) => {
+        if (p === '/run/current-system') return host.running;
+        if (p === profilePath) return host.generations.get(host.profile);
+        const m = /-(\d+)-link$/.exec(p);
+        return m ? (host.generations.get(Number(m[1])) ?? p) : p;
+      }).join('\n')}\n`,
+    };
+  }
+  if (program === 'nix-env') {
+    if (args[3] === '--list-generations') {
+      return { stdout: [...host.generations.keys()].sort((a, b) => a - b).map((n) => `   ${n}   2026-11-2${n} 10:00:00   ${n === host.profile ? '(current)' : ''}`).join('\n') };
+    }
+    if (args[3] === '--switch-generation') {
+      host.profile = Number(args[4]);
+      fleet.log.push(`${host.name}: profile → generation ${host.profile}`);
+      return {};
+    }
+    if (args[3] === '--set') {
+      const n = Math.max(...host.generations.keys()) + 1;
+      host.generations.set(n, args[4] as string);
+      host.profile = n;
+      return {};
+    }
+  }
+  if (program?.endsWith('/bin/switch-to-configuration')) {
+    const path = program.replace('/bin/switch-to-configuration', '');
+    const exit = host.activationExit.get(`${path} ${args[1]}`) ?? 0;
+    fleet.log.push(`${host.name}: switch-to-configuration ${args[1]} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`);
+    if (exit === 0 && args[1] !== 'boot') activate(fleet, host, path);
+    return { exitCode: exit };
+  }
+  if (program === 'nix' && args[1] === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
+  if (program === 'nix' && args.includes('show-config')) return { stdout: 'experimental-features = flakes nix-command\n' };
+  if (program === 'nix' && args.includes('config')) return { stdout: 'experimental-features = flakes nix-command\n' };
+  if (program === 'nix' && args.includes('diff-closures')) return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
+  if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
+  if (program === 'df') return { stdout: 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n' };
+  if (program === 'test') return { exitCode: 1 };
+  if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(args.slice(4)) };
+  // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync
+  if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string)) return {};
+  return undefined;
+}
+
+/** exo's API as the fleet model says each host's running system behaves. */
+export function fleetFetch(fleet: SimFleet): typeof fetch {
+  return (async (input: string | URL) => {
+    const url = new URL(String(input));
+    const host = fleet.hosts.find((h) => h.address === url.hostname);
+    const behaviour = host ? (host.behaviour.get(host.running) ?? 'healthy') : 'down';
+    if (!host || behaviour === 'down') throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+    if (behaviour === 'http-500' && url.pathname !== '/node_id') return new Response('Internal Server Error', { status: 500 });
+    const runners = behaviour === 'runner-failed' ? { r1: { RunnerFailed: { errorMessage: 'Terminated (exitcode=1)' } } } : { r1: { RunnerReady: {} } };
+    const bodies: Record<string, unknown> = {
+      '/node_id': `node-${host.name}`,
+      '/models': { data: [] },
+      '/state': { topology: { nodes: fleet.hosts.map((h) => `node-${h.name}`) }, runners },
+    };
+    return new Response(JSON.stringify(bodies[url.pathname] ?? { detail: 'Not Found' }), { status: url.pathname in bodies ? 200 : 404 });
+  }) as typeof fetch;
+}

@@ -1,0 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { foldJournal, journalFile, latestRun, RunJournal } from '../../src/deploy/journal.js';
+
+describe('run journal', () => {
+  it('is appended in order, one fsynced line per event, and folds into each host\'s last state', async () => {
+    const state = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-journal-'));
+    const journal = new RunJournal(journalFile(state, '20261128-031500-123'));
+    const before = { running: '/nix/store/a-old', profileGeneration: 4, profilePath: '/nix/store/a-old' };
+    await Promise.all([
+      journal.append({ type: 'run', id: '20261128-031500-123', command: 'deploy h1,h2', hosts: ['h1', 'h2'], pid: 4242 }),
+      journal.append({ type: 'before', host: 'h1', before }),
+      journal.append({ type: 'phase', host: 'h1', phase: 'activated' }),
+      journal.append({ type: 'step', step: 'test', host: 'h1', ok: true, durationMs: 1200 }),
+    ]);
+    const lines = (await readFile(journal.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).type);
+    expect(lines).toEqual(['run', 'before', 'phase', 'step']);
+    const run = await latestRun(state);
+    expect(run).toMatchObject({ id: '20261128-031500-123', pid: 4242, outcome: null, lastStep: { step: 'test', host: 'h1' } });
+    expect(run?.hosts.get('h1')).toEqual({ before, built: null, phase: 'activated' });
+    expect(run?.hosts.get('h2')).toEqual({ before: null, built: null, phase: 'pending' });
+  });
+
+  it('ignores a torn last line, as a crash while writing leaves it', () => {
+    const text = `${JSON.stringify({ at: 'x', type: 'phase', host: 'h1', phase: 'permanent' })}\n{"at":"y","type":"phase","host":"h1","pha`;
+    expect(foldJournal(text).hosts.get('h1')?.phase).toBe('permanent');
+  });
+
+  it('has no latest run in a folder without journals', async () => {
+    expect(await latestRun(await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-none-')))).toBeNull();
+  });
+});
