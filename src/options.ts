@@ -35,6 +35,8 @@ export const COMMAND_OPTIONS = {
   keep: { kind: 'integer', arg: 'N', description: 'how many backups prune keeps (default from the config: 10)' },
   models: { kind: 'boolean', description: 'also archive exo\'s models (large; off by default)' },
   yes: { kind: 'boolean', short: 'y', description: 'do not ask for confirmation' },
+  strategy: { kind: 'string', arg: 'NAME', description: 'lockstep (default), rolling or canary; overrides [rollout] strategy' },
+  force: { kind: 'boolean', description: 'roll out one batch at a time even where that splits an exo cluster' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type CommandOptionName = keyof typeof COMMAND_OPTIONS;
@@ -62,8 +64,8 @@ export const COMMANDS = {
   },
   deploy: {
     summary: 'build, activate with `test`, gate on exo\'s health, then switch; roll back on failure',
-    usage: 'deploy [--hosts a,b] [--yes]',
-    options: ['yes'],
+    usage: 'deploy [--hosts a,b|@tag] [--strategy lockstep|rolling|canary] [--yes]',
+    options: ['yes', 'strategy', 'force'],
     local: false,
   },
   generations: {

@@ -23,6 +23,7 @@ export interface Config {
   programs: ConfigFile['programs'];
   timeouts: ConfigFile['timeouts'];
   defaults: ConfigFile['defaults'];
+  rollout: ConfigFile['rollout'];
 }
 
 export const DEFAULT_CONFIG_NAME = 'exo-deploy.toml';
@@ -59,6 +60,9 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
   const parsed = ConfigFile.safeParse(raw);
   if (!parsed.success) throw usageError(formatIssues(parsed.error.issues, file), 'fix the file; nothing was changed');
   const c = parsed.data;
+  if (c.rollout.canary && !(c.rollout.canary in c.hosts)) {
+    throw usageError(`${file ?? 'configuration'}: rollout.canary: no host is named "${c.rollout.canary}"`, `hosts: ${Object.keys(c.hosts).join(', ')}`);
+  }
   const flakeIsPath = !/^[a-z+]+:/.test(c.flake);
   return {
     file,
@@ -73,6 +77,7 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
     programs: resolvePrograms(c.programs, dir),
     timeouts: c.timeouts,
     defaults: c.defaults,
+    rollout: c.rollout,
   };
 }
 

@@ -94,6 +94,14 @@ const Timeouts = z.strictObject({
   ssh_connect: duration.default(10_000),
 });
 
+const Rollout = z.strictObject({
+  strategy: z.enum(['lockstep', 'rolling', 'canary']).default('lockstep'),
+  max_parallel: z.number().int().min(1).default(10),
+  batch_size: z.number().int().min(1).default(1),
+  canary: z.string().regex(HOST_NAME, 'expected a host name').optional(),
+  rollback_scope: z.enum(['all', 'failed']).default('all'),
+});
+
 export const ConfigFile = z.strictObject({
   flake: plainText.default('.'),
   reports_dir: plainText.default('reports'),
@@ -104,6 +112,7 @@ export const ConfigFile = z.strictObject({
   hosts: z.record(z.string().regex(HOST_NAME, 'a host name must be letters, digits and _.- and not start with "-"'), HostEntry).default({}),
   programs: Programs.prefault({}),
   timeouts: Timeouts.prefault({}),
+  rollout: Rollout.prefault({}),
 });
 
 export type ConfigFile = z.output<typeof ConfigFile>;
@@ -111,4 +120,6 @@ export type HealthSettings = ConfigFile['health'];
 export type BackupSettings = ConfigFile['backup'];
 export type Programs = ConfigFile['programs'];
 export type Timeouts = ConfigFile['timeouts'];
+export type RolloutSettings = ConfigFile['rollout'];
+export type Strategy = RolloutSettings['strategy'];
 export { FLAKE_INPUT };

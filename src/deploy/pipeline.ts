@@ -7,14 +7,16 @@ import { backupHost } from '../commands/backup.js';
 import { checkHosts, expectedNodes } from '../commands/check.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
-import { ExitCode, ExoDeployError } from '../errors.js';
+import type { Strategy } from '../config/schema.js';
+import { ExitCode, ExoDeployError, usageError } from '../errors.js';
 import { checkHost } from '../health/check.js';
 import { buildSystem } from '../steps/build.js';
 import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
 import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
-import { readReleases, readSystemState } from '../system/generations.js';
+import { readReleases, readSystemState, type Release } from '../system/generations.js';
+import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
 import { timestampId } from '../time-id.js';
 import { journalFile, RunJournal } from './journal.js';
 import { Recorder, type HostRecord, type RunRecord } from './record.js';
@@ -56,14 +58,16 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   const rec = new Recorder(record, ctx.log, ctx.now, dryRun ? null : new RunJournal(journalFile(ctx.config.stateDir, record.id)));
   const runDir = path.join(ctx.config.stateDir, 'runs', record.id);
   const started = ctx.now();
+  const progress: Progress = { batch: [] };
   await rec.journal?.append({ type: 'run', id: record.id, command: record.command, hosts: ctx.hosts.map((h) => h.name), pid: process.pid });
   try {
-    await deploySteps(ctx, rec, runDir);
+    await deploySteps(ctx, rec, runDir, progress);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
     if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
-    else if (!record.hosts.some(touched)) finish(record, 'failed', ExitCode.failed);
-    else await rollBackTouched(ctx, rec);
+    // Nothing activated: a refusal (exit 2) stays one; anything else failed (exit 1).
+    else if (!record.hosts.some(touched)) finish(record, 'failed', error instanceof ExoDeployError && error.exitCode === ExitCode.usage ? ExitCode.usage : ExitCode.failed);
+    else await rollBackTouched(ctx, rec, progress.batch);
   } finally {
     record.finishedAt = new Date(ctx.now()).toISOString();
     record.durationMs = ctx.now() - started;
@@ -79,17 +83,23 @@ function finish(record: RunRecord, outcome: NonNullable<RunRecord['outcome']>, e
   record.exitCode = exitCode;
 }
 
-/** Runs fn for every host and waits for all of them, then throws the first failure: a
- * host's activation is never abandoned halfway because another host failed. */
-async function onEveryHost(hosts: readonly Host[], fn: (h: Host) => Promise<unknown>): Promise<void> {
-  const results = await Promise.allSettled(hosts.map(fn));
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+/** Runs fn for every host, at most max_parallel at once, and waits for all of them before
+ * throwing the first failure: a host's step is never abandoned halfway because another failed. */
+async function onEveryHost(hosts: readonly Host[], limit: number, fn: (h: Host) => Promise<unknown>): Promise<void> {
+  const failure = (await mapLimit(hosts, limit, fn)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
 }
 
-async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise<void> {
+/** Which batch is being activated: what the rollback scope "failed" means. */
+interface Progress {
+  batch: string[];
+}
+
+async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress): Promise<void> {
   const { run } = rec;
   const dryRun = Boolean(ctx.options['dry-run']);
+  const limit = ctx.config.rollout.max_parallel;
+  const strategy = (ctx.options.strategy ?? ctx.config.rollout.strategy) as Strategy;
 
   // Health before the deploy is the running process's: a previous, rolled-back one's errors are history.
   const checks = await rec.step('preflight', null, () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS, true), (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : `not healthy: ${c.problems.join('; ')}`}`).join('\n'));
@@ -108,29 +118,42 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
     }
   });
 
-  if (!dryRun) {
-    await onEveryHost(ctx.hosts, (h) =>
-      rec.step('backup', h.name, async () => {
-        rec.host(h.name).backupId = (await backupHost(ctx, h, `before deploy ${run.id}`, rec.host(h.name).before.healthy ?? false)).id;
-      }),
-    );
-  }
-
-  await onEveryHost(ctx.hosts, (h) =>
+  // Build before backing up: a build that fails has then changed nothing anywhere.
+  await onEveryHost(ctx.hosts, limit, (h) =>
     rec.step('build', h.name, async () => {
       const built = await buildSystem(ctx, h, runDir);
       await rec.setBuilt(h.name, built.systemPath);
       return built.output;
     }, (out) => out),
   );
-  const versions = await readReleases(ctx.deployer, run.hosts.map((h) => h.built.systemPath).filter((p): p is string => p !== null));
-  for (const h of run.hosts) h.built.exoVersion = (h.built.systemPath && versions.get(h.built.systemPath)) ?? 'unknown';
+  const builtReleases = await readReleases(ctx.deployer, run.hosts.map((h) => h.built.systemPath).filter((p): p is string => p !== null));
+  for (const h of run.hosts) h.built.exoVersion = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.version) ?? 'unknown';
 
   const changing = ctx.hosts.filter((h) => rec.host(h.name).built.systemPath !== rec.host(h.name).before.running);
   for (const h of ctx.hosts.filter((x) => !changing.includes(x))) await rec.setPhase(h.name, 'unchanged');
   if (changing.length === 0) return finish(run, 'no-change', ExitCode.ok);
 
-  await onEveryHost(changing, (h) =>
+  const batches = planBatches(changing, strategy, ctx.config.rollout);
+  const clusterNodes = expectedNodes(ctx);
+  const pinned = await namespacePinned(ctx, rec, changing, builtReleases);
+  if (batches.length > 1 && !pinned && clusterNodes !== 1) {
+    const why = 'exo\'s discovery namespace defaults to its version, so nodes on the old and the new version do not see each other: one batch at a time splits the cluster';
+    if (strategy === 'rolling' && !ctx.options.force) {
+      throw usageError(`refusing a rolling deploy: ${why}`, 'pin services.exo.namespace (the same value on every node, old and new system), use the default lockstep strategy, or pass --force');
+    }
+    ctx.log.warn(`${strategy}: ${why}; each batch is gated as a cluster of its own`);
+  }
+  ctx.log.info(`plan: ${strategy}, ${batches.map((b) => `[${b.map((h) => h.name).join(', ')}]`).join(' then ')}`);
+
+  if (!dryRun) {
+    await onEveryHost(changing, limit, (h) =>
+      rec.step('backup', h.name, async () => {
+        rec.host(h.name).backupId = (await backupHost(ctx, h, `before deploy ${run.id}`, rec.host(h.name).before.healthy ?? false)).id;
+      }),
+    );
+  }
+
+  await onEveryHost(changing, limit, (h) =>
     rec.step('copy', h.name, async () => {
       const out = await copyClosure(ctx, h, rec.host(h.name).built.systemPath as string);
       rec.host(h.name).diff = await closureDiff(ctx, h, rec.host(h.name).before.running, rec.host(h.name).built.systemPath as string);
@@ -139,22 +162,45 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   );
   if (dryRun) return finish(run, 'success', ExitCode.ok);
 
+  for (const batch of batches) {
+    progress.batch = batch.map((h) => h.name);
+    const whole = batch.length === changing.length;
+    await activateBatch(ctx, rec, batch, pinned || whole ? clusterNodes : batch.length);
+  }
+  finish(run, 'success', ExitCode.ok);
+}
+
+/** A rolling deploy keeps one cluster only if the namespace is pinned to the same value on
+ * the systems hosts run now and on the new ones. */
+async function namespacePinned(ctx: Context, rec: Recorder, hosts: readonly Host[], built: Map<string, Release>): Promise<boolean> {
+  const namespaces = await Promise.all(hosts.map(async (h) => {
+    const before = rec.host(h.name).before.running;
+    const running = before ? (await readReleases(ctx.executor(h), [before])).get(before) : undefined;
+    return [running?.namespace ?? null, built.get(rec.host(h.name).built.systemPath ?? '')?.namespace ?? null];
+  }));
+  const all = namespaces.flat();
+  return all.every((n) => n !== null && n === all[0]);
+}
+
+/** test → gate → switch → final check, for the hosts of one batch together. */
+async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[], expected: number | null): Promise<void> {
+  const limit = ctx.config.rollout.max_parallel;
   const activatedAtMs = ctx.now();
-  await onEveryHost(changing, async (h) => {
+  await onEveryHost(batch, limit, async (h) => {
     await rec.setPhase(h.name, 'activated'); // from here on the host may run the new system
     return rec.step('test', h.name, () => nixosRebuild(ctx, h, 'test'), (out) => out);
   });
 
-  const executors = changing.map((h) => ctx.executor(h));
-  const gate = await rec.step('health gate', null, () =>
-    runHealthGate(executors, { health: ctx.config.health, nix: ctx.config.programs.nix, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log }),
+  const executors = batch.map((h) => ctx.executor(h));
+  const gate = await rec.step('health gate', batch.length === ctx.hosts.length ? null : batch.map((h) => h.name).join(','), () =>
+    runHealthGate(executors, { health: ctx.config.health, nix: ctx.config.programs.nix, expectedNodes: expected, fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log }),
   (g) => g.hosts.map((h) => `${h.host}: ${h.passed ? `passed (ready after ${h.readyAfterMs} ms)` : h.problems.join('; ')}`).join('\n'));
-  run.gate = gate;
+  rec.run.gate = rec.run.gate ? { ...gate, hosts: [...rec.run.gate.hosts.filter((x) => !gate.hosts.some((y) => y.host === x.host)), ...gate.hosts] } : gate;
   for (const h of gate.hosts) rec.host(h.host).problems.push(...h.problems);
   if (!gate.passed) throw new ExoDeployError(`the health gate failed: ${gate.hosts.flatMap((h) => h.problems.map((p) => `${h.host}: ${p}`)).slice(0, 3).join('; ')}`, ExitCode.failed);
 
   const pidAtGate = new Map(gate.hosts.map((h) => [h.host, h.lastSample?.unit?.mainPid ?? 0]));
-  await onEveryHost(changing, (h) =>
+  await onEveryHost(batch, limit, (h) =>
     rec.step('switch', h.name, async () => {
       const out = await nixosRebuild(ctx, h, 'switch');
       await rec.setPhase(h.name, 'permanent');
@@ -163,7 +209,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   );
 
   const finals = await rec.step('final check', null, () =>
-    Promise.all(executors.map((e) => checkHost(e, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }))),
+    Promise.all(executors.map((e) => checkHost(e, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, sinceProcessStart: true, expectedNodes: expected, fetch: ctx.fetch }))),
   (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : c.problems.join('; ')}`).join('\n'));
   for (const c of finals) {
     const h = rec.host(c.host);
@@ -173,12 +219,12 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string): Promise
   }
   const sick = finals.filter((c) => !c.healthy);
   if (sick.length) throw new ExoDeployError(`the final check failed: ${sick.map((c) => `${c.host}: ${c.problems[0]}`).join('; ')}`, ExitCode.failed);
-  finish(run, 'success', ExitCode.ok);
 }
 
-async function rollBackTouched(ctx: Context, rec: Recorder): Promise<void> {
+async function rollBackTouched(ctx: Context, rec: Recorder, failedBatch: readonly string[]): Promise<void> {
   const { run } = rec;
-  const hosts = ctx.hosts.filter((h) => touched(rec.host(h.name)));
+  const names = hostsToRollBack(new Map(run.hosts.map((h) => [h.host, h.phase])), ctx.config.rollout.rollback_scope, failedBatch);
+  const hosts = ctx.hosts.filter((h) => names.includes(h.name));
   ctx.log.info(`rolling back ${hosts.map((h) => h.name).join(', ')} to the systems they ran before`);
   await Promise.allSettled(hosts.map((h) =>
     rec.step('rollback', h.name, async () => {
@@ -203,5 +249,6 @@ async function rollBackTouched(ctx: Context, rec: Recorder): Promise<void> {
     h.finalCheck = await checkHost(ctx.executor(ctx.hosts.find((x) => x.name === h.host) as Host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now(), expectedNodes: null, fetch: ctx.fetch }).catch(() => null);
   }
   if (run.hosts.some((h) => h.phase === 'rollback-failed')) finish(run, 'rollback-failed', ExitCode.needsPerson);
+  else if (run.hosts.some((h) => h.phase === 'activated' || h.phase === 'permanent')) finish(run, 'partly-rolled-back', ExitCode.failed);
   else finish(run, 'rolled-back', ExitCode.failed);
 }

@@ -31,7 +31,8 @@ export interface StepRecord {
   error?: string;
 }
 
-export type RunOutcome = 'success' | 'no-change' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted';
+/** partly-rolled-back: with rollback_scope "failed", earlier batches keep the new system. */
+export type RunOutcome = 'success' | 'no-change' | 'failed' | 'rolled-back' | 'partly-rolled-back' | 'rollback-failed' | 'interrupted';
 
 export interface RunRecord {
   id: string;

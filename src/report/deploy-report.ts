@@ -10,6 +10,7 @@ const OUTCOME_TEXT: Record<NonNullable<RunRecord['outcome']>, string> = {
   'no-change': 'NO CHANGE: every host already runs this system',
   failed: 'FAILED before any host was activated: nothing changed on the hosts',
   'rolled-back': 'ROLLED BACK: the new system failed; every touched host runs the system it ran before',
+  'partly-rolled-back': 'PARTLY ROLLED BACK: the failing batch runs its old system again; earlier batches keep the new one (rollback_scope = "failed")',
   'rollback-failed': 'ROLLBACK FAILED: a person must act (see "What to do next")',
   interrupted: 'INTERRUPTED: see each host\'s phase below',
 };
@@ -72,6 +73,7 @@ function nextSteps(r: RunRecord): string[] {
     case 'failed':
       return ['Fix the cause above and deploy again; no host was changed.'];
     case 'rolled-back':
+    case 'partly-rolled-back':
       return ['The hosts run what they ran before. Read the health evidence, fix the release, deploy again.'];
     case 'rollback-failed':
       return r.hosts.filter((h) => h.phase === 'rollback-failed').map((h: HostRecord) =>

@@ -44,35 +44,43 @@ export async function readSystemState(exec: Executor): Promise<SystemState> {
     return p && p !== links[i] ? p : null;
   });
   const releases = await readReleases(exec, paths.filter((p): p is string => p !== null));
+  const versionOf = (p: string | null) => (p && releases.get(p)?.version) ?? 'unknown';
   return {
     host: host.name,
     running,
     profileGeneration: generations.find((g) => g.current)?.number ?? null,
     generations: generations.map((g, i) => {
       const p = paths[i] ?? null;
-      return { ...g, path: p, running: p !== null && p === running, exoVersion: (p && releases.get(p)) ?? 'unknown' };
+      return { ...g, path: p, running: p !== null && p === running, exoVersion: versionOf(p) };
     }),
   };
 }
 
-/** exo's version per system path, from the release.json the module writes into each system. */
-export async function readReleases(exec: Executor, systemPaths: readonly string[]): Promise<Map<string, string>> {
-  const versions = new Map<string, string>();
-  if (systemPaths.length === 0) return versions;
-  const out = await exec.run(readFilesArgv(systemPaths.map((p) => `${p}/${RELEASE_FILE}`)));
-  for (const [file, content] of parseReadFiles(out.stdout)) {
-    const version = releaseVersion(content);
-    if (version) versions.set(file.slice(0, -RELEASE_FILE.length - 1), version);
-  }
-  return versions;
+export interface Release {
+  version: string;
+  /** exo's discovery namespace; null when it defaults to the version. */
+  namespace: string | null;
 }
 
-/** The module writes {"schemaVersion":1,"exo":{"version",…},…}; a flat {"version"} is read too. */
-export function releaseVersion(content: string): string | undefined {
+/** What each system path carries in the release.json the module writes into it. */
+export async function readReleases(exec: Executor, systemPaths: readonly string[]): Promise<Map<string, Release>> {
+  const releases = new Map<string, Release>();
+  if (systemPaths.length === 0) return releases;
+  const out = await exec.run(readFilesArgv(systemPaths.map((p) => `${p}/${RELEASE_FILE}`)));
+  for (const [file, content] of parseReadFiles(out.stdout)) {
+    const release = parseRelease(content);
+    if (release) releases.set(file.slice(0, -RELEASE_FILE.length - 1), release);
+  }
+  return releases;
+}
+
+/** The module writes {"schemaVersion":1,"exo":{"version",…},"namespace",…}; a flat {"version"} is read too. */
+export function parseRelease(content: string): Release | undefined {
   try {
-    const release = JSON.parse(content) as { version?: unknown; exo?: { version?: unknown } };
+    const release = JSON.parse(content) as { version?: unknown; namespace?: unknown; exo?: { version?: unknown } };
     const version = release.exo?.version ?? release.version;
-    return typeof version === 'string' ? version : undefined;
+    if (typeof version !== 'string') return undefined;
+    return { version, namespace: typeof release.namespace === 'string' && release.namespace.trim() ? release.namespace : null };
   } catch {
     return undefined;
   }

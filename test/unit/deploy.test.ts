@@ -17,17 +17,17 @@ interface Setup {
   warnings: string[];
   commands: () => string[];
   run: (extra?: { signal?: AbortSignal }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  command: (name: 'status' | 'rollback', options?: ParsedOptions) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  command: (name: 'status' | 'rollback' | 'deploy', options?: ParsedOptions) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-async function setup(configure: (f: SimFleet) => void = () => {}): Promise<Setup> {
-  const fleet = simFleet(['h1', 'h2']);
+async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = '', names = ['h1', 'h2']): Promise<Setup> {
+  const fleet = simFleet(names);
   configure(fleet);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-unit-'));
   await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
   await writeFile(path.join(dir, 'flake.lock'), '{}\n');
   const config = path.join(dir, 'exo-deploy.toml');
-  await writeFile(config, `[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
+  await writeFile(config, `${extraToml}[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
   const fake = fakeRunner(fleetRule(fleet));
   const warnings: string[] = [];
   const log: Log = { isVerbose: false, info() {}, verbose() {}, warn: (m) => warnings.push(m) };
@@ -41,7 +41,7 @@ async function setup(configure: (f: SimFleet) => void = () => {}): Promise<Setup
     command: async (name, options = {}) => {
       const ctx = await context(new AbortController().signal, options);
       try {
-        const mod = name === 'status' ? await import('../../src/commands/status.js') : await import('../../src/commands/rollback.js');
+        const mod = await { status: () => import('../../src/commands/status.js'), rollback: () => import('../../src/commands/rollback.js'), deploy: () => import('../../src/commands/deploy.js') }[name]();
         return await mod.run(ctx);
       } finally {
         await ctx.close();
@@ -220,3 +220,57 @@ describe('deploy', () => {
     expect(s.warnings.join('\n')).toMatch(/taking over a stale deploy lock \(PID \d+ since 2026-11-28T01:00:00Z is gone\)/);
   });
 });
+
+describe('deploy strategies', () => {
+  const three = ['h1', 'h2', 'h3'];
+  const order = (s: Setup) => s.fleet.log.filter((l) => /^deployer: nixos-rebuild (test|switch)/.test(l)).map((l) => l.replace('deployer: nixos-rebuild ', ''));
+
+  it('rolling is refused for an exo cluster whose namespace is not pinned: exit 2, nothing activated', async () => {
+    const s = await setup(() => {}, '[rollout]\nstrategy = "rolling"\n', three);
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.usage);
+    expect(r.data.error).toMatch(/refusing a rolling deploy: exo's discovery namespace defaults to its version/);
+    expect(order(s)).toEqual([]);
+    expect(s.commands().some((c) => /\btar -C /.test(c))).toBe(false); // no backup either
+  });
+
+  it('rolling with --force goes one batch at a time, each gated before the next', async () => {
+    const s = await setup(() => {}, '[rollout]\nstrategy = "rolling"\nbatch_size = 2\n', three);
+    const ctxRun = await s.command('status'); // warm: nothing deployed yet
+    expect(ctxRun.exitCode).toBe(ExitCode.ok);
+    const r = await runWith(s, { force: true });
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(order(s)).toEqual(['test h1', 'test h2', 'switch h1', 'switch h2', 'test h3', 'switch h3']);
+    expect(s.warnings.join('\n')).toContain('each batch is gated as a cluster of its own');
+  });
+
+  it('canary: a failing canary stops the rollout before the other hosts are touched', async () => {
+    const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'runner-failed'), '[rollout]\nstrategy = "canary"\ncanary = "h2"\n', three);
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(order(s)).toEqual(['test h2']);
+    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['pending', 'rolled-back', 'pending']);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
+  });
+
+  it('rollback_scope "failed" leaves an earlier, permanent batch on the new system', async () => {
+    const s = await setup((f) => f.hosts[2]!.behaviour.set(sys('h3', '2.0.0'), 'runner-failed'), '[rollout]\nstrategy = "canary"\ncanary = "h1"\nrollback_scope = "failed"\n', three);
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('partly-rolled-back');
+    expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
+  });
+
+  it('rollback_scope "all" (the default) takes the permanent canary back too', async () => {
+    const s = await setup((f) => f.hosts[2]!.behaviour.set(sys('h3', '2.0.0'), 'runner-failed'), '[rollout]\nstrategy = "canary"\ncanary = "h1"\n', three);
+    const r = await s.run();
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
+    expect(s.fleet.log).toContain('h1: profile → generation 1');
+  });
+});
+
+async function runWith(s: Setup, options: ParsedOptions) {
+  const r = await s.command('deploy', options);
+  return r;
+}

@@ -7,7 +7,7 @@ import { parseJournal } from '../../src/programs/journalctl.js';
 import { parseGenerations } from '../../src/programs/nix-env.js';
 import { parseUnitState } from '../../src/programs/systemctl.js';
 import { diffLocks, parseLock } from '../../src/flake/lock.js';
-import { releaseVersion } from '../../src/system/generations.js';
+import { parseRelease } from '../../src/system/generations.js';
 
 describe('nix-env --list-generations', () => {
   it('reads numbers, dates and the current marker', () => {
@@ -79,9 +79,10 @@ describe('host file reads', () => {
     expect([...parseReadFiles('/a\0one\0/b\0\0')]).toEqual([['/a', 'one'], ['/b', '']]);
   });
   it('reads the exo version from the module\'s release.json and from a flat one', () => {
-    expect(releaseVersion('{"schemaVersion":1,"exo":{"version":"1.0.71"}}')).toBe('1.0.71');
-    expect(releaseVersion('{"version":"1.0.3"}')).toBe('1.0.3');
-    expect(releaseVersion('')).toBeUndefined();
+    expect(parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":null}')).toEqual({ version: '1.0.71', namespace: null });
+    expect(parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":"home-lab"}')).toEqual({ version: '1.0.71', namespace: 'home-lab' });
+    expect(parseRelease('{"version":"1.0.3"}')).toEqual({ version: '1.0.3', namespace: null });
+    expect(parseRelease('')).toBeUndefined();
   });
 });
 
