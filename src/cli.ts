@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
       import('./output/log.js'),
       import(`./commands/${args.command}.js`) as Promise<{ run: (ctx: import('./context.js').Context) => Promise<Outcome> }>,
     ]);
-    const log = stderrLog({ verbose: Boolean(args.options.verbose) });
+    const log = stderrLog({ verbose: Boolean(args.options.verbose), json });
     const ctx = await createContext(args.options, args.positionals, { runner: execaRunner(controller.signal), log, signal: controller.signal });
     close = ctx.close;
     const outcome = await command.run(ctx);

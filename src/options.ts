@@ -36,6 +36,7 @@ export const COMMAND_OPTIONS = {
   models: { kind: 'boolean', description: 'also archive exo\'s models (large; off by default)' },
   yes: { kind: 'boolean', short: 'y', description: 'do not ask for confirmation' },
   strategy: { kind: 'string', arg: 'NAME', description: 'lockstep (default), rolling or canary; overrides [rollout] strategy' },
+  out: { kind: 'string', arg: 'FILE', description: 'where to write the bundle (default: reports/bundle-ID.tar.gz)' },
   force: { kind: 'boolean', description: 'roll out one batch at a time even where that splits an exo cluster' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -79,6 +80,12 @@ export const COMMANDS = {
     usage: 'rollback [--hosts a,b] [--to N | --last]',
     options: ['to', 'last'],
     local: true,
+  },
+  bundle: {
+    summary: 'one support archive: journal, systemctl status, /state, check, generations per host; secrets redacted',
+    usage: 'bundle [--hosts a,b] [--since 1h] [--out FILE]',
+    options: ['since', 'out'],
+    local: false,
   },
   status: {
     summary: 'the fleet at a glance: generation, exo version, test activations, exo\'s state, last deploy',

@@ -2,6 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Context } from '../context.js';
 import { ExitCode, usageError, type ExitCode as Code } from '../errors.js';
+import { runHook } from '../deploy/hooks.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { newRunRecord, runDeploy } from '../deploy/pipeline.js';
 import type { RunRecord } from '../deploy/record.js';
@@ -15,9 +16,13 @@ export async function run(ctx: Context): Promise<Outcome> {
   const lock = ctx.options['dry-run'] ? null : await acquireDeployLock(ctx.config.stateDir, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`, ctx.log);
   const record = newRunRecord(ctx, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`);
   try {
+    if (!ctx.options['dry-run']) await runHook(ctx, 'pre_deploy', record);
     await runDeploy(ctx, record);
+    if (!ctx.options['dry-run']) {
+      await writeDeployReport(record, ctx.config.reportsDir);
+      if (!ctx.signal.aborted) await runHook(ctx, 'post_deploy', record);
+    }
   } finally {
-    if (!ctx.options['dry-run']) await writeDeployReport(record, ctx.config.reportsDir);
     await lock?.release();
   }
   return { exitCode: (record.exitCode ?? ExitCode.failed) as Code, data: record, text: summary(record) };

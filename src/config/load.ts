@@ -24,6 +24,7 @@ export interface Config {
   timeouts: ConfigFile['timeouts'];
   defaults: ConfigFile['defaults'];
   rollout: ConfigFile['rollout'];
+  hooks: ConfigFile['hooks'];
 }
 
 export const DEFAULT_CONFIG_NAME = 'exo-deploy.toml';
@@ -78,6 +79,7 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
     timeouts: c.timeouts,
     defaults: c.defaults,
     rollout: c.rollout,
+    hooks: c.hooks,
   };
 }
 

@@ -102,6 +102,14 @@ const Rollout = z.strictObject({
   rollback_scope: z.enum(['all', 'failed']).default('all'),
 });
 
+/** A hook is an argument array (no shell): ["notify-send", "exo"], or ["sh", "-c", "…"]. */
+const hookArgv = z.array(plainText).min(1).optional();
+const Hooks = z.strictObject({
+  pre_deploy: hookArgv,
+  post_deploy: hookArgv,
+  timeout: duration.default(60_000),
+});
+
 export const ConfigFile = z.strictObject({
   flake: plainText.default('.'),
   reports_dir: plainText.default('reports'),
@@ -113,6 +121,7 @@ export const ConfigFile = z.strictObject({
   programs: Programs.prefault({}),
   timeouts: Timeouts.prefault({}),
   rollout: Rollout.prefault({}),
+  hooks: Hooks.prefault({}),
 });
 
 export type ConfigFile = z.output<typeof ConfigFile>;

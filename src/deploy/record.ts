@@ -1,6 +1,5 @@
 // What a deploy did, step by step: the facts the report (Markdown and JSON) is made from.
 import type { HostCheck } from '../health/check.js';
-import { formatDuration } from '../config/duration.js';
 import type { Log } from '../output/log.js';
 import { lastLines } from '../run/executor.js';
 import type { GateResult } from '../steps/health-gate.js';
@@ -80,21 +79,20 @@ export class Recorder {
   /** Runs one step, records its duration, outcome and output, and shows progress on stderr. */
   async step<T>(step: string, host: string | null, fn: () => Promise<T>, output: (value: T) => string = () => ''): Promise<T> {
     const started = this.now();
-    const label = `${host ?? 'all'}: ${step}`;
-    this.log.info(`${label} …`);
+    this.log.step({ event: 'step-start', step, host });
     try {
       const value = await fn();
       const durationMs = this.now() - started;
       this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: true, outputTail: lastLines(output(value), 15) });
       await this.journal?.append({ type: 'step', step, host, ok: true, durationMs });
-      this.log.info(`${label} done (${formatDuration(durationMs)})`);
+      this.log.step({ event: 'step-end', step, host, ok: true, durationMs });
       return value;
     } catch (error) {
       const durationMs = this.now() - started;
       const message = error instanceof Error ? error.message : String(error);
       this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: false, outputTail: '', error: message });
       await this.journal?.append({ type: 'step', step, host, ok: false, durationMs, error: message.split('\n')[0] });
-      this.log.info(`${label} FAILED (${formatDuration(durationMs)}): ${message.split('\n')[0]}`);
+      this.log.step({ event: 'step-end', step, host, ok: false, durationMs, error: message.split('\n')[0] });
       throw error;
     }
   }

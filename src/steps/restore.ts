@@ -4,7 +4,7 @@ import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { readlinkArgv } from '../programs/coreutils.js';
-import { activate, pointProfileAtGeneration, pointProfileAtPath } from '../system/activate.js';
+import { activate, pointProfileAtGeneration, pointProfileAtPath, waitUntilReachable } from '../system/activate.js';
 import { runHealthGate, type GateResult } from './health-gate.js';
 
 export interface BeforeState {
@@ -25,6 +25,8 @@ export async function restoreHost(ctx: Context, host: Host, before: BeforeState)
   }
   const activations: string[] = [];
   const started = ctx.now();
+  // A host that dropped off the network during the deploy gets a moment to come back.
+  await waitUntilReachable(exec, ctx.config.timeouts.activate, ctx.signal);
   const profileNow = (await exec.must(readlinkArgv([host.systemProfile]))).stdout.trim();
   const profileMoved = before.profilePath !== null && profileNow !== before.profilePath;
   if (profileMoved) {
@@ -33,13 +35,13 @@ export async function restoreHost(ctx: Context, host: Host, before: BeforeState)
     else await pointProfileAtPath(exec, before.profilePath as string);
     activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
     if (before.profilePath !== before.running) {
-      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts);
+      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts, ctx.signal);
       activations.push(`${before.profilePath} boot`);
     }
   }
   const action = profileMoved && before.profilePath === before.running ? 'switch' : 'test';
-  const result = await activate(exec, before.running, action, ctx.config.timeouts);
-  activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}`);
+  const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal);
+  activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`);
   if (ctx.options['dry-run']) return { activations, gate: null };
   const gate = await runHealthGate([exec], { health: { ...ctx.config.health, soak: 0 }, nix: ctx.config.programs.nix, expectedNodes: null, fetch: ctx.fetch, activatedAtMs: started, signal: ctx.signal, log: ctx.log });
   return { activations, gate };

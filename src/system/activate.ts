@@ -1,8 +1,15 @@
 // Changing what a host runs: point the profile, run the system's switch-to-configuration.
+// The switch runs in a transient systemd unit, as nixos-rebuild does, so that a dropped ssh
+// connection neither kills it halfway nor leaves us guessing: its exit status is kept in a
+// file under /run, which is read back once the host answers again.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Timeouts } from '../config/schema.js';
+import { ExoDeployError, ExitCode } from '../errors.js';
 import { CommandFailed, type Executor } from '../run/executor.js';
 import { setProfileArgv, switchGenerationArgv } from '../programs/nix-env.js';
 import { switchToConfigurationArgv, UNITS_FAILED_EXIT, type SwitchAction } from '../programs/switch-to-configuration.js';
+import { transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
+import type { ProcessResult } from '../run/process.js';
 
 export interface ActivationResult {
   action: SwitchAction;
@@ -12,10 +19,29 @@ export interface ActivationResult {
   unitsFailed: boolean;
   output: string;
   durationMs: number;
+  /** The ssh connection dropped while it ran; the result was read after reconnecting. */
+  reconnected: boolean;
 }
 
-export async function activate(exec: Executor, systemPath: string, action: SwitchAction, timeouts: Timeouts): Promise<ActivationResult> {
-  const result = await exec.run(switchToConfigurationArgv(systemPath, action), { root: true, mutates: true, timeoutMs: timeouts.activate });
+const STATUS_DIR = '/run/exo-deploy';
+/** Hosts without systemd as PID 1 (containers, this project's own test machine) run it directly. */
+const NO_SYSTEMD = /Failed to connect to bus|System has not been booted with systemd|Failed to create bus connection/;
+
+export async function activate(exec: Executor, systemPath: string, action: SwitchAction, timeouts: Timeouts, signal?: AbortSignal): Promise<ActivationResult> {
+  const started = Date.now();
+  const unit = `exo-deploy-switch-${started}-${process.pid}`;
+  const statusFile = `${STATUS_DIR}/${unit}.status`;
+  const options = { root: true, mutates: true, timeoutMs: timeouts.activate } as const;
+  let result: ProcessResult;
+  let reconnected = false;
+  try {
+    result = await exec.run(transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action)), options);
+    if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr)) result = await exec.run(switchToConfigurationArgv(systemPath, action), options);
+  } catch (error) {
+    if (!(error instanceof ExoDeployError) || exec.host.local) throw error;
+    result = await resultAfterReconnect(exec, unit, statusFile, started + timeouts.activate, signal);
+    reconnected = true;
+  }
   if (result.exitCode !== 0 && result.exitCode !== UNITS_FAILED_EXIT) throw new CommandFailed(exec.host.name, result);
   return {
     action,
@@ -23,8 +49,42 @@ export async function activate(exec: Executor, systemPath: string, action: Switc
     exitCode: result.exitCode,
     unitsFailed: result.exitCode === UNITS_FAILED_EXIT,
     output: `${result.stdout}${result.stderr}`,
-    durationMs: result.durationMs,
+    durationMs: Date.now() - started,
+    reconnected,
   };
+}
+
+/** The connection dropped: wait until the host answers, until the unit is done, then read its status. */
+async function resultAfterReconnect(exec: Executor, unit: string, statusFile: string, deadline: number, signal?: AbortSignal): Promise<ProcessResult> {
+  for (;;) {
+    if (Date.now() > deadline) {
+      throw new ExoDeployError(`${exec.host.name}: lost the connection during activation and could not read its result in time (unit ${unit})`, ExitCode.needsPerson, { host: exec.host.name });
+    }
+    await sleep(2000, undefined, { signal });
+    try {
+      const state = (await exec.run(unitActiveArgv(unit))).stdout.trim();
+      if (state === 'active' || state === 'activating' || state === 'deactivating') continue;
+      const status = await exec.run(['cat', statusFile], { root: true });
+      const exitCode = /^\d+$/.test(status.stdout.trim()) ? Number(status.stdout.trim()) : 1;
+      return { argv: [unit], exitCode, stdout: '', stderr: status.exitCode === 0 ? '' : `the unit ${unit} left no exit status`, durationMs: 0, timedOut: false };
+    } catch (error) {
+      if (!(error instanceof ExoDeployError)) throw error; // still unreachable: try again
+    }
+  }
+}
+
+/** Waits until a host answers over ssh again (after a network blip), up to timeoutMs. */
+export async function waitUntilReachable(exec: Executor, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await exec.run(['true']);
+      return;
+    } catch (error) {
+      if (!(error instanceof ExoDeployError) || Date.now() > deadline) throw error;
+      await sleep(2000, undefined, { signal });
+    }
+  }
 }
 
 export async function pointProfileAtGeneration(exec: Executor, generation: number): Promise<void> {

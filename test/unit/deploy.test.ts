@@ -30,7 +30,7 @@ async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = ''
   await writeFile(config, `${extraToml}[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
   const fake = fakeRunner(fleetRule(fleet));
   const warnings: string[] = [];
-  const log: Log = { isVerbose: false, info() {}, verbose() {}, warn: (m) => warnings.push(m) };
+  const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn: (m) => warnings.push(m) };
   const context = (signal: AbortSignal, options: ParsedOptions = {}) =>
     createContext({ config, yes: true, ...options }, [], { runner: fake.runner, log, signal, fetch: fleetFetch(fleet) });
   return {
@@ -274,3 +274,21 @@ async function runWith(s: Setup, options: ParsedOptions) {
   const r = await s.command('deploy', options);
   return r;
 }
+
+describe('deploy hooks', () => {
+  it('a failing pre_deploy stops the deploy before anything changes; post_deploy gets the outcome and report', async () => {
+    const failing = await setup(() => {}, '[hooks]\npre_deploy = ["check-window", "--strict"]\n');
+    const stopped = await failing.run();
+    expect(stopped.exitCode).toBe(ExitCode.failed);
+    expect(stopped.error?.message).toMatch(/hook pre_deploy exited 127: .*the deploy did not start, nothing changed/);
+    expect(rebuilds(failing)).toEqual([]);
+
+    const s = await setup(() => {}, '[hooks]\npre_deploy = ["true"]\npost_deploy = ["notify", "exo"]\n');
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    const [pre, post] = s.fleet.hookEnvs;
+    expect(pre).toMatchObject({ argv: 'true', EXO_DEPLOY_HOSTS: 'h1,h2', EXO_DEPLOY_OUTCOME: 'pending', EXO_DEPLOY_REPORT: '' });
+    expect(post).toMatchObject({ argv: 'notify exo', EXO_DEPLOY_OUTCOME: 'success', EXO_DEPLOY_EXIT_CODE: '0', EXO_DEPLOY_REPORT: r.data.reportFiles.markdown, EXO_DEPLOY_RUN_ID: r.data.id });
+    expect(s.commands().indexOf('true')).toBeLessThan(s.commands().findIndex((c) => c.startsWith('nixos-rebuild')));
+  });
+});

@@ -27,6 +27,8 @@ export interface SimFleet {
   buildExit: number;
   testExit: Map<string, number>;
   log: string[];
+  /** The environment each hook was started with. */
+  hookEnvs: Record<string, string>[];
 }
 
 export const sys = (host: string, version: string) => `/nix/store/${host}${version.replace(/\./g, '')}aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-${host}-exo-${version}`;
@@ -48,6 +50,7 @@ export function simFleet(names: string[]): SimFleet {
     buildExit: 0,
     testExit: new Map(),
     log: [],
+    hookEnvs: [],
   };
 }
 
@@ -99,12 +102,16 @@ export function fleetRule(fleet: SimFleet): Rule {
       if (host.unreachable) return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: No route to host` };
       return onHost(fleet, host, unquote(argv.at(-1) as string), spec.input);
     }
-    return onDeployer(fleet, argv);
+    return onDeployer(fleet, argv, spec.env);
   };
 }
 
-function onDeployer(fleet: SimFleet, argv: readonly string[]) {
+function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<string, string>) {
   const [program, action] = argv;
+  if (program === 'true' || program === 'notify') {
+    fleet.hookEnvs.push({ argv: argv.join(' '), ...(env ?? {}) });
+    return {};
+  }
   if (program === 'nix' && action === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
   if (program === 'nixos-rebuild') {
     const name = (argv[3] ?? '').split('#')[1] as string;
@@ -139,8 +146,10 @@ function releaseFiles(files: readonly string[]): string {
   return files.map((f) => `${f}\0{"schemaVersion":1,"exo":{"version":"${versionOf(f.replace('/etc/exo/release.json', ''))}"}}\0`).join('');
 }
 
-function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined) {
+function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
   const [program] = args;
+  // systemd-run … -- sh -c SCRIPT sh STATUS_FILE ARGV…: run ARGV as the unit would
+  if (program === 'systemd-run') return onHost(fleet, host, args.slice(args.indexOf('--') + 6), _input);
   const profilePath = '/nix/var/nix/profiles/system';
   if (program === 'systemctl' && args[1] === 'show') {
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';
