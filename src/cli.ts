@@ -14,9 +14,17 @@ async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   // Every running child listens on this one signal; a check of a fleet runs many at once.
   setMaxListeners(0, controller.signal);
-  // First Ctrl-C: cancel what runs and let the command leave a consistent, reported state.
-  process.once('SIGINT', () => controller.abort(new InterruptedError()));
-  process.once('SIGTERM', () => controller.abort(new InterruptedError()));
+  // First Ctrl-C: cancel what runs and let the command leave a consistent, reported state;
+  // a second one ends at once. The handler stays installed (not `once`): execa's exit hook
+  // re-raises a signal that no other listener handles, which would kill us mid-cleanup.
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts += 1;
+    if (interrupts === 1) controller.abort(new InterruptedError());
+    else process.exit(ExitCode.interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let close = async () => {};
   try {
     const args = parseCommandLine(argv);
@@ -31,13 +39,17 @@ async function main(argv: string[]): Promise<number> {
       import(`./commands/${args.command}.js`) as Promise<{ run: (ctx: import('./context.js').Context) => Promise<Outcome> }>,
     ]);
     const log = stderrLog({ verbose: Boolean(args.options.verbose), json });
-    const ctx = await createContext(args.options, args.positionals, { runner: execaRunner(controller.signal), log, signal: controller.signal });
+    const ctx = await createContext(args.options, args.positionals, { runner: execaRunner(controller.signal), cleanupRunner: execaRunner(), log, signal: controller.signal });
     close = ctx.close;
     const outcome = await command.run(ctx);
     print(json ? `${JSON.stringify(outcome.data, null, 2)}\n` : `${outcome.text}\n`);
     return outcome.exitCode;
   } catch (caught) {
     const error = controller.signal.aborted && !(caught instanceof ExoDeployError) ? new InterruptedError() : caught;
+    if (error instanceof InterruptedError) {
+      process.stderr.write('interrupted\n');
+      return error.exitCode;
+    }
     return reportError(error, json);
   } finally {
     await close();

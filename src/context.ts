@@ -29,6 +29,8 @@ export interface Context {
 
 export interface ContextDeps {
   runner: ProcessRunner;
+  /** Runs cleanup (closing ssh connections) even after Ctrl-C; default: runner. */
+  cleanupRunner?: ProcessRunner;
   log: Log;
   signal: AbortSignal;
   fetch?: Fetch;
@@ -42,6 +44,7 @@ export async function createContext(options: ParsedOptions, positionals: string[
   const executors = new Map<string, Executor>();
   const executorContext = {
     runner: deps.runner,
+    cleanupRunner: deps.cleanupRunner ?? deps.runner,
     log: deps.log,
     dryRun: Boolean(options['dry-run']),
     defaultTimeoutMs: config.timeouts.command,

@@ -24,8 +24,12 @@ export class ExoDeployError extends Error {
 export const usageError = (message: string, hint?: string) =>
   new ExoDeployError(message, ExitCode.usage, { hint });
 
-export class InterruptedError extends ExoDeployError {
+/** Ctrl-C. Deliberately not an ExoDeployError: the places that turn a host's failure into a
+ * finding (unreachable, unhealthy) must let an interruption through, not record it. */
+export class InterruptedError extends Error {
+  readonly exitCode = ExitCode.interrupted;
   constructor() {
-    super('interrupted', ExitCode.interrupted);
+    super('interrupted');
+    this.name = 'InterruptedError';
   }
 }

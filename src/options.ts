@@ -36,6 +36,8 @@ export const COMMAND_OPTIONS = {
   models: { kind: 'boolean', description: 'also archive exo\'s models (large; off by default)' },
   yes: { kind: 'boolean', short: 'y', description: 'do not ask for confirmation' },
   strategy: { kind: 'string', arg: 'NAME', description: 'lockstep (default), rolling or canary; overrides [rollout] strategy' },
+  model: { kind: 'string', arg: 'ID', description: 'the model to place (default from [smoke] model)' },
+  'min-nodes': { kind: 'integer', arg: 'N', description: 'nodes the instance must span (default: the hosts selected)' },
   out: { kind: 'string', arg: 'FILE', description: 'where to write the bundle (default: reports/bundle-ID.tar.gz)' },
   force: { kind: 'boolean', description: 'roll out one batch at a time even where that splits an exo cluster' },
 } as const satisfies Record<string, OptionSpec>;
@@ -85,6 +87,12 @@ export const COMMANDS = {
     summary: 'one support archive: journal, systemctl status, /state, check, generations per host; secrets redacted',
     usage: 'bundle [--hosts a,b] [--since 1h] [--out FILE]',
     options: ['since', 'out'],
+    local: false,
+  },
+  smoke: {
+    summary: 'place an instance through exo\'s API, wait for it, ask one chat completion, remove it',
+    usage: 'smoke [--model ID] [--min-nodes N]',
+    options: ['model', 'min-nodes'],
     local: false,
   },
   status: {

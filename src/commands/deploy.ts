@@ -25,7 +25,7 @@ export async function run(ctx: Context): Promise<Outcome> {
   } finally {
     await lock?.release();
   }
-  return { exitCode: (record.exitCode ?? ExitCode.failed) as Code, data: record, text: summary(record) };
+  return { exitCode: (record.exitCode ?? ExitCode.failed) as Code, data: record, text: summary(record, ctx) };
 }
 
 /** Deploying to every host asks first on a terminal; never without one. */
@@ -37,14 +37,30 @@ async function confirm(ctx: Context): Promise<void> {
   if (!/^y(es)?$/i.test(answer.trim())) throw usageError('not confirmed: nothing done');
 }
 
-function summary(r: RunRecord): string {
+function summary(r: RunRecord, ctx: Context): string {
+  if (ctx.options['dry-run'] && r.outcome === 'success') return plan(r, ctx);
   const lines = [`deploy ${r.id}: ${r.outcome ?? 'unfinished'} (exit ${r.exitCode})`];
   for (const h of r.hosts) {
-    lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exoVersion} → ${h.built.exoVersion ?? '-'}, running ${shortPath(h.finalCheck?.system.running ?? h.before.running)}`);
+    // What the host runs now: checked at the end, or known from its phase.
+    const onNew = h.phase === 'activated' || h.phase === 'permanent';
+    const running = h.finalCheck?.system.running ?? (onNew ? h.built.systemPath : h.before.running);
+    lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exoVersion} → ${h.built.exoVersion ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`);
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
   }
   if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
   if (r.reportFiles) lines.push(`report: ${r.reportFiles.markdown}`);
-  else if (r.outcome === 'success') lines.push('dry run: nothing was activated; the plan is above');
+  return lines.join('\n');
+}
+
+/** --dry-run: what would change on each host, and the steps that would change it. */
+function plan(r: RunRecord, ctx: Context): string {
+  const h = ctx.config.health;
+  const lines = [`plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${(r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ')}`];
+  for (const host of r.hosts) {
+    lines.push('', `${host.host}: ${host.phase === 'unchanged' ? 'already runs this system: nothing to do' : `exo ${host.before.exoVersion} → ${host.built.exoVersion}`}`);
+    lines.push(`  ${shortPath(host.before.running)} → ${shortPath(host.built.systemPath)}`);
+    for (const d of host.diff) lines.push(`  ${d}`);
+  }
+  lines.push('', 'steps, per batch: backup → nixos-rebuild test → health gate (ready within ' + `${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s) → ${ctx.config.smoke.gate ? 'smoke test → ' : ''}nixos-rebuild switch → final check; on failure every touched host goes back`);
   return lines.join('\n');
 }

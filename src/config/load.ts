@@ -25,6 +25,7 @@ export interface Config {
   defaults: ConfigFile['defaults'];
   rollout: ConfigFile['rollout'];
   hooks: ConfigFile['hooks'];
+  smoke: ConfigFile['smoke'];
 }
 
 export const DEFAULT_CONFIG_NAME = 'exo-deploy.toml';
@@ -80,6 +81,7 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
     defaults: c.defaults,
     rollout: c.rollout,
     hooks: c.hooks,
+    smoke: c.smoke,
   };
 }
 

@@ -110,6 +110,15 @@ const Hooks = z.strictObject({
   timeout: duration.default(60_000),
 });
 
+/** The smoke test needs a model on the nodes, so it is off in the gate unless asked. */
+const Smoke = z.strictObject({
+  gate: z.boolean().default(false),
+  model: plainText.default('mlx-community/Llama-3.2-1B-Instruct-4bit'),
+  min_nodes: z.number().int().min(0).default(0),
+  chat: z.boolean().default(true),
+  timeout: duration.default(180_000),
+});
+
 export const ConfigFile = z.strictObject({
   flake: plainText.default('.'),
   reports_dir: plainText.default('reports'),
@@ -122,6 +131,7 @@ export const ConfigFile = z.strictObject({
   timeouts: Timeouts.prefault({}),
   rollout: Rollout.prefault({}),
   hooks: Hooks.prefault({}),
+  smoke: Smoke.prefault({}),
 });
 
 export type ConfigFile = z.output<typeof ConfigFile>;

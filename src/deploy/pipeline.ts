@@ -15,6 +15,8 @@ import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
 import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
+import { smokeTest } from '../steps/smoke.js';
+import { smokeSettings } from '../commands/smoke.js';
 import { readReleases, readSystemState, type Release } from '../system/generations.js';
 import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
 import { timestampId } from '../time-id.js';
@@ -48,6 +50,7 @@ export function newRunRecord(ctx: Context, command: string): RunRecord {
     })),
     steps: [],
     gate: null,
+    plan: null,
     error: null,
     reportFiles: null,
   };
@@ -59,20 +62,25 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   const runDir = path.join(ctx.config.stateDir, 'runs', record.id);
   const started = ctx.now();
   const progress: Progress = { batch: [] };
+  let refusal: ExoDeployError | undefined;
   await rec.journal?.append({ type: 'run', id: record.id, command: record.command, hosts: ctx.hosts.map((h) => h.name), pid: process.pid });
   try {
     await deploySteps(ctx, rec, runDir, progress);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
     if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
-    // Nothing activated: a refusal (exit 2) stays one; anything else failed (exit 1).
-    else if (!record.hosts.some(touched)) finish(record, 'failed', error instanceof ExoDeployError && error.exitCode === ExitCode.usage ? ExitCode.usage : ExitCode.failed);
+    // Nothing activated: a refusal (exit 2) stays one, and is raised to the user as an error.
+    else if (!record.hosts.some(touched)) {
+      if (error instanceof ExoDeployError && error.exitCode === ExitCode.usage) refusal = error;
+      finish(record, 'failed', refusal ? ExitCode.usage : ExitCode.failed);
+    }
     else await rollBackTouched(ctx, rec, progress.batch);
   } finally {
     record.finishedAt = new Date(ctx.now()).toISOString();
     record.durationMs = ctx.now() - started;
     if (record.outcome !== null) await rec.journal?.append({ type: 'end', outcome: record.outcome, exitCode: record.exitCode ?? 1 });
   }
+  if (refusal) throw refusal;
   return record;
 }
 
@@ -143,6 +151,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     }
     ctx.log.warn(`${strategy}: ${why}; each batch is gated as a cluster of its own`);
   }
+  run.plan = { strategy, batches: batches.map((b) => b.map((h) => h.name)) };
   ctx.log.info(`plan: ${strategy}, ${batches.map((b) => `[${b.map((h) => h.name).join(', ')}]`).join(' then ')}`);
 
   if (!dryRun) {
@@ -198,6 +207,11 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   rec.run.gate = rec.run.gate ? { ...gate, hosts: [...rec.run.gate.hosts.filter((x) => !gate.hosts.some((y) => y.host === x.host)), ...gate.hosts] } : gate;
   for (const h of gate.hosts) rec.host(h.host).problems.push(...h.problems);
   if (!gate.passed) throw new ExoDeployError(`the health gate failed: ${gate.hosts.flatMap((h) => h.problems.map((p) => `${h.host}: ${p}`)).slice(0, 3).join('; ')}`, ExitCode.failed);
+
+  if (ctx.config.smoke.gate) {
+    const smoke = await rec.step('smoke', null, () => smokeTest(batch[0]!.api, { ...smokeSettings(ctx), minNodes: ctx.config.smoke.min_nodes || batch.length }, ctx.fetch, ctx.signal), (r) => JSON.stringify(r));
+    if (!smoke.ok) throw new ExoDeployError(`the smoke test failed: ${smoke.problems.join('; ')}`, ExitCode.failed);
+  }
 
   const pidAtGate = new Map(gate.hosts.map((h) => [h.host, h.lastSample?.unit?.mainPid ?? 0]));
   await onEveryHost(batch, limit, (h) =>

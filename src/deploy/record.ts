@@ -46,6 +46,8 @@ export interface RunRecord {
   hosts: HostRecord[];
   steps: StepRecord[];
   gate: GateResult | null;
+  /** The strategy and its batches, in order. */
+  plan: { strategy: string; batches: string[][] } | null;
   error: string | null;
   reportFiles: { markdown: string; json: string } | null;
 }

@@ -48,6 +48,8 @@ export function shellQuote(arg: string): string {
 
 export interface ExecutorContext {
   runner: ProcessRunner;
+  /** For closing connections: not cancelled by Ctrl-C, so cleanup still runs after it. */
+  cleanupRunner: ProcessRunner;
   log: Log;
   dryRun: boolean;
   defaultTimeoutMs: number;
@@ -155,7 +157,7 @@ class SshConnection {
 
   async close(): Promise<void> {
     if (!this.controlDir) return;
-    await this.ctx.runner({
+    await this.ctx.cleanupRunner({
       argv: [this.ctx.sshProgram, '-o', `ControlPath=${this.controlPath()}`, '-O', 'exit', '--', this.host.target],
       timeoutMs: 5000,
     }).catch(() => undefined);

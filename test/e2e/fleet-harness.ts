@@ -26,6 +26,8 @@ if (noFleet) console.log('e2e tests skipped: they need root and systemd-nspawn (
 export interface SandboxHost {
   name: string;
   address: string;
+  /** The machine's end of the host's veth pair: taking it down cuts the host off. */
+  veth: string;
 }
 
 export interface CliRun {
@@ -40,6 +42,8 @@ export interface Fleet {
   config: string;
   hosts: SandboxHost[];
   cli(args: string[]): Promise<CliRun>;
+  /** Starts the CLI without waiting: for signals and concurrent runs. */
+  spawn(args: string[]): ReturnType<typeof execa>;
   ssh(host: SandboxHost, command: string): Promise<string>;
   running(host: SandboxHost): Promise<string>;
   mainPid(host: SandboxHost): Promise<number>;
@@ -82,8 +86,9 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
     fleet = {
       dir,
       config,
-      hosts: state.hosts.map((h: SandboxHost) => ({ name: h.name, address: h.address })),
+      hosts: state.hosts.map((h: SandboxHost) => ({ name: h.name, address: h.address, veth: h.veth })),
       cli,
+      spawn: (args) => execa('node', [cliPath, '--config', config, ...args], { reject: false, env: sandbox.nixEnv(), timeout: 300_000 }),
       ssh,
       running: (h) => ssh(h, 'readlink -f /run/current-system'),
       mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),

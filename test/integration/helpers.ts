@@ -59,9 +59,9 @@ export async function freePort(): Promise<number> {
 
 /** The exo stand-in on 127.0.0.1: an exo that answers, for the API side of a check. (The
  * child is wrapped: execa's process is a thenable, and awaiting it would wait for its exit.) */
-export async function startStandin(port: number): Promise<{ child: ResultPromise }> {
+export async function startStandin(port: number, peers: number[] = [], name = 'it'): Promise<{ child: ResultPromise }> {
   const child = execa('node', [path.join(repoRoot, 'sandbox/exo-standin/exo.mjs'), '--api-port', String(port)], {
-    env: { EXO_STANDIN_BIND: '127.0.0.1', EXO_STANDIN_HOSTNAME: 'it', EXO_STANDIN_COLOR: '0' },
+    env: { EXO_STANDIN_BIND: '127.0.0.1', EXO_STANDIN_HOSTNAME: name, EXO_STANDIN_COLOR: '0', EXO_STANDIN_PEERS: peers.map((p) => `127.0.0.1:${p}`).join(',') },
     reject: false,
     stdio: 'ignore',
   });

@@ -229,7 +229,7 @@ describe('deploy strategies', () => {
     const s = await setup(() => {}, '[rollout]\nstrategy = "rolling"\n', three);
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.usage);
-    expect(r.data.error).toMatch(/refusing a rolling deploy: exo's discovery namespace defaults to its version/);
+    expect(r.error?.message).toMatch(/refusing a rolling deploy: exo's discovery namespace defaults to its version/);
     expect(order(s)).toEqual([]);
     expect(s.commands().some((c) => /\btar -C /.test(c))).toBe(false); // no backup either
   });
@@ -290,5 +290,18 @@ describe('deploy hooks', () => {
     expect(pre).toMatchObject({ argv: 'true', EXO_DEPLOY_HOSTS: 'h1,h2', EXO_DEPLOY_OUTCOME: 'pending', EXO_DEPLOY_REPORT: '' });
     expect(post).toMatchObject({ argv: 'notify exo', EXO_DEPLOY_OUTCOME: 'success', EXO_DEPLOY_EXIT_CODE: '0', EXO_DEPLOY_REPORT: r.data.reportFiles.markdown, EXO_DEPLOY_RUN_ID: r.data.id });
     expect(s.commands().indexOf('true')).toBeLessThan(s.commands().findIndex((c) => c.startsWith('nixos-rebuild')));
+  });
+});
+
+describe('deploy --dry-run', () => {
+  it('builds and diffs, prints the plan per host, and activates nothing', async () => {
+    const s = await setup();
+    const r = await s.command('deploy', { 'dry-run': true });
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(rebuilds(s)).toEqual(['nixos-rebuild build', 'nixos-rebuild build']);
+    expect(s.commands().some((c) => /\btar -C /.test(c) || c.includes('switch-to-configuration'))).toBe(false);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(r.text).toContain('plan (dry run: built and copied, nothing activated): lockstep, [h1, h2]');
+    expect(r.text).toMatch(/h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n  exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/);
   });
 });

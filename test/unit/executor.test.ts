@@ -5,7 +5,7 @@ import { silentLog } from '../../src/output/log.js';
 import { fakeRunner } from './fake-runner.js';
 
 const defaults = { ssh_options: ['-i', '/k ey'], sudo: false, system_profile: '/p', current_system: '/c', unit: 'exo.service', exo_state_dir: '/var/lib/exo', api_port: 52415 };
-const ctx = (runner: ReturnType<typeof fakeRunner>, dryRun = false) => ({ runner: runner.runner, log: silentLog, dryRun, defaultTimeoutMs: 1000, sshConnectTimeoutMs: 5000, sshProgram: 'ssh' });
+const ctx = (runner: ReturnType<typeof fakeRunner>, dryRun = false) => ({ runner: runner.runner, cleanupRunner: runner.runner, log: silentLog, dryRun, defaultTimeoutMs: 1000, sshConnectTimeoutMs: 5000, sshProgram: 'ssh' });
 
 describe('executor', () => {
   it('runs local commands as the argv they are', async () => {
