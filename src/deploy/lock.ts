@@ -53,7 +53,8 @@ async function readOwner(file: string): Promise<LockOwner | null> {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this machine still runs (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

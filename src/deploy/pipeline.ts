@@ -20,6 +20,7 @@ import { smokeSettings } from '../commands/smoke.js';
 import { readReleases, readSystemState, type Release } from '../system/generations.js';
 import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
 import { timestampId } from '../time-id.js';
+import { placeMarkers, removeMarkers } from './host-marker.js';
 import { journalFile, RunJournal } from './journal.js';
 import { Recorder, type HostRecord, type RunRecord } from './record.js';
 
@@ -63,19 +64,22 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   const started = ctx.now();
   const progress: Progress = { batch: [] };
   let refusal: ExoDeployError | undefined;
+  const marked: Host[] = [];
   await rec.journal?.append({ type: 'run', id: record.id, command: record.command, hosts: ctx.hosts.map((h) => h.name), pid: process.pid });
   try {
-    await deploySteps(ctx, rec, runDir, progress);
+    await deploySteps(ctx, rec, runDir, progress, marked);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
     if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
-    // Nothing activated: a refusal (exit 2) stays one, and is raised to the user as an error.
+    // Nothing activated: a refusal (exit 2) or another deploy's marker (exit 4) keeps its
+    // code, and is raised to the user as an error.
     else if (!record.hosts.some(touched)) {
-      if (error instanceof ExoDeployError && error.exitCode === ExitCode.usage) refusal = error;
-      finish(record, 'failed', refusal ? ExitCode.usage : ExitCode.failed);
+      if (error instanceof ExoDeployError && (error.exitCode === ExitCode.usage || error.exitCode === ExitCode.locked)) refusal = error;
+      finish(record, 'failed', refusal ? refusal.exitCode : ExitCode.failed);
     }
     else await rollBackTouched(ctx, rec, progress.batch);
   } finally {
+    if (!ctx.signal.aborted) await removeMarkers(ctx, marked);
     record.finishedAt = new Date(ctx.now()).toISOString();
     record.durationMs = ctx.now() - started;
     if (record.outcome !== null) await rec.journal?.append({ type: 'end', outcome: record.outcome, exitCode: record.exitCode ?? 1 });
@@ -103,7 +107,7 @@ interface Progress {
   batch: string[];
 }
 
-async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress): Promise<void> {
+async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress, marked: Host[]): Promise<void> {
   const { run } = rec;
   const dryRun = Boolean(ctx.options['dry-run']);
   const limit = ctx.config.rollout.max_parallel;
@@ -116,6 +120,11 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     if (!c.reachable) throw new ExoDeployError(`preflight: ${c.problems.join('; ')}`, ExitCode.failed, { host: c.host });
     if (!c.compatibility.nix) throw new ExoDeployError(`preflight: ${c.host} has no working nix`, ExitCode.failed, { host: c.host });
     if (!c.healthy) ctx.log.warn(`${c.host} is not healthy before the deploy (${c.problems[0]}); deploying anyway: a rollback returns it to this state`);
+  }
+
+  if (!dryRun) {
+    await rec.step('mark hosts', null, () => placeMarkers(ctx, ctx.hosts, run.id));
+    marked.push(...ctx.hosts);
   }
 
   await rec.step('record', null, async () => {

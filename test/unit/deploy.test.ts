@@ -305,3 +305,24 @@ describe('deploy --dry-run', () => {
     expect(r.text).toMatch(/h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n  exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/);
   });
 });
+
+describe('deploy markers on the hosts', () => {
+  it('a host marked by a deploy from elsewhere is refused with exit 4; the marker of our own run is gone after it', async () => {
+    const s = await setup((f) => {
+      f.hosts[1]!.marker = JSON.stringify({ run: '20261128-010000-000', deployer: 'laptop-of-ana', user: 'ana', pid: 777, startedAt: new Date().toISOString() });
+    });
+    const held = await s.run();
+    expect(held.exitCode).toBe(ExitCode.locked);
+    expect(held.error?.message).toContain('h2 is being deployed by ana@laptop-of-ana (PID 777, run 20261128-010000-000');
+    expect(rebuilds(s)).toEqual([]);
+    expect(s.fleet.hosts[0]!.marker).toBeUndefined(); // nothing placed on h1 either
+    expect(s.fleet.hosts[1]!.marker).toContain('laptop-of-ana'); // and the other deploy's marker stays
+
+    s.fleet.hosts[1]!.marker = JSON.stringify({ run: 'old', deployer: 'laptop-of-ana', user: 'ana', pid: 777, startedAt: '2026-01-01T00:00:00Z' });
+    const ok = await s.run();
+    expect(ok.exitCode).toBe(ExitCode.ok);
+    expect(s.warnings.join('\n')).toContain('h2: taking over a leftover deploy marker of run old');
+    expect(s.fleet.hosts.map((h) => h.marker)).toEqual([undefined, undefined]);
+    expect(s.fleet.hosts.map((h) => h.markerWrites)).toEqual([1, 1]); // placed during the run, removed at its end
+  });
+});

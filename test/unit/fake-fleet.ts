@@ -18,6 +18,9 @@ export interface SimHost {
   /** switch-to-configuration exit codes by "path action". */
   activationExit: Map<string, number>;
   unreachable?: boolean;
+  /** /run/exo-deploy/deploy.lock, while a deploy holds the host. */
+  marker?: string;
+  markerWrites?: number;
 }
 
 export interface SimFleet {
@@ -148,6 +151,17 @@ function releaseFiles(files: readonly string[]): string {
 
 function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
   const [program] = args;
+  const markerFile = '/run/exo-deploy/deploy.lock';
+  if (program === 'cat' && args[1] === markerFile) return host.marker ? { stdout: host.marker } : { exitCode: 1, stderr: 'No such file' };
+  if (program === 'sh' && args.at(-1) === markerFile) {
+    host.marker = _input;
+    host.markerWrites = (host.markerWrites ?? 0) + 1;
+    return {};
+  }
+  if (program === 'rm' && args.at(-1) === markerFile) {
+    host.marker = undefined;
+    return {};
+  }
   // systemd-run … -- sh -c SCRIPT sh STATUS_FILE ARGV…: run ARGV as the unit would
   if (program === 'systemd-run') return onHost(fleet, host, args.slice(args.indexOf('--') + 6), _input);
   const profilePath = '/nix/var/nix/profiles/system';
