@@ -11,6 +11,7 @@ import { runHealthGate } from '../steps/health-gate.js';
 import { expectedNodes, renderCheck } from './check.js';
 import { journalFile, latestRun, RunJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
+import { removeMarkers } from '../deploy/host-marker.js';
 import { restoreHost } from '../steps/restore.js';
 
 interface Plan {
@@ -106,6 +107,8 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
         return { host: name, ok: false, error: error.message };
       }
     }));
+    // The interrupted run could not take its markers off the hosts it touched.
+    await removeMarkers(ctx, ctx.hosts.filter((h) => targets.some(([name]) => name === h.name)));
     const ok = results.every((r) => r.ok);
     const text = results.map((r) => `${r.host}: ${r.ok ? `back on ${'system' in r ? r.system : '?'}` : `NOT restored: ${'error' in r ? r.error : ('problems' in r ? r.problems?.join('; ') : '')}`}`).join('\n');
     return { exitCode: ok ? ExitCode.ok : ExitCode.failed, data: { run: last.id, hosts: results }, text: `undoing deploy ${last.id}:\n${text}` };
