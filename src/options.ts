@@ -121,7 +121,7 @@ export function helpText(version: string): string {
     const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.arg ? ` ${spec.arg}` : ''}`;
     return `  ${flag.padEnd(width)} ${spec.description}`;
   };
-  const commands = Object.entries(COMMANDS).map(([name, c]) => {
+  const commands = Object.values(COMMANDS).map((c: CommandSpec) => {
     const opts = (c.options as readonly CommandOptionName[]).map((o) => line(o, COMMAND_OPTIONS[o])).join('\n');
     return `  ${c.usage}\n      ${c.summary}${opts ? `\n${opts}` : ''}`;
   });

@@ -37,6 +37,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     }
     options[name] = convert(name, ALL[name] as OptionSpec, raw as string | boolean);
   }
+  if (options.local && command && !COMMANDS[command].local) {
+    throw usageError(`${command} does not take --local: it works on the hosts of a config`, 'run it in your config repo, or pass --config PATH');
+  }
   return { command, positionals, options: options as ParsedOptions };
 }
 

@@ -1,14 +1,11 @@
 // exo-deploy backup create|list|prune|restore ID
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { createBackup, listBackups, pruneBackups, restoreState, verifyBackup } from '../backup/backups.js';
+import { listBackups, pruneBackups, restoreState, verifyBackup } from '../backup/backups.js';
+import { backupHost } from '../steps/backup.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
-import { checkHost } from '../health/check.js';
 import { table } from '../output/format.js';
 import type { Outcome } from '../output/outcome.js';
-import { readSystemState } from '../system/generations.js';
 
 const ACTIONS = ['create', 'list', 'prune', 'restore'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -26,24 +23,6 @@ export async function run(ctx: Context): Promise<Outcome> {
     case 'restore':
       return restore(ctx, rest[0]);
   }
-}
-
-/** A backup of each host, concurrently. Also the first step of a deploy. */
-export async function backupHost(ctx: Context, host: Host, reason: string, healthy?: boolean) {
-  const exec = ctx.executor(host);
-  const system = await readSystemState(exec);
-  const known = healthy ?? (await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now() - 60_000, expectedNodes: null, fetch: ctx.fetch }, ['unit', 'api'])).healthy;
-  const flakeLock = ctx.config.flakeIsPath && ctx.config.file ? await readFile(path.join(ctx.config.flake, 'flake.lock'), 'utf8').catch(() => null) : null;
-  return createBackup(exec, {
-    dir: ctx.config.backup.dir,
-    system,
-    healthy: known,
-    reason,
-    models: Boolean(ctx.options.models) || ctx.config.backup.models,
-    flakeLock,
-    timeoutMs: ctx.config.timeouts.build,
-    now: new Date(ctx.now()),
-  });
 }
 
 async function create(ctx: Context): Promise<Outcome> {

@@ -1,28 +1,14 @@
 // exo-deploy check: the health of each host, concurrently. Exit 0 when all are healthy.
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { checkHost, type HostCheck } from '../health/check.js';
+import type { HostCheck } from '../health/check.js';
+import { checkHosts } from '../steps/check-hosts.js';
 import { prometheusText } from '../health/prometheus.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { age, bytes, shortPath } from '../output/format.js';
 import type { Outcome } from '../output/outcome.js';
 
 export const DEFAULT_SINCE_MS = 10 * 60_000;
-
-export function expectedNodes(ctx: Context): number | null {
-  if (ctx.options['expect-nodes'] !== undefined) return ctx.options['expect-nodes'];
-  if (ctx.config.health.cluster_size > 0) return ctx.config.health.cluster_size;
-  // --local knows nothing of the other nodes; a config's hosts are the cluster.
-  return ctx.options.local ? null : ctx.config.hosts.length;
-}
-
-export async function checkHosts(ctx: Context, sinceMs: number, sinceProcessStart = false): Promise<HostCheck[]> {
-  return Promise.all(
-    ctx.hosts.map((host) =>
-      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, sinceProcessStart, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }),
-    ),
-  );
-}
 
 export async function run(ctx: Context): Promise<Outcome> {
   const sinceMs = ctx.now() - (ctx.options.since ?? DEFAULT_SINCE_MS);

@@ -3,12 +3,7 @@
 import type { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import type { Outcome } from '../output/outcome.js';
-import { smokeTest } from '../steps/smoke.js';
-
-export function smokeSettings(ctx: Context) {
-  const s = ctx.config.smoke;
-  return { model: ctx.options.model ?? s.model, minNodes: ctx.options['min-nodes'] ?? (s.min_nodes || ctx.hosts.length), chat: s.chat, timeoutMs: s.timeout };
-}
+import { smokeSettings, smokeTest } from '../steps/smoke.js';
 
 export async function run(ctx: Context): Promise<Outcome> {
   const host = ctx.hosts[0];

@@ -3,8 +3,8 @@
 // system it ran before. Hosts move together (lockstep): exo nodes on different versions do
 // not see each other, so a cluster is activated and gated as one.
 import path from 'node:path';
-import { backupHost } from '../commands/backup.js';
-import { checkHosts, expectedNodes } from '../commands/check.js';
+import { backupHost } from '../steps/backup.js';
+import { checkHosts, expectedNodes } from '../steps/check-hosts.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import type { Strategy } from '../config/schema.js';
@@ -15,8 +15,7 @@ import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
 import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
-import { smokeTest } from '../steps/smoke.js';
-import { smokeSettings } from '../commands/smoke.js';
+import { smokeSettings, smokeTest } from '../steps/smoke.js';
 import { readReleases, readSystemState, type Release } from '../system/generations.js';
 import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
 import { timestampId } from '../time-id.js';

@@ -3,6 +3,7 @@
 // exo places in the background and answers "Command received." at once, so the instance is
 // looked for in /state rather than in the answer.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Context } from '../context.js';
 import type { Fetch } from '../health/probes.js';
 
 export interface SmokeSettings {
@@ -86,4 +87,10 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
   }
   result.ok = result.problems.length === 0;
   return result;
+}
+
+/** From [smoke] and the command line; min_nodes 0 means every host selected. */
+export function smokeSettings(ctx: Context) {
+  const s = ctx.config.smoke;
+  return { model: ctx.options.model ?? s.model, minNodes: ctx.options['min-nodes'] ?? (s.min_nodes || ctx.hosts.length), chat: s.chat, timeoutMs: s.timeout };
 }

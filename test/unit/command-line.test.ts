@@ -22,6 +22,7 @@ describe('command line', () => {
     [['deploy', '--since', '5m'], /--since is not an option of "deploy"/],
     [['rollback', '--to', 'two'], /--to takes a whole number, not "two"/],
     [['check', '--since', 'ten'], /--since takes a duration/],
+    [['deploy', '--local'], /deploy does not take --local/],
   ])('refuses %j with exit 2', (argv, message) => {
     let thrown: unknown;
     try {

@@ -1,0 +1,27 @@
+// A backup of one host: the running system, flake.lock and exo's state. `backup create`
+// runs it for each host; a deploy runs it before activating anything.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createBackup } from '../backup/backups.js';
+import type { Host } from '../config/host.js';
+import type { Context } from '../context.js';
+import { checkHost } from '../health/check.js';
+import { readSystemState } from '../system/generations.js';
+
+/** healthy: known from a check the caller made, or read now from the unit and the API. */
+export async function backupHost(ctx: Context, host: Host, reason: string, healthy?: boolean) {
+  const exec = ctx.executor(host);
+  const system = await readSystemState(exec);
+  const known = healthy ?? (await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now() - 60_000, expectedNodes: null, fetch: ctx.fetch }, ['unit', 'api'])).healthy;
+  const flakeLock = ctx.config.flakeIsPath && ctx.config.file ? await readFile(path.join(ctx.config.flake, 'flake.lock'), 'utf8').catch(() => null) : null;
+  return createBackup(exec, {
+    dir: ctx.config.backup.dir,
+    system,
+    healthy: known,
+    reason,
+    models: Boolean(ctx.options.models) || ctx.config.backup.models,
+    flakeLock,
+    timeoutMs: ctx.config.timeouts.build,
+    now: new Date(ctx.now()),
+  });
+}
