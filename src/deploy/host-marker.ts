@@ -2,10 +2,11 @@
 // reboot clears it). The config repo's lock keeps out deploys from this checkout; the marker
 // keeps out a deploy from anywhere else (another checkout, another operator's machine).
 import os from 'node:os';
+import path from 'node:path';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
-import { removeArgv, writeFileArgv } from '../programs/coreutils.js';
+import { mkdirArgv, removeArgv, writeFileArgv } from '../programs/coreutils.js';
 import { processAlive } from './lock.js';
 
 export const MARKER_FILE = '/run/exo-deploy/deploy.lock';
@@ -36,7 +37,10 @@ export async function placeMarkers(ctx: Context, hosts: readonly Host[], run: st
     }
     ctx.log.warn(`${host.name}: taking over a leftover deploy marker of run ${marker.run} (${marker.user}@${marker.deployer}, since ${marker.startedAt})`);
   }
-  await Promise.all(hosts.map((h) => ctx.executor(h).must(writeFileArgv(MARKER_FILE), { root: true, mutates: true, input: `${JSON.stringify(mine)}\n` })));
+  await Promise.all(hosts.map(async (h) => {
+    await ctx.executor(h).must(mkdirArgv(path.posix.dirname(MARKER_FILE)), { root: true, mutates: true });
+    await ctx.executor(h).must(writeFileArgv(MARKER_FILE), { root: true, mutates: true, input: `${JSON.stringify(mine)}\n` });
+  }));
 }
 
 /** Best effort: a marker left by a crash is taken over by the next deploy, with a warning. */

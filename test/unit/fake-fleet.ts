@@ -21,6 +21,8 @@ export interface SimHost {
   /** /run/exo-deploy/deploy.lock, while a deploy holds the host. */
   marker?: string;
   markerWrites?: number;
+  /** /run/exo-deploy exists (a fresh host has no such folder). */
+  runDirExists?: boolean;
 }
 
 export interface SimFleet {
@@ -153,7 +155,12 @@ function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   const [program] = args;
   const markerFile = '/run/exo-deploy/deploy.lock';
   if (program === 'cat' && args[1] === markerFile) return host.marker ? { stdout: host.marker } : { exitCode: 1, stderr: 'No such file' };
+  if (program === 'mkdir' && args.at(-1) === '/run/exo-deploy') {
+    host.runDirExists = true;
+    return {};
+  }
   if (program === 'sh' && args.at(-1) === markerFile) {
+    if (!host.runDirExists) return { exitCode: 2, stderr: `sh: 1: cannot create ${markerFile}.tmp: Directory nonexistent` };
     host.marker = _input;
     host.markerWrites = (host.markerWrites ?? 0) + 1;
     return {};
