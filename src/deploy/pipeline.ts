@@ -1,7 +1,8 @@
-// The gated deploy: preflight → backup → build → copy (and what changes) → test → health gate
-// → switch → final check. Any failure after activation puts every touched host back on the
-// system it ran before. Hosts move together (lockstep): exo nodes on different versions do
-// not see each other, so a cluster is activated and gated as one.
+// The gated deploy: preflight → mark the hosts → record what they run → build → backup →
+// copy (and what changes) → then per batch of the strategy: test → health gate → [smoke] →
+// switch → final check. Any failure after an activation puts the touched hosts (rollback_scope)
+// back on the exact systems they ran before. By default all hosts are one batch (lockstep):
+// exo nodes on different versions do not see each other, so a cluster moves and is gated as one.
 import path from 'node:path';
 import { backupHost } from '../steps/backup.js';
 import { checkHosts, expectedNodes } from '../steps/check-hosts.js';
