@@ -1,0 +1,33 @@
+// Medians and the figure records that results.json holds.
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toPrecision(Math.max(1, digits + Math.max(0, Math.floor(Math.log10(Math.abs(x) || 1)))))) : x);
+const fix = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
+
+/**
+ * One figure: a median over repeated samples, with min and max.
+ * target: null (reported, no target) or { text, value, op: '<=' | '<' } judged on the median.
+ */
+export function figure(name, samples, unit, target = null, extra = {}) {
+  const xs = samples.filter((x) => Number.isFinite(x));
+  const med = median(xs);
+  const met = target ? (target.op === '<' ? med < target.value : med <= target.value) : null;
+  return {
+    name,
+    median: fix(round(med)),
+    min: fix(round(Math.min(...xs))),
+    max: fix(round(Math.max(...xs))),
+    unit,
+    runs: xs.length,
+    target: target ? { text: target.text, value: target.value } : null,
+    met: xs.length === 0 ? false : met,
+    ...extra,
+  };
+}
+
+export const at = (op, value, text) => ({ op, value, text });

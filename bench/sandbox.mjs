@@ -1,0 +1,217 @@
+// 2, 3, 4 and 6: exo-deploy against real sandbox hosts (sandbox/fleet.mjs): one 3-host and
+// one 1-host sandbox, up at the same time, measured one command at a time. Both are torn
+// down at the end, also on failure.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { at, figure, median } from './lib/stats.mjs';
+
+const STEPS = ['preflight', 'record', 'build', 'backup', 'copy', 'test', 'health gate', 'switch', 'final check'];
+const SOAK = '5s';
+
+/** Wall time of one CLI run, its --json document, and (with usage) its own CPU time. */
+async function cli(repo, sandbox, config, args, { usage = false } = {}) {
+  const usageFile = usage ? path.join(os.tmpdir(), `exo-deploy-bench-usage-${process.pid}.json`) : null;
+  const node = [...(usage ? ['--require', path.join(repo, 'bench/lib/usage.cjs')] : []), path.join(repo, 'dist/src/cli.js'), '--config', config, ...args];
+  const t0 = process.hrtime.bigint();
+  const r = await execa(process.execPath, node, { reject: false, env: { ...sandbox.nixEnv(), ...(usageFile ? { BENCH_USAGE_FILE: usageFile } : {}) }, timeout: 300_000 });
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  let json = null;
+  try { json = args.includes('--json') ? JSON.parse(String(r.stdout)) : null; } catch { /* not JSON */ }
+  const used = usageFile ? JSON.parse(await readFile(usageFile, 'utf8').catch(() => 'null')) : null;
+  if (usageFile) await rm(usageFile, { force: true });
+  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr), json, wallMs, usage: used };
+}
+
+async function tuneHealth(config, health) {
+  const text = await readFile(config, 'utf8');
+  const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  const table = /\[health\]\n(?:[a-z_]+ = .*\n)*/;
+  if (!table.test(text)) throw new Error(`no [health] table in ${config}`);
+  const tuned = text.replace(table, `[health]\n${lines.join('\n')}\n`);
+  await writeFile(config, tuned);
+}
+
+/** Each step's wall time in a run: from the first host's start to the last host's end. */
+function stepSpans(record) {
+  const spans = {};
+  for (const s of record.steps) {
+    const start = Date.parse(s.startedAt);
+    const e = (spans[s.step] ??= { start, end: start + s.durationMs });
+    e.start = Math.min(e.start, start);
+    e.end = Math.max(e.end, start + s.durationMs);
+  }
+  return Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, v.end - v.start]));
+}
+
+const must = (r, what, code = 0) => {
+  if (r.exitCode !== code) throw new Error(`${what}: exit ${r.exitCode} (expected ${code})\n${r.stderr.slice(-2000)}`);
+  return r;
+};
+
+/** Sandbox folders in use: run.mjs tears them down on Ctrl-C. */
+export const liveSandboxes = new Set();
+
+/** The systemd-nspawn PIDs of our own sandboxes (not someone else's run). */
+export function ownPids() {
+  const pids = new Set();
+  for (const dir of liveSandboxes) {
+    try {
+      for (const h of JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')).hosts) if (h.pid) pids.add(h.pid);
+    } catch { /* not written yet */ }
+  }
+  return pids;
+}
+
+export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries = 3, onHostRuns = 5, signal, log, idle = async () => {} }) {
+  const sandbox = await import(path.join(repo, 'sandbox/fleet.mjs'));
+  const quiet = () => {};
+  const dirs = { three: await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bench-3-')), one: await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bench-1-')) };
+  for (const dir of Object.values(dirs)) liveSandboxes.add(dir);
+  const figures = [];
+  const details = {};
+  try {
+    const t0 = Date.now();
+    // allSettled: when one up fails, the other is still awaited before the teardown below
+    const ups = await Promise.allSettled([
+      sandbox.up({ dir: dirs.three, hosts: 3, deploy: false, signal, log: quiet }),
+      sandbox.up({ dir: dirs.one, hosts: 1, deploy: false, signal, log: quiet }),
+    ]);
+    const failed = ups.find((u) => u.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [s3, s1] = ups.map((u) => u.value);
+    const fleets = { three: { dir: dirs.three, config: s3.deployConfig, hosts: s3.hosts }, one: { dir: dirs.one, config: s1.deployConfig, hosts: s1.hosts } };
+    for (const f of Object.values(fleets)) await tuneHealth(f.config, { soak: SOAK, ready_timeout: '30s', timeout: '2s' });
+    const run = (f, args, opts) => cli(repo, sandbox, f.config, args, opts);
+    await Promise.all(Object.values(fleets).map(async (f) => must(await run(f, ['deploy', '--yes']), 'first deploy')));
+    log(`sandbox: 3-host and 1-host fleets up with exo 0.1.0 in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+    // A section that fails is reported and the next one runs; the fleets are torn down at the end.
+    const section = async (name, fn) => {
+      try {
+        await fn();
+      } catch (e) {
+        log(`${name} failed: ${e.message.split('\n')[0]}`);
+        (details.errors ??= []).push(`${name}: ${e.message}`);
+      }
+    };
+
+    // 2. check latency: one host against three, on the same 3-host fleet, paired and alternated.
+    await section('check latency', async () => {
+      const check = { one: [], three: [] };
+      for (let i = 0; i < checkRuns; i++) {
+        await idle();
+        const order = i % 2 ? ['three', 'one'] : ['one', 'three'];
+        for (const k of order) {
+          const r = must(await run(fleets.three, ['check', '--json', ...(k === 'one' ? ['--hosts', 'h1'] : [])]), `check (${k})`);
+          check[k].push(r.wallMs);
+        }
+      }
+      log(`check: 1 host ${median(check.one).toFixed(0)} ms, 3 hosts ${median(check.three).toFixed(0)} ms`);
+      figures.push(figure('check --json: 1 host', check.one, 'ms'));
+      figures.push(figure('check --json: 3 hosts', check.three, 'ms'));
+      figures.push(figure('check --json: 3 hosts / 1 host', check.three.map((x, i) => x / check.one[i]), '×', at('<=', 1.3, '3 hosts at most 1.3 × one host (paired runs)')));
+    });
+
+    // 3. lockstep rollout of a healthy release: 1 host against 3 hosts, same release, same soak.
+    await section('lockstep rollout', async () => {
+      const roll = { one: [], three: [] };
+      for (let i = 1; i <= rollouts; i++) {
+        const version = `0.2.${i}`;
+        for (const f of Object.values(fleets)) {
+          await sandbox.release({ dir: f.dir, version, log: quiet });
+          must(await run(f, ['update', 'exo', '--commit']), 'update exo');
+        }
+        await idle();
+        for (const k of i % 2 ? ['one', 'three'] : ['three', 'one']) {
+          const r = must(await run(fleets[k], ['deploy', '--yes', '--json'], { usage: true }), `deploy ${version} (${k})`);
+          if (r.json?.outcome !== 'success') throw new Error(`deploy ${version} (${k}): ${r.json?.outcome}`);
+          roll[k].push({ wallMs: r.wallMs, cpuMs: r.usage?.cpuMs ?? NaN, spans: stepSpans(r.json), recordMs: r.json.durationMs });
+        }
+        log(`rollout ${version}: 1 host ${roll.one.at(-1).wallMs.toFixed(0)} ms, 3 hosts ${roll.three.at(-1).wallMs.toFixed(0)} ms`);
+      }
+      for (const k of ['one', 'three']) {
+        const n = k === 'one' ? 1 : 3;
+        figures.push(figure(`lockstep rollout: ${n} host${n > 1 ? 's' : ''}, soak ${SOAK}`, roll[k].map((r) => r.wallMs), 'ms'));
+        for (const step of STEPS) figures.push(figure(`lockstep rollout, ${n} host${n > 1 ? 's' : ''}: step ${step}`, roll[k].map((r) => r.spans[step] ?? 0), 'ms'));
+        figures.push(figure(`lockstep rollout, ${n} host${n > 1 ? 's' : ''}: toolkit's own CPU time`, roll[k].map((r) => r.cpuMs), 'ms'));
+        figures.push(figure(`lockstep rollout, ${n} host${n > 1 ? 's' : ''}: toolkit's own time / wall time`, roll[k].map((r) => (100 * r.cpuMs) / r.wallMs), '%', at('<', 5, 'under 5% of the total')));
+      }
+      figures.push(figure('lockstep rollout: 3 hosts / 1 host', roll.three.map((r, i) => r.wallMs / roll.one[i].wallMs), '×', at('<=', 1.5, '3 hosts at most 1.5 × one host (paired runs)')));
+      details.rollouts = roll;
+    });
+
+    // 4. recovery: a 3-host lockstep rollout whose runners die 2 s after start on h2.
+    await section('recovery', async () => {
+      const rec = { recovery: [], detection: [], fromFailureToRolledBack: [] };
+      const h2 = fleets.three.hosts.find((h) => h.name === 'h2');
+      for (let i = 1; i <= recoveries; i++) {
+        const version = `0.3.${i}`;
+        await sandbox.release({ dir: dirs.three, version, fault: 'runner-exit:2', faultOn: ['h2'], log: quiet });
+        must(await run(fleets.three, ['update', 'exo', '--commit']), 'update exo');
+        await idle();
+        const r = must(await run(fleets.three, ['deploy', '--yes', '--json']), `deploy ${version} with runner-exit on h2`, 1);
+        const record = r.json;
+        if (record?.outcome !== 'rolled-back') throw new Error(`deploy ${version}: outcome ${record?.outcome}, expected rolled-back`);
+        const failedAtMs = record.gate?.failedAtMs;
+        const rollbacks = record.steps.filter((s) => s.step === 'rollback');
+        if (!failedAtMs || rollbacks.length !== 3 || rollbacks.some((s) => !s.ok)) throw new Error(`deploy ${version}: no gate failure time or not every host rolled back`);
+        const recoveredAtMs = Math.max(...rollbacks.map((s) => Date.parse(s.startedAt) + s.durationMs));
+        // fault onset: the first "Runner found to be dead" line of h2's new exo, by its journal time
+        const tested = record.steps.find((s) => s.step === 'test' && s.host === 'h2');
+        const since = Math.floor(Date.parse(tested.startedAt) / 1000);
+        // (--all: exo colours its lines, so journald keeps MESSAGE as bytes, which -o json prints as a number array)
+        const journal = await sandbox.sshHost(dirs.three, h2.address, `journalctl -u exo.service -o json --all --since @${since} --no-pager`);
+        const message = (e) => (Array.isArray(e.MESSAGE) ? Buffer.from(e.MESSAGE).toString('utf8') : String(e.MESSAGE ?? ''));
+        const onset = String(journal.stdout).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((e) => message(e).includes('Runner found to be dead'));
+        const onsetMs = onset ? Number(onset.__REALTIME_TIMESTAMP) / 1000 : NaN;
+        const healthy = record.hosts.every((h) => h.phase === 'rolled-back' && h.finalCheck?.system?.running === h.before.running);
+        if (!healthy) throw new Error(`deploy ${version}: not every host is back on its previous system`);
+        rec.recovery.push(recoveredAtMs - failedAtMs);
+        rec.detection.push(failedAtMs - onsetMs);
+        log(`recovery ${version}: fault → gate failure ${(failedAtMs - onsetMs).toFixed(0)} ms, gate failure → every host back ${(recoveredAtMs - failedAtMs).toFixed(0)} ms`);
+      }
+      figures.push(figure('recovery: first failing health signal → every host healthy on its previous system (3 hosts, runner-exit on h2)', rec.recovery, 'ms', at('<=', 15000, 'at most 15 s on the sandbox')));
+      figures.push(figure('recovery: detection, fault onset (journal) → gate failure', rec.detection, 'ms'));
+      details.recovery = rec;
+    });
+
+    // 6. on-host cost of `exo-deploy check --local`, on the 1-host fleet's h1 with its own Node.
+    await section('on-host check', async () => {
+      const host = fleets.one.hosts[0];
+      const deps = (await execa('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repo, reject: false })).stdout.split('\n')
+        .filter((p) => p.startsWith(path.join(repo, 'node_modules') + path.sep)).map((p) => path.relative(repo, p));
+      const files = ['package.json', 'dist/src', 'bench/lib/usage.cjs', ...new Set(deps)];
+      const tar = execa('tar', ['-C', repo, '-cf', '-', ...files], { encoding: 'buffer' });
+      await execa('ssh', [...sandbox.sshOptions(dirs.one), '-o', 'BatchMode=yes', `root@${host.address}`, 'rm -rf /opt/exo-deploy && mkdir -p /opt/exo-deploy && tar -xf - -C /opt/exo-deploy'], { input: (await tar).stdout });
+      const hostNode = (await sandbox.sshHost(dirs.one, host.address, 'node --version')).stdout.trim();
+      const onHost = [];
+      await idle();
+      for (let i = 0; i <= onHostRuns; i++) {
+        const r = await sandbox.sshHost(dirs.one, host.address, 'cd /opt/exo-deploy && BENCH_USAGE_FILE=/tmp/bench-usage.json node --require ./bench/lib/usage.cjs dist/src/cli.js check --local --json >/tmp/bench-check.json 2>/tmp/bench-check.err; echo "exit $?"; cat /tmp/bench-usage.json; head -c 300 /tmp/bench-check.err');
+        const [exitLine, usageLine] = String(r.stdout).split('\n');
+        const u = JSON.parse(usageLine || 'null');
+        if (!u) throw new Error(`check --local on ${host.name}: ${r.stdout} ${r.stderr}`);
+        if (i > 0) onHost.push({ ...u, exit: exitLine }); // the first run warms the page cache
+      }
+      details.onHost = { node: hostNode, exits: onHost.map((u) => u.exit) };
+      log(`on-host check --local (node ${hostNode}): cpu ${median(onHost.map((u) => u.cpuMs)).toFixed(0)} ms + children ${median(onHost.map((u) => u.childrenCpuMs)).toFixed(0)} ms, peak ${median(onHost.map((u) => u.vmHwmKB / 1024)).toFixed(0)} MB`);
+      figures.push(figure(`on-host check --local: CPU time, exo-deploy and the programs it runs (Node ${hostNode})`, onHost.map((u) => u.cpuMs + u.childrenCpuMs), 'ms', at('<', 300, 'under 300 ms CPU')));
+      figures.push(figure('on-host check --local: CPU time of the exo-deploy process alone', onHost.map((u) => u.cpuMs), 'ms'));
+      figures.push(figure('on-host check --local: wall time', onHost.map((u) => u.wallMs), 'ms'));
+      figures.push(figure('on-host check --local: peak memory (VmHWM of the exo-deploy process)', onHost.map((u) => u.vmHwmKB / 1024), 'MB', at('<', 80, 'under 80 MB')));
+    });
+  } finally {
+    for (const dir of Object.values(dirs)) {
+      // the folder (and its sandbox.json) is removed only once down has removed everything
+      const downed = await sandbox.down({ dir, log }).then(() => true, (e) => log(`down ${dir} failed, left for \`npm run sandbox -- down --dir ${dir}\`: ${e.message}`));
+      if (downed) {
+        liveSandboxes.delete(dir);
+        await rm(dir, { recursive: true, force: true }).catch(() => {});
+      }
+    }
+  }
+  return { figures, details };
+}

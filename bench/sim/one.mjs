@@ -1,0 +1,58 @@
+// One simulated deploy, in a process of its own (so that its peak memory is its own):
+//   node bench/sim/one.mjs HOSTS MAX_PARALLEL SEED
+// exo-deploy's real `deploy` command (dist/src: config loading, the lock, the pipeline with
+// its scheduler, the fsynced run journal, the report) with the run layer and fetch replaced
+// by the simulated fleet of ./fleet.mjs. Prints one JSON line.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { idealLockstep, simFetch, simFleet, simRunner } from './fleet.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const [count, limit, seed, scale = 1] = process.argv.slice(2).map(Number);
+const { createContext } = await import(path.join(repo, 'dist/src/context.js'));
+const { run: deploy } = await import(path.join(repo, 'dist/src/commands/deploy.js'));
+
+const fleet = simFleet(count, seed, scale);
+const dir = await mkdtemp(path.join(process.env.BENCH_TMP || os.tmpdir(), 'exo-deploy-bench-sim-'));
+try {
+  await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
+  await writeFile(path.join(dir, 'flake.lock'), '{}\n');
+  const config = path.join(dir, 'exo-deploy.toml');
+  // soak 0 and a short interval: the gate's real sleeps would otherwise be the whole makespan
+  await writeFile(config, `[health]\nsoak = "0s"\ninterval = "10ms"\nready_timeout = "30s"\ntimeout = "5s"\n[rollout]\nmax_parallel = ${limit}\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "${h.target}"\n`).join('')}`);
+  const log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
+  const runner = simRunner(fleet);
+  const ctx = await createContext({ config, yes: true }, [], { runner, log, signal: new AbortController().signal, fetch: simFetch(fleet) });
+  if (global.gc) global.gc();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const outcome = await deploy(ctx);
+  const makespanMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await ctx.close();
+  const steps = {};
+  for (const s of outcome.data.steps) {
+    const start = Date.parse(s.startedAt);
+    const e = (steps[s.step] ??= { start, end: start + s.durationMs });
+    e.start = Math.min(e.start, start);
+    e.end = Math.max(e.end, start + s.durationMs);
+  }
+  const ideal = idealLockstep(fleet, limit);
+  process.stdout.write(`${JSON.stringify({
+    hosts: count,
+    maxParallel: limit,
+    seed,
+    outcome: outcome.data.outcome,
+    exitCode: outcome.exitCode,
+    makespanMs,
+    idealMs: ideal.totalMs,
+    idealPhases: ideal.phases,
+    stepSpansMs: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, v.end - v.start])),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  })}\n`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
