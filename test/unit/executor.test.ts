@@ -19,6 +19,7 @@ describe('executor', () => {
     const fake = fakeRunner(() => ({}));
     const exec = createExecutor(resolveHost('h1', { target: 'root@10.0.0.2', tags: [], sudo: true }, defaults), ctx(fake));
     await exec.run(['sh', '-c', 'cat > "$1"', 'sh', "/tmp/it's; rm -rf /"], { root: true });
+    await exec.close(); // removes the ssh control folder it made
     const argv = fake.calls[0]?.argv ?? [];
     expect(argv[0]).toBe('ssh');
     expect(argv.slice(-3)).toEqual(['--', 'root@10.0.0.2', `sudo -n -- sh -c 'cat > "$1"' sh '/tmp/it'\\''s; rm -rf /'`]);
@@ -48,5 +49,6 @@ describe('executor', () => {
     const fake = fakeRunner(() => ({ exitCode: 255, stderr: 'ssh: connect to host 10.0.0.2 port 22: Connection refused' }));
     const exec = createExecutor(resolveHost('h1', { target: 'root@10.0.0.2', tags: [] }, defaults), ctx(fake));
     await expect(exec.run(['true'])).rejects.toThrow(/h1: cannot reach root@10\.0\.0\.2 over ssh: ssh: connect to host/);
+    await exec.close();
   });
 });
