@@ -5,7 +5,7 @@ import { ExitCode, usageError, type ExitCode as Code } from '../errors.js';
 import { runHook } from '../deploy/hooks.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { newRunRecord, runDeploy } from '../deploy/pipeline.js';
-import type { RunRecord } from '../deploy/record.js';
+import { onNewSystem, type RunRecord } from '../deploy/record.js';
 import type { Outcome } from '../output/outcome.js';
 import { writeDeployReport } from '../report/deploy-report.js';
 import { shortPath } from '../output/format.js';
@@ -42,7 +42,7 @@ function summary(r: RunRecord, ctx: Context): string {
   const lines = [`deploy ${r.id}: ${r.outcome ?? 'unfinished'} (exit ${r.exitCode})`];
   for (const h of r.hosts) {
     // What the host runs now: checked at the end, or known from its phase.
-    const onNew = h.phase === 'activated' || h.phase === 'permanent';
+    const onNew = onNewSystem(h.phase);
     const running = h.finalCheck?.system.running ?? (onNew ? h.built.systemPath : h.before.running);
     lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exoVersion} → ${h.built.exoVersion ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`);
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);

@@ -7,12 +7,13 @@ import type { Outcome } from '../output/outcome.js';
 import { ExoDeployError } from '../errors.js';
 import { activate, pointProfileAtGeneration, type ActivationResult } from '../system/activate.js';
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
-import { runHealthGate } from '../steps/health-gate.js';
+import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
 import { expectedNodes } from '../steps/check-hosts.js';
 import { journalFile, latestRun, RunJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { removeMarkers } from '../deploy/host-marker.js';
+import { leftOnNewSystem } from '../deploy/record.js';
 import { restoreHost } from '../steps/restore.js';
 
 interface Plan {
@@ -71,7 +72,7 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
     await pointProfileAtGeneration(exec, target.number);
     result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts);
     if (ctx.options['dry-run']) return result;
-    const gate = await runHealthGate([exec], { health: { ...ctx.config.health, soak: 0 }, nix: ctx.config.programs.nix, expectedNodes: null, fetch: ctx.fetch, activatedAtMs: started, signal: ctx.signal, log: ctx.log });
+    const gate = await waitUntilServing(ctx, exec, started);
     if (!gate.passed) result.error = gate.hosts[0]?.problems.join('; ');
   } catch (error) {
     if (!(error instanceof ExoDeployError)) throw error;
@@ -90,7 +91,7 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
   try {
     const journal = new RunJournal(journalFile(ctx.config.stateDir, last.id));
     const wanted = new Set(ctx.hosts.map((h) => h.name));
-    const targets = [...last.hosts].filter(([name, h]) => wanted.has(name) && ['activated', 'permanent', 'rollback-failed'].includes(h.phase));
+    const targets = [...last.hosts].filter(([name, h]) => wanted.has(name) && leftOnNewSystem(h.phase));
     if (targets.length === 0) {
       return { exitCode: ExitCode.ok, data: { run: last.id, hosts: [] }, text: `nothing to roll back: deploy ${last.id} (${last.outcome ?? 'unfinished'}) left no host on a new system` };
     }

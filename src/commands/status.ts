@@ -2,6 +2,7 @@
 // activation, exo's state and health, and what the last deploy left it as.
 import type { Context } from '../context.js';
 import { latestRun, type RunSummary } from '../deploy/journal.js';
+import { leftOnNewSystem } from '../deploy/record.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { checkHost } from '../health/check.js';
 import { shortPath, table } from '../output/format.js';
@@ -80,7 +81,7 @@ async function hostStatus(ctx: Context, host: Context['hosts'][number], last: Ru
 }
 
 function describeRun(r: RunSummary): string {
-  const unfinished = [...r.hosts].filter(([, h]) => h.phase === 'activated' || h.phase === 'permanent' || h.phase === 'rollback-failed');
+  const unfinished = [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase));
   const lines = [`last deploy ${r.id} (${r.command}): ${r.outcome ?? `did not finish (no end in its journal; PID ${r.pid ?? '?'})`}`];
   if (r.outcome === null && r.lastStep) lines.push(`  last step written: ${r.lastStep.step} ${r.lastStep.host ?? ''} ${r.lastStep.ok ? 'ok' : 'FAILED'} at ${r.lastStep.at}`);
   if (r.outcome !== 'success' && unfinished.length) {

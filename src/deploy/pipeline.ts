@@ -22,7 +22,7 @@ import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
 import { timestampId } from '../time-id.js';
 import { placeMarkers, removeMarkers } from './host-marker.js';
 import { journalFile, RunJournal } from './journal.js';
-import { Recorder, type HostRecord, type RunRecord } from './record.js';
+import { onNewSystem, Recorder, type HostRecord, type RunRecord } from './record.js';
 
 const PREFLIGHT_WINDOW_MS = 10 * 60_000;
 
@@ -88,7 +88,7 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   return record;
 }
 
-const touched = (h: HostRecord) => h.phase === 'activated' || h.phase === 'permanent';
+const touched = (h: HostRecord) => onNewSystem(h.phase);
 
 function finish(record: RunRecord, outcome: NonNullable<RunRecord['outcome']>, exitCode: number): void {
   record.outcome = outcome;
@@ -272,6 +272,6 @@ async function rollBackTouched(ctx: Context, rec: Recorder, failedBatch: readonl
     h.finalCheck = await checkHost(ctx.executor(ctx.hosts.find((x) => x.name === h.host) as Host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now(), expectedNodes: null, fetch: ctx.fetch }).catch(() => null);
   }
   if (run.hosts.some((h) => h.phase === 'rollback-failed')) finish(run, 'rollback-failed', ExitCode.needsPerson);
-  else if (run.hosts.some((h) => h.phase === 'activated' || h.phase === 'permanent')) finish(run, 'partly-rolled-back', ExitCode.failed);
+  else if (run.hosts.some(touched)) finish(run, 'partly-rolled-back', ExitCode.failed);
   else finish(run, 'rolled-back', ExitCode.failed);
 }

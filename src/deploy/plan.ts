@@ -2,7 +2,7 @@
 // when a batch fails. Pure functions: the scheduler's rules are unit-tested on their own.
 import type { Host } from '../config/host.js';
 import type { RolloutSettings, Strategy } from '../config/schema.js';
-import type { HostPhase } from './record.js';
+import { onNewSystem, type HostPhase } from './record.js';
 
 /** Batches in order; every host of a batch is activated, gated and switched together. */
 export function planBatches(hosts: readonly Host[], strategy: Strategy, rollout: RolloutSettings): Host[][] {
@@ -23,12 +23,10 @@ export function planBatches(hosts: readonly Host[], strategy: Strategy, rollout:
   }
 }
 
-const ON_NEW_SYSTEM: readonly HostPhase[] = ['activated', 'permanent'];
-
 /** Who goes back when `failed` (a batch) fails: with scope "all", every host on a new
  * system, batches already made permanent included; with "failed", that batch only. */
 export function hostsToRollBack(phases: ReadonlyMap<string, HostPhase>, scope: RolloutSettings['rollback_scope'], failed: readonly string[]): string[] {
-  return [...phases].filter(([name, phase]) => ON_NEW_SYSTEM.includes(phase) && (scope === 'all' || failed.includes(name))).map(([name]) => name);
+  return [...phases].filter(([name, phase]) => onNewSystem(phase) && (scope === 'all' || failed.includes(name))).map(([name]) => name);
 }
 
 /** Runs fn over items with at most `limit` at once (max_parallel), keeping the order of results. */

@@ -7,6 +7,11 @@ import type { BeforeOnHost, RunJournal } from './journal.js';
 
 export type HostPhase = 'pending' | 'built' | 'activated' | 'permanent' | 'unchanged' | 'rolled-back' | 'rollback-failed';
 
+/** The host may run the new system: activated (test) or made permanent (switch). */
+export const onNewSystem = (phase: HostPhase) => phase === 'activated' || phase === 'permanent';
+/** What `rollback --last` and `status` treat as not back where it was: also a failed rollback. */
+export const leftOnNewSystem = (phase: HostPhase) => onNewSystem(phase) || phase === 'rollback-failed';
+
 export interface HostRecord {
   host: string;
   before: { running: string | null; profileGeneration: number | null; profilePath: string | null; exoVersion: string; healthy: boolean | null };

@@ -70,7 +70,7 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     unit: () => readUnit(exec, result),
     journal: async () => {
       if (!options.sinceProcessStart) return readJournal(exec, options, result);
-      const unit = parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout);
+      const unit = result.unit ?? parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout);
       const sinceMs = Math.max(options.sinceMs, unit.startedAt ?? 0);
       result.journal.since = new Date(sinceMs).toISOString();
       return readJournal(exec, { ...options, sinceMs }, result);
@@ -80,7 +80,10 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     system: () => readSystem(exec, result),
   };
   try {
-    await Promise.all(parts.filter((p): p is Exclude<CheckPart, 'api'> => p !== 'api').map((p) => readers[p]()));
+    // The journal since the process started needs the unit's start time: read the unit once, first.
+    const unitFirst = Boolean(options.sinceProcessStart) && parts.includes('unit');
+    if (unitFirst) await readers.unit();
+    await Promise.all(parts.filter((p): p is Exclude<CheckPart, 'api'> => p !== 'api' && !(unitFirst && p === 'unit')).map((p) => readers[p]()));
   } catch (error) {
     if (!(error instanceof ExoDeployError)) throw error;
     result.reachable = false;

@@ -5,6 +5,7 @@ import type { HealthSettings } from '../config/schema.js';
 import { checkHost, type HostCheck } from '../health/check.js';
 import type { Fetch } from '../health/probes.js';
 import type { Log } from '../output/log.js';
+import type { Context } from '../context.js';
 import type { Executor } from '../run/executor.js';
 
 export interface GateOptions {
@@ -151,4 +152,10 @@ function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolea
   const expected = options.expectedNodes;
   if (last && expected !== null && (s.cluster.seen ?? 0) < expected) problems.push(`exo sees ${s.cluster.seen ?? 0} of ${expected} nodes in /state at the end of the soak`);
   return problems;
+}
+
+/** After a rollback's activation: exo answers /models within ready_timeout without crashing
+ * (no soak, no cluster size: the rest of the cluster may still be on another version). */
+export function waitUntilServing(ctx: Context, exec: Executor, activatedAtMs: number): Promise<GateResult> {
+  return runHealthGate([exec], { health: { ...ctx.config.health, soak: 0 }, nix: ctx.config.programs.nix, expectedNodes: null, fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log });
 }

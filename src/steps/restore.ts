@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { readlinkArgv } from '../programs/coreutils.js';
 import { activate, pointProfileAtGeneration, pointProfileAtPath, waitUntilReachable } from '../system/activate.js';
-import { runHealthGate, type GateResult } from './health-gate.js';
+import { waitUntilServing, type GateResult } from './health-gate.js';
 
 export interface BeforeState {
   running: string | null;
@@ -43,6 +43,6 @@ export async function restoreHost(ctx: Context, host: Host, before: BeforeState)
   const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal);
   activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`);
   if (ctx.options['dry-run']) return { activations, gate: null };
-  const gate = await runHealthGate([exec], { health: { ...ctx.config.health, soak: 0 }, nix: ctx.config.programs.nix, expectedNodes: null, fetch: ctx.fetch, activatedAtMs: started, signal: ctx.signal, log: ctx.log });
+  const gate = await waitUntilServing(ctx, exec, started);
   return { activations, gate };
 }
