@@ -14,7 +14,7 @@ const SOAK = '5s';
 /** Wall time of one CLI run, its --json document, and (with usage) its own CPU time. */
 async function cli(repo, sandbox, config, args, { usage = false } = {}) {
   const usageFile = usage ? path.join(os.tmpdir(), `exo-deploy-bench-usage-${process.pid}.json`) : null;
-  const node = [...(usage ? ['--require', path.join(repo, 'bench/lib/usage.cjs')] : []), path.join(repo, 'dist/src/cli.js'), '--config', config, ...args];
+  const node = [...(usage ? ['--require', path.join(repo, 'bench/lib/usage.cjs')] : []), path.join(repo, 'dist/cli/cli.js'), '--config', config, ...args];
   const t0 = process.hrtime.bigint();
   const r = await execa(process.execPath, node, { reject: false, env: { ...sandbox.nixEnv(), ...(usageFile ? { BENCH_USAGE_FILE: usageFile } : {}) }, timeout: 300_000 });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -181,16 +181,15 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
     // 6. on-host cost of `exo-deploy check --local`, on the 1-host fleet's h1 with its own Node.
     await section('on-host check', async () => {
       const host = fleets.one.hosts[0];
-      const deps = (await execa('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repo, reject: false })).stdout.split('\n')
-        .filter((p) => p.startsWith(path.join(repo, 'node_modules') + path.sep)).map((p) => path.relative(repo, p));
-      const files = ['package.json', 'dist/src', 'bench/lib/usage.cjs', ...new Set(deps)];
+      // What the Nix package installs: package.json and the bundle (it holds every dependency).
+      const files = ['package.json', 'dist/cli', 'bench/lib/usage.cjs'];
       const tar = execa('tar', ['-C', repo, '-cf', '-', ...files], { encoding: 'buffer' });
       await execa('ssh', [...sandbox.sshOptions(dirs.one), '-o', 'BatchMode=yes', `root@${host.address}`, 'rm -rf /opt/exo-deploy && mkdir -p /opt/exo-deploy && tar -xf - -C /opt/exo-deploy'], { input: (await tar).stdout });
       const hostNode = (await sandbox.sshHost(dirs.one, host.address, 'node --version')).stdout.trim();
       const onHost = [];
       await idle();
       for (let i = 0; i <= onHostRuns; i++) {
-        const r = await sandbox.sshHost(dirs.one, host.address, 'cd /opt/exo-deploy && BENCH_USAGE_FILE=/tmp/bench-usage.json node --require ./bench/lib/usage.cjs dist/src/cli.js check --local --json >/tmp/bench-check.json 2>/tmp/bench-check.err; echo "exit $?"; cat /tmp/bench-usage.json; head -c 300 /tmp/bench-check.err');
+        const r = await sandbox.sshHost(dirs.one, host.address, 'cd /opt/exo-deploy && BENCH_USAGE_FILE=/tmp/bench-usage.json node --require ./bench/lib/usage.cjs dist/cli/cli.js check --local --json >/tmp/bench-check.json 2>/tmp/bench-check.err; echo "exit $?"; cat /tmp/bench-usage.json; head -c 300 /tmp/bench-check.err');
         const [exitLine, usageLine] = String(r.stdout).split('\n');
         const u = JSON.parse(usageLine || 'null');
         if (!u) throw new Error(`check --local on ${host.name}: ${r.stdout} ${r.stderr}`);

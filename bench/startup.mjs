@@ -5,7 +5,7 @@ import path from 'node:path';
 import { at, figure } from './lib/stats.mjs';
 
 export async function startup({ repo, runs = 20, log, idle = async () => {} }) {
-  const cli = path.join(repo, 'dist/src/cli.js');
+  const cli = path.join(repo, 'dist/cli/cli.js');
   const cases = { node: ['-e', '0'], version: [cli, '--version'], help: [cli, '--help'] };
   const time = (args) => {
     const t0 = process.hrtime.bigint();

@@ -27,6 +27,7 @@ let
       ../package-lock.json
       ../tsconfig.json
       ../src
+      ../scripts/bundle.mjs
     ];
   };
 in
@@ -42,7 +43,9 @@ buildNpmPackage {
   };
   npmConfigHook = importNpmLock.npmConfigHook;
 
-  # `npm run build` (tsc) already ran; do not let `npm pack` run `prepare` again.
+  # `npm run build` (tsc, then the esbuild bundle in dist/cli) already ran; do not let
+  # `npm pack` run `prepare` again. The bundle holds every runtime dependency: the package
+  # has only devDependencies, so no node_modules is installed with it.
   npmPackFlags = [ "--ignore-scripts" ];
 
   meta = {

@@ -10,7 +10,7 @@ import { down, nixEnv, release, REPO, up } from './fleet.mjs';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-demo-'));
 const config = path.join(dir, 'config', 'exo-deploy.toml');
-const cli = path.join(REPO, 'dist/src/cli.js');
+const cli = path.join(REPO, 'dist/cli/cli.js');
 const say = (text) => console.log(`\n${chalk.bold.cyan('==>')} ${chalk.bold(text)}`);
 const exoDeploy = (...args) => $({ env: nixEnv(), nothrow: true, stdio: 'inherit' })`node ${cli} --config ${config} ${args}`;
 

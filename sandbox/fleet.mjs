@@ -434,7 +434,7 @@ export async function lockExo(dir) {
 
 /**
  * The first deploy of a fresh sandbox, with the toolkit:
- * `node dist/src/cli.js --config DIR/config/exo-deploy.toml deploy --yes`.
+ * `node dist/cli/cli.js --config DIR/config/exo-deploy.toml deploy --yes`.
  * `via: 'nixos-rebuild'` switches every host with the stand-in instead (below the CLI).
  * @param {string} dir
  * @param {{via?: 'exo-deploy'|'nixos-rebuild', log?: (m: string) => void}} [opts]
@@ -451,7 +451,7 @@ export async function deployFirstRelease(dir, { via = 'exo-deploy', log = defaul
     log(`first release switched on ${state.hosts.map((h) => h.name).join(' ')} with ${path.relative(REPO, NIXOS_REBUILD)}`);
     return;
   }
-  const cli = path.join(REPO, 'dist/src/cli.js');
+  const cli = path.join(REPO, 'dist/cli/cli.js');
   if (!(await fs.pathExists(cli))) throw new Error(`${cli} is missing: run \`npm run build\` first`);
   log('deploying the first release with exo-deploy');
   await $({ env: nixEnv(), stdio: ['ignore', 'inherit', 'inherit'] })`node ${cli} --config ${path.join(config, 'exo-deploy.toml')} deploy --yes`;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DEFAULT_CONFIG_NAME, loadConfig, localConfig, type Config } from './config/load.js';
 import { resolveHost, type Host } from './config/host.js';
 import { usageError } from './errors.js';
-import type { Fetch } from './health/probes.js';
+import { httpFetch, type Fetch } from './health/http.js';
 import type { ParsedOptions } from './options.js';
 import type { Log } from './output/log.js';
 import { createExecutor, type Executor } from './run/executor.js';
@@ -65,7 +65,7 @@ export async function createContext(options: ParsedOptions, positionals: string[
     log: deps.log,
     signal: deps.signal,
     runner: deps.runner,
-    fetch: deps.fetch ?? fetch,
+    fetch: deps.fetch ?? httpFetch,
     now: deps.now ?? Date.now,
     executor,
     deployer,

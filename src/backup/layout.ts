@@ -1,7 +1,7 @@
 // How backups lie on a host: DIR/ID/{backup.json,flake.lock,state.tar.gz,manifest.sha256,system}.
 // A backup is built in DIR/.partial-ID and renamed when complete, so an interrupted one never
 // shows in the list; the system it records is pinned by a GC root.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PARTIAL_PREFIX = '.partial-';
 export const GC_ROOTS_DIR = '/nix/var/nix/gcroots/exo-deploy-backups';

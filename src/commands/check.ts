@@ -36,8 +36,11 @@ export function renderCheck(c: HostCheck, nowMs: number): string {
     `  journal   ${c.journal.matches.length} failure line(s) in ${c.journal.scanned} since ${c.journal.since}`,
     `  system    ${shortPath(c.system.running)}${c.system.profile && c.system.profile !== c.system.running ? ` (profile: ${shortPath(c.system.profile)}: a test activation)` : ''}`,
     `  resources ${c.resources.memory ? `memory ${bytes(c.resources.memory.availableBytes)} free of ${bytes(c.resources.memory.totalBytes)}` : 'memory ?'}; ${c.resources.disks.map((d) => `${d.path} ${bytes(d.availableBytes)} free`).join(', ')}`,
-    `  compat    ${c.compatibility.nix ?? 'no nix'}, flakes ${c.compatibility.flakes === null ? '?' : c.compatibility.flakes ? 'on' : 'off'}, ${c.compatibility.nixos ? 'NixOS' : 'not NixOS'}, ${c.compatibility.systemd ?? 'no systemd'}`,
   ];
+  // nixos is true or false once read; --local does not read compatibility.
+  if (c.compatibility.nixos !== null) {
+    lines.push(`  compat    ${c.compatibility.nix ?? 'no nix'}, flakes ${c.compatibility.flakes === null ? '?' : c.compatibility.flakes ? 'on' : 'off'}, ${c.compatibility.nixos ? 'NixOS' : 'not NixOS'}, ${c.compatibility.systemd ?? 'no systemd'}`);
+  }
   for (const p of c.problems) lines.push(`  ✗ ${p}`);
   for (const w of c.warnings) lines.push(`  ! ${w}`);
   return lines.join('\n');

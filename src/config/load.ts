@@ -2,7 +2,6 @@
 // path. Both are usage errors (exit 2) raised before anything is done.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import TOML from '@iarna/toml';
 import type { z } from 'zod';
 import { usageError } from '../errors.js';
 import { resolveHost, type Host } from './host.js';
@@ -40,6 +39,8 @@ export async function loadConfig(file: string): Promise<Config> {
       `run in your config repo (where ${DEFAULT_CONFIG_NAME} is), or pass --config PATH; --local needs no file`,
     );
   }
+  // Loaded here, not at the top: --local (the module's health timer) reads no file.
+  const { default: TOML } = await import('@iarna/toml');
   let raw: unknown;
   try {
     raw = TOML.parse(text);

@@ -1,6 +1,6 @@
 // The shape of exo-deploy.toml. Strict objects everywhere: an unknown key is an error,
 // because a misspelt safety setting must never be silently ignored.
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { FLAKE_INPUT, HOST_NAME, SAFE_ABS_PATH, SSH_TARGET, TAG, UNIT_NAME } from './patterns.js';
 

@@ -1,5 +1,5 @@
 // flake.lock: read it, and tell what moved between two versions of it.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const Locked = z.looseObject({
   rev: z.string().optional(),

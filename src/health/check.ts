@@ -10,7 +10,8 @@ import { parseUnitState, showUnitArgv, systemdVersionArgv, type UnitState } from
 import type { Executor } from '../run/executor.js';
 import { readClusterView } from './cluster.js';
 import { findFailures, type JournalMatch } from './journal-patterns.js';
-import { probe, type Fetch, type ProbeResult } from './probes.js';
+import type { Fetch } from './http.js';
+import { probe, type ProbeResult } from './probes.js';
 
 export interface HostCheck {
   host: string;
@@ -138,15 +139,20 @@ async function readJournal(exec: Executor, options: CheckOptions, result: HostCh
 
 async function readResources(exec: Executor, result: HostCheck): Promise<void> {
   const paths = ['/nix/store', exec.host.exoStateDir];
-  const [mem, ...disks] = await Promise.all([
-    exec.run(meminfoArgv()),
-    ...paths.map(async (p) => {
+  const dfEach = async () => {
+    // One path missing makes df exit 1 and print fewer rows: then ask path by path.
+    const each = await Promise.all(paths.map(async (p) => {
       const out = await exec.run(dfArgv([p]));
       return out.exitCode === 0 ? parseDf(out.stdout, [p]) : [];
-    }),
+    }));
+    return each.flat();
+  };
+  const [mem, disks] = await Promise.all([
+    exec.run(meminfoArgv()),
+    exec.run(dfArgv(paths)).then((out) => (out.exitCode === 0 ? parseDf(out.stdout, paths) : dfEach())),
   ]);
   result.resources.memory = mem.exitCode === 0 ? parseMeminfo(mem.stdout) : null;
-  result.resources.disks = disks.flat();
+  result.resources.disks = disks;
   for (const d of result.resources.disks) {
     if (d.availableBytes < LOW_DISK_BYTES) result.warnings.push(`${d.path}: only ${(d.availableBytes / 1024 ** 3).toFixed(1)} GiB free on ${d.mount}`);
   }

@@ -1,5 +1,7 @@
 // HTTP probes of exo's API. exo has no /health: /node_id, /models and /state are what it
 // answers when it is up (facts/exo.md).
+import { httpFetch, type Fetch } from './http.js';
+
 export interface ProbeResult {
   path: string;
   ok: boolean;
@@ -10,9 +12,7 @@ export interface ProbeResult {
   body?: unknown;
 }
 
-export type Fetch = typeof fetch;
-
-export async function probe(api: string, path: string, timeoutMs: number, doFetch: Fetch = fetch): Promise<ProbeResult> {
+export async function probe(api: string, path: string, timeoutMs: number, doFetch: Fetch = httpFetch): Promise<ProbeResult> {
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   try {

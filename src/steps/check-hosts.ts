@@ -1,6 +1,6 @@
 // Checking the selected hosts together: what `check` prints, and the deploy's preflight.
 import type { Context } from '../context.js';
-import { checkHost, type HostCheck } from '../health/check.js';
+import { ALL_PARTS, checkHost, type CheckPart, type HostCheck } from '../health/check.js';
 
 export function expectedNodes(ctx: Context): number | null {
   if (ctx.options['expect-nodes'] !== undefined) return ctx.options['expect-nodes'];
@@ -9,10 +9,16 @@ export function expectedNodes(ctx: Context): number | null {
   return ctx.options.local ? null : ctx.config.hosts.length;
 }
 
+/** What the module's health timer reads every few minutes on every host: exo's health, not the
+ * machine's Nix and systemd versions, which only a deploy changes (and whose reads, two nix
+ * processes among them, were half the check's CPU time). */
+const LOCAL_PARTS: readonly CheckPart[] = ALL_PARTS.filter((p) => p !== 'compatibility');
+
 export async function checkHosts(ctx: Context, sinceMs: number, sinceProcessStart = false): Promise<HostCheck[]> {
+  const parts = ctx.options.local ? LOCAL_PARTS : ALL_PARTS;
   return Promise.all(
     ctx.hosts.map((host) =>
-      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, sinceProcessStart, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }),
+      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, sinceProcessStart, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch }, parts),
     ),
   );
 }

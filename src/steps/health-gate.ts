@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthSettings } from '../config/schema.js';
 import { checkHost, type HostCheck } from '../health/check.js';
-import type { Fetch } from '../health/probes.js';
+import type { Fetch } from '../health/http.js';
 import type { Log } from '../output/log.js';
 import type { Context } from '../context.js';
 import type { Executor } from '../run/executor.js';

@@ -4,7 +4,7 @@
 // looked for in /state rather than in the answer.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
-import type { Fetch } from '../health/probes.js';
+import type { Fetch } from '../health/http.js';
 
 export interface SmokeSettings {
   model: string;

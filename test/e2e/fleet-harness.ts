@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll } from 'vitest';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cliPath = path.join(repoRoot, 'dist/src/cli.js');
+const cliPath = path.join(repoRoot, 'dist/cli/cli.js');
 
 const hasNspawn = (() => {
   try {

@@ -74,7 +74,7 @@ describe('backup', () => {
   it('an interrupted create never shows as a backup, and list says it is there', async () => {
     // Enough state that tar is still running when the run is killed.
     await execa('dd', ['if=/dev/urandom', `of=${path.join(state, 'custom_model_cards', 'large.bin')}`, 'bs=1M', 'count=300', 'status=none']);
-    const run = execa('node', [path.resolve(import.meta.dirname, '../../dist/src/cli.js'), '--config', config, 'backup', 'create'], { detached: true, reject: false });
+    const run = execa('node', [path.resolve(import.meta.dirname, '../../dist/cli/cli.js'), '--config', config, 'backup', 'create'], { detached: true, reject: false });
     const deadline = Date.now() + 30_000;
     while (!(await readdir(backups)).some((n) => n.startsWith('.partial-')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     process.kill(-(run.pid as number), 'SIGKILL');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cliPath = path.join(repoRoot, 'dist/src/cli.js');
+const cliPath = path.join(repoRoot, 'dist/cli/cli.js');
 
 export interface CliResult {
   exitCode: number;
