@@ -58,16 +58,22 @@ export interface RunRecord {
 }
 
 export class Recorder {
+  private readonly byName = new Map<string, HostRecord>();
   constructor(readonly run: RunRecord, private readonly log: Log, private readonly now: () => number, readonly journal: RunJournal | null) {}
 
   host(name: string): HostRecord {
-    const found = this.run.hosts.find((h) => h.host === name);
-    if (!found) throw new Error(`no record for host ${name}`);
+    let found = this.byName.get(name);
+    if (!found) {
+      found = this.run.hosts.find((h) => h.host === name);
+      if (!found) throw new Error(`no record for host ${name}`);
+      this.byName.set(name, found);
+    }
     return found;
   }
 
-  /** Every phase change is journaled before the run goes on: it is what a later
-   * `status` or `rollback --last` reads after a crash. */
+  /** Every phase change (and the system a host ran before) is journaled before the run goes
+   * on: it is what a later `status` or `rollback --last` reads after a crash. Built paths and
+   * steps are notes: written in order, not waited for. */
   async setPhase(host: string, phase: HostPhase): Promise<void> {
     this.host(host).phase = phase;
     await this.journal?.append({ type: 'phase', host, phase });
@@ -80,7 +86,7 @@ export class Recorder {
 
   async setBuilt(host: string, systemPath: string): Promise<void> {
     this.host(host).built.systemPath = systemPath;
-    await this.journal?.append({ type: 'built', host, systemPath });
+    this.journal?.note({ type: 'built', host, systemPath });
   }
 
   /** Runs one step, records its duration, outcome and output, and shows progress on stderr. */
@@ -91,14 +97,14 @@ export class Recorder {
       const value = await fn();
       const durationMs = this.now() - started;
       this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: true, outputTail: lastLines(output(value), 15) });
-      await this.journal?.append({ type: 'step', step, host, ok: true, durationMs });
+      this.journal?.note({ type: 'step', step, host, ok: true, durationMs });
       this.log.step({ event: 'step-end', step, host, ok: true, durationMs });
       return value;
     } catch (error) {
       const durationMs = this.now() - started;
       const message = error instanceof Error ? error.message : String(error);
       this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: false, outputTail: '', error: message });
-      await this.journal?.append({ type: 'step', step, host, ok: false, durationMs, error: message.split('\n')[0] });
+      this.journal?.note({ type: 'step', step, host, ok: false, durationMs, error: message.split('\n')[0] });
       this.log.step({ event: 'step-end', step, host, ok: false, durationMs, error: message.split('\n')[0] });
       throw error;
     }

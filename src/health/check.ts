@@ -25,6 +25,8 @@ export interface HostCheck {
   unit: UnitState | null;
   probes: ProbeResult[];
   journal: { since: string; scanned: number; matches: JournalMatch[] };
+  /** nodes: the ids /state lists, up to LISTED_NODES (a run record holds one list per host, so
+   * a whole large cluster's list would grow it with the square of the fleet); seen counts all. */
   cluster: { expected: number | null; seen: number | null; nodes: string[]; failedRunners: { runner: string; error: string }[] };
   resources: { memory: Memory | null; disks: DiskUsage[] };
   compatibility: { nix: string | null; flakes: boolean | null; nixos: boolean | null; systemd: string | null };
@@ -43,6 +45,7 @@ export interface CheckOptions {
 }
 
 const LOW_DISK_BYTES = 2 * 1024 ** 3;
+export const LISTED_NODES = 64;
 
 /** The parts a check reads; the gate samples only the cheap, fast-changing ones. */
 export type CheckPart = 'api' | 'unit' | 'journal' | 'resources' | 'compatibility' | 'system';
@@ -95,13 +98,17 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
 }
 
 async function probeApi(host: Host, options: CheckOptions, result: HostCheck): Promise<void> {
-  result.probes = await Promise.all(options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)));
+  const probes = await Promise.all(options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)));
+  // Only /node_id's body is kept: /state lists the whole cluster (and /models every model), so
+  // keeping them would make a fleet's run record grow with the square of its size. What this
+  // check needs of /state is read here.
+  result.probes = probes.map(({ body, ...p }) => (p.path === '/node_id' && body !== undefined ? { ...p, body } : p));
   for (const p of result.probes) if (!p.ok) result.problems.push(`${host.api}${p.path}: ${p.error}`);
-  const state = result.probes.find((p) => p.path === '/state' && p.ok);
+  const state = probes.find((p) => p.path === '/state' && p.ok);
   if (!state) return;
   const view = readClusterView(state.body);
   result.cluster.seen = view.nodes.length;
-  result.cluster.nodes = view.nodes;
+  result.cluster.nodes = view.nodes.length <= LISTED_NODES ? view.nodes : [];
   result.cluster.failedRunners = view.failedRunners;
   for (const r of view.failedRunners) result.problems.push(`runner ${r.runner} failed: ${r.error}`);
   const expected = options.expectedNodes;

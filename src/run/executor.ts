@@ -105,7 +105,7 @@ const MAX_SESSIONS = 8;
 /** One multiplexed ssh connection per host and run (ControlMaster), so that the many small
  * reads a check makes cost one handshake. Closed explicitly: it leaves no process behind. */
 class SshConnection {
-  private controlDir: string | undefined;
+  private controlSocket: string | undefined;
   /** The first command opens the master connection alone; the others wait and share it. */
   private opened: Promise<unknown> | undefined;
   private active = 0;
@@ -134,8 +134,8 @@ class SshConnection {
   }
 
   private controlPath(): string {
-    this.controlDir ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-ssh-'));
-    return path.join(this.controlDir, 'c');
+    this.controlSocket ??= controlDir.take();
+    return this.controlSocket;
   }
 
   options(): string[] {
@@ -156,15 +156,36 @@ class SshConnection {
   }
 
   async close(): Promise<void> {
-    if (!this.controlDir) return;
+    if (!this.controlSocket) return;
     await this.ctx.cleanupRunner({
-      argv: [this.ctx.sshProgram, '-o', `ControlPath=${this.controlPath()}`, '-O', 'exit', '--', this.host.target],
+      argv: [this.ctx.sshProgram, '-o', `ControlPath=${this.controlSocket}`, '-O', 'exit', '--', this.host.target],
       timeoutMs: 5000,
     }).catch(() => undefined);
-    rmSync(this.controlDir, { recursive: true, force: true });
-    this.controlDir = undefined;
+    controlDir.give(this.controlSocket);
+    this.controlSocket = undefined;
   }
 }
+
+/** One private folder (0700, from mkdtemp) for every connection's socket of this process,
+ * removed when the last connection closes: a fleet of 1,000 hosts makes one folder, not 1,000.
+ * Socket names are short numbers: a socket path must fit in 108 bytes. */
+const controlDir = new (class {
+  private dir: string | undefined;
+  private open = 0;
+  private next = 0;
+  take(): string {
+    this.dir ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-ssh-'));
+    this.open += 1;
+    return path.join(this.dir, String((this.next += 1)));
+  }
+  give(socket: string): void {
+    rmSync(socket, { force: true });
+    this.open -= 1;
+    if (this.open > 0 || !this.dir) return;
+    rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
+})();
 
 /** The ssh options as NIX_SSHOPTS carries them to `nix copy` and nixos-rebuild (space-separated:
  * an option value with a space cannot be passed this way, a limit of Nix itself). */
