@@ -1,5 +1,6 @@
 // What every command receives: the config, the selected hosts, and the ways to reach them.
 import os from 'node:os';
+import pLimit from 'p-limit';
 import path from 'node:path';
 import { DEFAULT_CONFIG_NAME, loadConfig, localConfig, type Config } from './config/load.js';
 import { resolveHost, type Host } from './config/host.js';
@@ -9,6 +10,8 @@ import type { ParsedOptions } from './options.js';
 import type { Log } from './output/log.js';
 import { createExecutor, type Executor } from './run/executor.js';
 import type { ProcessRunner } from './run/process.js';
+
+const PROCESSES_AT_ONCE = 96;
 
 export interface Context {
   config: Config;
@@ -42,8 +45,13 @@ export async function createContext(options: ParsedOptions, positionals: string[
   if (!options.local) applyCommandLineOverrides(config, options);
   const hosts = selectHosts(config.hosts, options.hosts);
   const executors = new Map<string, Executor>();
+  // A fleet's checks and rollbacks fan out to every host: at most PROCESSES_AT_ONCE programs
+  // (ssh sessions mostly) run at once, below a default limit of 1,024 open files (each takes
+  // three pipes) and far from a fork storm. Their timeouts start when they start.
+  const processes = pLimit(Math.max(PROCESSES_AT_ONCE, 2 * config.rollout.max_parallel));
+  const runner: ProcessRunner = (spec) => processes(() => deps.runner(spec));
   const executorContext = {
-    runner: deps.runner,
+    runner,
     cleanupRunner: deps.cleanupRunner ?? deps.runner,
     log: deps.log,
     dryRun: Boolean(options['dry-run']),
@@ -64,7 +72,7 @@ export async function createContext(options: ParsedOptions, positionals: string[
     hosts,
     log: deps.log,
     signal: deps.signal,
-    runner: deps.runner,
+    runner,
     fetch: deps.fetch ?? httpFetch,
     now: deps.now ?? Date.now,
     executor,

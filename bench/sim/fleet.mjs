@@ -5,7 +5,13 @@
 // (build, copy, activation, API probes), lookups are O(1) and answers are precomputed: its
 // own CPU time is counted as the toolkit's, so it must stay small.
 // Every other command (systemctl, journalctl, readlink, backup plumbing…) answers at once.
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src');
+const { shellUnquote } = await import(path.join(dist, 'run/shell-quote.js'));
+const { batchCommands, formatBatchOutput } = await import(path.join(dist, 'run/remote-batch.js'));
 
 /** mulberry32: a small seeded PRNG. */
 export function prng(seed) {
@@ -54,34 +60,6 @@ const ok = (stdout = '') => ({ exitCode: 0, stdout, stderr: '', timedOut: false 
 const versionOf = (p) => /exo-([\d.]+)$/.exec(p)?.[1] ?? 'unknown';
 const releaseFiles = (files) => files.map((f) => `${f}\0{"schemaVersion":1,"exo":{"version":"${versionOf(f.replace('/etc/exo/release.json', ''))}"}}\0`).join('');
 
-/** Splits the single-quoted command ssh carries back into its arguments. */
-function unquote(command) {
-  if (!command.includes("'")) return command.split(' ');
-  const args = [];
-  let current = '';
-  let inQuote = false;
-  let started = false;
-  for (let i = 0; i < command.length; i += 1) {
-    const c = command[i];
-    if (inQuote) {
-      if (c === "'") inQuote = false;
-      else current += c;
-    } else if (c === "'") {
-      inQuote = true;
-      started = true;
-    } else if (c === '\\' && command[i + 1] === "'") {
-      current += "'";
-      i += 1;
-    } else if (c === ' ') {
-      if (started || current) args.push(current);
-      current = '';
-      started = false;
-    } else current += c;
-  }
-  if (started || current) args.push(current);
-  return args;
-}
-
 function activate(host, path) {
   if (host.running !== path) {
     host.running = path;
@@ -102,7 +80,11 @@ async function answerFor(fleet, argv) {
     if (argv.includes('-O')) return ok();
     const host = fleet.byTarget.get(argv.at(-2));
     if (!host) return { exitCode: 255, stdout: '', stderr: 'ssh: unknown host', timedOut: false };
-    return onHost(host, unquote(argv.at(-1)));
+    const remote = shellUnquote(argv.at(-1));
+    const batch = batchCommands(remote);
+    // reads that share one session: answered one by one, framed as the batch script frames them
+    if (batch) return ok(formatBatchOutput(batch.marker, batch.commands.map((c) => onHost(host, shellUnquote(c)))));
+    return onHost(host, remote);
   }
   return onDeployer(fleet, argv);
 }

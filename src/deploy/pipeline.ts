@@ -10,7 +10,7 @@ import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import type { Strategy } from '../config/schema.js';
 import { ExitCode, ExoDeployError, usageError } from '../errors.js';
-import { checkHost } from '../health/check.js';
+import { AFTER_ACTIVATION_PARTS, checkHost } from '../health/check.js';
 import { buildSystem } from '../steps/build.js';
 import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
@@ -234,7 +234,7 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   );
 
   const finals = await rec.step('final check', null, () =>
-    Promise.all(executors.map((e) => checkHost(e, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, sinceProcessStart: true, expectedNodes: expected, fetch: ctx.fetch }))),
+    Promise.all(executors.map((e) => checkHost(e, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, sinceProcessStart: true, expectedNodes: expected, fetch: ctx.fetch }, AFTER_ACTIVATION_PARTS))),
   (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : c.problems.join('; ')}`).join('\n'));
   for (const c of finals) {
     const h = rec.host(c.host);
@@ -270,9 +270,10 @@ async function rollBackTouched(ctx: Context, rec: Recorder, failedBatch: readonl
       }
     }, (out) => out),
   ));
-  for (const h of run.hosts.filter((x) => x.phase === 'rolled-back' || x.phase === 'rollback-failed')) {
-    h.finalCheck = await checkHost(ctx.executor(ctx.hosts.find((x) => x.name === h.host) as Host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now(), expectedNodes: null, fetch: ctx.fetch }).catch(() => null);
-  }
+  await Promise.all(run.hosts.filter((x) => x.phase === 'rolled-back' || x.phase === 'rollback-failed').map(async (h) => {
+    const exec = ctx.executor(ctx.hosts.find((x) => x.name === h.host) as Host);
+    h.finalCheck = await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now(), expectedNodes: null, fetch: ctx.fetch }, AFTER_ACTIVATION_PARTS).catch(() => null);
+  }));
   if (run.hosts.some((h) => h.phase === 'rollback-failed')) finish(run, 'rollback-failed', ExitCode.needsPerson);
   else if (run.hosts.some(touched)) finish(run, 'partly-rolled-back', ExitCode.failed);
   else finish(run, 'rolled-back', ExitCode.failed);

@@ -50,6 +50,9 @@ export const LISTED_NODES = 64;
 /** The parts a check reads; the gate samples only the cheap, fast-changing ones. */
 export type CheckPart = 'api' | 'unit' | 'journal' | 'resources' | 'compatibility' | 'system';
 export const ALL_PARTS: readonly CheckPart[] = ['api', 'unit', 'journal', 'resources', 'compatibility', 'system'];
+/** After an activation: exo's health and the system the host runs. The preflight has read
+ * the host's Nix, systemd and disks, which an activation does not change. */
+export const AFTER_ACTIVATION_PARTS: readonly CheckPart[] = ['api', 'unit', 'journal', 'system'];
 
 export async function checkHost(exec: Executor, options: CheckOptions, parts: readonly CheckPart[] = ALL_PARTS): Promise<HostCheck> {
   const host = exec.host;

@@ -1,6 +1,14 @@
 // HTTP probes of exo's API. exo has no /health: /node_id, /models and /state are what it
 // answers when it is up (facts/exo.md).
+import pLimit from 'p-limit';
 import { httpFetch, type Fetch } from './http.js';
+
+/** Probes in flight at once in this process: a fleet's checks fan out to every host, and
+ * 1,000 hosts × 3 probes at once would be 3,000 sockets (past a default limit of 1,024 open
+ * files) and every /state body in memory together. A probe's clock and timeout start when
+ * it is sent, not while it waits for its turn. */
+export const PROBES_AT_ONCE = 96;
+const inFlight = pLimit(PROBES_AT_ONCE);
 
 export interface ProbeResult {
   path: string;
@@ -12,7 +20,11 @@ export interface ProbeResult {
   body?: unknown;
 }
 
-export async function probe(api: string, path: string, timeoutMs: number, doFetch: Fetch = httpFetch): Promise<ProbeResult> {
+export function probe(api: string, path: string, timeoutMs: number, doFetch: Fetch = httpFetch): Promise<ProbeResult> {
+  return inFlight(() => probeNow(api, path, timeoutMs, doFetch));
+}
+
+async function probeNow(api: string, path: string, timeoutMs: number, doFetch: Fetch): Promise<ProbeResult> {
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   try {

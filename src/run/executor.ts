@@ -6,6 +6,8 @@ import type { Host } from '../config/host.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import type { Log } from '../output/log.js';
 import type { ProcessResult, ProcessRunner } from './process.js';
+import { batchArgv, newMarker, parseBatchOutput } from './remote-batch.js';
+import { shellQuote } from './shell-quote.js';
 
 export interface RunOptions {
   input?: string;
@@ -40,11 +42,7 @@ export function lastLines(text: string, count: number): string {
   return text.trimEnd().split('\n').slice(-count).join('\n');
 }
 
-/** POSIX single-quoting. ssh hands its command to the remote user's shell as one string, so
- * each argument is quoted here, in this one place; nothing else builds a shell string. */
-export function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from './shell-quote.js';
 
 export interface ExecutorContext {
   runner: ProcessRunner;
@@ -59,8 +57,9 @@ export interface ExecutorContext {
 
 export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
   const ssh = host.local ? undefined : new SshConnection(host, ctx);
+  const wrapRoot = (argv: readonly string[], root: boolean): string[] => (root && host.sudo ? ['sudo', '-n', '--', ...argv] : [...argv]);
   const wrap = (argv: readonly string[], root: boolean): string[] => {
-    const asRoot = root && host.sudo ? ['sudo', '-n', '--', ...argv] : [...argv];
+    const asRoot = wrapRoot(argv, root);
     return ssh ? ssh.argv(asRoot) : asRoot;
   };
   const run = async (argv: readonly string[], options: RunOptions = {}): Promise<ProcessResult> => {
@@ -68,9 +67,21 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
       ctx.log.info(`[dry-run] ${host.name}: would run ${argv.join(' ')}`);
       return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
     }
-    return ssh ? ssh.session(() => execute(argv, options)) : execute(argv, options);
+    if (!ssh) return execute(argv, options);
+    // Reads issued together (a check's Promise.all) share one ssh session.
+    if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return ssh.read(argv, options, runReads);
+    return ssh.session(() => execute(argv, options));
   };
-  const execute = async (argv: readonly string[], options: RunOptions): Promise<ProcessResult> => {
+  const runReads = async (reads: readonly Read[]): Promise<ProcessResult[]> => {
+    if (reads.length === 1) return [await execute(reads[0]!.argv, reads[0]!.options)];
+    const marker = newMarker();
+    const argvs = reads.map((r) => wrapRoot(r.argv, r.options.root ?? false));
+    const whole = await execute(batchArgv(argvs, marker), { timeoutMs: Math.max(...reads.map((r) => r.options.timeoutMs ?? ctx.defaultTimeoutMs)) }, false);
+    const results = parseBatchOutput(whole, marker, reads.map((r) => r.argv));
+    for (const r of results) ctx.log.verbose(`${host.name}: $ ${r.argv.join(' ')}  (${r.durationMs} ms, one session with ${reads.length - 1} other read(s), ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`})`);
+    return results;
+  };
+  const execute = async (argv: readonly string[], options: RunOptions, logged = true): Promise<ProcessResult> => {
     const result = await ctx.runner({
       argv: wrap(argv, options.root ?? false),
       input: options.input,
@@ -78,7 +89,7 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
       env: options.env,
       cwd: options.cwd,
     });
-    ctx.log.verbose(`${host.name}: $ ${argv.join(' ')}  (${result.durationMs} ms, ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`);
+    if (logged) ctx.log.verbose(`${host.name}: $ ${argv.join(' ')}  (${result.durationMs} ms, ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`);
     if (ssh && result.exitCode === 255 && !result.timedOut) {
       throw new ExoDeployError(`${host.name}: cannot reach ${host.target} over ssh: ${lastLines(result.stderr, 2) || 'ssh exited 255'}`, ExitCode.failed, {
         host: host.name,
@@ -99,6 +110,13 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
   };
 }
 
+interface Read {
+  argv: readonly string[];
+  options: RunOptions;
+  resolve: (result: ProcessResult) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Sessions at once over one connection: below sshd's default MaxSessions (10). */
 const MAX_SESSIONS = 8;
 
@@ -111,6 +129,26 @@ class SshConnection {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly host: Host, private readonly ctx: ExecutorContext) {}
+
+  private reads: Read[] | undefined;
+
+  /** Queues a read; the reads queued in the same turn of the event loop run in one session. */
+  read(argv: readonly string[], options: RunOptions, runReads: (reads: readonly Read[]) => Promise<ProcessResult[]>): Promise<ProcessResult> {
+    return new Promise((resolve, reject) => {
+      if (!this.reads) {
+        this.reads = [];
+        setImmediate(() => {
+          const reads = this.reads ?? [];
+          this.reads = undefined;
+          this.session(() => runReads(reads)).then(
+            (results) => reads.forEach((r, k) => r.resolve(results[k] as ProcessResult)),
+            (error: unknown) => reads.forEach((r) => r.reject(error)),
+          );
+        });
+      }
+      this.reads.push({ argv, options, resolve, reject });
+    });
+  }
 
   async session<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.opened) {

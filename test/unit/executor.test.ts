@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { resolveHost } from '../../src/config/host.js';
 import { createExecutor, shellQuote } from '../../src/run/executor.js';
+import { shellUnquote } from '../../src/run/shell-quote.js';
 import { silentLog } from '../../src/output/log.js';
 import { fakeRunner } from './fake-runner.js';
 
@@ -35,6 +36,14 @@ describe('executor', () => {
       expect(echoed).toBe(s);
     }
     expect(shellQuote('plain/path-1.2')).toBe('plain/path-1.2');
+  });
+
+  it('unquotes what it quoted, as the shell does (the simulated fleets read ssh commands so)', () => {
+    const words = ["a'b", "it's; rm -rf /", '$(touch /tmp/x)', 'a  b', '', '\\', "''", 'plain'];
+    const line = words.map(shellQuote).join(' ');
+    expect(shellUnquote(line)).toEqual(words);
+    const viaShell = execFileSync('sh', ['-c', `for w in ${line}; do printf '%s\\0' "$w"; done`], { encoding: 'utf8' });
+    expect(viaShell.split('\0').slice(0, -1)).toEqual(words);
   });
 
   it('under --dry-run prints a changing command instead of running it, and still runs reads', async () => {

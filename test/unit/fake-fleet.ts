@@ -1,6 +1,7 @@
 // A simulated fleet for unit tests of the deploy logic: the fake run layer answers the
 // commands exo-deploy runs (locally and over ssh) from a small model of each host, and a
 // fake fetch answers exo's API from the same model. Only logic is tested with it.
+import { shellUnquote } from '../../src/run/shell-quote.js';
 import type { Rule } from './fake-runner.js';
 
 export type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500';
@@ -59,33 +60,6 @@ export function simFleet(names: string[]): SimFleet {
   };
 }
 
-/** Splits the single-quoted command ssh carries back into its arguments. */
-export function unquote(command: string): string[] {
-  const args: string[] = [];
-  let current = '';
-  let inQuote = false;
-  let started = false;
-  for (let i = 0; i < command.length; i += 1) {
-    const c = command[i] as string;
-    if (inQuote) {
-      if (c === "'") inQuote = false;
-      else current += c;
-    } else if (c === "'") {
-      inQuote = true;
-      started = true;
-    } else if (c === '\\' && command[i + 1] === "'") {
-      current += "'";
-      i += 1;
-    } else if (c === ' ') {
-      if (started || current) args.push(current);
-      current = '';
-      started = false;
-    } else current += c;
-  }
-  if (started || current) args.push(current);
-  return args;
-}
-
 const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
 
 function activate(fleet: SimFleet, host: SimHost, path: string) {
@@ -105,7 +79,7 @@ export function fleetRule(fleet: SimFleet): Rule {
       const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
       if (!host) return { exitCode: 255, stderr: 'ssh: unknown host' };
       if (host.unreachable) return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: No route to host` };
-      return onHost(fleet, host, unquote(argv.at(-1) as string), spec.input);
+      return onHost(fleet, host, shellUnquote(argv.at(-1) as string), spec.input);
     }
     return onDeployer(fleet, argv, spec.env);
   };
