@@ -1,9 +1,11 @@
 // Preloaded into a measured node process (node --require bench/lib/usage.cjs …): at exit it
-// writes that process's own CPU time and peak memory, and the CPU time of the child
-// processes it waited for, to $BENCH_USAGE_FILE. CommonJS and Node 18 safe: it also runs on
+// writes that process's own CPU time and peak memory, the CPU time of the child processes it
+// waited for, and the wall time its event loop was busy (not waiting for a child, the network
+// or a timer), to $BENCH_USAGE_FILE. CommonJS and Node 18 safe: it also runs on
 // the sandbox hosts.
 'use strict';
 const fs = require('node:fs');
+const { performance } = require('node:perf_hooks');
 const out = process.env.BENCH_USAGE_FILE;
 if (out) {
   const t0 = Date.now();
@@ -25,6 +27,9 @@ if (out) {
         childrenCpuMs: (f[13] + f[14]) * tick,
         maxRssKB: ru.maxRSS,
         vmHwmKB: kb('VmHWM'),
+        // Busy wall time: start-up until the event loop ran, then the loop's active time
+        // (callbacks, JSON, spawning; not its waits in epoll).
+        busyMs: Math.max(0, performance.nodeTiming.loopStart) + performance.eventLoopUtilization().active,
       }) + '\n');
     } catch (e) {
       process.stderr.write(`bench usage: ${e.message}\n`);

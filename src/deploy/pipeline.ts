@@ -17,7 +17,7 @@ import { runHealthGate } from '../steps/health-gate.js';
 import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
 import { smokeSettings, smokeTest } from '../steps/smoke.js';
-import { readReleases, readSystemState, type Release } from '../system/generations.js';
+import { readReleases, readSystemState, type Release, type SystemState } from '../system/generations.js';
 import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
 import { timestampId } from '../time-id.js';
 import { placeMarkers, removeMarkers } from './host-marker.js';
@@ -127,10 +127,12 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     marked.push(...ctx.hosts);
   }
 
+  const systems = new Map<string, SystemState>();
   await rec.step('record', null, async () => {
     // Together, so that the journal writes the hosts' systems in one fsync, not one each.
     await Promise.all(ctx.hosts.map(async (h) => {
       const state = await readSystemState(ctx.executor(h));
+      systems.set(h.name, state);
       const current = state.generations.find((g) => g.current);
       rec.host(state.host).before.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? 'unknown';
       await rec.setBefore(state.host, { running: state.running, profileGeneration: state.profileGeneration, profilePath: current?.path ?? null });
@@ -168,7 +170,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   if (!dryRun) {
     await onEveryHost(changing, limit, (h) =>
       rec.step('backup', h.name, async () => {
-        rec.host(h.name).backupId = (await backupHost(ctx, h, `before deploy ${run.id}`, rec.host(h.name).before.healthy ?? false)).id;
+        rec.host(h.name).backupId = (await backupHost(ctx, h, `before deploy ${run.id}`, rec.host(h.name).before.healthy ?? false, systems.get(h.name))).id;
       }),
     );
   }

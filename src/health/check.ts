@@ -40,6 +40,10 @@ export interface CheckOptions {
   sinceMs: number;
   /** Only lines of the running exo process: what an earlier process logged is history. */
   sinceProcessStart?: boolean;
+  /** When the process started, as an earlier check of it read: then the unit and the journal
+   * are read together (one ssh session) instead of one after the other. A process started
+   * since then only adds its predecessor's last lines, which that restart fails anyway. */
+  knownProcessStartMs?: number;
   expectedNodes: number | null;
   fetch: Fetch;
 }
@@ -77,8 +81,8 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     unit: () => readUnit(exec, result),
     journal: async () => {
       if (!options.sinceProcessStart) return readJournal(exec, options, result);
-      const unit = result.unit ?? parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout);
-      const sinceMs = Math.max(options.sinceMs, unit.startedAt ?? 0);
+      const startedAt = options.knownProcessStartMs ?? (result.unit ?? parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout)).startedAt;
+      const sinceMs = Math.max(options.sinceMs, startedAt ?? 0);
       result.journal.since = new Date(sinceMs).toISOString();
       return readJournal(exec, { ...options, sinceMs }, result);
     },
@@ -88,7 +92,7 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
   };
   try {
     // The journal since the process started needs the unit's start time: read the unit once, first.
-    const unitFirst = Boolean(options.sinceProcessStart) && parts.includes('unit');
+    const unitFirst = Boolean(options.sinceProcessStart) && options.knownProcessStartMs === undefined && parts.includes('unit');
     if (unitFirst) await readers.unit();
     await Promise.all(parts.filter((p): p is Exclude<CheckPart, 'api'> => p !== 'api' && !(unitFirst && p === 'unit')).map((p) => readers[p]()));
   } catch (error) {

@@ -74,7 +74,7 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
   };
   const runReads = async (reads: readonly Read[]): Promise<ProcessResult[]> => {
     if (reads.length === 1) return [await execute(reads[0]!.argv, reads[0]!.options)];
-    const marker = newMarker();
+    const marker = await newMarker();
     const argvs = reads.map((r) => wrapRoot(r.argv, r.options.root ?? false));
     const whole = await execute(batchArgv(argvs, marker), { timeoutMs: Math.max(...reads.map((r) => r.options.timeoutMs ?? ctx.defaultTimeoutMs)) }, false);
     const results = parseBatchOutput(whole, marker, reads.map((r) => r.argv));

@@ -29,7 +29,8 @@ export function execaRunner(signal?: AbortSignal): ProcessRunner {
     if (!file) throw new Error('empty argv');
     const started = performance.now();
     const result = await execa(file, args, {
-      input: spec.input ?? '',
+      // No input: /dev/null, not an empty pipe (one stream less to set up for every call).
+      ...(spec.input === undefined ? { stdin: 'ignore' as const } : { input: spec.input }),
       timeout: spec.timeoutMs,
       cancelSignal: signal,
       reject: false,

@@ -2,7 +2,6 @@
 // their outputs come back framed by a marker line. A check makes about ten small reads per
 // host; as ten sessions they cost ten ssh processes here and ten shells there, which on a
 // busy machine (or a fleet) is most of a check's time (bench/: check latency).
-import { randomBytes } from 'node:crypto';
 import type { ProcessResult } from './process.js';
 import { shellQuote } from './shell-quote.js';
 
@@ -24,7 +23,12 @@ export const BATCH_SCRIPT = [
 
 export const BATCH_NAME = 'exo-deploy-batch';
 
-export const newMarker = () => `${BATCH_NAME}-${randomBytes(8).toString('hex')}`;
+/** Unguessable, so that no output (a journal line is anyone's to write) can forge a frame.
+ * node:crypto is loaded here, not at the top: most of it is not needed by a local check. */
+export async function newMarker(): Promise<string> {
+  const { randomBytes } = await import('node:crypto');
+  return `${BATCH_NAME}-${randomBytes(8).toString('hex')}`;
+}
 
 export function batchArgv(commands: readonly (readonly string[])[], marker: string): string[] {
   return ['sh', '-c', BATCH_SCRIPT, BATCH_NAME, marker, ...commands.map((argv) => argv.map(shellQuote).join(' '))];

@@ -6,12 +6,13 @@ import { createBackup } from '../backup/backups.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { checkHost } from '../health/check.js';
-import { readSystemState } from '../system/generations.js';
+import { readSystemState, type SystemState } from '../system/generations.js';
 
-/** healthy: known from a check the caller made, or read now from the unit and the API. */
-export async function backupHost(ctx: Context, host: Host, reason: string, healthy?: boolean) {
+/** healthy and system: known from what the caller read (a deploy's preflight and record), or
+ * read now. */
+export async function backupHost(ctx: Context, host: Host, reason: string, healthy?: boolean, knownSystem?: SystemState) {
   const exec = ctx.executor(host);
-  const system = await readSystemState(exec);
+  const system = knownSystem ?? (await readSystemState(exec));
   const known = healthy ?? (await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now() - 60_000, expectedNodes: null, fetch: ctx.fetch }, ['unit', 'api'])).healthy;
   const flakeLock = ctx.config.flakeIsPath && ctx.config.file ? await readFile(path.join(ctx.config.flake, 'flake.lock'), 'utf8').catch(() => null) : null;
   return createBackup(exec, {

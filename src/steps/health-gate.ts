@@ -116,9 +116,10 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
 
 async function takeSample(w: Watch, options: GateOptions): Promise<HostCheck> {
   // Only the new process's journal lines count: the old one may log errors while it stops.
+  const knownProcessStartMs = w.result.lastSample?.unit?.startedAt ?? undefined;
   const sample = await checkHost(
     w.exec,
-    { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch, sinceMs: options.activatedAtMs, sinceProcessStart: true },
+    { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch, sinceMs: options.activatedAtMs, sinceProcessStart: true, knownProcessStartMs },
     ['unit', 'api', 'journal'],
   );
   w.result.lastSample = sample;

@@ -26,7 +26,7 @@ const commands: string[][] = [
 
 describe.each(shells)('the batch script in %s', (shell) => {
   it('returns each command\'s stdout, stderr and exit status, in order', async () => {
-    const marker = newMarker();
+    const marker = await newMarker();
     const argv = batchArgv(commands, marker);
     const whole = await execaRunner()({ argv: [shell, ...argv.slice(1)], timeoutMs: 10_000 });
     expect(whole.exitCode).toBe(0);
@@ -43,7 +43,7 @@ describe.each(shells)('the batch script in %s', (shell) => {
   });
 
   it('gives the commands it did not finish the session\'s failure, and leaves none running', async () => {
-    const marker = newMarker();
+    const marker = await newMarker();
     const slow = [['true'], ['sleep', '7.25']];
     const whole = await execaRunner()({ argv: [shell, ...batchArgv(slow, marker).slice(1)], timeoutMs: 500 });
     const [first, second] = parseBatchOutput(whole, marker, slow);
