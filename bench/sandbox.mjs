@@ -51,6 +51,13 @@ const must = (r, what, code = 0) => {
   return r;
 };
 
+/** CPU time the whole machine has spent busy (every core; /proc/stat, minus idle and iowait), in ms. */
+function machineBusyMs() {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks;
+  return (user + nice + system + irq + softirq + steal) * 10; // USER_HZ = 100
+}
+
 /** Sandbox folders in use: run.mjs tears them down on Ctrl-C. */
 export const liveSandboxes = new Set();
 
@@ -101,11 +108,17 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
     // 2. check latency: one host against three, on the same 3-host fleet, paired and alternated.
     await section('check latency', async () => {
       const check = { one: [], three: [] };
+      // The whole machine's CPU time during each check (the toolkit, ssh, and the hosts' sshd,
+      // shells, systemctl, journalctl, nix, exo answering): divided by the cores, the least
+      // wall time the check can take here, however concurrent.
+      const machineCpu = { one: [], three: [] };
       for (let i = 0; i < checkRuns; i++) {
         await idle();
         const order = i % 2 ? ['three', 'one'] : ['one', 'three'];
         for (const k of order) {
+          const before = machineBusyMs();
           const r = must(await run(fleets.three, ['check', '--json', ...(k === 'one' ? ['--hosts', 'h1'] : [])]), `check (${k})`);
+          machineCpu[k].push(machineBusyMs() - before);
           check[k].push(r.wallMs);
         }
       }
@@ -113,6 +126,9 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
       figures.push(figure('check --json: 1 host', check.one, 'ms'));
       figures.push(figure('check --json: 3 hosts', check.three, 'ms'));
       figures.push(figure('check --json: 3 hosts / 1 host', check.three.map((x, i) => x / check.one[i]), '×', at('<=', 1.3, '3 hosts at most 1.3 × one host (paired runs)')));
+      const cores = os.cpus().length;
+      figures.push(figure(`check --json, 1 host: CPU time of the whole machine / ${cores} cores (the least wall time it can take here)`, machineCpu.one.map((x) => x / cores), 'ms'));
+      figures.push(figure(`check --json, 3 hosts: CPU time of the whole machine / ${cores} cores (the least wall time it can take here)`, machineCpu.three.map((x) => x / cores), 'ms'));
     });
 
     // 3. lockstep rollout of a healthy release: 1 host against 3 hosts, same release, same soak.

@@ -50,6 +50,11 @@ export async function fleetScale({ repo, sizes = [10, 100, 1000], limits = [1, 1
   for (const hosts of sizes) {
     for (const limit of limits) figures.push(figure(`fleet scale: toolkit CPU per host, ${hosts} hosts, max_parallel ${limit}`, of(hosts, limit).map((r) => r.cpuMs / hosts), 'ms/host'));
   }
+  // What the makespan spends beyond the ideal, per host: the fixed cost a real (seconds-long)
+  // build, copy and activation would have to dwarf.
+  for (const hosts of sizes) {
+    for (const limit of limits) figures.push(figure(`fleet scale: makespan beyond the ideal, per host, ${hosts} hosts, max_parallel ${limit}`, of(hosts, limit).map((r) => (r.makespanMs - r.idealMs) / hosts), 'ms/host'));
+  }
   const big = Math.max(...sizes);
   for (const limit of limits) figures.push(figure(`fleet scale: peak memory, ${big} hosts, max_parallel ${limit}`, of(big, limit).map((r) => r.maxRssMB), 'MB', at('<', 200, 'under 200 MB at 1,000 hosts')));
   // Flat cost per host: CPU per host at 1,000 hosts against 100 hosts, paired by seed and max_parallel.

@@ -7,7 +7,10 @@ import { noFleet, useFleet } from './fleet-harness.js';
 
 const FAULTS: [fault: string, evidence: RegExp][] = [
   ['crash-on-start', /units failed to start|crash|restarted/],
-  ['exit-after:3', /restarted \d+ time\(s\): exo crashed|exo.service is (activating|failed)/],
+  // Which crash signal depends on when the gate's first sample lands: after its baseline, a
+  // restart; between restarts, the unit's state; when exo already exited once before the
+  // first sample (a slow `test` on a busy machine), a crash loop.
+  ['exit-after:3', /restarted \d+ time\(s\): exo crashed|exo.service is (activating|failed)|exo.service is crash-looping/],
   ['runner-exit:2', /Runner found to be dead|runner \S+ failed: Terminated/],
   ['queue-closed:2', /Queue <multiprocessing\.queues\.Queue object at 0x[0-9a-f]+> is closed/],
   ['closed-resource:2', /anyio\.ClosedResourceError/],
