@@ -502,8 +502,6 @@ in
           description = "Health check of exo";
           after = [ "exo.service" ];
           onFailure = cfg.healthCheck.onFailure;
-          # `check` reports the Nix version among its compatibility facts.
-          path = [ config.nix.package ];
           restartIfChanged = false;
           environment = {
             EXO_HEALTH_STATE_DIR = "/run/exo";

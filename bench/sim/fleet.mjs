@@ -86,6 +86,8 @@ async function answerFor(fleet, argv) {
     if (batch) return ok(formatBatchOutput(batch.marker, batch.commands.map((c) => onHost(host, shellUnquote(c)))));
     return onHost(host, remote);
   }
+  const batch = batchCommands(argv);
+  if (batch) return ok(formatBatchOutput(batch.marker, await Promise.all(batch.commands.map((c) => onDeployer(fleet, shellUnquote(c))))));
   return onDeployer(fleet, argv);
 }
 

@@ -3,6 +3,7 @@
 // exo-deploy's real `deploy` command (dist/src: config loading, the lock, the pipeline with
 // its scheduler, the fsynced run journal, the report) with the run layer and fetch replaced
 // by the simulated fleet of ./fleet.mjs. Prints one JSON line.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,7 +52,9 @@ try {
     idealPhases: ideal.phases,
     stepSpansMs: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, v.end - v.start])),
     cpuMs: (cpu.user + cpu.system) / 1000,
-    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak over fork and exec into
+    // the child's maxRSS, so this process would report the bench runner's memory.
+    maxRssMB: Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024,
   })}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });

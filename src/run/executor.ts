@@ -67,12 +67,14 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
       ctx.log.info(`[dry-run] ${host.name}: would run ${argv.join(' ')}`);
       return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
     }
-    if (!ssh) return execute(argv, options);
-    // Reads issued together (a check's Promise.all) share one ssh session.
-    if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return ssh.read(argv, options, runReads);
-    return ssh.session(() => execute(argv, options));
+    // Reads issued together (a check's Promise.all) run as one process: one ssh session, or
+    // one local shell instead of a spawn each.
+    if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return reads.add(argv, options);
+    return ssh ? ssh.session(() => execute(argv, options)) : execute(argv, options);
   };
-  const runReads = async (reads: readonly Read[]): Promise<ProcessResult[]> => {
+  const runReads = async (batch: readonly Read[]): Promise<ProcessResult[]> => (ssh ? ssh.session(() => runTogether(batch)) : runTogether(batch));
+  const reads = new ReadBatcher(runReads);
+  const runTogether = async (reads: readonly Read[]): Promise<ProcessResult[]> => {
     if (reads.length === 1) return [await execute(reads[0]!.argv, reads[0]!.options)];
     const marker = await newMarker();
     const argvs = reads.map((r) => wrapRoot(r.argv, r.options.root ?? false));
@@ -117,6 +119,29 @@ interface Read {
   reject: (error: unknown) => void;
 }
 
+/** Collects the reads made in one turn of the event loop and runs them together. */
+class ReadBatcher {
+  private queued: Read[] | undefined;
+  constructor(private readonly run: (reads: readonly Read[]) => Promise<ProcessResult[]>) {}
+
+  add(argv: readonly string[], options: RunOptions): Promise<ProcessResult> {
+    return new Promise((resolve, reject) => {
+      if (!this.queued) {
+        this.queued = [];
+        setImmediate(() => {
+          const reads = this.queued ?? [];
+          this.queued = undefined;
+          this.run(reads).then(
+            (results) => reads.forEach((r, k) => r.resolve(results[k] as ProcessResult)),
+            (error: unknown) => reads.forEach((r) => r.reject(error)),
+          );
+        });
+      }
+      this.queued.push({ argv, options, resolve, reject });
+    });
+  }
+}
+
 /** Sessions at once over one connection: below sshd's default MaxSessions (10). */
 const MAX_SESSIONS = 8;
 
@@ -129,26 +154,6 @@ class SshConnection {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly host: Host, private readonly ctx: ExecutorContext) {}
-
-  private reads: Read[] | undefined;
-
-  /** Queues a read; the reads queued in the same turn of the event loop run in one session. */
-  read(argv: readonly string[], options: RunOptions, runReads: (reads: readonly Read[]) => Promise<ProcessResult[]>): Promise<ProcessResult> {
-    return new Promise((resolve, reject) => {
-      if (!this.reads) {
-        this.reads = [];
-        setImmediate(() => {
-          const reads = this.reads ?? [];
-          this.reads = undefined;
-          this.session(() => runReads(reads)).then(
-            (results) => reads.forEach((r, k) => r.resolve(results[k] as ProcessResult)),
-            (error: unknown) => reads.forEach((r) => r.reject(error)),
-          );
-        });
-      }
-      this.reads.push({ argv, options, resolve, reject });
-    });
-  }
 
   async session<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.opened) {

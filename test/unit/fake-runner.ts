@@ -17,11 +17,13 @@ export interface FakeRunner {
 export function fakeRunner(...rules: Rule[]): FakeRunner {
   const calls: ProcessSpec[] = [];
   const runner: ProcessRunner = async (spec) => {
-    // Reads batched into one ssh session are answered (and recorded) one by one, as if each
-    // had its own session; ssh failing (255) fails the whole session.
-    const batch = spec.argv[0] === 'ssh' ? batchCommands(shellUnquote(spec.argv.at(-1) ?? '')) : null;
+    // Reads batched into one process (an ssh session, or a local shell) are answered (and
+    // recorded) one by one, as if each ran alone; ssh failing (255) fails the whole session.
+    const remote = spec.argv[0] === 'ssh' ? shellUnquote(spec.argv.at(-1) ?? '') : null;
+    const batch = batchCommands(remote ?? spec.argv);
     if (batch) {
-      const results = await Promise.all(batch.commands.map((command) => runner({ ...spec, argv: [...spec.argv.slice(0, -1), command] })));
+      const alone = (command: string) => (remote ? [...spec.argv.slice(0, -1), command] : shellUnquote(command));
+      const results = await Promise.all(batch.commands.map((command) => runner({ ...spec, argv: alone(command) })));
       const sshFailed = results.find((r) => r.exitCode === 255);
       return sshFailed ? { ...sshFailed, argv: spec.argv } : { argv: spec.argv, exitCode: 0, stdout: formatBatchOutput(batch.marker, results), stderr: '', durationMs: 1, timedOut: false };
     }
