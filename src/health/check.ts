@@ -142,7 +142,9 @@ async function readJournal(exec: Executor, options: CheckOptions, result: HostCh
     result.warnings.push(`journalctl exited ${out.exitCode}: ${out.stderr.trim().split('\n')[0] ?? ''}`);
     return;
   }
-  const lines = parseJournal(out.stdout);
+  // journalctl's --since takes whole seconds: the lines of the second before sinceMs (an old
+  // process's last words, just before a rollback) are not this check's.
+  const lines = parseJournal(out.stdout).filter((l) => l.at >= options.sinceMs);
   result.journal.scanned = lines.length;
   result.journal.matches = findFailures(lines, options.health.journal_patterns);
   if (result.journal.matches.length > 0) {

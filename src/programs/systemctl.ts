@@ -5,7 +5,9 @@ export const UNIT_PROPERTIES = [
 ] as const;
 
 export const showUnitArgv = (unit: string) => [
-  'systemctl', 'show', unit, `--property=${UNIT_PROPERTIES.join(',')}`, '--timestamp=unix',
+  // Microseconds: "is this journal line the running process's?" is decided to the
+  // millisecond, and a crash and the rollback after it can fall within one second.
+  'systemctl', 'show', unit, `--property=${UNIT_PROPERTIES.join(',')}`, '--timestamp=us+utc',
 ];
 
 export interface UnitState {
@@ -31,7 +33,7 @@ export function parseUnitState(output: string): UnitState {
     const value = props.get(key);
     return value && /^\d+$/.test(value) ? Number(value) : undefined;
   };
-  const stamp = /^@(\d+)/.exec(props.get('ExecMainStartTimestamp') ?? '');
+  const startedAt = parseTimestamp(props.get('ExecMainStartTimestamp') ?? '');
   return {
     loadState: props.get('LoadState') ?? 'unknown',
     activeState: props.get('ActiveState') ?? 'unknown',
@@ -39,9 +41,19 @@ export function parseUnitState(output: string): UnitState {
     result: props.get('Result') ?? 'unknown',
     restarts: num('NRestarts') ?? 0,
     mainPid: num('MainPID') ?? 0,
-    startedAt: stamp && stamp[1] !== '0' ? Number(stamp[1]) * 1000 : undefined,
+    startedAt,
     memoryBytes: num('MemoryCurrent'),
   };
+}
+
+/** Epoch ms from `--timestamp=us+utc` ("Sat 2026-11-28 06:51:34.977505 UTC") or `unix`
+ * ("@1795848694"); undefined when empty (never started). */
+function parseTimestamp(value: string): number | undefined {
+  const unix = /^@(\d+)$/.exec(value);
+  if (unix) return unix[1] === '0' ? undefined : Number(unix[1]) * 1000;
+  const utc = /(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d+)? UTC$/.exec(value);
+  if (!utc) return undefined;
+  return Date.parse(`${utc[1]}T${utc[2]}${(utc[3] ?? '').slice(0, 4)}Z`);
 }
 
 export const systemdVersionArgv = () => ['systemctl', '--version'];

@@ -60,6 +60,12 @@ export function simFleet(names: string[]): SimFleet {
   };
 }
 
+/** ExecMainStartTimestamp as `systemctl show --timestamp=us+utc` prints it. */
+export function usUtc(ms: number): string {
+  const d = new Date(ms);
+  return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, '.$1000 UTC')}`;
+}
+
 const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
 
 function activate(fleet: SimFleet, host: SimHost, path: string) {
@@ -149,7 +155,7 @@ function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   if (program === 'systemctl' && args[1] === 'show') {
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';
     const active = behaviour === 'down' ? 'failed' : 'active';
-    return { stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=@${Math.floor(Date.now() / 1000) - 5}\nMemoryCurrent=1000\n` };
+    return { stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=${usUtc(Date.now() - 5000)}\nMemoryCurrent=1000\n` };
   }
   if (program === 'systemctl') return { stdout: 'systemd 256 (256.8)\n' };
   if (program === 'journalctl') {

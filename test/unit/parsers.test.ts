@@ -25,6 +25,11 @@ describe('systemctl show', () => {
     const s = parseUnitState('LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=2\nMainPID=4242\nExecMainStartTimestamp=@1764300000\nMemoryCurrent=123456\n');
     expect(s).toEqual({ loadState: 'loaded', activeState: 'active', subState: 'running', result: 'success', restarts: 2, mainPid: 4242, startedAt: 1_764_300_000_000, memoryBytes: 123456 });
   });
+  it('reads the start time to the microsecond (--timestamp=us+utc), as the check asks', () => {
+    const s = parseUnitState('ActiveState=active\nExecMainStartTimestamp=Sat 2026-11-28 06:51:34.977505 UTC\n');
+    expect(s.startedAt).toBe(Date.UTC(2026, 10, 28, 6, 51, 34, 977));
+    expect(parseUnitState('ExecMainStartTimestamp=Sat 2026-11-28 06:51:34 UTC\n').startedAt).toBe(Date.UTC(2026, 10, 28, 6, 51, 34));
+  });
   it('treats [not set] memory and an unset start time as unknown', () => {
     const s = parseUnitState('LoadState=not-found\nActiveState=inactive\nMemoryCurrent=[not set]\nExecMainStartTimestamp=\n');
     expect(s.memoryBytes).toBeUndefined();
