@@ -69,11 +69,12 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
     }
     // Reads issued together (a check's Promise.all) run as one process: one ssh session, or
     // one local shell instead of a spawn each.
-    if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return reads.add(argv, options);
+    if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return batcher.add(argv, options);
     return ssh ? ssh.session(() => execute(argv, options)) : execute(argv, options);
   };
   const runReads = async (batch: readonly Read[]): Promise<ProcessResult[]> => (ssh ? ssh.session(() => runTogether(batch)) : runTogether(batch));
-  const reads = new ReadBatcher(runReads);
+  const batcher = new ReadBatcher(runReads);
+  // Several reads: one process, whose timeout is the longest of theirs.
   const runTogether = async (reads: readonly Read[]): Promise<ProcessResult[]> => {
     if (reads.length === 1) return [await execute(reads[0]!.argv, reads[0]!.options)];
     const marker = await newMarker();
