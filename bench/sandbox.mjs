@@ -2,11 +2,11 @@
 // one 1-host sandbox, up at the same time, measured one command at a time. Both are torn
 // down at the end, also on failure.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { at, figure, median } from './lib/stats.mjs';
+import { at, figure, median, stepSpans } from './lib/stats.mjs';
 
 const STEPS = ['preflight', 'record', 'build', 'backup', 'copy', 'test', 'health gate', 'switch', 'final check'];
 const SOAK = '5s';
@@ -23,27 +23,6 @@ async function cli(repo, sandbox, config, args, { usage = false } = {}) {
   const used = usageFile ? JSON.parse(await readFile(usageFile, 'utf8').catch(() => 'null')) : null;
   if (usageFile) await rm(usageFile, { force: true });
   return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr), json, wallMs, usage: used };
-}
-
-async function tuneHealth(config, health) {
-  const text = await readFile(config, 'utf8');
-  const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
-  const table = /\[health\]\n(?:[a-z_]+ = .*\n)*/;
-  if (!table.test(text)) throw new Error(`no [health] table in ${config}`);
-  const tuned = text.replace(table, `[health]\n${lines.join('\n')}\n`);
-  await writeFile(config, tuned);
-}
-
-/** Each step's wall time in a run: from the first host's start to the last host's end. */
-function stepSpans(record) {
-  const spans = {};
-  for (const s of record.steps) {
-    const start = Date.parse(s.startedAt);
-    const e = (spans[s.step] ??= { start, end: start + s.durationMs });
-    e.start = Math.min(e.start, start);
-    e.end = Math.max(e.end, start + s.durationMs);
-  }
-  return Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, v.end - v.start]));
 }
 
 const must = (r, what, code = 0) => {
@@ -90,7 +69,7 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
     if (failed) throw failed.reason;
     const [s3, s1] = ups.map((u) => u.value);
     const fleets = { three: { dir: dirs.three, config: s3.deployConfig, hosts: s3.hosts }, one: { dir: dirs.one, config: s1.deployConfig, hosts: s1.hosts } };
-    for (const f of Object.values(fleets)) await tuneHealth(f.config, { soak: SOAK, ready_timeout: '30s', timeout: '2s' });
+    for (const f of Object.values(fleets)) await sandbox.tuneHealth(f.config, { soak: SOAK, ready_timeout: '30s', timeout: '2s' });
     const run = (f, args, opts) => cli(repo, sandbox, f.config, args, opts);
     await Promise.all(Object.values(fleets).map(async (f) => must(await run(f, ['deploy', '--yes']), 'first deploy')));
     log(`sandbox: 3-host and 1-host fleets up with exo 0.1.0 in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

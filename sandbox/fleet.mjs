@@ -406,6 +406,16 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
  * @param {{dir: string, version: string, fault?: string, faultOn?: string[], log?: (m: string) => void}} opts
  * @returns {Promise<{rev: string, version: string, fault: string, faultOn: string[]}>}
  */
+/** Replaces the [health] table of a sandbox's exo-deploy.toml (the tests and benchmarks tune
+ * soak and timeouts to their faults). */
+export async function tuneHealth(config, health) {
+  const text = await fs.readFile(config, 'utf8');
+  const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  const tuned = text.replace(/\[health\]\n(?:[a-z_]+ = .*\n)*/, `[health]\n${lines.join('\n')}\n`);
+  if (tuned === text) throw new Error(`no [health] table in ${config}`);
+  await fs.writeFile(config, tuned);
+}
+
 export async function release({ dir, version, fault = 'none', faultOn = [], log = defaultLog }) {
   if (!dir) throw new Error('release: --dir is required');
   if (!version || !/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version)) throw new Error(`release: --version must be a version like 0.2.0, got ${JSON.stringify(version)}`);

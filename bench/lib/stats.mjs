@@ -25,9 +25,22 @@ export function figure(name, samples, unit, target = null, extra = {}) {
     unit,
     runs: xs.length,
     target: target ? { text: target.text, value: target.value } : null,
-    met: xs.length === 0 ? false : met,
+    // no samples: a target is not met; a figure without one has nothing to meet
+    met: xs.length === 0 && target ? false : met,
     ...extra,
   };
 }
 
 export const at = (op, value, text) => ({ op, value, text });
+
+/** Each step's wall time in a deploy's run record: from its first host's start to its last host's end. */
+export function stepSpans(record) {
+  const spans = {};
+  for (const s of record.steps) {
+    const start = Date.parse(s.startedAt);
+    const e = (spans[s.step] ??= { start, end: start + s.durationMs });
+    e.start = Math.min(e.start, start);
+    e.end = Math.max(e.end, start + s.durationMs);
+  }
+  return Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, v.end - v.start]));
+}

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src');
 const { shellUnquote } = await import(path.join(dist, 'run/shell-quote.js'));
+const { formatTimestamp } = await import(path.join(dist, 'programs/systemctl.js'));
 const { batchCommands, formatBatchOutput } = await import(path.join(dist, 'run/remote-batch.js'));
 
 /** mulberry32: a small seeded PRNG. */
@@ -59,12 +60,6 @@ export function simFleet(count, seed, scale = 1) {
 const ok = (stdout = '') => ({ exitCode: 0, stdout, stderr: '', timedOut: false });
 const versionOf = (p) => /exo-([\d.]+)$/.exec(p)?.[1] ?? 'unknown';
 const releaseFiles = (files) => files.map((f) => `${f}\0{"schemaVersion":1,"exo":{"version":"${versionOf(f.replace('/etc/exo/release.json', ''))}"}}\0`).join('');
-
-/** ExecMainStartTimestamp as `systemctl show --timestamp=us+utc` prints it. */
-function usUtc(ms) {
-  const d = new Date(ms);
-  return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, '.$1000 UTC')}`;
-}
 
 function activate(host, path) {
   if (host.running !== path) {
@@ -142,7 +137,7 @@ function onHost(host, args) {
   const [program] = args;
   if (program === 'systemd-run') return onHost(host, args.slice(args.indexOf('--') + 6));
   if (program === 'systemctl' && args[1] === 'show') {
-    return ok(`LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMainPID=${host.pid}\nExecMainStartTimestamp=${usUtc(Date.now() - 5000)}\nMemoryCurrent=1000\n`);
+    return ok(`LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMainPID=${host.pid}\nExecMainStartTimestamp=${formatTimestamp(Date.now() - 5000)}\nMemoryCurrent=1000\n`);
   }
   if (program === 'systemctl') return ok('systemd 256 (256.8)\n');
   if (program === 'journalctl') return ok();

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stepSpans } from '../lib/stats.mjs';
 import { idealLockstep, simFetch, simFleet, simRunner } from './fleet.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,13 +34,6 @@ try {
   const makespanMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await ctx.close();
-  const steps = {};
-  for (const s of outcome.data.steps) {
-    const start = Date.parse(s.startedAt);
-    const e = (steps[s.step] ??= { start, end: start + s.durationMs });
-    e.start = Math.min(e.start, start);
-    e.end = Math.max(e.end, start + s.durationMs);
-  }
   const ideal = idealLockstep(fleet, limit);
   process.stdout.write(`${JSON.stringify({
     hosts: count,
@@ -50,7 +44,7 @@ try {
     makespanMs,
     idealMs: ideal.totalMs,
     idealPhases: ideal.phases,
-    stepSpansMs: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, v.end - v.start])),
+    stepSpansMs: stepSpans(outcome.data),
     cpuMs: (cpu.user + cpu.system) / 1000,
     // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak over fork and exec into
     // the child's maxRSS, so this process would report the bench runner's memory.

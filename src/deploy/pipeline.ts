@@ -156,7 +156,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
 
   const batches = planBatches(changing, strategy, ctx.config.rollout);
   const clusterNodes = expectedNodes(ctx);
-  const pinned = await namespacePinned(ctx, rec, changing, builtReleases);
+  const pinned = namespacePinned(rec, changing, systems, builtReleases);
   if (batches.length > 1 && !pinned && clusterNodes !== 1) {
     const why = 'exo\'s discovery namespace defaults to its version, so nodes on the old and the new version do not see each other: one batch at a time splits the cluster';
     if (strategy === 'rolling' && !ctx.options.force) {
@@ -194,13 +194,8 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
 
 /** A rolling deploy keeps one cluster only if the namespace is pinned to the same value on
  * the systems hosts run now and on the new ones. */
-async function namespacePinned(ctx: Context, rec: Recorder, hosts: readonly Host[], built: Map<string, Release>): Promise<boolean> {
-  const namespaces = await Promise.all(hosts.map(async (h) => {
-    const before = rec.host(h.name).before.running;
-    const running = before ? (await readReleases(ctx.executor(h), [before])).get(before) : undefined;
-    return [running?.namespace ?? null, built.get(rec.host(h.name).built.systemPath ?? '')?.namespace ?? null];
-  }));
-  const all = namespaces.flat();
+function namespacePinned(rec: Recorder, hosts: readonly Host[], before: Map<string, SystemState>, built: Map<string, Release>): boolean {
+  const all = hosts.flatMap((h) => [before.get(h.name)?.runningRelease?.namespace ?? null, built.get(rec.host(h.name).built.systemPath ?? '')?.namespace ?? null]);
   return all.every((n) => n !== null && n === all[0]);
 }
 

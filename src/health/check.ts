@@ -49,7 +49,7 @@ export interface CheckOptions {
 }
 
 const LOW_DISK_BYTES = 2 * 1024 ** 3;
-export const LISTED_NODES = 64;
+const LISTED_NODES = 64;
 
 /** The parts a check reads; the gate samples only the cheap, fast-changing ones. */
 export type CheckPart = 'api' | 'unit' | 'journal' | 'resources' | 'compatibility' | 'system';

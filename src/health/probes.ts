@@ -7,7 +7,7 @@ import { httpFetch, type Fetch } from './http.js';
  * 1,000 hosts × 3 probes at once would be 3,000 sockets (past a default limit of 1,024 open
  * files) and every /state body in memory together. A probe's clock and timeout start when
  * it is sent, not while it waits for its turn. */
-export const PROBES_AT_ONCE = 96;
+const PROBES_AT_ONCE = 96;
 const inFlight = pLimit(PROBES_AT_ONCE);
 
 export interface ProbeResult {

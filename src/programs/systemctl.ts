@@ -56,4 +56,10 @@ function parseTimestamp(value: string): number | undefined {
   return Date.parse(`${utc[1]}T${utc[2]}${(utc[3] ?? '').slice(0, 4)}Z`);
 }
 
+/** The inverse of parseTimestamp: what `--timestamp=us+utc` prints (the simulated fleets use it). */
+export function formatTimestamp(ms: number): string {
+  const d = new Date(ms);
+  return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, '.$1000 UTC')}`;
+}
+
 export const systemdVersionArgv = () => ['systemctl', '--version'];

@@ -21,6 +21,8 @@ export interface SystemState {
   /** Newest first. */
   generations: GenerationInfo[];
   running: string | null;
+  /** The running system's release.json, read with the generations' (null when unreadable). */
+  runningRelease: Release | null;
   profileGeneration: number | null;
 }
 
@@ -43,11 +45,12 @@ export async function readSystemState(exec: Executor): Promise<SystemState> {
     const p = resolved[i + 1];
     return p && p !== links[i] ? p : null;
   });
-  const releases = await readReleases(exec, paths.filter((p): p is string => p !== null));
+  const releases = await readReleases(exec, [...new Set([...paths, running].filter((p): p is string => Boolean(p)))]);
   const versionOf = (p: string | null) => (p && releases.get(p)?.version) ?? 'unknown';
   return {
     host: host.name,
     running,
+    runningRelease: (running && releases.get(running)) || null,
     profileGeneration: generations.find((g) => g.current)?.number ?? null,
     generations: generations.map((g, i) => {
       const p = paths[i] ?? null;

@@ -2,7 +2,7 @@
 // only through exo-deploy's public commands. Every fleet is torn down in afterAll, also
 // when a test failed.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -67,7 +67,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
     dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-e2e-'));
     const state = await sandbox.up({ dir, hosts: count, deploy: false, log: quiet });
     const config = state.deployConfig as string;
-    await tuneHealth(config, { soak: '8s', ready_timeout: '20s', timeout: '2s', ...health });
+    await sandbox.tuneHealth(config, { soak: '8s', ready_timeout: '20s', timeout: '2s', ...health });
     const cli = async (args: string[]): Promise<CliRun> => {
       const r = await execa('node', [cliPath, '--config', config, ...args], { reject: false, env: sandbox.nixEnv(), timeout: 300_000 });
       let json: unknown;
@@ -111,12 +111,4 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
     if (!fleet) throw new Error('the fleet is not up');
     return fleet;
   };
-}
-
-async function tuneHealth(config: string, health: Record<string, string>): Promise<void> {
-  const text = await readFile(config, 'utf8');
-  const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
-  const tuned = text.replace(/\[health\]\n(?:[a-z_]+ = .*\n)*/, `[health]\n${lines.join('\n')}\n`);
-  if (tuned === text) throw new Error(`no [health] table in ${config}`);
-  await writeFile(config, tuned);
 }

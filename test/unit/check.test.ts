@@ -4,10 +4,10 @@ import { resolveHost } from '../../src/config/host.js';
 import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import type { Config } from '../../src/config/load.js';
 import { checkHost } from '../../src/health/check.js';
+import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { silentLog } from '../../src/output/log.js';
 import { createExecutor } from '../../src/run/executor.js';
 import { fakeRunner } from './fake-runner.js';
-import { usUtc } from './fake-fleet.js';
 
 const defaults = { ssh_options: [], sudo: false, system_profile: '/p', current_system: '/c', unit: 'exo.service', exo_state_dir: '/var/lib/exo', api_port: 52415 };
 const health = { probes: [], journal_patterns: DEFAULT_JOURNAL_PATTERNS, timeout: 1000 } as unknown as Config['health'];
@@ -22,7 +22,7 @@ describe('the journal part of a check', () => {
 
   const check = (startedAt: number, journalOut: string) => {
     const fake = fakeRunner((argv) => {
-      if (argv[0] === 'systemctl') return { stdout: `ActiveState=active\nSubState=running\nMainPID=42\nExecMainStartTimestamp=${usUtc(startedAt)}\n` };
+      if (argv[0] === 'systemctl') return { stdout: `ActiveState=active\nSubState=running\nMainPID=42\nExecMainStartTimestamp=${formatTimestamp(startedAt)}\n` };
       if (argv[0] === 'journalctl') return { stdout: `${journalOut}\n` };
       return undefined;
     });

@@ -1,6 +1,8 @@
 // A simulated fleet for unit tests of the deploy logic: the fake run layer answers the
 // commands exo-deploy runs (locally and over ssh) from a small model of each host, and a
 // fake fetch answers exo's API from the same model. Only logic is tested with it.
+import { MARKER_FILE } from '../../src/deploy/host-marker.js';
+import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import type { Rule } from './fake-runner.js';
 
@@ -58,12 +60,6 @@ export function simFleet(names: string[]): SimFleet {
     log: [],
     hookEnvs: [],
   };
-}
-
-/** ExecMainStartTimestamp as `systemctl show --timestamp=us+utc` prints it. */
-export function usUtc(ms: number): string {
-  const d = new Date(ms);
-  return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, '.$1000 UTC')}`;
 }
 
 const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
@@ -133,7 +129,7 @@ function releaseFiles(files: readonly string[]): string {
 
 function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
   const [program] = args;
-  const markerFile = '/run/exo-deploy/deploy.lock';
+  const markerFile = MARKER_FILE;
   if (program === 'cat' && args[1] === markerFile) return host.marker ? { stdout: host.marker } : { exitCode: 1, stderr: 'No such file' };
   if (program === 'mkdir' && args.at(-1) === '/run/exo-deploy') {
     host.runDirExists = true;
@@ -155,7 +151,7 @@ function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   if (program === 'systemctl' && args[1] === 'show') {
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';
     const active = behaviour === 'down' ? 'failed' : 'active';
-    return { stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=${usUtc(Date.now() - 5000)}\nMemoryCurrent=1000\n` };
+    return { stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=${formatTimestamp(Date.now() - 5000)}\nMemoryCurrent=1000\n` };
   }
   if (program === 'systemctl') return { stdout: 'systemd 256 (256.8)\n' };
   if (program === 'journalctl') {
