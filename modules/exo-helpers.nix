@@ -2,11 +2,14 @@
 # them with a bare `nix-instantiate --eval` (test/module/helpers.test.ts).
 let
   inherit (builtins)
+    compareVersions
     concatStringsSep
     elem
     filter
+    foldl'
     head
     isString
+    length
     match
     replaceStrings
     split
@@ -19,6 +22,8 @@ let
   removePrefix = prefix: s: if hasPrefix prefix s then substring (stringLength prefix) (-1) s else s;
   optional = cond: x: if cond then [ x ] else [ ];
   optionals = cond: xs: if cond then xs else [ ];
+  optionalAttrs = cond: as: if cond then as else { };
+  unique = foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ];
 
   # "/var/lib/exo/" -> "/var/lib/exo"; "/" stays "/"
   stripSlash = s: if s != "/" && match ".*/" s != null then stripSlash (substring 0 (stringLength s - 1) s) else s;
@@ -66,10 +71,113 @@ rec {
     in
     "http://${h}:${toString apiPort}";
 
+  # exo's two networking eras. Every tagged release (1.0.x up to 1.0.71, nixpkgs' pkgs.exo)
+  # networks over libp2p; exo's main branch switched to zenoh on 2026-06-03, and only its
+  # own flake builds that. The two take different flags, read the namespace differently and
+  # never see each other.
+  lastLibp2pRelease = "1.0.71";
+  zenohSince = "2026-06-03";
+
+  # The era of an exo package from its version, or null when the version cannot tell.
+  eraOfVersion =
+    version:
+    let
+      unstableDate = match ".*unstable-([0-9]{4}-[0-9]{2}-[0-9]{2}).*" version;
+    in
+    # exo's own flake builds main with no version at all
+    if version == "" then
+      "zenoh"
+    else if match "1\\.0\\.[0-9]+" version != null && compareVersions version lastLibp2pRelease <= 0 then
+      "libp2p"
+    else if unstableDate != null then
+      (if head unstableDate < zenohSince then "libp2p" else "zenoh")
+    else
+      null;
+
+  # Each era's argparse table (option strings only): what `exo --help` lists.
+  eraFlags =
+    let
+      common = [
+        "-h"
+        "--help"
+        "-q"
+        "--quiet"
+        "-v"
+        "--verbose"
+        "-m"
+        "--force-master"
+        "--no-api"
+        "--api-port"
+        "--no-worker"
+        "--no-downloads"
+        "--offline"
+        "--no-batch"
+        "--bootstrap-peers"
+        "--fast-synch"
+        "--no-fast-synch"
+      ];
+    in
+    {
+      libp2p = common ++ [ "--libp2p-port" ];
+      zenoh = common ++ [
+        "--legacy-daemon"
+        "--namespace"
+        "--zenoh-port"
+        "--discovery-port"
+      ];
+    };
+
+  # What argparse makes of a long option's name (the part before `=`): the one flag it
+  # names exactly or as an unambiguous prefix, "ambiguous", or null (unknown).
+  resolveFlag =
+    era: name:
+    let
+      flags = filter (f: hasPrefix "--" f) eraFlags.${era};
+      candidates = filter (f: hasPrefix name f) flags;
+    in
+    if elem name flags then
+      name
+    else if length candidates == 1 then
+      head candidates
+    else if candidates == [ ] then
+      null
+    else
+      "ambiguous";
+
+  # The long options among extra arguments, each resolved for the era.
+  longOptions =
+    era: args:
+    map (
+      a:
+      let
+        name = head (split "=" a);
+      in
+      {
+        arg = a;
+        flag = resolveFlag era name;
+      }
+    ) (filter (a: hasPrefix "--" a && a != "--") args);
+
+  # Flags the module sets itself; in extraArgs they would contradict the options.
+  ownedFlags = [
+    "--api-port"
+    "--libp2p-port"
+    "--zenoh-port"
+    "--discovery-port"
+    "--namespace"
+    "--offline"
+    # forks away from systemd
+    "--legacy-daemon"
+  ];
+  conflictingArgs = era: args: map (o: o.arg) (filter (o: elem o.flag ownedFlags) (longOptions era args));
+  unknownArgs = era: args: map (o: o.arg) (filter (o: o.flag == null || o.flag == "ambiguous") (longOptions era args));
+
   # exo's command line under systemd: always in the foreground (never --legacy-daemon).
   exoArgs =
     {
+      era,
       apiPort,
+      libp2pPort ? null,
       zenohPort,
       discoveryPort,
       namespace ? null,
@@ -79,50 +187,54 @@ rec {
     [
       "--api-port"
       (toString apiPort)
+    ]
+    ++ optionals (era == "libp2p" && libp2pPort != null) [
+      "--libp2p-port"
+      (toString libp2pPort)
+    ]
+    ++ optionals (era == "zenoh") [
       "--zenoh-port"
       (toString zenohPort)
       "--discovery-port"
       (toString discoveryPort)
     ]
-    ++ optionals (namespace != null) [
+    # the libp2p era reads its namespace from the environment (exoEnvironment)
+    ++ optionals (era == "zenoh" && namespace != null) [
       "--namespace"
       namespace
     ]
     ++ optional offline "--offline"
     ++ extraArgs;
 
-  # Flags the module sets itself; in extraArgs they would contradict the options.
-  ownedFlags = [
-    "--api-port"
-    "--zenoh-port"
-    "--discovery-port"
-    "--namespace"
-    "--offline"
-    "--legacy-daemon"
-    "--exo-home"
-    "--default-models-dir"
-  ];
-  conflictingArgs = extraArgs: filter (a: elem (head (split "=" a)) ownedFlags) extraArgs;
-
   # Variables the module owns: exo's config, data and cache all under stateDir.
   ownedVariables = [
     "HOME"
     "EXO_HOME"
     "EXO_DEFAULT_MODELS_DIR"
+    # the libp2p era's namespace: services.exo.namespace sets it
+    "EXO_LIBP2P_NAMESPACE"
   ];
   # Secrets that must come through environmentFile, never the Nix store.
   secretVariables = [
     "HF_TOKEN"
     "HUGGING_FACE_HUB_TOKEN"
   ];
+  # The libp2p era's network key when no namespace is set (a constant of its networking code).
+  libp2pDefaultNamespace = "v0.0.1";
 
   exoEnvironment =
     {
       stateDir,
       modelsDir,
+      era ? "zenoh",
+      namespace ? null,
       environment ? { },
     }:
     environment
+    // optionalAttrs (era == "libp2p" && namespace != null) {
+      # the libp2p era has no --namespace: its network key comes from this variable
+      EXO_LIBP2P_NAMESPACE = namespace;
+    }
     // {
       # EXO_HOME puts config.toml, custom_model_cards/, event_log/, exo_log/ and exo.pid in one
       # folder; HOME and the XDG folders keep libraries' caches (Hugging Face, MLX) there too.
@@ -167,22 +279,23 @@ rec {
         groups = [ ];
       };
 
-  # Firewall rules for the ports exo listens on (see facts: API and zenoh TCP, discovery UDP,
-  # MLX ring traffic on a random TCP port from a range).
+  # Firewall rules for what each era listens on. libp2p: its TCP port (--libp2p-port; null is
+  # a random port that no rule can open) and mDNS (UDP 5353) for discovery. zenoh: its TCP
+  # listener and the UDP discovery port. Both: the API, and MLX ring traffic on a random TCP
+  # port from a range.
   firewallRules =
     {
+      era,
       apiPort,
+      libp2pPort ? null,
       zenohPort,
       discoveryPort,
       openRingPorts,
       ringPortRange,
     }:
     {
-      allowedTCPPorts = [
-        apiPort
-        zenohPort
-      ];
-      allowedUDPPorts = [ discoveryPort ];
+      allowedTCPPorts = [ apiPort ] ++ (if era == "libp2p" then optional (libp2pPort != null) libp2pPort else [ zenohPort ]);
+      allowedUDPPorts = if era == "libp2p" then [ 5353 ] else [ discoveryPort ];
       allowedTCPPortRanges = optional openRingPorts ringPortRange;
     };
 
@@ -251,63 +364,120 @@ rec {
       (toString keep)
     ];
 
+  # What a person can match to exo's history: the version when the package has one (exo's
+  # own flake package has none), else the source revision, else the store path's name.
+  exoIdentity =
+    {
+      version,
+      revision ? null,
+      package,
+    }:
+    if version != "" then
+      version
+    else if revision != null then
+      substring 0 12 revision
+    else
+      baseNameOf (toString package);
+
   # /etc/exo/release.json: one per system generation; `exo-deploy generations` reads it.
   releaseInfo =
     {
+      era,
       version,
+      revision ? null,
       package,
       namespace,
       apiPort,
+      libp2pPort ? null,
       zenohPort,
       discoveryPort,
       stateDir,
     }:
     {
-      schemaVersion = 1;
+      schemaVersion = 2;
       exo = {
-        inherit version;
+        inherit version revision era;
+        identity = exoIdentity { inherit version revision package; };
         package = toString package;
       };
-      # null: exo's default, which is its version (nodes on other versions do not see this one)
+      # null: the era's default (libp2p: a constant shared by every release; zenoh: exo's
+      # Python package version)
       inherit namespace;
       ports = {
         api = apiPort;
-        zenoh = zenohPort;
-        discovery = discoveryPort;
+        libp2p = if era == "libp2p" then libp2pPort else null;
+        zenoh = if era == "zenoh" then zenohPort else null;
+        discovery = if era == "zenoh" then discoveryPort else null;
       };
       inherit stateDir;
     };
 
-  # Contradictions in services.exo, as NixOS assertions. `cfg` is the option values.
+  # Contradictions in services.exo, as NixOS assertions. `cfg` is the option values plus
+  # `exoVersion` (the package's), `resolvedEra` (the option, else from the version; null when
+  # neither tells) and `ipv6` (networking.enableIPv6).
   assertions =
     cfg:
     let
       dynamicUser = cfg.user == null;
-      ports = [
-        cfg.apiPort
-        cfg.zenohPort
-      ];
-      badArgs = conflictingArgs cfg.extraArgs;
+      era = if cfg.resolvedEra == null then "zenoh" else cfg.resolvedEra;
+      libp2p = era == "libp2p";
+      tcpPorts = [ cfg.apiPort ] ++ (if libp2p then optional (cfg.libp2pPort != null) cfg.libp2pPort else [ cfg.zenohPort ]);
+      badArgs = conflictingArgs era cfg.extraArgs;
+      unknown = unknownArgs era cfg.extraArgs;
       badVars = filter (v: cfg.environment ? ${v}) ownedVariables;
       secretVars = filter (v: cfg.environment ? ${v}) secretVariables;
       noApi = elem "--no-api" cfg.extraArgs;
+      bootstrapPeers = (cfg.environment.EXO_BOOTSTRAP_PEERS or "") != "" || elem "--bootstrap-peers" (map (o: o.flag) (longOptions era cfg.extraArgs));
       realDir = realStateDir {
         inherit (cfg) stateDir;
         inherit dynamicUser;
       };
+      ipv6Host = match ".*:.*" cfg.host != null;
     in
     [
       {
+        assertion = cfg.resolvedEra != null;
+        message = "services.exo.era: cannot tell from exo's version (${toJSON cfg.exoVersion}) whether this exo networks over libp2p (every release up to ${lastLibp2pRelease}, nixpkgs' pkgs.exo) or zenoh (exo's main branch since ${zenohSince}, exo's own flake); their flags differ. Set services.exo.era = \"libp2p\" or \"zenoh\".";
+      }
+      {
         assertion = cfg.namespace == null || match "[^[:space:]]+" cfg.namespace != null;
-        message = "services.exo.namespace is set but empty or contains white space; use null for exo's default (its version) or a non-empty name such as \"home-cluster\".";
+        message = "services.exo.namespace is set but empty or contains white space; use null for exo's default or a non-empty name such as \"home-cluster\".";
+      }
+      {
+        assertion = cfg.namespace == null || !(hasPrefix "-" cfg.namespace);
+        message = "services.exo.namespace (${toJSON cfg.namespace}) starts with \"-\": exo's argument parser would read it as an option. Choose a name that starts with a letter or digit.";
+      }
+      {
+        assertion = !ipv6Host;
+        message = "services.exo.host (${cfg.host}) is an IPv6 address, but exo's API listens on IPv4 only (0.0.0.0): the readiness wait and health checks would never get an answer. Use \"127.0.0.1\" or another IPv4 address of this host.";
+      }
+      {
+        assertion = cfg.apiPort != 0;
+        message = "services.exo.apiPort is 0: exo would listen on a random port that neither its peers (they probe /node_id on their own API port) nor the health checks can find. Use a fixed port, the same on every node (default 52415).";
+      }
+      {
+        assertion = libp2p || (cfg.zenohPort != 0 && cfg.discoveryPort != 0);
+        message = "services.exo.zenohPort and services.exo.discoveryPort must not be 0: exo's zenoh listener panics on port 0, and discovery sends to the same fixed port on every node. Use fixed ports (defaults 52414 and 52413).";
+      }
+      {
+        assertion = !libp2p || cfg.libp2pPort != 0;
+        message = "services.exo.libp2pPort is 0; use null for a random port (exo's default) or a fixed port that openFirewall can open.";
+      }
+      {
+        assertion = !(libp2p && cfg.openFirewall && cfg.libp2pPort == null);
+        message = "services.exo.openFirewall is set but libp2pPort is null: exo ${cfg.exoVersion} then listens on a random TCP port that no firewall rule can open. Set services.exo.libp2pPort (e.g. 52414).";
+      }
+      {
+        assertion = libp2p || cfg.ipv6;
+        message = "exo's zenoh discovery sends IPv6 link-local multicast and only on interfaces with an IPv6 address, but networking.enableIPv6 is false: nodes would never find each other. Enable IPv6, or run a libp2p-era exo (services.exo.era).";
+      }
+      {
+        assertion = length tcpPorts == length (unique tcpPorts);
+        message = "services.exo: the API port and the ${if libp2p then "libp2p" else "zenoh"} port are both ${toString cfg.apiPort}; exo needs two different TCP ports.";
       }
       {
         assertion = !(isWithin cfg.stateDir cfg.backup.dir) && !(isWithin realDir cfg.backup.dir);
         message = "services.exo.backup.dir (${cfg.backup.dir}) lies inside services.exo.stateDir (${cfg.stateDir}): backups would back up themselves. Choose a folder outside it, e.g. /var/backups/exo.";
-      }
-      {
-        assertion = cfg.apiPort != cfg.zenohPort;
-        message = "services.exo.apiPort and services.exo.zenohPort are both ${toString cfg.apiPort}; exo needs two different TCP ports.";
       }
       {
         assertion = !cfg.openRingPorts || cfg.ringPortRange.from <= cfg.ringPortRange.to;
@@ -323,11 +493,19 @@ rec {
       }
       {
         assertion = badArgs == [ ];
-        message = "services.exo.extraArgs contains ${toJSON badArgs}: the module sets these itself (use apiPort, zenohPort, discoveryPort, namespace, offline, stateDir, modelsDir); --legacy-daemon would fork away from systemd.";
+        message = "services.exo.extraArgs contains ${toJSON badArgs}: the module sets these itself (use apiPort, libp2pPort, zenohPort, discoveryPort, namespace, offline); --legacy-daemon would fork away from systemd. exo also reads an unambiguous prefix of a flag as the flag.";
+      }
+      {
+        assertion = unknown == [ ];
+        message = "services.exo.extraArgs contains ${toJSON unknown}, which the ${era}-era exo does not accept (or cannot tell apart): it would exit with \"unrecognized arguments\" and the unit would crash-loop. Its flags: ${concatStringsSep " " eraFlags.${era}}.";
+      }
+      {
+        assertion = libp2p || !bootstrapPeers;
+        message = "services.exo: bootstrap peers (--bootstrap-peers or EXO_BOOTSTRAP_PEERS) are refused by zenoh-era exo, which exits with \"Bootstrap peers has been temporarily removed\". Remove them.";
       }
       {
         assertion = badVars == [ ];
-        message = "services.exo.environment sets ${toJSON badVars}: the module owns them (use services.exo.stateDir and services.exo.modelsDir).";
+        message = "services.exo.environment sets ${toJSON badVars}: the module owns them (use services.exo.stateDir, services.exo.modelsDir and services.exo.namespace).";
       }
       {
         assertion = secretVars == [ ];

@@ -18,9 +18,14 @@ let
   gpu = helpers.gpuAccess cfg.acceleration;
   exoDeploy = lib.getExe' cfg.toolkitPackage "exo-deploy";
   exoVersion = lib.getVersion cfg.package;
+  # The option wins; else the package's version tells (null: an assertion asks for the option).
+  resolvedEra = if cfg.era != null then cfg.era else helpers.eraOfVersion exoVersion;
+  era = if resolvedEra == null then "zenoh" else resolvedEra;
   exoArgs = helpers.exoArgs {
+    inherit era;
     inherit (cfg)
       apiPort
+      libp2pPort
       zenohPort
       discoveryPort
       namespace
@@ -29,8 +34,10 @@ let
       ;
   };
   firewallRules = helpers.firewallRules {
+    inherit era;
     inherit (cfg)
       apiPort
+      libp2pPort
       zenohPort
       discoveryPort
       openRingPorts
@@ -100,40 +107,86 @@ in
       extraDescription = "The exo-deploy toolkit that the health check and backup units run. The exo-deploy flake's module sets it.";
     };
 
+    era = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "libp2p"
+          "zenoh"
+        ]
+      );
+      default = null;
+      example = "zenoh";
+      description = ''
+        How this exo networks, which decides its flags and how the namespace reaches it.
+        `"libp2p"`: every tagged release up to 1.0.71 (nixpkgs' `pkgs.exo`): `--libp2p-port`,
+        mDNS discovery, the namespace in `EXO_LIBP2P_NAMESPACE`. `"zenoh"`: exo's main branch
+        since 2026-06-03 (exo's own flake): `--zenoh-port`, `--discovery-port`, `--namespace`.
+        Nodes of different eras never see each other. `null` tells from the package's version:
+        no version (exo's flake package) is zenoh, 1.0.x up to 1.0.71 is libp2p, a
+        `unstable-DATE` version by its date; any other version needs this option.
+      '';
+    };
+    packageRevision = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = literalExpression "inputs.exo.rev";
+      description = ''
+        The source revision of `package`, recorded in `/etc/exo/release.json` as exo's identity
+        when the package has no version (exo's own flake package has none), so that
+        `exo-deploy generations` and the deploy reports name the exo each generation runs.
+      '';
+    };
+
     host = mkOption {
       type = types.str;
       default = "127.0.0.1";
-      example = "::1";
+      example = "10.0.0.11";
       description = ''
-        Address at which this host reaches its own exo API (readiness wait, health checks).
-        exo itself binds its API to all interfaces and has no flag to change that: use
+        IPv4 address at which this host reaches its own exo API (readiness wait, health
+        checks). exo binds its API to 0.0.0.0, IPv4 only, and has no flag to change that: use
         `openFirewall` and `firewallInterfaces` to control who can reach it.
       '';
     };
     apiPort = mkOption {
       type = types.port;
       default = 52415;
-      description = "TCP port of exo's HTTP API and dashboard (`--api-port`). Peers probe `/node_id` on it.";
+      description = ''
+        TCP port of exo's HTTP API and dashboard (`--api-port`). Use the same port on every
+        node: peers probe `/node_id` on their own API port, so nodes on different ports get no
+        connection between them.
+      '';
+    };
+    libp2pPort = mkOption {
+      type = types.nullOr types.port;
+      default = if cfg.openFirewall then 52414 else null;
+      defaultText = literalExpression "if config.services.exo.openFirewall then 52414 else null";
+      description = ''
+        libp2p era: TCP port of exo's libp2p listener (`--libp2p-port`). `null` lets exo pick a
+        random port, which no firewall rule can open; hence a fixed port with `openFirewall`.
+      '';
     };
     zenohPort = mkOption {
       type = types.port;
       default = 52414;
-      description = "TCP port of exo's zenoh listener (`--zenoh-port`); peers dial it.";
+      description = "zenoh era: TCP port of exo's zenoh listener (`--zenoh-port`); peers dial it. Not 0 (exo panics).";
     };
     discoveryPort = mkOption {
       type = types.port;
       default = 52413;
-      description = "UDP port of exo's discovery packets (`--discovery-port`, IPv6 link-local multicast).";
+      description = "zenoh era: UDP port of exo's discovery hellos (`--discovery-port`, IPv6 link-local multicast); the same on every node.";
     };
     namespace = mkOption {
       type = types.nullOr types.str;
       default = null;
       example = "home-cluster";
       description = ''
-        exo's discovery namespace (`--namespace`). `null` keeps exo's default, which is its
-        version: nodes on different exo versions then never see each other, so upgrading one
-        node at a time splits the cluster. Pin a name shared by all nodes to make rolling
-        upgrades (exo-deploy's `rolling` and `canary` strategies) possible.
+        exo's discovery namespace: nodes join only nodes of the same era and namespace. The
+        zenoh era takes it as `--namespace`, the libp2p era from `EXO_LIBP2P_NAMESPACE`.
+        `null` keeps exo's default: for the libp2p era a constant shared by every release; for
+        the zenoh era exo's Python package version (0.3.70 since April 2026, unchanged across
+        builds). So two builds of one era normally form one mixed-version cluster. Pin a name
+        to keep a cluster apart from others on the network, and so that exo-deploy can tell
+        that a rolling upgrade keeps the nodes together.
       '';
     };
 
@@ -141,8 +194,9 @@ in
       type = types.bool;
       default = false;
       description = ''
-        Open exo's ports: `apiPort` and `zenohPort` (TCP), `discoveryPort` (UDP), and the MLX
-        ring range when `openRingPorts` is set. exo's API has no authentication: prefer
+        Open what exo listens on: `apiPort` (TCP); in the zenoh era `zenohPort` (TCP) and
+        `discoveryPort` (UDP); in the libp2p era `libp2pPort` (TCP) and mDNS (UDP 5353); and the
+        MLX ring range when `openRingPorts` is set. exo's API has no authentication: prefer
         limiting this to the cluster's network with `firewallInterfaces`.
       '';
     };
@@ -165,8 +219,9 @@ in
           to = mkOption { type = types.port; };
         };
       };
+      # exo draws a ring port from 49153-65535 and takes one off when it is 52415 or lower
       default = {
-        from = 49153;
+        from = 49152;
         to = 65535;
       };
       description = "TCP port range of MLX ring traffic between exo nodes.";
@@ -365,7 +420,13 @@ in
   config = lib.mkIf cfg.enable (
     lib.mkMerge [
       {
-        assertions = helpers.assertions cfg;
+        assertions = helpers.assertions (
+          cfg
+          // {
+            inherit exoVersion resolvedEra;
+            ipv6 = config.networking.enableIPv6;
+          }
+        );
 
         users = lib.mkIf (!dynamicUser) {
           users.${cfg.user} = {
@@ -389,11 +450,18 @@ in
           wants = [ "network-online.target" ];
           after = [ "network-online.target" ];
           environment = helpers.exoEnvironment {
-            inherit (cfg) stateDir modelsDir environment;
+            inherit era;
+            inherit (cfg)
+              stateDir
+              modelsDir
+              namespace
+              environment
+              ;
           };
           path = lib.optional cfg.waitForReady pkgs.curl;
           postStart = lib.mkIf cfg.waitForReady ''
-            # Ready when the API answers; bounded by TimeoutStartSec (exo has no /health).
+            # Ready when the API answers; bounded by TimeoutStartSec (exo has no /health, and
+            # binds its API before it has peers, as exo's own scripts wait on /models).
             until curl --silent --fail --output /dev/null --max-time 5 ${lib.escapeShellArg "${apiUrl}/models"}; do
               sleep 1
             done
@@ -481,9 +549,18 @@ in
 
         environment.etc."exo/release.json".text = builtins.toJSON (
           helpers.releaseInfo {
+            inherit era;
             version = exoVersion;
+            revision = cfg.packageRevision;
             package = cfg.package;
-            inherit (cfg) namespace apiPort zenohPort discoveryPort stateDir;
+            inherit (cfg)
+              namespace
+              apiPort
+              libp2pPort
+              zenohPort
+              discoveryPort
+              stateDir
+              ;
           }
         );
 

@@ -83,17 +83,21 @@ async function acquireLock(lock, log) {
   }
 }
 
+// What runs inside the chroot gets an environment of its own: this machine's TMPDIR (the
+// tests set one) does not exist in there, and package scripts fail on it.
+const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' };
+
 async function build(tmp, log) {
   log(`rootfs: debootstrap ${SUITE} minbase into ${tmp} (about 90 s, once per machine)`);
-  await $`debootstrap --variant=minbase --include=${DEBOOTSTRAP_PACKAGES.join(',')} ${SUITE} ${tmp}`;
+  await $({ env: CHROOT_ENV })`debootstrap --variant=minbase --include=${DEBOOTSTRAP_PACKAGES.join(',')} ${SUITE} ${tmp}`;
   // Keep package scripts from starting daemons inside the chroot (there is no systemd as
   // PID 1 here, so invoke-rc.d would fall back to the init scripts and start sshd).
   const policy = path.join(tmp, 'usr/sbin/policy-rc.d');
   await fs.writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
   try {
     log(`rootfs: apt-get install ${CHROOT_PACKAGES.join(' ')}`);
-    await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } })`chroot ${tmp} apt-get install -y --no-install-recommends ${CHROOT_PACKAGES}`;
-    await $`chroot ${tmp} apt-get clean`;
+    await $({ env: CHROOT_ENV })`chroot ${tmp} apt-get install -y --no-install-recommends ${CHROOT_PACKAGES}`;
+    await $({ env: CHROOT_ENV })`chroot ${tmp} apt-get clean`;
   } finally {
     await fs.rm(policy, { force: true });
     await unmountBelow(tmp);

@@ -29,6 +29,7 @@ let
         services.exo = {
           enable = true;
           package = pkgs.callPackage (inputs.exo-deploy + "/nix/tests/stub-exo.nix") { };
+          era = "zenoh";
           namespace = "${namespace}";
           openFirewall = true;
           startTimeout = "30s";
@@ -130,6 +131,7 @@ pkgs.testers.runNixOSTest {
           services.exo = {
             enable = true;
             package = pkgs.callPackage ./stub-exo.nix { };
+            era = "zenoh";
             namespace = "initial";
             openFirewall = true;
           };

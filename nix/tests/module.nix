@@ -21,6 +21,8 @@ pkgs.testers.runNixOSTest {
       services.exo = {
         enable = true;
         package = stubExo;
+        # the stub takes exo main's flags
+        era = "zenoh";
         namespace = "vm-test";
         openFirewall = true;
         healthCheck = {
@@ -69,7 +71,7 @@ pkgs.testers.runNixOSTest {
         assert release["exo"]["version"] == "${stubExo.version}", release
         assert release["exo"]["package"] == "${stubExo}", release
         assert release["namespace"] == "vm-test", release
-        assert release["ports"] == {"api": 52415, "zenoh": 52414, "discovery": 52413}, release
+        assert release["ports"] == {"api": 52415, "libp2p": None, "zenoh": 52414, "discovery": 52413}, release
 
     with subtest("the health timer writes its status and a Prometheus textfile"):
         machine.wait_for_unit("exo-healthcheck.timer")

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type Era, parseExoArgs, splitExecStart } from './exo-argparse.js';
 import { nixEval, nixEvalError, nixPath } from './nix-eval.js';
 
 const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
@@ -35,17 +36,22 @@ type Eval = {
   systemPackages: string[];
 };
 
+/** Which exo of test/module/nix/stub-pkgs.nix is services.exo.package (default: nixpkgs' 1.0.71). */
+type StubExo = 'exo' | 'exo-flake' | 'exo-future' | 'exo-unstable-old' | 'exo-unstable-new';
+
 /** Evaluate services.exo with `exo` merged over { enable = true; } (as JSON). */
-function evalExo(exo: Record<string, unknown> = {}): Promise<Eval> {
+function evalExo(exo: Record<string, unknown> = {}, pkg: StubExo = 'exo', extra: Record<string, unknown> = {}): Promise<Eval> {
   return nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
     arg: { lib: libArg() },
-    argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, ...exo } } }) },
+    argstr: { configJSON: JSON.stringify({ ...extra, services: { exo: { enable: true, ...exo } } }), package: pkg },
   });
 }
+const release = (r: Eval) => JSON.parse(r.etc['exo/release.json']!) as Record<string, unknown> & { exo: Record<string, unknown> };
 const exoUnit = async (exo: Record<string, unknown> = {}) => (await evalExo(exo)).services.exo!;
 const execStart = async (exo: Record<string, unknown> = {}) => (await exoUnit(exo)).serviceConfig.ExecStart as string;
 
 const EXO = '/nix/store/00000000000000000000000000000000-exo-1.0.71';
+const EXO_FLAKE = '/nix/store/22222222222222222222222222222222-exo';
 const TOOLKIT = '/nix/store/00000000000000000000000000000000-exo-deploy-0.1.0/bin/exo-deploy';
 
 describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
@@ -63,7 +69,8 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     it('run exo in the foreground with its default ports, as a DynamicUser with /var/lib/exo', async () => {
       const unit = await exoUnit();
       const sc = unit.serviceConfig;
-      expect(sc.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "52415" "--zenoh-port" "52414" "--discovery-port" "52413"`);
+      // nixpkgs' exo 1.0.71 is of the libp2p era: no zenoh flags (it would exit 2 on them)
+      expect(sc.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "52415"`);
       expect(sc).toMatchObject({
         Type: 'exec',
         DynamicUser: true,
@@ -141,11 +148,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       const r = await evalExo();
       expect(r.firewall).toMatchObject({ allowedTCPPorts: [], allowedUDPPorts: [], allowedTCPPortRanges: [], interfaces: {} });
       expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -']);
-      expect(JSON.parse(r.etc['exo/release.json']!)).toEqual({
-        schemaVersion: 1,
-        exo: { version: '1.0.71', package: EXO },
+      expect(release(r)).toEqual({
+        schemaVersion: 2,
+        exo: { version: '1.0.71', identity: '1.0.71', revision: null, era: 'libp2p', package: EXO },
         namespace: null,
-        ports: { api: 52415, zenoh: 52414, discovery: 52413 },
+        ports: { api: 52415, libp2p: null, zenoh: null, discovery: null },
         stateDir: '/var/lib/exo',
       });
       expect(r.users).toEqual({ users: {}, groups: {} });
@@ -155,17 +162,28 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
 
   describe('options', () => {
     it('ports reach the command line, the readiness URL, the health check and release.json', async () => {
-      const r = await evalExo({ apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, host: '::1' });
+      const r = await evalExo({ apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, host: '10.0.0.5' }, 'exo-flake');
       expect(r.services.exo!.serviceConfig.ExecStart).toContain('"--api-port" "8000" "--zenoh-port" "8001" "--discovery-port" "8002"');
-      expect(r.services.exo!.postStart).toContain('http://[::1]:8000/models');
-      expect(r.services['exo-healthcheck']!.serviceConfig.ExecStart).toContain('"--api" "http://[::1]:8000"');
-      expect(JSON.parse(r.etc['exo/release.json']!).ports).toEqual({ api: 8000, zenoh: 8001, discovery: 8002 });
+      expect(r.services.exo!.postStart).toContain('http://10.0.0.5:8000/models');
+      expect(r.services['exo-healthcheck']!.serviceConfig.ExecStart).toContain('"--api" "http://10.0.0.5:8000"');
+      expect(release(r).ports).toEqual({ api: 8000, libp2p: null, zenoh: 8001, discovery: 8002 });
+      const libp2p = await evalExo({ apiPort: 8000, libp2pPort: 8003 });
+      expect(libp2p.services.exo!.serviceConfig.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "8000" "--libp2p-port" "8003"`);
+      expect(release(libp2p).ports).toEqual({ api: 8000, libp2p: 8003, zenoh: null, discovery: null });
     });
 
-    it('namespace and offline become flags; namespace is recorded in release.json', async () => {
-      const r = await evalExo({ namespace: 'home-cluster', offline: true });
+    it('zenoh era: namespace and offline become flags; namespace is recorded in release.json', async () => {
+      const r = await evalExo({ namespace: 'home-cluster', offline: true }, 'exo-flake');
       expect(r.services.exo!.serviceConfig.ExecStart).toMatch(/"--namespace" "home-cluster" "--offline"$/);
-      expect(JSON.parse(r.etc['exo/release.json']!).namespace).toBe('home-cluster');
+      expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBeUndefined();
+      expect(release(r).namespace).toBe('home-cluster');
+    });
+
+    it('libp2p era: the namespace goes in EXO_LIBP2P_NAMESPACE, never on the command line', async () => {
+      const r = await evalExo({ namespace: 'home-cluster' });
+      expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBe('home-cluster');
+      expect(r.services.exo!.serviceConfig.ExecStart).not.toContain('namespace');
+      expect(release(r).namespace).toBe('home-cluster');
     });
 
     it('extraArgs are escaped for systemd', async () => {
@@ -231,14 +249,20 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   });
 
   describe('firewall', () => {
-    it('openFirewall opens API and zenoh (TCP), discovery (UDP) and the ring range', async () => {
-      const r = await evalExo({ openFirewall: true });
+    it('zenoh era: openFirewall opens API and zenoh (TCP), discovery (UDP) and the ring range', async () => {
+      const r = await evalExo({ openFirewall: true }, 'exo-flake');
       expect(r.firewall).toMatchObject({
         allowedTCPPorts: [52415, 52414],
         allowedUDPPorts: [52413],
-        allowedTCPPortRanges: [{ from: 49153, to: 65535 }],
+        allowedTCPPortRanges: [{ from: 49152, to: 65535 }],
         interfaces: {},
       });
+    });
+    it('libp2p era: openFirewall fixes the libp2p port and opens it, the API and mDNS', async () => {
+      const r = await evalExo({ openFirewall: true });
+      expect(r.firewall).toMatchObject({ allowedTCPPorts: [52415, 52414], allowedUDPPorts: [5353], allowedTCPPortRanges: [{ from: 49152, to: 65535 }] });
+      expect(r.services.exo!.serviceConfig.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "52415" "--libp2p-port" "52414"`);
+      expect((await evalExo({ openFirewall: true, libp2pPort: 4001 })).firewall.allowedTCPPorts).toEqual([52415, 4001]);
     });
     it('openRingPorts = false leaves the range closed; a custom range is used', async () => {
       expect((await evalExo({ openFirewall: true, openRingPorts: false })).firewall.allowedTCPPortRanges).toEqual([]);
@@ -250,7 +274,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       const r = await evalExo({ openFirewall: true, firewallInterfaces: ['enp3s0', 'wg0'], apiPort: 8000 });
       expect(r.firewall.allowedTCPPorts).toEqual([]);
       expect(Object.keys(r.firewall.interfaces)).toEqual(['enp3s0', 'wg0']);
-      expect(r.firewall.interfaces.wg0).toMatchObject({ allowedTCPPorts: [8000, 52414], allowedUDPPorts: [52413] });
+      expect(r.firewall.interfaces.wg0).toMatchObject({ allowedTCPPorts: [8000, 52414], allowedUDPPorts: [5353] });
     });
   });
 
@@ -320,11 +344,78 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
   });
 
+  describe('exo\'s two eras', () => {
+    // Each case: a package, an optional era override, and the era whose flags exo accepts.
+    const cases: [string, StubExo, Record<string, unknown>, Era][] = [
+      ['nixpkgs\' exo 1.0.71', 'exo', {}, 'libp2p'],
+      ['exo\'s flake package (no version)', 'exo-flake', {}, 'zenoh'],
+      ['an unstable version from before zenoh', 'exo-unstable-old', {}, 'libp2p'],
+      ['an unstable version from after zenoh', 'exo-unstable-new', {}, 'zenoh'],
+      ['an unknown version with era = "zenoh"', 'exo-future', { era: 'zenoh' }, 'zenoh'],
+      ['an unknown version with era = "libp2p"', 'exo-future', { era: 'libp2p' }, 'libp2p'],
+    ];
+    const other = (era: Era): Era => (era === 'zenoh' ? 'libp2p' : 'zenoh');
+    const settings: [string, Record<string, unknown>][] = [
+      ['no option set', {}],
+      ['a namespace, open firewall, offline and extra flags', { namespace: 'lab', openFirewall: true, offline: true, extraArgs: ['-v', '--no-downloads'] }],
+    ];
+
+    describe.each(cases)('%s', (_name, pkg, eraOption, era) => {
+      it.each(settings)(`gives a command line that the ${era}-era exo accepts, with %s`, async (_s, exo) => {
+        const r = await evalExo({ ...eraOption, ...exo }, pkg);
+        expect(r.failedAssertions).toEqual([]);
+        const { argv } = splitExecStart(r.services.exo!.serviceConfig.ExecStart as string);
+        const parsed = parseExoArgs(era, argv);
+        expect(parsed).toMatchObject({ ok: true });
+        if (parsed.ok && exo.namespace && era === 'zenoh') expect(parsed.values.namespace).toBe(exo.namespace);
+        // exo main refuses to start with the libp2p era's variable set
+        if (era === 'zenoh') expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBeUndefined();
+        else expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBe(exo.namespace as string | undefined);
+        expect(release(r).exo.era).toBe(era);
+        if (Object.keys(exo).length) expect(parseExoArgs(other(era), argv)).toMatchObject({ ok: false, error: expect.stringMatching(/^unrecognized arguments: --(zenoh|libp2p)-port/) });
+      });
+    });
+
+    it('an exo whose version tells no era is an error that names the option', async () => {
+      const r = await evalExo({}, 'exo-future');
+      expect(r.failedAssertions).toEqual([expect.stringMatching(/services\.exo\.era: cannot tell from exo's version \("1\.1\.0"\).*Set services\.exo\.era/)]);
+    });
+
+    it('release.json names the exo of every generation, also without a version', async () => {
+      expect(release(await evalExo({}, 'exo-flake')).exo).toMatchObject({ version: '', identity: '22222222222222222222222222222222-exo', revision: null, package: EXO_FLAKE });
+      const rev = 'b5375f8ce0a1b2c3d4e5f60718293a4b5c6d7e8f';
+      expect(release(await evalExo({ packageRevision: rev }, 'exo-flake')).exo).toMatchObject({ identity: 'b5375f8ce0a1', revision: rev });
+      expect(release(await evalExo({ packageRevision: rev })).exo).toMatchObject({ identity: '1.0.71', revision: rev });
+    });
+
+    it.each([
+      ['zenoh without IPv6', {}, 'exo-flake', { networking: { enableIPv6: false } }, /IPv6 link-local multicast/],
+      ['zenoh port 0', { zenohPort: 0 }, 'exo-flake', {}, /must not be 0/],
+      ['a namespace that argparse reads as an option', { namespace: '-lab' }, 'exo-flake', {}, /starts with "-"/],
+      ['bootstrap peers in the zenoh era', { extraArgs: ['--bootstrap-peers', '/ip4/1.2.3.4'] }, 'exo-flake', {}, /Bootstrap peers has been temporarily removed/],
+      ['bootstrap peers by environment in the zenoh era', { environment: { EXO_BOOTSTRAP_PEERS: 'x' } }, 'exo-flake', {}, /Bootstrap peers/],
+      ['the libp2p variable set by hand', { environment: { EXO_LIBP2P_NAMESPACE: 'x' } }, 'exo', {}, /EXO_LIBP2P_NAMESPACE.*services\.exo\.namespace/],
+      ['an open firewall over a random libp2p port', { openFirewall: true, libp2pPort: null }, 'exo', {}, /random TCP port/],
+      ['a libp2p flag under zenoh', { extraArgs: ['--libp2p-port', '4001'] }, 'exo-flake', {}, /zenoh-era exo does not accept/],
+      ['a flag prefix of an owned flag', { extraArgs: ['--names', 'x'] }, 'exo-flake', {}, /extraArgs contains \["--names"\]/],
+      ['flags exo never had', { extraArgs: ['--exo-home', '/x'] }, 'exo', {}, /\["--exo-home"\], which the libp2p-era exo does not accept/],
+    ] as [string, Record<string, unknown>, StubExo, Record<string, unknown>, RegExp][])('refuse %s', async (_name, exo, pkg, extra, message) => {
+      const r = await evalExo(exo, pkg, extra);
+      expect(r.failedAssertions).toEqual([expect.stringMatching(message)]);
+    });
+
+    it('bootstrap peers are fine in the libp2p era', async () => {
+      expect((await evalExo({ extraArgs: ['--bootstrap-peers', '/ip4/10.0.0.2/tcp/4001'] })).failedAssertions).toEqual([]);
+    });
+  });
+
   describe('assertions', () => {
     it.each([
       [{ namespace: '' }, /namespace is set but empty/],
       [{ backup: { dir: '/var/lib/exo/backups' } }, /lies inside services.exo.stateDir/],
-      [{ zenohPort: 52415 }, /both 52415/],
+      [{ libp2pPort: 52415 }, /both 52415/],
+      [{ host: '::1' }, /IPv4 only/],
+      [{ extraArgs: ['--zenoh-port', '1'] }, /does not accept/],
       [{ stateDir: '/srv/exo' }, /outside \/var\/lib: with DynamicUser/],
       [{ extraArgs: ['--api-port', '1'] }, /extraArgs contains \["--api-port"\]/],
       [{ environment: { HF_TOKEN: 'x' } }, /secret in the world-readable Nix store/],

@@ -7,8 +7,9 @@ const h = (body: string) => nixEval(`let h = import ${nixPath('modules/exo-helpe
 
 // The option values the module passes to `assertions`, at their defaults.
 const baseCfg = `{
+  exoVersion = "1.0.71"; resolvedEra = "libp2p"; ipv6 = true; host = "127.0.0.1"; openFirewall = false;
   user = null; stateDir = "/var/lib/exo"; modelsDir = "/var/lib/exo/models";
-  namespace = null; apiPort = 52415; zenohPort = 52414; extraArgs = [ ]; environment = { };
+  namespace = null; apiPort = 52415; libp2pPort = null; zenohPort = 52414; discoveryPort = 52413; extraArgs = [ ]; environment = { };
   environmentFile = null; waitForReady = true; openRingPorts = false;
   ringPortRange = { from = 49153; to = 65535; };
   healthCheck = { enable = true; textfile = null; };
@@ -26,21 +27,38 @@ describe('escapeSystemdExecArgs', () => {
   });
 });
 
-describe('exoArgs', () => {
-  const ports = 'apiPort = 1; zenohPort = 2; discoveryPort = 3;';
-  it('passes the ports and nothing else by default (exo stays in the foreground)', async () => {
-    expect(await h(`h.exoArgs { ${ports} }`)).toEqual(['--api-port', '1', '--zenoh-port', '2', '--discovery-port', '3']);
+describe('exo\'s era', () => {
+  it('comes from the version: none is exo main (zenoh), releases up to 1.0.71 libp2p, unstable by date', async () => {
+    expect(await h(`map h.eraOfVersion [ "" "1.0.71" "1.0.3" "1.0.72" "1.1.0" "0-unstable-2026-06-02" "0-unstable-2026-06-03" "0.3.70" ]`)).toEqual([
+      'zenoh', 'libp2p', 'libp2p', null, null, 'libp2p', 'zenoh', null,
+    ]);
   });
-  it('adds namespace, offline and extra arguments in that order', async () => {
-    expect(await h(`h.exoArgs { ${ports} namespace = "lab"; offline = true; extraArgs = [ "-v" ]; }`)).toEqual([
+});
+
+describe('exoArgs', () => {
+  const ports = 'apiPort = 1; libp2pPort = 4; zenohPort = 2; discoveryPort = 3;';
+  it('zenoh era: passes its ports and nothing else by default (exo stays in the foreground)', async () => {
+    expect(await h(`h.exoArgs { era = "zenoh"; ${ports} }`)).toEqual(['--api-port', '1', '--zenoh-port', '2', '--discovery-port', '3']);
+  });
+  it('zenoh era: adds namespace, offline and extra arguments in that order', async () => {
+    expect(await h(`h.exoArgs { era = "zenoh"; ${ports} namespace = "lab"; offline = true; extraArgs = [ "-v" ]; }`)).toEqual([
       '--api-port', '1', '--zenoh-port', '2', '--discovery-port', '3', '--namespace', 'lab', '--offline', '-v',
     ]);
   });
-  it('finds extra arguments that contradict the options, with or without =', async () => {
-    expect(await h(`h.conflictingArgs [ "-v" "--api-port=1" "--legacy-daemon" "--no-downloads" ]`)).toEqual([
+  it('libp2p era: the API port and a fixed libp2p port only; the namespace is not a flag', async () => {
+    expect(await h(`h.exoArgs { era = "libp2p"; ${ports} namespace = "lab"; }`)).toEqual(['--api-port', '1', '--libp2p-port', '4']);
+    expect(await h(`h.exoArgs { era = "libp2p"; apiPort = 1; zenohPort = 2; discoveryPort = 3; }`)).toEqual(['--api-port', '1']);
+  });
+  it('finds extra arguments that contradict the options, with or without =, or by prefix', async () => {
+    expect(await h(`h.conflictingArgs "zenoh" [ "-v" "--api-port=1" "--legacy-daemon" "--no-downloads" "--names" "x" ]`)).toEqual([
       '--api-port=1',
       '--legacy-daemon',
+      '--names',
     ]);
+  });
+  it('finds flags the era does not have, and prefixes argparse cannot resolve', async () => {
+    expect(await h(`h.unknownArgs "libp2p" [ "--zenoh-port" "1" "--no" "--offline" "--exo-home=/x" ]`)).toEqual(['--zenoh-port', '--no', '--exo-home=/x']);
+    expect(await h(`h.unknownArgs "zenoh" [ "--libp2p-port" "1" "--no-w" ]`)).toEqual(['--libp2p-port']);
   });
 });
 
@@ -75,6 +93,11 @@ describe('exo environment', () => {
       XDG_CONFIG_HOME: '/s/.config', XDG_DATA_HOME: '/s/.local/share', XDG_CACHE_HOME: '/s/.cache',
     });
   });
+  it('carries a pinned namespace in EXO_LIBP2P_NAMESPACE for the libp2p era only', async () => {
+    const env = (era: string) => h(`(h.exoEnvironment { era = "${era}"; namespace = "lab"; stateDir = "/s"; modelsDir = "/m"; }).EXO_LIBP2P_NAMESPACE or null`);
+    expect(await env('libp2p')).toBe('lab');
+    expect(await env('zenoh')).toBeNull();
+  });
 });
 
 describe('GPU access', () => {
@@ -88,11 +111,15 @@ describe('GPU access', () => {
 });
 
 describe('firewall rules', () => {
-  it('opens API and zenoh on TCP, discovery on UDP, and the ring range only when asked', async () => {
-    const rules = (ring: boolean) =>
-      h(`h.firewallRules { apiPort = 1; zenohPort = 2; discoveryPort = 3; openRingPorts = ${ring}; ringPortRange = { from = 10; to = 20; }; }`);
-    expect(await rules(false)).toEqual({ allowedTCPPorts: [1, 2], allowedUDPPorts: [3], allowedTCPPortRanges: [] });
-    expect(await rules(true)).toMatchObject({ allowedTCPPortRanges: [{ from: 10, to: 20 }] });
+  const rules = (era: string, ring: boolean, libp2pPort = 'null') =>
+    h(`h.firewallRules { era = "${era}"; apiPort = 1; libp2pPort = ${libp2pPort}; zenohPort = 2; discoveryPort = 3; openRingPorts = ${ring}; ringPortRange = { from = 10; to = 20; }; }`);
+  it('zenoh era: opens API and zenoh on TCP, discovery on UDP, and the ring range only when asked', async () => {
+    expect(await rules('zenoh', false)).toEqual({ allowedTCPPorts: [1, 2], allowedUDPPorts: [3], allowedTCPPortRanges: [] });
+    expect(await rules('zenoh', true)).toMatchObject({ allowedTCPPortRanges: [{ from: 10, to: 20 }] });
+  });
+  it('libp2p era: opens API and a fixed libp2p port on TCP, mDNS on UDP', async () => {
+    expect(await rules('libp2p', false, '4')).toEqual({ allowedTCPPorts: [1, 4], allowedUDPPorts: [5353], allowedTCPPortRanges: [] });
+    expect(await rules('libp2p', false)).toMatchObject({ allowedTCPPorts: [1] });
   });
 });
 
@@ -115,14 +142,21 @@ describe('toolkit command lines', () => {
 });
 
 describe('release.json', () => {
-  it('records version, store path, namespace, ports and state folder', async () => {
+  it('names exo by version, else by source revision, else by store name', async () => {
+    expect(await h(`map h.exoIdentity [
+      { version = "1.0.71"; revision = "b5375f8ce0a1b2c3d4e5"; package = "/nix/store/a-exo-1.0.71"; }
+      { version = ""; revision = "b5375f8ce0a1b2c3d4e5"; package = "/nix/store/b-exo"; }
+      { version = ""; package = "/nix/store/c-exo"; }
+    ]`)).toEqual(['1.0.71', 'b5375f8ce0a1', 'c-exo']);
+  });
+  it('records identity, era, store path, namespace, the era\'s ports and state folder', async () => {
     expect(
-      await h(`h.releaseInfo { version = "1.0.71"; package = "/nix/store/x-exo"; namespace = null; apiPort = 1; zenohPort = 2; discoveryPort = 3; stateDir = "/var/lib/exo"; }`),
+      await h(`h.releaseInfo { era = "zenoh"; version = "1.0.71"; package = "/nix/store/x-exo"; namespace = null; apiPort = 1; zenohPort = 2; discoveryPort = 3; stateDir = "/var/lib/exo"; }`),
     ).toEqual({
-      schemaVersion: 1,
-      exo: { version: '1.0.71', package: '/nix/store/x-exo' },
+      schemaVersion: 2,
+      exo: { version: '1.0.71', identity: '1.0.71', revision: null, era: 'zenoh', package: '/nix/store/x-exo' },
       namespace: null,
-      ports: { api: 1, zenoh: 2, discovery: 3 },
+      ports: { api: 1, libp2p: null, zenoh: 2, discovery: 3 },
       stateDir: '/var/lib/exo',
     });
   });
@@ -137,11 +171,17 @@ describe('assertions', () => {
     ['a namespace with spaces', '{ namespace = "a b"; }', /namespace is set but empty or contains white space/],
     ['a backup dir inside the state dir', '{ backup.dir = "/var/lib/exo/backups"; }', /backup.dir .* lies inside/],
     ['a backup dir inside the private state dir', '{ backup.dir = "/var/lib/private/exo/b"; }', /backup.dir .* lies inside/],
-    ['the same API and zenoh port', '{ zenohPort = 52415; }', /apiPort and services.exo.zenohPort are both 52415/],
+    ['the same API and zenoh port', '{ resolvedEra = "zenoh"; zenohPort = 52415; }', /the API port and the zenoh port are both 52415/],
+    ['the same API and libp2p port', '{ libp2pPort = 52415; }', /the API port and the libp2p port are both 52415/],
+    ['an era the version cannot tell', '{ resolvedEra = null; exoVersion = "2.0.0"; }', /services.exo.era: cannot tell from exo's version \("2.0.0"\)/],
+    ['an IPv6 API host', '{ host = "::1"; }', /IPv4 only/],
+    ['a zero API port', '{ apiPort = 0; }', /apiPort is 0/],
+    ['a namespace argparse reads as an option', '{ namespace = "-x"; }', /starts with "-"/],
     ['a reversed ring range', '{ openRingPorts = true; ringPortRange = { from = 9; to = 1; }; }', /`from` \(9\) is greater than `to` \(1\)/],
     ['a DynamicUser state dir outside /var/lib', '{ stateDir = "/srv/exo"; modelsDir = "/srv/exo/models"; }', /stateDir \(\/srv\/exo\) is outside \/var\/lib/],
     ['a DynamicUser models dir it cannot own', '{ modelsDir = "/srv/models"; }', /modelsDir \(\/srv\/models\) is outside/],
-    ['a flag the module owns in extraArgs', '{ extraArgs = [ "--legacy-daemon" ]; }', /extraArgs contains \["--legacy-daemon"\]/],
+    ['a flag the module owns in extraArgs', '{ resolvedEra = "zenoh"; extraArgs = [ "--legacy-daemon" ]; }', /extraArgs contains \["--legacy-daemon"\]/],
+    ['a flag of the other era in extraArgs', '{ extraArgs = [ "--namespace" "x" ]; }', /\["--namespace"\], which the libp2p-era exo does not accept/],
     ['a variable the module owns', '{ environment = { EXO_HOME = "/x"; }; }', /environment sets \["EXO_HOME"\]/],
     ['a secret in the environment', '{ environment = { HF_TOKEN = "hf_x"; }; }', /HF_TOKEN.*environmentFile/],
     ['an environment file in the store', '{ environmentFile = "/nix/store/abc-secrets"; }', /points into the Nix store/],

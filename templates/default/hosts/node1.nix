@@ -6,9 +6,14 @@
 
   services.exo = {
     enable = true;
+    # exo's own flake builds exo's main branch (zenoh era); it has no version, so record its
+    # source revision as the exo that each generation runs. nixpkgs' pkgs.exo (the default)
+    # is the last release, 1.0.71 (libp2p era): nodes of the two eras never see each other.
     package = inputs.exo.packages.${pkgs.stdenv.hostPlatform.system}.default;
-    # Pin the discovery namespace so nodes on different exo versions still find each other
-    # during a rolling upgrade (null = exo's version).
+    packageRevision = inputs.exo.rev or null;
+    # Nodes join only nodes of the same era and namespace. A pinned name keeps this cluster
+    # apart from others on the network and lets exo-deploy tell that a rolling upgrade keeps
+    # the nodes together.
     namespace = "home-cluster";
     openFirewall = true;
     # firewallInterfaces = [ "enp3s0" ];   # open exo's ports only on the cluster's network

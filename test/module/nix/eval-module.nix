@@ -2,18 +2,22 @@
 # look at as plain JSON-able data.
 #   nix-instantiate --eval --strict --json test/module/nix/eval-module.nix \
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr configJSON '{"services":{"exo":{"enable":true}}}'
+#   --argstr package exo-flake   picks services.exo.package from stub-pkgs.nix (JSON cannot)
 {
   lib,
   configJSON ? "{}",
+  package ? null,
 }:
 let
+  pkgs = import ./stub-pkgs.nix;
   evaluated = lib.evalModules {
     modules = [
       ../../../modules/exo.nix
       ./nixos-stubs.nix
       (builtins.fromJSON configJSON)
-    ];
-    specialArgs.pkgs = import ./stub-pkgs.nix;
+    ]
+    ++ lib.optional (package != null) { services.exo.package = pkgs.${package}; };
+    specialArgs.pkgs = pkgs;
   };
   inherit (evaluated) config;
   failed = builtins.filter (a: !a.assertion) config.assertions;

@@ -77,6 +77,10 @@ in
     systemd.tmpfiles.rules = strList;
     users.users = anything;
     users.groups = anything;
+    networking.enableIPv6 = mkOption {
+      type = types.bool;
+      default = true;
+    };
     networking.firewall = firewallPorts // {
       interfaces = mkOption {
         type = types.attrsOf (types.submodule { options = firewallPorts; });

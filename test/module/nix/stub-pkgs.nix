@@ -11,7 +11,19 @@ let
   fakeScript = name: _text: "/nix/store/11111111111111111111111111111111-${name}";
 in
 {
+  # nixpkgs' exo: the newest release, libp2p era
   exo = fakePackage "exo" "1.0.71";
+  # exo's own flake package: a writeShellApplication named `exo`, no version (zenoh era)
+  exo-flake = {
+    type = "derivation";
+    name = "exo";
+    outPath = "/nix/store/22222222222222222222222222222222-exo";
+    meta.mainProgram = "exo";
+  };
+  # a version the module cannot place in an era
+  exo-future = fakePackage "exo" "1.1.0";
+  exo-unstable-old = fakePackage "exo" "0-unstable-2026-05-01";
+  exo-unstable-new = fakePackage "exo" "0-unstable-2026-06-20";
   exo-deploy = fakePackage "exo-deploy" "0.1.0";
   curl = fakePackage "curl" "8.14.1";
   # what the flake's module wrapper builds the toolkit with
