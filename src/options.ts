@@ -38,6 +38,7 @@ export const COMMAND_OPTIONS = {
   strategy: { kind: 'string', arg: 'NAME', description: 'lockstep (default), rolling or canary; overrides [rollout] strategy' },
   model: { kind: 'string', arg: 'ID', description: 'the model to place (default from [smoke] model)' },
   'min-nodes': { kind: 'integer', arg: 'N', description: 'nodes the instance must span (default: the hosts selected)' },
+  'ready-timeout': { kind: 'duration', arg: 'DURATION', description: 'how long the instance\'s runners may take to download, load and be ready (default from [smoke] ready_timeout: 10m)' },
   out: { kind: 'string', arg: 'FILE', description: 'where to write the bundle (default: reports/bundle-ID.tar.gz)' },
   force: { kind: 'boolean', description: 'roll out one batch at a time even where that splits an exo cluster' },
 } as const satisfies Record<string, OptionSpec>;
@@ -90,9 +91,9 @@ export const COMMANDS = {
     local: false,
   },
   smoke: {
-    summary: 'place an instance through exo\'s API, wait for it, ask one chat completion, remove it',
-    usage: 'smoke [--model ID] [--min-nodes N]',
-    options: ['model', 'min-nodes'],
+    summary: 'place an instance through exo\'s API, wait until its runners are ready, ask one chat completion, remove it',
+    usage: 'smoke [--model ID] [--min-nodes N] [--ready-timeout 10m]',
+    options: ['model', 'min-nodes', 'ready-timeout'],
     local: false,
   },
   status: {

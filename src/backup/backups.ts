@@ -51,7 +51,7 @@ export async function createBackup(exec: Executor, o: CreateOptions): Promise<Ba
     reason: o.reason,
     systemPath: o.system.running,
     generation: current?.number ?? o.system.profileGeneration,
-    exoVersion: current?.exoVersion ?? 'unknown',
+    exo: current?.exo ?? 'unknown',
     healthy: o.healthy,
     stateDir,
     files: [...files, META_FILE],

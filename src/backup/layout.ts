@@ -14,19 +14,24 @@ export const FLAKE_LOCK = 'flake.lock';
 export const STATE_EXCLUDES = ['event_log', 'exo_log', 'runner_log', 'exo.pid', 'cache'];
 export const MODELS_DIR = 'models';
 
-export const BackupMeta = z.object({
+/** exo: the identity of the exo the backed-up system ran (backups written before it was
+ * named so carry it as exoVersion). */
+export const BackupMeta = z.preprocess((raw) => {
+  const meta = raw as { exo?: unknown; exoVersion?: unknown } | null;
+  return meta && typeof meta === 'object' && meta.exo === undefined && meta.exoVersion !== undefined ? { ...meta, exo: meta.exoVersion } : raw;
+}, z.object({
   id: z.string(),
   host: z.string(),
   createdAt: z.string(),
   reason: z.string(),
   systemPath: z.string().nullable(),
   generation: z.number().nullable(),
-  exoVersion: z.string(),
+  exo: z.string(),
   healthy: z.boolean(),
   stateDir: z.string(),
   files: z.array(z.string()),
   models: z.boolean(),
-});
+}));
 export type BackupMeta = z.output<typeof BackupMeta>;
 
 export { timestampId as backupId, TIMESTAMP_ID as BACKUP_ID } from '../time-id.js';

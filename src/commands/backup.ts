@@ -30,14 +30,14 @@ async function create(ctx: Context): Promise<Outcome> {
   return {
     exitCode: ExitCode.ok,
     data: { backups: metas },
-    text: metas.map((m) => `${m.host}: backup ${m.id} in ${ctx.config.backup.dir} (generation ${m.generation ?? '?'}, exo ${m.exoVersion}, ${m.healthy ? 'healthy' : 'not healthy'}; ${m.files.join(', ')})`).join('\n'),
+    text: metas.map((m) => `${m.host}: backup ${m.id} in ${ctx.config.backup.dir} (generation ${m.generation ?? '?'}, exo ${m.exo}, ${m.healthy ? 'healthy' : 'not healthy'}; ${m.files.join(', ')})`).join('\n'),
   };
 }
 
 async function list(ctx: Context): Promise<Outcome> {
   const listings = await Promise.all(ctx.hosts.map(async (h) => ({ host: h.name, ...(await listBackups(ctx.executor(h), ctx.config.backup.dir)) })));
   const text = listings.map((l) => {
-    const rows = [['ID', 'CREATED', 'GEN', 'EXO', 'HEALTHY', 'REASON'], ...l.backups.map((b) => [b.id, b.createdAt, String(b.generation ?? '?'), b.exoVersion, b.healthy ? 'yes' : 'no', b.reason])];
+    const rows = [['ID', 'CREATED', 'GEN', 'EXO', 'HEALTHY', 'REASON'], ...l.backups.map((b) => [b.id, b.createdAt, String(b.generation ?? '?'), b.exo, b.healthy ? 'yes' : 'no', b.reason])];
     const partial = l.partial.length ? `\ninterrupted (incomplete, not restorable): ${l.partial.join(', ')}` : '';
     return `${l.host}: ${l.backups.length} backup(s) in ${ctx.config.backup.dir}\n${l.backups.length ? table(rows) : ''}${partial}`;
   });
@@ -63,7 +63,7 @@ async function restore(ctx: Context, id: string | undefined): Promise<Outcome> {
   ctx.log.info(`${host.name}: backup ${id} matches its manifest; restoring exo's state into ${meta.stateDir}`);
   const { movedAside } = await restoreState(exec, ctx.config.backup.dir, meta, new Date(ctx.now()));
   const lines = [
-    `${host.name}: restored exo's state from ${id} (taken ${meta.createdAt}, exo ${meta.exoVersion})`,
+    `${host.name}: restored exo's state from ${id} (taken ${meta.createdAt}, exo ${meta.exo})`,
     movedAside ? `the state it replaced is kept in ${movedAside}` : 'there was no state to replace',
     meta.generation !== null ? `the system of that time was generation ${meta.generation} (${meta.systemPath}): \`exo-deploy rollback --hosts ${host.name} --to ${meta.generation}\` activates it` : '',
   ];

@@ -2,6 +2,7 @@
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import type { HostCheck } from '../health/check.js';
+import { shortNodeId } from '../health/membership.js';
 import { checkHosts } from '../steps/check-hosts.js';
 import { prometheusText } from '../health/prometheus.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -32,7 +33,7 @@ export function renderCheck(c: HostCheck, nowMs: number): string {
     `${c.host}: ${c.healthy ? 'healthy' : 'UNHEALTHY'}`,
     `  unit      ${unitLine}`,
     `  api       ${c.probes.map((p) => `${p.path} ${p.status ?? p.error} ${p.latencyMs}ms`).join(' · ') || '-'}`,
-    `  cluster   ${c.cluster.seen === null ? '?' : c.cluster.seen} node(s) seen${c.cluster.expected !== null ? ` of ${c.cluster.expected} expected` : ''}${c.cluster.failedRunners.length ? `, ${c.cluster.failedRunners.length} failed runner(s)` : ''}`,
+    `  cluster   ${c.cluster.seen === null ? '?' : c.cluster.seen} node(s) seen${c.cluster.expected !== null ? ` of ${c.cluster.expected} expected` : ''}${c.cluster.nodeId ? `, this node ${shortNodeId(c.cluster.nodeId)}` : ''}${c.cluster.instances?.length ? `, ${c.cluster.instances.length} instance(s)` : ''}${c.cluster.failedRunners.length ? `, ${c.cluster.failedRunners.length} failed runner(s)` : ''}`,
     `  journal   ${c.journal.matches.length} failure line(s) in ${c.journal.scanned} since ${c.journal.since}`,
     `  system    ${shortPath(c.system.running)}${c.system.profile && c.system.profile !== c.system.running ? ` (profile: ${shortPath(c.system.profile)}: a test activation)` : ''}`,
     `  resources ${c.resources.memory ? `memory ${bytes(c.resources.memory.availableBytes)} free of ${bytes(c.resources.memory.totalBytes)}` : 'memory ?'}; ${c.resources.disks.map((d) => `${d.path} ${bytes(d.availableBytes)} free`).join(', ')}`,

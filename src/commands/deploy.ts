@@ -44,7 +44,7 @@ function summary(r: RunRecord, ctx: Context): string {
     // What the host runs now: checked at the end, or known from its phase.
     const onNew = onNewSystem(h.phase);
     const running = h.finalCheck?.system.running ?? (onNew ? h.built.systemPath : h.before.running);
-    lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exoVersion} → ${h.built.exoVersion ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`);
+    lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exo} → ${h.built.exo ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`);
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
   }
   if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
@@ -57,7 +57,7 @@ function plan(r: RunRecord, ctx: Context): string {
   const h = ctx.config.health;
   const lines = [`plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${(r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ')}`];
   for (const host of r.hosts) {
-    lines.push('', `${host.host}: ${host.phase === 'unchanged' ? 'already runs this system: nothing to do' : `exo ${host.before.exoVersion} → ${host.built.exoVersion}`}`);
+    lines.push('', `${host.host}: ${host.phase === 'unchanged' ? 'already runs this system: nothing to do' : `exo ${host.before.exo} → ${host.built.exo}`}`);
     lines.push(`  ${shortPath(host.before.running)} → ${shortPath(host.built.systemPath)}`);
     for (const d of host.diff) lines.push(`  ${d}`);
   }

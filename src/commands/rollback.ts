@@ -1,15 +1,16 @@
 // exo-deploy rollback [--to N]: activate the previous generation (or N) on each host, then
 // check. Every host's target is validated before any host is changed.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
-import { checkHost, type HostCheck } from '../health/check.js';
+import { checkHost, judgeMembership, type HostCheck } from '../health/check.js';
 import type { Outcome } from '../output/outcome.js';
 import { ExoDeployError } from '../errors.js';
 import { activate, pointProfileAtGeneration, type ActivationResult } from '../system/activate.js';
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
-import { expectedNodes } from '../steps/check-hosts.js';
+import { expectedNodes, oneCluster } from '../steps/check-hosts.js';
 import { journalFile, latestRun, RunJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { removeMarkers } from '../deploy/host-marker.js';
@@ -28,7 +29,9 @@ export async function run(ctx: Context): Promise<Outcome> {
   }
   const states = await Promise.all(ctx.hosts.map((h) => readSystemState(ctx.executor(h))));
   const plans = states.map((state) => ({ state, target: chooseTarget(state, ctx.options.to) }));
+  const started = ctx.now();
   const results = await Promise.all(plans.map((plan) => rollbackHost(ctx, plan)));
+  if (!ctx.options['dry-run']) await checkTogether(ctx, results, started);
   const ok = results.every((r) => r.check?.healthy);
   return {
     exitCode: ok ? ExitCode.ok : ExitCode.failed,
@@ -68,7 +71,7 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
   if (!target.path) return { ...result, error: `generation ${target.number}'s system path cannot be read` };
   const started = ctx.now();
   try {
-    ctx.log.info(`${host.name}: activating generation ${target.number} (${target.exoVersion})`);
+    ctx.log.info(`${host.name}: activating generation ${target.number} (${target.exo})`);
     await pointProfileAtGeneration(exec, target.number);
     result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts);
     if (ctx.options['dry-run']) return result;
@@ -78,8 +81,27 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
     if (!(error instanceof ExoDeployError)) throw error;
     result.error = error.message;
   }
-  result.check = await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: started, expectedNodes: expectedNodes(ctx), fetch: ctx.fetch });
   return result;
+}
+
+/** The hosts rolled back are checked together once each serves again. They restarted under new
+ * node ids, which their peers learn within seconds: while some host does not see another yet,
+ * they are checked again every health.interval, up to ready_timeout. */
+async function checkTogether(ctx: Context, results: HostRollback[], sinceMs: number): Promise<void> {
+  const together = oneCluster(ctx) && results.length > 1;
+  const deadline = ctx.now() + ctx.config.health.ready_timeout;
+  for (;;) {
+    const checks = await Promise.all(results.map((r) => {
+      const host = ctx.hosts.find((h) => h.name === r.host) as Context['hosts'][number];
+      return checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: expectedNodes(ctx), keepSeenNodes: together, fetch: ctx.fetch });
+    }));
+    const notSeen = together ? judgeMembership(checks) : new Map<string, string[]>();
+    if (notSeen.size === 0 || ctx.now() >= deadline) {
+      results.forEach((r, i) => (r.check = checks[i] ?? null));
+      return;
+    }
+    await sleep(ctx.config.health.interval, undefined, { signal: ctx.signal });
+  }
 }
 
 /** Undo the last deploy: every host it left on a new system (activated, made permanent, or

@@ -13,7 +13,8 @@ export interface HostStatus {
   host: string;
   reachable: boolean;
   generation: number | null;
-  exoVersion: string;
+  /** The identity of the exo the running system carries. */
+  exo: string;
   running: string | null;
   /** The running system is not the profile's: a `test` activation, not permanent. */
   testActivation: boolean;
@@ -32,7 +33,7 @@ export async function run(ctx: Context): Promise<Outcome> {
       s.host,
       s.reachable ? 'yes' : 'NO',
       s.generation === null ? '-' : String(s.generation),
-      s.exoVersion,
+      s.exo,
       s.running ? `${shortPath(s.running)}${s.testActivation ? ' (test activation)' : ''}` : '-',
       s.exoState,
       s.healthy === null ? '?' : s.healthy ? 'healthy' : `UNHEALTHY: ${s.problems[0] ?? ''}`,
@@ -51,7 +52,7 @@ async function hostStatus(ctx: Context, host: Context['hosts'][number], last: Ru
     host: host.name,
     reachable: true,
     generation: null,
-    exoVersion: 'unknown',
+    exo: 'unknown',
     running: null,
     testActivation: false,
     exoState: '?',
@@ -68,7 +69,7 @@ async function hostStatus(ctx: Context, host: Context['hosts'][number], last: Ru
     status.generation = current?.number ?? null;
     status.running = state.running;
     status.testActivation = state.running !== null && current?.path !== state.running;
-    status.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? (status.testActivation ? 'test activation' : 'unknown');
+    status.exo = state.generations.find((g) => g.running)?.exo ?? state.runningRelease?.identity ?? (status.testActivation ? 'test activation' : 'unknown');
     status.exoState = check.unit ? `${check.unit.activeState}/${check.unit.subState}` : '?';
     status.healthy = check.healthy;
     status.problems = check.problems;

@@ -4,8 +4,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import { usageError } from '../errors.js';
-import { resolveHost, type Host } from './host.js';
-import { ConfigFile } from './schema.js';
+import { addressOf, resolveHost, type Host } from './host.js';
+import { ConfigFile, IPV4_ONLY, isIpv6Url } from './schema.js';
 
 export interface Config {
   file: string | undefined;
@@ -66,6 +66,12 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
   if (c.rollout.canary && !(c.rollout.canary in c.hosts)) {
     throw usageError(`${file ?? 'configuration'}: rollout.canary: no host is named "${c.rollout.canary}"`, `hosts: ${Object.keys(c.hosts).join(', ')}`);
   }
+  const hosts = Object.entries(c.hosts).map(([name, entry]) => resolveHost(name, entry, c.defaults));
+  const ipv6 = hosts.filter((h) => isIpv6Url(h.api));
+  if (ipv6.length) {
+    const lines = ipv6.map((h) => `hosts.${h.name}.api: not set, so it is the target's address, ${addressOf(h.target)}, an IPv6 one; ${IPV4_ONLY}`);
+    throw usageError(`${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`, 'set api = "http://IPv4:52415" for these hosts');
+  }
   const flakeIsPath = !/^[a-z+]+:/.test(c.flake);
   return {
     file,
@@ -74,7 +80,7 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
     flakeIsPath,
     reportsDir: path.resolve(dir, c.reports_dir),
     stateDir: path.resolve(dir, c.state_dir),
-    hosts: Object.entries(c.hosts).map(([name, entry]) => resolveHost(name, entry, c.defaults)),
+    hosts,
     health: c.health,
     backup: c.backup,
     programs: resolvePrograms(c.programs, dir),

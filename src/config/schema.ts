@@ -15,17 +15,33 @@ const plainText = z.string().min(1).regex(/^[^\0\n\r]*$/, 'must not contain NUL 
 const absPath = z.string().regex(SAFE_ABS_PATH, 'expected an absolute path of letters, digits and ._+@%/-');
 const program = plainText.refine((p) => !p.startsWith('-'), 'must not start with "-"');
 
-/** exo's failure strings (facts/exo.md). A pattern is a substring, or /a regex/. */
+/** The lines real exo writes when something fails, in both eras (libp2p 1.0 releases and
+ * zenoh main). A pattern is a substring, or /a regex/. Not among them: "Runner exited with exit
+ * code N", an INFO line printed for a clean exit (0) too. */
 export const DEFAULT_JOURNAL_PATTERNS = [
-  'ValueError: Queue <multiprocessing.queues.Queue object at',
-  'anyio.ClosedResourceError',
-  'anyio.BrokenResourceError',
+  // every non-zero exit of a runner (ERROR), by exit code or by signal (the OOM killer's 9)
+  'Runner terminated with exitcode=',
+  'Runner terminated with signal=',
+  // the watchdog found a runner process gone (the traceback under the line above)
   'Runner found to be dead',
+  'crashed with critical exception',
   'Runner communication closed unexpectedly',
   'runner closed communication',
   'Event sender already closed, unable to report runner failure',
-  'Runner shutdown before completing command',
+  // a runner failed five times: exo deletes its instance ("Instance X exceeded 5 retries, …")
+  'retries, requesting deletion',
+  'EXO terminated due to unhandled exception',
+  // anyio's errors at the end of a traceback (anyio.ClosedResourceError, …)
+  'ClosedResourceError',
+  'BrokenResourceError',
+  // what exo prints where older builds raised "ValueError: Queue <…> is closed"
+  'Unreachable code path - let me know!',
+  '/Queue .* is closed/',
 ];
+
+/** An http(s) URL whose host is an IPv6 literal ("http://[fd00::5]:52415"). */
+export const isIpv6Url = (url: string) => new URL(url).hostname.startsWith('[');
+export const IPV4_ONLY = 'exo\'s API listens on IPv4 only (0.0.0.0)';
 
 /** Settings a host inherits from [defaults] and may override. */
 const hostSettings = {
@@ -53,7 +69,10 @@ const HostEntry = z.strictObject({
     z.literal('local'),
     z.string().regex(SSH_TARGET, 'expected "local" or "[user@]host" (a DNS name or an IP address)'),
   ]),
-  api: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "http://10.0.0.2:52415"' }).optional(),
+  api: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "http://10.0.0.2:52415"' })
+    .refine((url) => !isIpv6Url(url), `${IPV4_ONLY}: use the host's IPv4 address or a name that resolves to it`)
+    .optional(),
   tags: z.array(z.string().regex(TAG, 'expected letters, digits and _.-')).default([]),
   ssh_options: hostSettings.ssh_options.optional(),
   sudo: hostSettings.sudo.optional(),
@@ -110,13 +129,16 @@ const Hooks = z.strictObject({
   timeout: duration.default(60_000),
 });
 
-/** The smoke test needs a model on the nodes, so it is off in the gate unless asked. */
+/** The smoke test needs a model on the nodes, so it is off in the gate unless asked. timeout
+ * bounds each request and the placement; ready_timeout the wait for the runners, which
+ * download and load the model first: minutes for a real one. */
 const Smoke = z.strictObject({
   gate: z.boolean().default(false),
   model: plainText.default('mlx-community/Llama-3.2-1B-Instruct-4bit'),
   min_nodes: z.number().int().min(0).default(0),
   chat: z.boolean().default(true),
   timeout: duration.default(180_000),
+  ready_timeout: duration.default(600_000),
 });
 
 export const ConfigFile = z.strictObject({

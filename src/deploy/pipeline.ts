@@ -1,16 +1,19 @@
 // The gated deploy: preflight → mark the hosts → record what they run → build → backup →
 // copy (and what changes) → then per batch of the strategy: test → health gate → [smoke] →
 // switch → final check. Any failure after an activation puts the touched hosts (rollback_scope)
-// back on the exact systems they ran before. By default all hosts are one batch (lockstep):
-// exo nodes on different versions do not see each other, so a cluster moves and is gated as one.
+// back on the exact systems they ran before. By default all hosts are one batch (lockstep): a
+// cluster moves and is gated as one. Batches one after another (rolling, canary) mix old and new
+// systems in one cluster for a while, which exo allows only within one era (libp2p or zenoh) and
+// one namespace: then old and new nodes form one mixed-version cluster and each batch is gated
+// as part of the whole cluster. Otherwise the batches would split it: refused without --force.
 import path from 'node:path';
 import { backupHost } from '../steps/backup.js';
-import { checkHosts, expectedNodes } from '../steps/check-hosts.js';
+import { checkHosts, expectedNodes, oneCluster } from '../steps/check-hosts.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import type { Strategy } from '../config/schema.js';
 import { ExitCode, ExoDeployError, usageError } from '../errors.js';
-import { AFTER_ACTIVATION_PARTS, checkHost } from '../health/check.js';
+import { AFTER_ACTIVATION_PARTS, checkHost, judgeMembership, readPeer } from '../health/check.js';
 import { buildSystem } from '../steps/build.js';
 import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
@@ -18,7 +21,7 @@ import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
 import { smokeSettings, smokeTest } from '../steps/smoke.js';
 import { readReleases, readSystemState, type Release, type SystemState } from '../system/generations.js';
-import { hostsToRollBack, mapLimit, planBatches } from './plan.js';
+import { clusterSplits, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from './plan.js';
 import { timestampId } from '../time-id.js';
 import { placeMarkers, removeMarkers } from './host-marker.js';
 import { journalFile, RunJournal } from './journal.js';
@@ -40,8 +43,8 @@ export function newRunRecord(ctx: Context, command: string): RunRecord {
     exitCode: null,
     hosts: ctx.hosts.map((h) => ({
       host: h.name,
-      before: { running: null, profileGeneration: null, profilePath: null, exoVersion: 'unknown', healthy: null },
-      built: { systemPath: null, exoVersion: null },
+      before: { running: null, profileGeneration: null, profilePath: null, exo: 'unknown', healthy: null },
+      built: { systemPath: null, exo: null },
       backupId: null,
       diff: [],
       phase: 'pending',
@@ -134,7 +137,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
       const state = await readSystemState(ctx.executor(h));
       systems.set(h.name, state);
       const current = state.generations.find((g) => g.current);
-      rec.host(state.host).before.exoVersion = state.generations.find((g) => g.running)?.exoVersion ?? 'unknown';
+      rec.host(state.host).before.exo = state.runningRelease?.identity ?? 'unknown';
       await rec.setBefore(state.host, { running: state.running, profileGeneration: state.profileGeneration, profilePath: current?.path ?? null });
     }));
   });
@@ -148,7 +151,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     }, (out) => out),
   );
   const builtReleases = await readReleases(ctx.deployer, run.hosts.map((h) => h.built.systemPath).filter((p): p is string => p !== null));
-  for (const h of run.hosts) h.built.exoVersion = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.version) ?? 'unknown';
+  for (const h of run.hosts) h.built.exo = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.identity) ?? 'unknown';
 
   const changing = ctx.hosts.filter((h) => rec.host(h.name).built.systemPath !== rec.host(h.name).before.running);
   await Promise.all(ctx.hosts.filter((x) => !changing.includes(x)).map((h) => rec.setPhase(h.name, 'unchanged')));
@@ -156,13 +159,14 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
 
   const batches = planBatches(changing, strategy, ctx.config.rollout);
   const clusterNodes = expectedNodes(ctx);
-  const pinned = namespacePinned(rec, changing, systems, builtReleases);
-  if (batches.length > 1 && !pinned && clusterNodes !== 1) {
-    const why = 'exo\'s discovery namespace defaults to its version, so nodes on the old and the new version do not see each other: one batch at a time splits the cluster';
-    if (strategy === 'rolling' && !ctx.options.force) {
-      throw usageError(`refusing a rolling deploy: ${why}`, 'pin services.exo.namespace (the same value on every node, old and new system), use the default lockstep strategy, or pass --force');
+  // cluster_size 1: lone nodes, which no rollout can split.
+  const splits = batches.length > 1 && ctx.config.health.cluster_size !== 1 ? clusterSplits(rolloutSystems(ctx.hosts, changing, systems, rec, builtReleases)) : [];
+  if (splits.length) {
+    const why = `its batches would not form one exo cluster: ${splits.join('; ')}`;
+    if (!ctx.options.force) {
+      throw usageError(`refusing a ${strategy} deploy: ${why}`, 'pin services.exo.namespace to the same value on every node (old and new systems) within one era, use the default lockstep strategy, or pass --force');
     }
-    ctx.log.warn(`${strategy}: ${why}; each batch is gated as a cluster of its own`);
+    ctx.log.warn(`${strategy} --force: ${why}; each batch is gated as a cluster of its own`);
   }
   run.plan = { strategy, batches: batches.map((b) => b.map((h) => h.name)) };
   ctx.log.info(`plan: ${strategy}, ${batches.map((b) => `[${b.map((h) => h.name).join(', ')}]`).join(' then ')}`);
@@ -186,21 +190,25 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
 
   for (const batch of batches) {
     progress.batch = batch.map((h) => h.name);
-    const whole = batch.length === changing.length;
-    await activateBatch(ctx, rec, batch, pinned || whole ? clusterNodes : batch.length);
+    // One cluster throughout: the batch is gated with the hosts around it (already moved, not
+    // yet moved, or unchanged) as peers.
+    const cluster = splits.length === 0 && oneCluster(ctx) ? { peers: ctx.hosts.filter((h) => !batch.includes(h)) } : undefined;
+    await activateBatch(ctx, rec, batch, splits.length ? batch.length : clusterNodes, cluster);
   }
   finish(run, 'success', ExitCode.ok);
 }
 
-/** A rolling deploy keeps one cluster only if the namespace is pinned to the same value on
- * the systems hosts run now and on the new ones. */
-function namespacePinned(rec: Recorder, hosts: readonly Host[], before: Map<string, SystemState>, built: Map<string, Release>): boolean {
-  const all = hosts.flatMap((h) => [before.get(h.name)?.runningRelease?.namespace ?? null, built.get(rec.host(h.name).built.systemPath ?? '')?.namespace ?? null]);
-  return all.every((n) => n !== null && n === all[0]);
+/** Every system in the cluster while the rollout runs: what each host runs now, and the new
+ * system of each host that changes. */
+function rolloutSystems(hosts: readonly Host[], changing: readonly Host[], now: Map<string, SystemState>, rec: Recorder, built: Map<string, Release>): RolloutSystem[] {
+  return [
+    ...hosts.map((h) => ({ host: h.name, system: 'now' as const, release: now.get(h.name)?.runningRelease ?? null })),
+    ...changing.map((h) => ({ host: h.name, system: 'new' as const, release: built.get(rec.host(h.name).built.systemPath ?? '') ?? null })),
+  ];
 }
 
 /** test → gate → switch → final check, for the hosts of one batch together. */
-async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[], expected: number | null): Promise<void> {
+async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[], expected: number | null, cluster?: { peers: readonly Host[] }): Promise<void> {
   const limit = ctx.config.rollout.max_parallel;
   const activatedAtMs = ctx.now();
   await onEveryHost(batch, limit, async (h) => {
@@ -209,8 +217,9 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   });
 
   const executors = batch.map((h) => ctx.executor(h));
+  const peers = cluster?.peers ?? [];
   const gate = await rec.step('health gate', batch.length === ctx.hosts.length ? null : batch.map((h) => h.name).join(','), () =>
-    runHealthGate(executors, { health: ctx.config.health, nix: ctx.config.programs.nix, expectedNodes: expected, fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log }),
+    runHealthGate(executors, { health: ctx.config.health, nix: ctx.config.programs.nix, expectedNodes: expected, cluster: cluster && { peers: peers.map((h) => ctx.executor(h)) }, fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log }),
   (g) => g.hosts.map((h) => `${h.host}: ${h.passed ? `passed (ready after ${h.readyAfterMs} ms)` : h.problems.join('; ')}`).join('\n'));
   rec.run.gate = rec.run.gate ? { ...gate, hosts: [...rec.run.gate.hosts.filter((x) => !gate.hosts.some((y) => y.host === x.host)), ...gate.hosts] } : gate;
   for (const h of gate.hosts) rec.host(h.host).problems.push(...h.problems);
@@ -230,8 +239,15 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
     }, (out) => out),
   );
 
-  const finals = await rec.step('final check', null, () =>
-    Promise.all(executors.map((e) => checkHost(e, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, sinceProcessStart: true, expectedNodes: expected, fetch: ctx.fetch }, AFTER_ACTIVATION_PARTS))),
+  const finals = await rec.step('final check', null, async () => {
+    const options = { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: activatedAtMs, sinceProcessStart: true, expectedNodes: expected, keepSeenNodes: cluster !== undefined, fetch: ctx.fetch };
+    const [checks, peerChecks] = await Promise.all([
+      Promise.all(executors.map((e) => checkHost(e, options, AFTER_ACTIVATION_PARTS))),
+      Promise.all(peers.map((h) => readPeer(ctx.executor(h), options))),
+    ]);
+    if (cluster) judgeMembership(checks, peerChecks);
+    return checks;
+  },
   (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : c.problems.join('; ')}`).join('\n'));
   for (const c of finals) {
     const h = rec.host(c.host);

@@ -14,8 +14,9 @@ export const leftOnNewSystem = (phase: HostPhase) => onNewSystem(phase) || phase
 
 export interface HostRecord {
   host: string;
-  before: { running: string | null; profileGeneration: number | null; profilePath: string | null; exoVersion: string; healthy: boolean | null };
-  built: { systemPath: string | null; exoVersion: string | null };
+  /** exo: the identity of the exo each system carries (release.json), or 'unknown'. */
+  before: { running: string | null; profileGeneration: number | null; profilePath: string | null; exo: string; healthy: boolean | null };
+  built: { systemPath: string | null; exo: string | null };
   backupId: string | null;
   diff: string[];
   phase: HostPhase;

@@ -9,6 +9,7 @@ import { experimentalFeatures, parseNixVersion, showConfigArgv } from '../progra
 import { parseUnitState, showUnitArgv, systemdVersionArgv, type UnitState } from '../programs/systemctl.js';
 import type { Executor } from '../run/executor.js';
 import { readClusterView } from './cluster.js';
+import { membershipProblems, SeenNodes } from './membership.js';
 import { findFailures, type JournalMatch } from './journal-patterns.js';
 import type { Fetch } from './http.js';
 import { probe, type ProbeResult } from './probes.js';
@@ -25,9 +26,20 @@ export interface HostCheck {
   unit: UnitState | null;
   probes: ProbeResult[];
   journal: { since: string; scanned: number; matches: JournalMatch[] };
-  /** nodes: the ids /state lists, up to LISTED_NODES (a run record holds one list per host, so
-   * a whole large cluster's list would grow it with the square of the fleet); seen counts all. */
-  cluster: { expected: number | null; seen: number | null; nodes: string[]; failedRunners: { runner: string; error: string }[] };
+  /** nodeId: this node's current id (/node_id). nodes: the ids /state lists, up to
+   * LISTED_NODES (a run record holds one list per host, so a whole large cluster's list would
+   * grow it with the square of the fleet); seen counts all. instances: what /state lists as
+   * placed (null when /state did not answer). seenNodes: all the ids, compact and left out of
+   * JSON, kept only when asked (keepSeenNodes) for comparing hosts' views. */
+  cluster: {
+    expected: number | null;
+    seen: number | null;
+    nodeId: string | null;
+    nodes: string[];
+    failedRunners: { runner: string; error: string }[];
+    instances: { id: string; model: string | null }[] | null;
+    seenNodes?: SeenNodes;
+  };
   resources: { memory: Memory | null; disks: DiskUsage[] };
   compatibility: { nix: string | null; flakes: boolean | null; nixos: boolean | null; systemd: string | null };
   system: { running: string | null; profile: string | null };
@@ -45,6 +57,8 @@ export interface CheckOptions {
    * since then only adds its predecessor's last lines, which that restart fails anyway. */
   knownProcessStartMs?: number;
   expectedNodes: number | null;
+  /** Keep what /state lists (cluster.seenNodes), for judgeMembership. */
+  keepSeenNodes?: boolean;
   fetch: Fetch;
 }
 
@@ -70,7 +84,7 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     unit: null,
     probes: [],
     journal: { since: new Date(options.sinceMs).toISOString(), scanned: 0, matches: [] },
-    cluster: { expected: options.expectedNodes, seen: null, nodes: [], failedRunners: [] },
+    cluster: { expected: options.expectedNodes, seen: null, nodeId: null, nodes: [], failedRunners: [], instances: null },
     resources: { memory: null, disks: [] },
     compatibility: { nix: null, flakes: null, nixos: null, systemd: null },
     system: { running: null, profile: null },
@@ -111,15 +125,54 @@ async function probeApi(host: Host, options: CheckOptions, result: HostCheck): P
   // check needs of /state is read here.
   result.probes = probes.map(({ body, ...p }) => (p.path === '/node_id' && body !== undefined ? { ...p, body } : p));
   for (const p of result.probes) if (!p.ok) result.problems.push(`${host.api}${p.path}: ${p.error}`);
+  const nodeId = probes.find((p) => p.path === '/node_id' && p.ok)?.body;
+  if (typeof nodeId === 'string') result.cluster.nodeId = nodeId;
   const state = probes.find((p) => p.path === '/state' && p.ok);
   if (!state) return;
   const view = readClusterView(state.body);
   result.cluster.seen = view.nodes.length;
   result.cluster.nodes = view.nodes.length <= LISTED_NODES ? view.nodes : [];
+  if (options.keepSeenNodes) result.cluster.seenNodes = new SeenNodes(view.nodes);
   result.cluster.failedRunners = view.failedRunners;
+  // All of them, unlike the nodes: a cluster holds a few models at once (each takes memory on
+  // its nodes), and the gate notices an instance that goes missing.
+  result.cluster.instances = view.instances.map(({ id, model }) => ({ id, model }));
   for (const r of view.failedRunners) result.problems.push(`runner ${r.runner} failed: ${r.error}`);
   const expected = options.expectedNodes;
   if (expected !== null && view.nodes.length < expected) result.problems.push(`exo sees ${view.nodes.length} of ${expected} nodes in /state`);
+}
+
+/**
+ * Hosts checked together must see each other: every check's current node id among the ids
+ * every other check's /state lists (membership.ts says why a count is not enough). Peers are
+ * hosts of the same cluster that are read but not judged (the rest of the cluster around a
+ * rolling batch): they must see the judged hosts, and be seen by them. Marks the judged checks
+ * unhealthy with a problem naming who does not see whom, drops the kept views, and returns the
+ * problems it added, by host.
+ */
+export function judgeMembership(checks: readonly HostCheck[], peers: readonly HostCheck[] = []): Map<string, string[]> {
+  const judged = new Set(checks.map((c) => c.host));
+  const members = [...checks, ...peers].map((c) => ({ host: c.host, nodeId: c.cluster.nodeId, seen: c.cluster.seenNodes ?? null }));
+  const problems = membershipProblems(members, (host) => judged.has(host));
+  for (const c of checks) {
+    const found = problems.get(c.host);
+    if (found) {
+      c.problems.push(...found);
+      c.healthy = false;
+    }
+  }
+  for (const c of [...checks, ...peers]) delete c.cluster.seenNodes;
+  return problems;
+}
+
+/** The API paths membership needs: a host's own id and the ids it sees. */
+const MEMBERSHIP_PROBES = ['/node_id', '/state'];
+
+/** A host of the cluster around the ones being judged, read only for who sees whom
+ * (judgeMembership's peers): its own health is not the caller's finding. */
+export function readPeer(exec: Executor, options: Pick<CheckOptions, 'health' | 'nix' | 'fetch'>): Promise<HostCheck> {
+  const health = { ...options.health, probes: MEMBERSHIP_PROBES };
+  return checkHost(exec, { health, nix: options.nix, fetch: options.fetch, sinceMs: Date.now(), expectedNodes: null, keepSeenNodes: true }, ['api']);
 }
 
 async function readUnit(exec: Executor, result: HostCheck): Promise<void> {

@@ -22,24 +22,34 @@ export interface HttpResponse {
 export type Fetch = (url: string, init?: HttpRequest) => Promise<HttpResponse>;
 
 /** Errors look like fetch's: a TimeoutError (AbortSignal.timeout's reason) or a TypeError whose
- * `cause.code` is the socket's (ECONNREFUSED, …), so callers read both the same way. */
+ * `cause.code` is the socket's (ECONNREFUSED, …), so callers read both the same way. As with
+ * fetch, the answer resolves once its status and headers arrive, and text() fails when the
+ * connection drops before the whole body: exo sends a chat answer's 200 first, and drops the
+ * connection when the runner dies while answering. */
 export const httpFetch: Fetch = (url, init = {}) =>
   new Promise((resolve, reject) => {
     const { signal } = init;
     if (signal?.aborted) return reject(signal.reason);
+    const failure = (error: Error) => (signal?.aborted ? signal.reason : Object.assign(new TypeError('fetch failed'), { cause: error }));
     const request = http.request(url, { method: init.method ?? 'GET', headers: { ...init.headers, connection: 'close' }, signal }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', fail);
-      response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const status = response.statusCode ?? 0;
-        resolve({ ok: status >= 200 && status < 300, status, text: async () => text });
+      const status = response.statusCode ?? 0;
+      const body = new Promise<string>((resolveBody, rejectBody) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
+        // Node reports the drop as an 'error' ("aborted") or only as a 'close' before the end.
+        const cutShort = (error?: Error) => rejectBody(failure(Object.assign(new Error(CUT_SHORT, { cause: error }), { code: (error as NodeJS.ErrnoException | undefined)?.code ?? 'ECONNRESET' })));
+        response.on('error', cutShort);
+        response.on('close', () => {
+          if (!response.complete) cutShort();
+        });
       });
+      // A caller that never reads the body must not leave an unhandled rejection behind.
+      body.catch(() => {});
+      resolve({ ok: status >= 200 && status < 300, status, text: () => body });
     });
-    function fail(error: Error): void {
-      reject(signal?.aborted ? signal.reason : Object.assign(new TypeError('fetch failed'), { cause: error }));
-    }
-    request.on('error', fail);
+    request.on('error', (error) => reject(failure(error)));
     request.end(init.body);
   });
+
+export const CUT_SHORT = 'the connection closed before the whole answer arrived';

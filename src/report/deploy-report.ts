@@ -32,7 +32,7 @@ export function renderMarkdown(r: RunRecord): string {
   if (r.error) out.push(`- cause: ${r.error.split('\n')[0]}`);
   out.push('', '## Hosts', '', '| host | before | built | phase | backup |', '| --- | --- | --- | --- | --- |');
   for (const h of r.hosts) {
-    out.push(`| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exoVersion}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exoVersion ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase} | ${h.backupId ?? '-'} |`);
+    out.push(`| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exo}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exo ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase} | ${h.backupId ?? '-'} |`);
   }
   out.push('', '## What changed', '');
   for (const h of r.hosts) out.push(`### ${h.host}`, '', '```', `${shortPath(h.before.running)} → ${shortPath(h.built.systemPath)}`, ...h.diff, '```', '');

@@ -1,8 +1,11 @@
 // The health gate after activation: wait until exo answers, then watch it for the soak
-// window. Every host of the rollout is gated together: one failure fails the gate.
+// window. Every host of the rollout is gated together: one failure fails the gate. exo
+// recovers from a runner failure on its own (Failed for a moment, then re-created, and after
+// five attempts the instance is deleted), so a sample can miss the Failed status: an instance
+// that disappears during the soak counts as that failure, as do exo's failure lines.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthSettings } from '../config/schema.js';
-import { checkHost, type HostCheck } from '../health/check.js';
+import { checkHost, judgeMembership, readPeer, type HostCheck } from '../health/check.js';
 import type { Fetch } from '../health/http.js';
 import type { Log } from '../output/log.js';
 import type { Context } from '../context.js';
@@ -12,6 +15,10 @@ export interface GateOptions {
   health: HealthSettings;
   nix: string;
   expectedNodes: number | null;
+  /** The gated hosts are one exo cluster with these peers (hosts outside the batch, read but
+   * not gated): by the end of the soak each must see every other's current node id. Without
+   * it only the count (expectedNodes) is checked. */
+  cluster?: { peers: readonly Executor[] };
   fetch: Fetch;
   /** Epoch ms when activation began: journal lines before it belong to the old system. */
   activatedAtMs: number;
@@ -46,6 +53,9 @@ interface Watch {
   result: HostGateResult;
   baseline: { pid: number; restarts: number } | null;
   probeStrikes: Map<string, number>;
+  /** The instances /state listed during the soak, id → model: exo deletes one whose runners
+   * keep failing, and nothing deletes one during the gate otherwise. */
+  instances: Map<string, string | null>;
 }
 
 export async function runHealthGate(executors: readonly Executor[], options: GateOptions): Promise<GateResult> {
@@ -56,6 +66,7 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
     result: { host: exec.host.name, passed: false, readyAfterMs: null, problems: [], lastSample: null },
     baseline: null,
     probeStrikes: new Map(),
+    instances: new Map(),
   }));
   let samples = 0;
   let failedAtMs: number | null = null;
@@ -103,23 +114,35 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
   for (;;) {
     samples += 1;
     const last = now() >= soakEnd;
-    await Promise.all(watches.map(async (w) => {
-      const sample = await takeSample(w, options);
-      const problems = [...crashProblems(w, sample), ...soakProblems(w, sample, options, last)];
-      if (problems.length) fail(w, problems);
-    }));
+    const judgeCluster = last && options.cluster !== undefined;
+    const [, peers] = await Promise.all([
+      Promise.all(watches.map(async (w) => {
+        const sample = await takeSample(w, options, judgeCluster);
+        const problems = [...crashProblems(w, sample), ...soakProblems(w, sample, options, last)];
+        if (problems.length) fail(w, problems);
+      })),
+      judgeCluster ? Promise.all((options.cluster?.peers ?? []).map((e) => readPeer(e, options))) : [],
+    ]);
+    if (judgeCluster) {
+      // A cluster takes a moment to form: who sees whom is judged at the end of the soak.
+      const notSeen = judgeMembership(watches.flatMap((w) => (w.result.lastSample ? [w.result.lastSample] : [])), peers);
+      for (const w of watches) {
+        const problems = notSeen.get(w.exec.host.name);
+        if (problems) fail(w, problems);
+      }
+    }
     if (failedAtMs !== null) return finish(false);
     if (last) return finish(true);
     await sleep(Math.min(options.health.interval, Math.max(0, soakEnd - now())), undefined, { signal: options.signal });
   }
 }
 
-async function takeSample(w: Watch, options: GateOptions): Promise<HostCheck> {
+async function takeSample(w: Watch, options: GateOptions, keepSeenNodes = false): Promise<HostCheck> {
   // Only the new process's journal lines count: the old one may log errors while it stops.
   const knownProcessStartMs = w.result.lastSample?.unit?.startedAt ?? undefined;
   const sample = await checkHost(
     w.exec,
-    { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch, sinceMs: options.activatedAtMs, sinceProcessStart: true, knownProcessStartMs },
+    { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch, sinceMs: options.activatedAtMs, sinceProcessStart: true, knownProcessStartMs, keepSeenNodes },
     ['unit', 'api', 'journal'],
   );
   w.result.lastSample = sample;
@@ -148,6 +171,14 @@ function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolea
     const strikes = p.ok ? 0 : (w.probeStrikes.get(p.path) ?? 0) + 1;
     w.probeStrikes.set(p.path, strikes);
     if (strikes >= PROBE_STRIKES) problems.push(`${w.exec.host.api}${p.path}: ${p.error} (${strikes} samples in a row)`);
+  }
+  const instances = s.cluster.instances;
+  if (instances) {
+    const listed = new Set(instances.map((i) => i.id));
+    for (const [id, model] of w.instances) {
+      if (!listed.has(id)) problems.push(`exo deleted instance ${id}${model ? ` of ${model}` : ''} (its runners failed)`);
+    }
+    w.instances = new Map(instances.map((i) => [i.id, i.model]));
   }
   // A cluster takes a moment to form: its size must be reached by the end of the soak.
   const expected = options.expectedNodes;

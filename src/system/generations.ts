@@ -1,5 +1,5 @@
-// A host's system generations: number, date, store path, the exo version inside each, and
-// which one runs now (which is not always the profile's current one: see `test`).
+// A host's system generations: number, date, store path, the exo inside each (the release
+// the module writes), and which one runs now (not always the profile's current one: see `test`).
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { parseReadFiles, readFilesArgv, readlinkArgv } from '../programs/coreutils.js';
 import { generationLink, listGenerationsArgv, parseGenerations } from '../programs/nix-env.js';
@@ -13,7 +13,8 @@ export interface GenerationInfo {
   /** It is the system running now (/run/current-system). */
   running: boolean;
   path: string | null;
-  exoVersion: string;
+  /** Which exo the generation runs: its release's identity, or 'unknown'. */
+  exo: string;
 }
 
 export interface SystemState {
@@ -46,7 +47,7 @@ export async function readSystemState(exec: Executor): Promise<SystemState> {
     return p && p !== links[i] ? p : null;
   });
   const releases = await readReleases(exec, [...new Set([...paths, running].filter((p): p is string => Boolean(p)))]);
-  const versionOf = (p: string | null) => (p && releases.get(p)?.version) ?? 'unknown';
+  const exoOf = (p: string | null) => (p && releases.get(p)?.identity) ?? 'unknown';
   return {
     host: host.name,
     running,
@@ -54,14 +55,28 @@ export async function readSystemState(exec: Executor): Promise<SystemState> {
     profileGeneration: generations.find((g) => g.current)?.number ?? null,
     generations: generations.map((g, i) => {
       const p = paths[i] ?? null;
-      return { ...g, path: p, running: p !== null && p === running, exoVersion: versionOf(p) };
+      return { ...g, path: p, running: p !== null && p === running, exo: exoOf(p) };
     }),
   };
 }
 
+/** exo's networking: libp2p up to the 1.0 releases, zenoh on exo's main branch since. Nodes
+ * of different eras never see each other. */
+export type Era = 'libp2p' | 'zenoh';
+
 export interface Release {
+  /** What names this exo: its version, else its source revision or its store path's name.
+   * Never empty ('unknown' when the file says neither). */
+  identity: string;
+  /** exo's release version; '' for a build without one (exo's own flake). */
   version: string;
-  /** exo's discovery namespace; null when it defaults to the version. */
+  /** The full source revision, when the module knew it. */
+  revision: string | null;
+  /** The exo package's store path. */
+  package: string | null;
+  /** null: the file predates schema 2, so the era is unknown. */
+  era: Era | null;
+  /** exo's discovery namespace when pinned; null: exo's default for its era. */
   namespace: string | null;
 }
 
@@ -77,14 +92,30 @@ export async function readReleases(exec: Executor, systemPaths: readonly string[
   return releases;
 }
 
-/** The module writes {"schemaVersion":1,"exo":{"version",…},"namespace",…}; a flat {"version"} is read too. */
+/** The module's release.json. Schema 2: {"schemaVersion":2,"exo":{"version","identity",
+ * "revision","package","era"},"namespace",…}; schema 1 has only exo.version (era unknown); a
+ * flat {"version"} is read too. undefined when the file names no exo at all. */
 export function parseRelease(content: string): Release | undefined {
+  let parsed: unknown;
   try {
-    const release = JSON.parse(content) as { version?: unknown; namespace?: unknown; exo?: { version?: unknown } };
-    const version = release.exo?.version ?? release.version;
-    if (typeof version !== 'string') return undefined;
-    return { version, namespace: typeof release.namespace === 'string' && release.namespace.trim() ? release.namespace : null };
+    parsed = JSON.parse(content);
   } catch {
     return undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const release = parsed as { version?: unknown; namespace?: unknown; exo?: { version?: unknown; identity?: unknown; revision?: unknown; package?: unknown; era?: unknown } | null };
+  const exo = typeof release.exo === 'object' && release.exo !== null ? release.exo : {};
+  const version = typeof exo.version === 'string' ? exo.version : typeof release.version === 'string' ? release.version : undefined;
+  const identity = nonEmpty(exo.identity) ?? nonEmpty(version);
+  if (version === undefined && identity === null) return undefined;
+  return {
+    identity: identity ?? 'unknown',
+    version: version ?? '',
+    revision: nonEmpty(exo.revision),
+    package: nonEmpty(exo.package),
+    era: exo.era === 'libp2p' || exo.era === 'zenoh' ? exo.era : null,
+    namespace: nonEmpty(release.namespace),
+  };
 }
+
+const nonEmpty = (value: unknown): string | null => (typeof value === 'string' && value.trim() ? value : null);

@@ -24,7 +24,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const gens = await f.cli(['generations', '--json']);
     for (const h of gens.json.hosts) {
       const newest = h.generations[0];
-      expect(newest).toMatchObject({ current: true, running: true, exoVersion: '0.2.0' });
+      expect(newest).toMatchObject({ current: true, running: true, exo: '0.2.0' });
     }
     const report = await readFile(r.json.reportFiles.markdown, 'utf8');
     expect(report).toContain('**SUCCESS');
@@ -34,9 +34,9 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
   it('rollback --to N puts every host on generation N and exo stays healthy', async () => {
     const f = fleet();
     const gens = await f.cli(['generations', '--json']);
-    const target = gens.json.hosts.map((h: { host: string; generations: { number: number; exoVersion: string; path: string }[] }) => ({
+    const target = gens.json.hosts.map((h: { host: string; generations: { number: number; exo: string; path: string }[] }) => ({
       host: h.host,
-      gen: h.generations.find((g) => g.exoVersion === '0.1.0'),
+      gen: h.generations.find((g) => g.exo === '0.1.0'),
     }));
     const number = target[0].gen.number;
     const r = await f.cli(['rollback', '--to', String(number), '--json']);

@@ -48,7 +48,7 @@ const create = async () => {
 describe('backup', () => {
   it('create records the running system, pins it, copies flake.lock, archives state without models', async () => {
     const meta = await create();
-    expect(meta).toMatchObject({ host: 'box', systemPath: system, generation: 1, exoVersion: '1.0.7', healthy: false, models: false });
+    expect(meta).toMatchObject({ host: 'box', systemPath: system, generation: 1, exo: '1.0.7', healthy: false, models: false });
     const folder = path.join(backups, meta.id);
     expect((await readdir(folder)).sort()).toEqual(['backup.json', 'flake.lock', 'manifest.sha256', 'state.tar.gz', 'system']);
     await execa('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: folder });

@@ -22,8 +22,12 @@ beforeAll(async () => {
   current = path.join(dir, 'current-system');
   systems = [];
   await mkdir(path.dirname(profile), { recursive: true });
+  // 1.0.3 is a build of exo's own flake: no version, named by its revision (release.json schema 2)
+  const releases: Record<string, object | undefined> = {
+    '1.0.3': { schemaVersion: 2, exo: { version: '', identity: 'b5375f8ce0a1', revision: 'b5375f8ce0a1b2c3d4e5f60718293a4b5c6d7e8f', package: '/nix/store/x-exo', era: 'zenoh' }, namespace: 'lab', ports: { api: 52415, libp2p: null, zenoh: 52414, discovery: 52413 }, stateDir: '/var/lib/exo' },
+  };
   for (const version of ['1.0.1', '1.0.2', '1.0.3']) {
-    const system = await buildFakeSystem(dir, version, current);
+    const system = await buildFakeSystem(dir, version, current, releases[version]);
     systems.push(system);
     await execa('nix-env', ['-p', profile, '--set', system]);
   }
@@ -40,17 +44,17 @@ afterAll(async () => {
 });
 
 describe('generations', () => {
-  it('lists generations newest first with the exo version in each and the current one marked', async () => {
+  it('lists generations newest first with the exo in each (its version, else its identity) and the current one marked', async () => {
     const r = await cli(['--config', config, 'generations', '--json']);
     expect(r.exitCode).toBe(0);
     const { hosts } = JSON.parse(r.stdout);
-    expect(hosts[0].generations.map((g: { number: number; exoVersion: string; current: boolean; running: boolean; path: string }) => [g.number, g.exoVersion, g.current, g.running, g.path])).toEqual([
-      [3, '1.0.3', true, true, systems[2]],
+    expect(hosts[0].generations.map((g: { number: number; exo: string; current: boolean; running: boolean; path: string }) => [g.number, g.exo, g.current, g.running, g.path])).toEqual([
+      [3, 'b5375f8ce0a1', true, true, systems[2]],
       [2, '1.0.2', false, false, systems[1]],
       [1, '1.0.1', false, false, systems[0]],
     ]);
     const text = await cli(['generations'], { cwd: dir });
-    expect(text.stdout).toMatch(/^box:\nGEN\s+DATE\s+STATE\s+EXO\s+SYSTEM\n3\s+\S+ \S+\s+current,running\s+1\.0\.3/m);
+    expect(text.stdout).toMatch(/^box:\nGEN\s+DATE\s+STATE\s+EXO\s+SYSTEM\n3\s+\S+ \S+\s+current,running\s+b5375f8ce0a1\s/m);
   });
 });
 

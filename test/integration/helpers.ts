@@ -23,11 +23,12 @@ export async function cli(args: string[], options: { cwd?: string } = {}): Promi
 
 export const tempDir = (prefix: string) => mkdtemp(path.join(os.tmpdir(), `exo-deploy-${prefix}-`));
 
-/** A store path shaped like a NixOS system: etc/exo/release.json and a
- * bin/switch-to-configuration that points `currentSystem` at itself, as activation does. */
-export async function buildFakeSystem(dir: string, version: string, currentSystem: string): Promise<string> {
+/** A store path shaped like a NixOS system: etc/exo/release.json (schema 1 with the version,
+ * unless given) and a bin/switch-to-configuration that points `currentSystem` at itself, as
+ * activation does. */
+export async function buildFakeSystem(dir: string, version: string, currentSystem: string, release?: object): Promise<string> {
   const expr = path.join(dir, 'system.nix');
-  await writeFile(expr, `{ version, current }:
+  await writeFile(expr, `{ version, current, release }:
 derivation {
   name = "nixos-system-test-\${version}";
   system = builtins.currentSystem;
@@ -35,14 +36,15 @@ derivation {
   PATH = "/usr/bin:/bin";
   args = [ "-c" ''
     mkdir -p $out/bin $out/etc/exo
-    printf '{"schemaVersion":1,"exo":{"version":"%s"}}\\n' "$version" > $out/etc/exo/release.json
+    printf '%s\\n' "$release" > $out/etc/exo/release.json
     printf '#!/bin/sh\\necho "activating %s ($1)"\\nln -sfn %s %s\\n' "$out" "$out" "$current" > $out/bin/switch-to-configuration
     chmod +x $out/bin/switch-to-configuration
   '' ];
-  inherit version current;
+  inherit version current release;
 }
 `);
-  const r = await execa('nix-build', [expr, '--argstr', 'version', version, '--argstr', 'current', currentSystem, '--no-out-link']);
+  const json = JSON.stringify(release ?? { schemaVersion: 1, exo: { version } });
+  const r = await execa('nix-build', [expr, '--argstr', 'version', version, '--argstr', 'current', currentSystem, '--argstr', 'release', json, '--no-out-link']);
   return r.stdout.trim();
 }
 

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpFetch } from '../../src/health/http.js';
+import { CUT_SHORT, httpFetch } from '../../src/health/http.js';
 import { probe } from '../../src/health/probes.js';
 
 let server: http.Server;
@@ -19,6 +19,12 @@ beforeAll(async () => {
       if (req.url === '/node_id') return res.end('"abc"');
       if (req.url === '/broken') return res.writeHead(500).end('{"detail":"boom"}');
       if (req.url === '/echo') return res.end(JSON.stringify({ got: JSON.parse(body) }));
+      if (req.url === '/cut') {
+        // exo's chat answer when the runner dies: 200 and a chunked body, then the connection drops
+        res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        res.write('{"id":"chatcmpl-1","choices":[');
+        return setTimeout(() => res.socket?.destroy(), 20);
+      }
       // /slow: never answers
     });
   });
@@ -54,6 +60,13 @@ describe('httpFetch', () => {
     await new Promise((resolve) => closed.close(resolve));
     await expect(httpFetch(`http://127.0.0.1:${port}/node_id`)).rejects.toMatchObject({ name: 'TypeError', cause: { code: 'ECONNREFUSED' } });
     await expect(httpFetch(`${base}/slow`, { signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'TimeoutError' });
+  });
+
+  it('an answer whose connection drops after its status: the status, then a body that fails to read', async () => {
+    const r = await httpFetch(`${base}/cut`, { method: 'POST', body: '{}' });
+    expect([r.ok, r.status]).toEqual([true, 200]);
+    await expect(r.text()).rejects.toMatchObject({ name: 'TypeError', cause: { message: CUT_SHORT } });
+    expect(await probe(base, '/cut', 1000)).toMatchObject({ ok: false, status: null, error: 'ECONNRESET' });
   });
 
   it('gives the probes what they read: ok, HTTP status, no answer in time', async () => {

@@ -1,5 +1,7 @@
 // smoke against two exo stand-ins on loopback that see each other: place, wait, chat, remove.
 import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +38,8 @@ describe('smoke', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ ok: true, model: 'mlx-community/Llama-3.2-1B-Instruct-4bit', nodes: 2, removed: true, chat: { ok: true, status: 200 } });
+    expect(Object.values(out.runners)).toEqual(['RunnerReady', 'RunnerReady']);
+    expect(out.readyAfterMs).toBeGreaterThanOrEqual(out.placedAfterMs);
     const state = await (await fetch(`http://127.0.0.1:${ports[0]}/state`)).json() as { instances: Record<string, unknown> };
     expect(Object.keys(state.instances)).not.toContain(out.instanceId);
   });
@@ -50,5 +54,74 @@ describe('smoke', () => {
     const r = await cli(['--config', config, 'smoke', '--model', 'nobody/no-such-model']);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/POST \/place_instance: HTTP 500/);
+  });
+});
+
+// An exo API on loopback whose runners load for a few reads of /state, and whose chat answer
+// is cut short after its 200, as real exo's is when a runner dies while answering.
+describe('smoke against runners that take their time and a chat cut short', () => {
+  let server: http.Server;
+  let dir: string;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    let reads = 0;
+    let placed = false;
+    const statuses = ['RunnerConnecting', 'RunnerLoading', 'RunnerWarmingUp', 'RunnerReady'];
+    server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/state') {
+          if (placed) reads += 1;
+          const status = statuses[Math.min(reads, statuses.length) - 1];
+          return json({
+            topology: { nodes: ['n1'] },
+            instances: placed ? { i1: { MlxRingInstance: { instanceId: 'i1', shardAssignments: { modelId: 'm/tiny', nodeToRunner: { n1: 'r1' } } } } } : {},
+            runners: placed && status ? { r1: { [status]: {} } } : {},
+          });
+        }
+        if (req.url === '/place_instance') {
+          placed = true;
+          return json({ message: 'Command received.', command_id: 'c1' });
+        }
+        if (req.url === '/instance/i1' && req.method === 'DELETE') {
+          placed = false;
+          return json({ message: 'Command received.', instance_id: 'i1' });
+        }
+        if (req.url === '/v1/chat/completions') {
+          res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+          res.write('{"id":"chatcmpl-1",');
+          return setTimeout(() => res.socket?.destroy(), 20);
+        }
+        res.writeHead(404).end('{"detail":"Not Found"}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    dir = await tempDir('smoke-cut');
+    await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
+    await writeFile(path.join(dir, 'exo-deploy.toml'), `[smoke]\nmodel = "m/tiny"\ntimeout = "5s"\n[hosts.n1]\ntarget = "local"\napi = "http://127.0.0.1:${(server.address() as AddressInfo).port}"\n`);
+  });
+
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('waits for RunnerReady before chatting, reports the cut answer as a failed chat, removes the instance; exit 1', async () => {
+    const r = await cli(['smoke', '--json', '--ready-timeout', '20s'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ ok: false, instanceId: 'i1', nodes: 1, removed: true, runners: { r1: 'RunnerReady' }, chat: { ok: false, status: 200, reply: null } });
+    expect(out.readyAfterMs).toBeGreaterThanOrEqual(out.placedAfterMs);
+    expect(out.problems).toEqual([expect.stringMatching(/^POST \/v1\/chat\/completions: HTTP 200, then the connection closed before the whole answer arrived/)]);
+    const order = seen.filter((c) => c !== 'GET /state');
+    expect(order).toEqual(['POST /place_instance', 'POST /v1/chat/completions', 'DELETE /instance/i1']);
+    expect(seen.filter((c) => c === 'GET /state').length).toBeGreaterThanOrEqual(5);
+
+    const text = await cli(['smoke', '--ready-timeout', '20s'], { cwd: dir });
+    expect(text.stdout).toMatch(/instance i1 on 1 node\(s\), placed after \d+ ms, runners ready after \d+ ms/);
+    expect(text.stdout).toContain('removed: yes, instance i1 is gone');
   });
 });

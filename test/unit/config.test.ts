@@ -39,6 +39,7 @@ sudo = true
 target = "local"
 [hosts.v6]
 target = "fd00::5"
+api = "http://10.0.0.5:52415"
 [programs]
 nixos_rebuild = "./bin/nixos-rebuild"
 `);
@@ -51,7 +52,16 @@ nixos_rebuild = "./bin/nixos-rebuild"
     const [gpu1, me, v6] = c.hosts;
     expect(gpu1).toMatchObject({ name: 'gpu1', local: false, api: 'http://10.0.0.11:52415', sudo: true, sshOptions: ['-p', '2222'], tags: ['gpu'], systemProfile: '/nix/var/nix/profiles/system', currentSystem: '/run/current-system' });
     expect(me).toMatchObject({ local: true, api: 'http://127.0.0.1:52415', sudo: false });
-    expect(v6?.api).toBe('http://[fd00::5]:52415');
+    expect(v6).toMatchObject({ target: 'fd00::5', api: 'http://10.0.0.5:52415' });
+    expect(c.smoke).toMatchObject({ timeout: 180_000, ready_timeout: 600_000 });
+  });
+
+  it('refuses an IPv6 API address, set or derived from the target: exo\'s API listens on IPv4 only', async () => {
+    const set = await configError('[hosts.a]\ntarget = "root@10.0.0.1"\napi = "http://[fd00::5]:52415"\n');
+    expect(set.message).toContain('hosts.a.api: exo\'s API listens on IPv4 only (0.0.0.0)');
+    const derived = await configError('[hosts.b]\ntarget = "root@fd00::6"\n');
+    expect(derived.message).toContain('hosts.b.api: not set, so it is the target\'s address, fd00::6, an IPv6 one; exo\'s API listens on IPv4 only (0.0.0.0)');
+    expect(derived.details.hint).toContain('set api = "http://IPv4:52415"');
   });
 
   it('reports a TOML syntax error with file, line and column', async () => {

@@ -9,7 +9,7 @@ import { ExitCode, type ExoDeployError } from '../../src/errors.js';
 import type { Log } from '../../src/output/log.js';
 import type { ParsedOptions } from '../../src/options.js';
 import { fakeRunner } from './fake-runner.js';
-import { fleetFetch, fleetRule, simFleet, sys, type SimFleet } from './fake-fleet.js';
+import { fleetFetch, fleetRule, release, simFleet, sys, type SimFleet } from './fake-fleet.js';
 
 interface Setup {
   fleet: SimFleet;
@@ -17,17 +17,17 @@ interface Setup {
   warnings: string[];
   commands: () => string[];
   run: (extra?: { signal?: AbortSignal }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  command: (name: 'status' | 'rollback' | 'deploy', options?: ParsedOptions) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  command: (name: 'status' | 'rollback' | 'deploy' | 'check', options?: ParsedOptions) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = '', names = ['h1', 'h2']): Promise<Setup> {
+async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = '', names = ['h1', 'h2'], healthToml = ''): Promise<Setup> {
   const fleet = simFleet(names);
   configure(fleet);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-unit-'));
   await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
   await writeFile(path.join(dir, 'flake.lock'), '{}\n');
   const config = path.join(dir, 'exo-deploy.toml');
-  await writeFile(config, `${extraToml}[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
+  await writeFile(config, `${extraToml}[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${healthToml}${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
   const fake = fakeRunner(fleetRule(fleet));
   const warnings: string[] = [];
   const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn: (m) => warnings.push(m) };
@@ -41,7 +41,7 @@ async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = ''
     command: async (name, options = {}) => {
       const ctx = await context(new AbortController().signal, options);
       try {
-        const mod = await { status: () => import('../../src/commands/status.js'), rollback: () => import('../../src/commands/rollback.js'), deploy: () => import('../../src/commands/deploy.js') }[name]();
+        const mod = await { status: () => import('../../src/commands/status.js'), rollback: () => import('../../src/commands/rollback.js'), deploy: () => import('../../src/commands/deploy.js'), check: () => import('../../src/commands/check.js') }[name]();
         return await mod.run(ctx);
       } finally {
         await ctx.close();
@@ -225,23 +225,72 @@ describe('deploy strategies', () => {
   const three = ['h1', 'h2', 'h3'];
   const order = (s: Setup) => s.fleet.log.filter((l) => /^deployer: nixos-rebuild (test|switch)/.test(l)).map((l) => l.replace('deployer: nixos-rebuild ', ''));
 
-  it('rolling is refused for an exo cluster whose namespace is not pinned: exit 2, nothing activated', async () => {
-    const s = await setup(() => {}, '[rollout]\nstrategy = "rolling"\n', three);
+  /** Every system of the fleet, old and new, carries this release. */
+  const releases = (f: SimFleet, of: (version: string) => object) => {
+    for (const h of f.hosts) for (const v of ['1.0.0', '2.0.0']) f.releases.set(sys(h.name, v), of(v));
+  };
+
+  it('rolling is refused when the new systems change exo\'s era: exit 2, nothing activated, and says what differs where', async () => {
+    const s = await setup((f) => {
+      releases(f, (v) => release(v, 'libp2p', 'lab'));
+      for (const h of f.hosts) f.releases.set(sys(h.name, '2.0.0'), release('2.0.0', 'zenoh', 'lab'));
+    }, '[rollout]\nstrategy = "rolling"\n', three);
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.usage);
-    expect(r.error?.message).toMatch(/refusing a rolling deploy: exo's discovery namespace defaults to its version/);
+    expect(r.error?.message).toBe('refusing a rolling deploy: its batches would not form one exo cluster: h1, h2, h3 (now) run a libp2p-era exo but h1, h2, h3 (new system) run a zenoh-era exo, and the two eras never see each other');
+    expect(r.error?.details.hint).toMatch(/pin services\.exo\.namespace to the same value on every node/);
     expect(order(s)).toEqual([]);
     expect(s.commands().some((c) => /\btar -C /.test(c))).toBe(false); // no backup either
   });
 
-  it('rolling with --force goes one batch at a time, each gated before the next', async () => {
-    const s = await setup(() => {}, '[rollout]\nstrategy = "rolling"\nbatch_size = 2\n', three);
+  it('rolling and canary are refused for zenoh-era exo without a pinned namespace, and where the era is unknown', async () => {
+    const zenoh = await setup((f) => releases(f, (v) => release(v, 'zenoh')), '[rollout]\nstrategy = "canary"\n', three);
+    const refused = await zenoh.run();
+    expect(refused.exitCode).toBe(ExitCode.usage);
+    expect(refused.error?.message).toMatch(/^refusing a canary deploy: .*run a zenoh-era exo with no pinned namespace/);
+    const v1 = await setup((f) => releases(f, (v) => release(v, null)), '[rollout]\nstrategy = "rolling"\n', three);
+    const unknown = await v1.run();
+    expect(unknown.exitCode).toBe(ExitCode.usage);
+    expect(unknown.error?.message).toMatch(/exo's era \(libp2p or zenoh\) is unknown on h1, h2, h3 \(now\) and h1, h2, h3 \(new system\)/);
+    expect(order(v1)).toEqual([]);
+  });
+
+  it('rolling --force over a split goes one batch at a time, each gated as a cluster of its own', async () => {
+    const s = await setup((f) => releases(f, (v) => release(v, 'zenoh')), '[rollout]\nstrategy = "rolling"\nbatch_size = 2\n', three);
     const ctxRun = await s.command('status'); // warm: nothing deployed yet
     expect(ctxRun.exitCode).toBe(ExitCode.ok);
     const r = await runWith(s, { force: true });
     expect(r.exitCode).toBe(ExitCode.ok);
     expect(order(s)).toEqual(['test h1', 'test h2', 'switch h1', 'switch h2', 'test h3', 'switch h3']);
     expect(s.warnings.join('\n')).toContain('each batch is gated as a cluster of its own');
+    expect(r.data.gate.hosts.map((h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected)).toEqual([2, 2, 1]);
+  });
+
+  it('rolling within one era and namespace: each batch is gated with the rest of the cluster, which must see it', async () => {
+    const s = await setup((f) => releases(f, (v) => release(v, 'zenoh', 'lab')), '[rollout]\nstrategy = "rolling"\n', three);
+    const r = await s.run();
+    expect(r.exitCode, r.error?.message).toBe(ExitCode.ok);
+    expect(order(s)).toEqual(['test h1', 'switch h1', 'test h2', 'switch h2', 'test h3', 'switch h3']);
+    expect(s.warnings).toEqual([]);
+    expect(r.data.gate.hosts.map((h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected)).toEqual([3, 3, 3]);
+  });
+
+  it('rolling within one namespace fails the batch whose new node the old ones do not see', async () => {
+    const s = await setup((f) => {
+      releases(f, (v) => release(v, 'libp2p', 'lab'));
+      f.hosts[0]!.behaviour.set(sys('h1', '2.0.0'), 'isolated');
+    }, '[rollout]\nstrategy = "rolling"\n', three);
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(order(s)).toEqual(['test h1']);
+    // h1 sees none of the old nodes; they list only its former id, and are charged to h1 as peers
+    expect(r.data.hosts[0].problems).toEqual(expect.arrayContaining([
+      'h1 does not see h2 (node 0002…0065); it sees 1 id(s), 0 not of a checked host',
+      'h1 does not see h3 (node 0003…0066); it sees 1 id(s), 0 not of a checked host',
+      expect.stringMatching(/^h2 does not see h1 \(node 0001…\w{4}\); it sees 3 id\(s\), 1 not of a checked host$/),
+      expect.stringMatching(/^h3 does not see h1 \(node 0001…\w{4}\)/),
+    ]));
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
   });
 
   it('canary: a failing canary stops the rollout before the other hosts are touched', async () => {
@@ -267,6 +316,130 @@ describe('deploy strategies', () => {
     expect(r.data.outcome).toBe('rolled-back');
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
     expect(s.fleet.log).toContain('h1: profile → generation 1');
+  });
+});
+
+describe('the gate watches what exo really does', () => {
+  /** Runs fn at each /state read once h2 runs its new system, with how many reads since then. */
+  const afterActivation = (f: SimFleet, fn: (readsSince: number) => void) => {
+    let from: number | undefined;
+    f.onState = (_host, reads) => {
+      if (from === undefined && f.hosts[1]!.running === sys('h2', '2.0.0')) from = reads;
+      if (from !== undefined) fn(reads - from);
+    };
+  };
+  const withInstance = (f: SimFleet) => {
+    f.instances = { i1: { model: 'mlx-community/Llama-3.2-1B-Instruct-4bit', runners: ['r1', 'r2'] } };
+    f.runners = { r1: 'RunnerReady', r2: 'RunnerReady' };
+  };
+
+  it('a node the others do not see fails the gate, though every /state counts enough ids (stale ones)', async () => {
+    const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'isolated'));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    const [h1, h2] = r.data.gate.hosts;
+    expect(h1.lastSample.cluster.seen).toBeGreaterThanOrEqual(2);
+    expect(h2.lastSample.cluster.seen).toBeGreaterThanOrEqual(2);
+    expect(h1.problems).toEqual([expect.stringMatching(/^h1 does not see h2 \(node 0002…\w{4}\); it sees 2 id\(s\), 1 not of a checked host$/)]);
+    expect(h2.problems).toEqual([expect.stringMatching(/^h2 does not see h1 \(node 0001…\w{4}\)/)]);
+    expect(h1.problems.join()).not.toMatch(/of 2 nodes/);
+  });
+
+  it('an instance exo deletes during the soak fails the gate, though no sample saw a failed runner', async () => {
+    const s = await setup((f) => {
+      withInstance(f);
+      afterActivation(f, (n) => n > 4 && delete f.instances.i1);
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain('exo deleted instance i1 of mlx-community/Llama-3.2-1B-Instruct-4bit (its runners failed)');
+  });
+
+  it('a runner seen failed in a single sample fails the gate', async () => {
+    const s = await setup((f) => {
+      withInstance(f);
+      afterActivation(f, (n) => (f.runners.r2 = n === 5 ? 'RunnerFailed' : 'RunnerReady'));
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain('runner r2 failed: Terminated (exitcode=1)');
+  });
+
+  it('instances that stay, or come and stay during the soak, are no failure', async () => {
+    const s = await setup((f) => {
+      withInstance(f);
+      afterActivation(f, (n) => {
+        if (n > 4) f.instances.i2 = { model: 'mlx-community/Qwen3-0.6B-4bit', runners: ['r3'] };
+        f.runners.r3 = n > 6 ? 'RunnerReady' : 'RunnerLoading';
+      });
+    });
+    const r = await s.run();
+    expect(r.exitCode, JSON.stringify(r.data.gate?.hosts.map((h: { problems: string[] }) => h.problems))).toBe(ExitCode.ok);
+    expect(r.data.gate.hosts[0].lastSample.cluster.instances.map((i: { id: string }) => i.id)).toEqual(['i1', 'i2']);
+  });
+});
+
+describe('check on a fleet', () => {
+  it('requires each host to see the others\' current ids: a stale id makes up the count, not the membership', async () => {
+    const s = await setup((f) => {
+      f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated');
+      f.hosts[1]!.formerIds = ['00020000000000000000000000000064'];
+    });
+    const r = await s.command('check', { json: true });
+    expect(r.exitCode).toBe(ExitCode.failed);
+    const [h1, h2] = r.data.checks;
+    expect(h1.cluster).toMatchObject({ expected: 2, seen: 2, nodeId: s.fleet.hosts[0]!.nodeId });
+    expect(h1.problems).toEqual([`h1 does not see h2 (node 0002…0065); it sees 2 id(s), 1 not of a checked host`]);
+    expect(h2.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^h2 does not see h1 \(node 0001…0064\)/)]));
+    expect(JSON.stringify(r.data)).not.toContain('seenNodes');
+  });
+
+  it('with a cluster_size below the hosts in the config (lone nodes, or several clusters) only counts', async () => {
+    const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated'), '', ['h1', 'h2'], 'cluster_size = 1\n');
+    const r = await s.command('check', { json: true });
+    expect(r.data.checks.flatMap((c: { problems: string[] }) => c.problems)).toEqual([]);
+    expect(r.exitCode).toBe(ExitCode.ok);
+  });
+});
+
+describe('rollback --to on a cluster', () => {
+  /** Every host runs generation 2 (2.0.0); generation 1 (1.0.0) is the one to go back to. */
+  const onSecondGeneration = (f: SimFleet) => {
+    for (const h of f.hosts) {
+      h.generations.set(2, sys(h.name, '2.0.0'));
+      h.profile = 2;
+      h.running = sys(h.name, '2.0.0');
+    }
+  };
+  const onOldSystems = (f: SimFleet) => f.hosts.every((h) => h.running === sys(h.name, '1.0.0'));
+
+  it('checks the hosts together once each serves, and again while they have not learnt each other\'s new ids', async () => {
+    let reads = 0;
+    const s = await setup((f) => {
+      onSecondGeneration(f);
+      f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated');
+      // each host's wait for exo reads /state twice; the first check together is reads 5 and 6
+      f.onState = () => {
+        if (onOldSystems(f) && ++reads === 7) f.hosts[1]!.behaviour.delete(sys('h2', '1.0.0'));
+      };
+    });
+    const r = await s.command('rollback', { json: true });
+    expect(r.exitCode, r.text).toBe(ExitCode.ok);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(reads).toBeGreaterThanOrEqual(8);
+    expect(r.data.hosts.map((h: { check: { healthy: boolean } }) => h.check.healthy)).toEqual([true, true]);
+  });
+
+  it('a host the others never see is unhealthy once ready_timeout is over, named with its id', async () => {
+    const s = await setup((f) => {
+      onSecondGeneration(f);
+      f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated');
+    });
+    const r = await s.command('rollback', { json: true });
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.hosts[0].check.problems).toEqual([expect.stringMatching(/^h1 does not see h2 \(node 0002…\w{4}\); it sees 2 id\(s\), 1 not of a checked host$/)]);
   });
 });
 

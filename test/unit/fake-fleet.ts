@@ -6,7 +6,9 @@ import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import type { Rule } from './fake-runner.js';
 
-export type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500';
+/** isolated: the node sees no other node's current id, and no other node sees its current id,
+ * though every /state still lists as many ids (the stale ones exo keeps for 30-40 s). */
+export type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500' | 'isolated';
 
 export interface SimHost {
   name: string;
@@ -16,6 +18,10 @@ export interface SimHost {
   generations: Map<number, string>;
   pid: number;
   restarts: number;
+  /** exo's node id: new at every start. */
+  nodeId: string;
+  /** Ids it had before its last start, which peers keep listing for a while. */
+  formerIds: string[];
   /** What exo does when each system runs; unknown systems are healthy. */
   behaviour: Map<string, ExoBehaviour>;
   /** switch-to-configuration exit codes by "path action". */
@@ -37,6 +43,14 @@ export interface SimFleet {
   log: string[];
   /** The environment each hook was started with. */
   hookEnvs: Record<string, string>[];
+  /** What each system's release.json says, by store path; the default: see releaseOf. */
+  releases: Map<string, object>;
+  /** exo's instances and runners, the same in every node's /state. */
+  instances: Record<string, { model: string; runners: string[] }>;
+  runners: Record<string, string>;
+  /** Called at every read of a /state, with how many have been read: a test's way to change exo while it is watched. */
+  onState?: (host: SimHost, reads: number) => void;
+  stateReads: number;
 }
 
 export const sys = (host: string, version: string) => `/nix/store/${host}${version.replace(/\./g, '')}aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-${host}-exo-${version}`;
@@ -51,6 +65,8 @@ export function simFleet(names: string[]): SimFleet {
       generations: new Map([[1, sys(name, '1.0.0')]]),
       pid: 100 + i,
       restarts: 0,
+      nodeId: nodeIdOf(i, 100 + i),
+      formerIds: [],
       behaviour: new Map(),
       activationExit: new Map(),
     })),
@@ -59,8 +75,21 @@ export function simFleet(names: string[]): SimFleet {
     testExit: new Map(),
     log: [],
     hookEnvs: [],
+    releases: new Map(),
+    instances: {},
+    runners: {},
+    stateReads: 0,
   };
 }
+
+/** 32 hex digits, as exo's are; derived from the host and its PID, so a restart changes it. */
+const nodeIdOf = (index: number, pid: number) => `${(index + 1).toString(16).padStart(4, '0')}${pid.toString(16).padStart(28, '0')}`;
+
+/** A libp2p-era exo of the version in the path, namespace not pinned, unless the test says otherwise. */
+export const release = (version: string, era: 'libp2p' | 'zenoh' | null = 'libp2p', namespace: string | null = null) =>
+  era === null
+    ? { schemaVersion: 1, exo: { version }, namespace }
+    : { schemaVersion: 2, exo: { version, identity: version, revision: null, package: `/nix/store/x-exo-${version}`, era }, namespace, ports: { api: 52415 }, stateDir: '/var/lib/exo' };
 
 const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
 
@@ -69,6 +98,8 @@ function activate(fleet: SimFleet, host: SimHost, path: string) {
     host.running = path;
     host.pid += 10;
     host.restarts = 0;
+    host.formerIds = [host.nodeId, ...host.formerIds];
+    host.nodeId = nodeIdOf(fleet.hosts.indexOf(host), host.pid);
   }
   fleet.log.push(`${host.name}: running ${versionOf(path)}`);
 }
@@ -119,12 +150,15 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
     return { stdout: `${fleet.built.get(name)}\n` };
   }
   if (program === 'nix' && argv.includes('copy')) return {};
-  if (program === 'sh' && argv[2]?.startsWith('for f do')) return { stdout: releaseFiles(argv.slice(4)) };
+  if (program === 'sh' && argv[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, argv.slice(4)) };
   return undefined;
 }
 
-function releaseFiles(files: readonly string[]): string {
-  return files.map((f) => `${f}\0{"schemaVersion":1,"exo":{"version":"${versionOf(f.replace('/etc/exo/release.json', ''))}"}}\0`).join('');
+function releaseFiles(fleet: SimFleet, files: readonly string[]): string {
+  return files.map((f) => {
+    const system = f.replace('/etc/exo/release.json', '');
+    return `${f}\0${JSON.stringify(fleet.releases.get(system) ?? release(versionOf(system)))}\0`;
+  }).join('');
 }
 
 function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
@@ -198,10 +232,18 @@ function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
   if (program === 'df') return { stdout: 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n' };
   if (program === 'test') return { exitCode: 1 };
-  if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(args.slice(4)) };
+  if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, args.slice(4)) };
   // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync
   if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string)) return {};
   return undefined;
+}
+
+const isolated = (h: SimHost) => h.behaviour.get(h.running) === 'isolated';
+
+/** The id viewer's /state lists for h: its current one, or, when either is isolated, the stale one it had before. */
+function seenBy(fleet: SimFleet, viewer: SimHost, h: SimHost): string | undefined {
+  if (h === viewer || (!isolated(viewer) && !isolated(h))) return h.nodeId;
+  return h.formerIds[0];
 }
 
 /** exo's API as the fleet model says each host's running system behaves. */
@@ -212,11 +254,19 @@ export function fleetFetch(fleet: SimFleet): typeof fetch {
     const behaviour = host ? (host.behaviour.get(host.running) ?? 'healthy') : 'down';
     if (!host || behaviour === 'down') throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
     if (behaviour === 'http-500' && url.pathname !== '/node_id') return new Response('Internal Server Error', { status: 500 });
-    const runners = behaviour === 'runner-failed' ? { r1: { RunnerFailed: { errorMessage: 'Terminated (exitcode=1)' } } } : { r1: { RunnerReady: {} } };
+    if (url.pathname === '/state') fleet.onState?.(host, ++fleet.stateReads);
+    const tagged = (status: string, inner: object = {}) => ({ [status]: inner });
+    const runners = behaviour === 'runner-failed'
+      ? { r1: tagged('RunnerFailed', { errorMessage: 'Terminated (exitcode=1)' }) }
+      : Object.fromEntries(Object.entries(fleet.runners).map(([id, status]) => [id, tagged(status, status === 'RunnerFailed' ? { errorMessage: 'Terminated (exitcode=1)' } : {})]));
+    const instances = Object.fromEntries(Object.entries(fleet.instances).map(([id, i]) => [
+      id,
+      tagged('MlxRingInstance', { instanceId: id, shardAssignments: { modelId: i.model, nodeToRunner: Object.fromEntries(i.runners.map((r, n) => [`node${n}`, r])) } }),
+    ]));
     const bodies: Record<string, unknown> = {
-      '/node_id': `node-${host.name}`,
+      '/node_id': host.nodeId,
       '/models': { data: [] },
-      '/state': { topology: { nodes: fleet.hosts.map((h) => `node-${h.name}`) }, runners },
+      '/state': { topology: { nodes: fleet.hosts.map((h) => seenBy(fleet, host, h)).filter((id) => id !== undefined) }, runners, instances },
     };
     return new Response(JSON.stringify(bodies[url.pathname] ?? { detail: 'Not Found' }), { status: url.pathname in bodies ? 200 : 404 });
   }) as typeof fetch;

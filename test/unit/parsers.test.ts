@@ -8,6 +8,7 @@ import { parseGenerations } from '../../src/programs/nix-env.js';
 import { parseUnitState } from '../../src/programs/systemctl.js';
 import { diffLocks, parseLock } from '../../src/flake/lock.js';
 import { parseRelease } from '../../src/system/generations.js';
+import { BackupMeta } from '../../src/backup/layout.js';
 
 describe('nix-env --list-generations', () => {
   it('reads numbers, dates and the current marker', () => {
@@ -50,29 +51,64 @@ describe('journal', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]?.message).toBe('[ 03:00:46 | ERROR ] Runner terminated with exitcode=1');
     const matches = findFailures(lines, DEFAULT_JOURNAL_PATTERNS);
-    expect(matches.map((m) => m.pattern)).toEqual(['Runner found to be dead']);
+    expect(matches.map((m) => m.pattern)).toEqual(['Runner terminated with exitcode=', 'Runner found to be dead']);
   });
 
-  it('matches exo\'s failure strings and /regex/ patterns, not healthy lines', () => {
-    const at = 0;
-    const lines = [
-      { at, message: 'ValueError: Queue <multiprocessing.queues.Queue object at 0x7f3a> is closed' },
-      { at, message: 'anyio.ClosedResourceError' },
-      { at, message: 'INFO Starting API' },
-    ];
-    expect(findFailures(lines, DEFAULT_JOURNAL_PATTERNS)).toHaveLength(2);
+  it('matches /regex/ patterns', () => {
+    const lines = [{ at: 0, message: 'INFO Starting API' }, { at: 0, message: 'DEBUG other' }];
     expect(findFailures(lines, ['/^INFO .*api$/i'])).toHaveLength(1);
   });
 });
 
-describe('/state', () => {
-  it('counts topology nodes in list or map form and finds failed runners', () => {
-    expect(readClusterView({ topology: { nodes: ['a', 'b'] }, runners: {} }).nodes).toEqual(['a', 'b']);
-    expect(readClusterView({ topology: { nodes: [{ nodeId: 'a' }, { nodeId: 'b' }, { nodeId: 'c' }] } }).nodes).toHaveLength(3);
-    expect(readClusterView({ topology: { nodes: { a: {}, b: {} } } }).nodes).toEqual(['a', 'b']);
-    const v = readClusterView({ topology: { nodes: ['a'] }, runners: { r1: { RunnerReady: {} }, r2: { RunnerFailed: { errorMessage: 'Terminated (exitcode=1)' } } } });
-    expect(v.failedRunners).toEqual([{ runner: 'r2', error: 'Terminated (exitcode=1)' }]);
-    expect(readClusterView(null).nodes).toEqual([]);
+// exo's stderr sink (shared/logging.py, verbosity 0): "[ {time:hh:mm:ss.SSSSA} | <level>{level: <8}</level>]
+// <level>{message}</level>", coloured by loguru (ERROR red and bold). journald gives the whole
+// line as MESSAGE, as bytes when it holds escape codes; traceback lines and print() come bare.
+const ANSI_LEVEL: Record<string, string> = { INFO: '\x1b[1m', WARNING: '\x1b[33m\x1b[1m', ERROR: '\x1b[31m\x1b[1m', CRITICAL: '\x1b[41m\x1b[1m' };
+const loguru = (level: keyof typeof ANSI_LEVEL, message: string) => {
+  const c = ANSI_LEVEL[level];
+  return `[ 03:04:05.1234PM | ${c}${level.padEnd(8)}\x1b[0m] ${c}${message}\x1b[0m`;
+};
+const journalOf = (messages: readonly string[]) =>
+  parseJournal(messages.map((m, i) => JSON.stringify({ __REALTIME_TIMESTAMP: String((1_764_300_000 + i) * 1_000_000), MESSAGE: [...Buffer.from(m)] })).join('\n'));
+
+describe('the default journal patterns, against the lines exo writes', () => {
+  const failures: [pattern: string, line: string][] = [
+    ['Runner terminated with exitcode=', loguru('ERROR', 'Runner terminated with exitcode=1')],
+    ['Runner terminated with signal=', loguru('ERROR', 'Runner terminated with signal=9 (Killed)')],
+    ['Runner found to be dead', 'RuntimeError: Runner found to be dead'],
+    ['crashed with critical exception', loguru('WARNING', 'Runner 7f3e1b2a-0c4d-4e5f-8a9b-0c1d2e3f4a5b crashed with critical exception CUDA error: out of memory')],
+    ['Runner communication closed unexpectedly', loguru('WARNING', 'Runner communication closed unexpectedly')],
+    ['runner closed communication', loguru('WARNING', 'Task TextGeneration(task_id=9a1b) dropped, runner closed communication.')],
+    ['Event sender already closed, unable to report runner failure', loguru('WARNING', 'Event sender already closed, unable to report runner failure')],
+    ['retries, requesting deletion', loguru('WARNING', 'Instance 2c9d4e6f-1a2b-4c3d-9e8f-7a6b5c4d3e2f exceeded 5 retries, requesting deletion')],
+    ['EXO terminated due to unhandled exception', loguru('CRITICAL', 'EXO terminated due to unhandled exception')],
+    ['ClosedResourceError', 'anyio.ClosedResourceError'],
+    ['BrokenResourceError', 'anyio.BrokenResourceError'],
+    ['Unreachable code path - let me know!', 'Unreachable code path - let me know!'],
+    ['/Queue .* is closed/', 'ValueError: Queue <multiprocessing.queues.Queue object at 0x7f3a2c1b9d50> is closed'],
+  ];
+
+  it('lists exactly these patterns', () => {
+    expect([...DEFAULT_JOURNAL_PATTERNS].sort()).toEqual(failures.map(([p]) => p).sort());
+  });
+
+  it.each(failures)('%s matches exo\'s line, coloured as exo writes it', (pattern, line) => {
+    const matches = findFailures(journalOf([line]), DEFAULT_JOURNAL_PATTERNS);
+    expect(matches.map((m) => m.pattern)).toEqual([pattern]);
+    expect(matches[0]?.message).not.toContain('\x1b');
+  });
+
+  it('leaves healthy exo lines alone, a clean runner exit among them', () => {
+    const healthy = [
+      loguru('INFO', 'Runner exited with exit code 0'),
+      loguru('INFO', 'Runner exited with exit code 1'),
+      loguru('INFO', "Checking runner's status"),
+      loguru('INFO', 'Worker plan: CreateRunner'),
+      loguru('INFO', 'Worker plan: Shutdown'),
+      loguru('INFO', 'Starting API on 0.0.0.0:52415'),
+      loguru('WARNING', 'Runner stderr: Fetching 7 files: 100%'),
+    ];
+    expect(findFailures(journalOf(healthy), DEFAULT_JOURNAL_PATTERNS)).toEqual([]);
   });
 });
 
@@ -83,11 +119,34 @@ describe('host file reads', () => {
     expect(parseMeminfo('MemTotal:       1000 kB\nMemFree: 1 kB\nMemAvailable:    500 kB\n')).toEqual({ totalBytes: 1024000, availableBytes: 512000 });
     expect([...parseReadFiles('/a\0one\0/b\0\0')]).toEqual([['/a', 'one'], ['/b', '']]);
   });
-  it('reads the exo version from the module\'s release.json and from a flat one', () => {
-    expect(parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":null}')).toEqual({ version: '1.0.71', namespace: null });
-    expect(parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":"home-lab"}')).toEqual({ version: '1.0.71', namespace: 'home-lab' });
-    expect(parseRelease('{"version":"1.0.3"}')).toEqual({ version: '1.0.3', namespace: null });
-    expect(parseRelease('')).toBeUndefined();
+  it('reads which exo a system carries from the module\'s release.json, schema 2', () => {
+    const v2 = (exo: object, namespace: string | null) => JSON.stringify({ schemaVersion: 2, exo, namespace, ports: { api: 52415, libp2p: null, zenoh: 52414, discovery: 52413 }, stateDir: '/var/lib/exo' });
+    const rev = 'b5375f8ce0a1b2c3d4e5f60718293a4b5c6d7e8f';
+    expect(parseRelease(v2({ version: '1.0.71', identity: '1.0.71', revision: null, package: '/nix/store/abc-exo-1.0.71', era: 'libp2p' }, null))).toEqual({
+      identity: '1.0.71', version: '1.0.71', revision: null, package: '/nix/store/abc-exo-1.0.71', era: 'libp2p', namespace: null,
+    });
+    // exo's own flake builds exo with no version: the identity is what names it
+    expect(parseRelease(v2({ version: '', identity: 'b5375f8ce0a1', revision: rev, package: '/nix/store/def-exo', era: 'zenoh' }, 'home-cluster'))).toEqual({
+      identity: 'b5375f8ce0a1', version: '', revision: rev, package: '/nix/store/def-exo', era: 'zenoh', namespace: 'home-cluster',
+    });
+    expect(parseRelease(v2({ version: '', identity: 'def-exo', era: 'martian' }, '  '))).toMatchObject({ identity: 'def-exo', era: null, namespace: null, revision: null, package: null });
+  });
+
+  it('still reads schema 1 and a flat {version}, with the era unknown', () => {
+    expect(parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":"home-lab"}')).toEqual({ identity: '1.0.71', version: '1.0.71', revision: null, package: null, era: null, namespace: 'home-lab' });
+    expect(parseRelease('{"version":"1.0.3"}')).toMatchObject({ identity: '1.0.3', era: null, namespace: null });
+    // a build without a version, before identities: named 'unknown', never ''
+    expect(parseRelease('{"schemaVersion":1,"exo":{"version":""}}')).toMatchObject({ identity: 'unknown', version: '' });
+    for (const bad of ['', 'null', '[]', '{"schemaVersion":2,"exo":{}}', '{"exo":{"version":3}}']) expect(parseRelease(bad)).toBeUndefined();
+  });
+});
+
+describe('backup.json', () => {
+  const meta = { id: '20261128-031500-123', host: 'h1', createdAt: '2026-11-28T03:15:00Z', reason: 'r', systemPath: null, generation: 4, healthy: true, stateDir: '/var/lib/exo', files: [], models: false };
+  it('reads the exo a backup was taken from, also from backups that named it exoVersion', () => {
+    expect(BackupMeta.parse({ ...meta, exo: 'b5375f8ce0a1' }).exo).toBe('b5375f8ce0a1');
+    expect(BackupMeta.parse({ ...meta, exoVersion: '1.0.70' }).exo).toBe('1.0.70');
+    expect(() => BackupMeta.parse(meta)).toThrow();
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveHost } from '../../src/config/host.js';
-import { hostsToRollBack, mapLimit, planBatches } from '../../src/deploy/plan.js';
+import { clusterSplits, effectiveNamespace, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from '../../src/deploy/plan.js';
+import type { Era, Release } from '../../src/system/generations.js';
 import type { HostPhase } from '../../src/deploy/record.js';
 
 const defaults = { ssh_options: [], sudo: false, system_profile: '/p', current_system: '/c', unit: 'exo.service', exo_state_dir: '/s', api_port: 52415 };
@@ -53,5 +54,48 @@ describe('max_parallel', () => {
     });
     expect(peak).toBe(2);
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed'))).toEqual([50, 10, 'failed', 20, 30, 0]);
+  });
+});
+
+describe('whether a rollout keeps one exo cluster', () => {
+  const rel = (identity: string, era: Era | null, namespace: string | null = null): Release => ({ identity, version: identity, revision: null, package: null, era, namespace });
+  const at = (host: string, system: 'now' | 'new', release: Release | null): RolloutSystem => ({ host, system, release });
+
+  it('effective namespace: pinned, else v0.0.1 in the libp2p era, unknown in the zenoh era or without an era', () => {
+    expect(effectiveNamespace(rel('1.0.71', 'libp2p', 'home'))).toBe('home');
+    expect(effectiveNamespace(rel('1.0.71', 'libp2p'))).toBe('v0.0.1');
+    expect(effectiveNamespace(rel('1.0.70', 'libp2p'))).toBe('v0.0.1');
+    expect(effectiveNamespace(rel('b5375f8ce0a1', 'zenoh', 'home'))).toBe('home');
+    expect(effectiveNamespace(rel('b5375f8ce0a1', 'zenoh'))).toBeNull();
+    expect(effectiveNamespace(rel('1.0.71', null, 'home'))).toBeNull();
+    expect(effectiveNamespace(null)).toBeNull();
+  });
+
+  it('two libp2p releases without a pinned namespace are one mixed-version cluster', () => {
+    expect(clusterSplits([at('h1', 'now', rel('1.0.70', 'libp2p')), at('h2', 'now', rel('1.0.70', 'libp2p')), at('h1', 'new', rel('1.0.71', 'libp2p'))])).toEqual([]);
+  });
+
+  it('zenoh releases with the same pinned namespace are one cluster', () => {
+    expect(clusterSplits([at('h1', 'now', rel('aaaaaaaaaaaa', 'zenoh', 'lab')), at('h1', 'new', rel('bbbbbbbbbbbb', 'zenoh', 'lab'))])).toEqual([]);
+  });
+
+  it('libp2p to zenoh splits the cluster, whatever the namespace', () => {
+    const splits = clusterSplits([at('h1', 'now', rel('1.0.71', 'libp2p', 'lab')), at('h2', 'now', rel('1.0.71', 'libp2p', 'lab')), at('h1', 'new', rel('b5375f8ce0a1', 'zenoh', 'lab')), at('h2', 'new', rel('b5375f8ce0a1', 'zenoh', 'lab'))]);
+    expect(splits).toEqual(['h1, h2 (now) run a libp2p-era exo but h1, h2 (new system) run a zenoh-era exo, and the two eras never see each other']);
+  });
+
+  it('a zenoh release without a pinned namespace cannot be judged', () => {
+    const splits = clusterSplits([at('h1', 'now', rel('aaaaaaaaaaaa', 'zenoh')), at('h1', 'new', rel('bbbbbbbbbbbb', 'zenoh'))]);
+    expect(splits).toEqual([expect.stringMatching(/^h1 \(now\) and h1 \(new system\) run a zenoh-era exo with no pinned namespace: its default is exo's Python package version/)]);
+  });
+
+  it('an unknown era (schema 1, or no release.json) cannot be judged', () => {
+    const splits = clusterSplits([at('h1', 'now', rel('1.0.70', null)), at('h2', 'now', null), at('h1', 'new', rel('1.0.71', 'libp2p'))]);
+    expect(splits).toEqual([expect.stringMatching(/^exo's era \(libp2p or zenoh\) is unknown on h1, h2 \(now\):/)]);
+  });
+
+  it('namespaces that differ split it, and say where each is', () => {
+    const splits = clusterSplits([at('h1', 'now', rel('1.0.70', 'libp2p')), at('h2', 'now', rel('1.0.70', 'libp2p')), at('h1', 'new', rel('1.0.71', 'libp2p', 'lab'))]);
+    expect(splits).toEqual(['the namespaces differ: "v0.0.1" (the libp2p default) on h1, h2 (now), "lab" on h1 (new system)']);
   });
 });
