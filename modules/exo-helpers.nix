@@ -74,23 +74,39 @@ rec {
   # exo's two networking eras. Every tagged release (1.0.x up to 1.0.71, nixpkgs' pkgs.exo)
   # networks over libp2p; exo's main branch switched to zenoh on 2026-06-03, and only its
   # own flake builds that. The two take different flags, read the namespace differently and
-  # never see each other.
+  # never see each other. Before both, exo 0.0.x (rewritten as 1.0 from 2025-08-21, first
+  # tagged 2025-12-22) had another command line altogether, which this module does not run.
   lastLibp2pRelease = "1.0.71";
   zenohSince = "2026-06-03";
+  rewriteBegan = "2025-08-21";
+  firstV1Tag = "2025-12-22";
 
-  # The era of an exo package from its version, or null when the version cannot tell.
+  # The era of an exo package from its version: "libp2p", "zenoh", "pre-v1", or null when the
+  # version cannot tell.
   eraOfVersion =
     version:
     let
       unstableDate = match ".*unstable-([0-9]{4}-[0-9]{2}-[0-9]{2}).*" version;
+      date = head unstableDate;
     in
     # exo's own flake builds main with no version at all
     if version == "" then
       "zenoh"
     else if match "1\\.0\\.[0-9]+" version != null && compareVersions version lastLibp2pRelease <= 0 then
       "libp2p"
+    else if match "0\\.0\\.[0-9]+.*" version != null then
+      "pre-v1"
     else if unstableDate != null then
-      (if head unstableDate < zenohSince then "libp2p" else "zenoh")
+      (
+        if date < rewriteBegan then
+          "pre-v1"
+        else if date < firstV1Tag then
+          null
+        else if date < zenohSince then
+          "libp2p"
+        else
+          "zenoh"
+      )
     else
       null;
 
@@ -419,7 +435,7 @@ rec {
     cfg:
     let
       dynamicUser = cfg.user == null;
-      era = if cfg.resolvedEra == null then "zenoh" else cfg.resolvedEra;
+      era = if elem cfg.resolvedEra [ "libp2p" "zenoh" ] then cfg.resolvedEra else "zenoh";
       libp2p = era == "libp2p";
       tcpPorts = [ cfg.apiPort ] ++ (if libp2p then optional (cfg.libp2pPort != null) cfg.libp2pPort else [ cfg.zenohPort ]);
       badArgs = conflictingArgs era cfg.extraArgs;
@@ -435,6 +451,10 @@ rec {
       ipv6Host = match ".*:.*" cfg.host != null;
     in
     [
+      {
+        assertion = cfg.resolvedEra != "pre-v1";
+        message = "services.exo.package is exo ${cfg.exoVersion}, from before exo's 1.0 rewrite: its command line (--node-port, --chatgpt-api-port, …) is not the one this module runs. Use exo 1.0 or later: exo's own flake (inputs.exo.packages.<system>.default) or a nixpkgs whose exo is 1.0.61 or newer.";
+      }
       {
         assertion = cfg.resolvedEra != null;
         message = "services.exo.era: cannot tell from exo's version (${toJSON cfg.exoVersion}) whether this exo networks over libp2p (every release up to ${lastLibp2pRelease}, nixpkgs' pkgs.exo) or zenoh (exo's main branch since ${zenohSince}, exo's own flake); their flags differ. Set services.exo.era = \"libp2p\" or \"zenoh\".";

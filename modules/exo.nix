@@ -20,7 +20,7 @@ let
   exoVersion = lib.getVersion cfg.package;
   # The option wins; else the package's version tells (null: an assertion asks for the option).
   resolvedEra = if cfg.era != null then cfg.era else helpers.eraOfVersion exoVersion;
-  era = if resolvedEra == null then "zenoh" else resolvedEra;
+  era = if lib.elem resolvedEra [ "libp2p" "zenoh" ] then resolvedEra else "zenoh";
   exoArgs = helpers.exoArgs {
     inherit era;
     inherit (cfg)
@@ -123,7 +123,8 @@ in
         since 2026-06-03 (exo's own flake): `--zenoh-port`, `--discovery-port`, `--namespace`.
         Nodes of different eras never see each other. `null` tells from the package's version:
         no version (exo's flake package) is zenoh, 1.0.x up to 1.0.71 is libp2p, a
-        `unstable-DATE` version by its date; any other version needs this option.
+        `unstable-DATE` version by its date; any other version needs this option. exo from
+        before its 1.0 rewrite (0.0.x) has another command line and is refused.
       '';
     };
     packageRevision = mkOption {

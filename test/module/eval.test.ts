@@ -37,7 +37,7 @@ type Eval = {
 };
 
 /** Which exo of test/module/nix/stub-pkgs.nix is services.exo.package (default: nixpkgs' 1.0.71). */
-type StubExo = 'exo' | 'exo-flake' | 'exo-future' | 'exo-unstable-old' | 'exo-unstable-new';
+type StubExo = 'exo' | 'exo-flake' | 'exo-future' | 'exo-unstable-old' | 'exo-unstable-new' | 'exo-pre-v1';
 
 /** Evaluate services.exo with `exo` merged over { enable = true; } (as JSON). */
 function evalExo(exo: Record<string, unknown> = {}, pkg: StubExo = 'exo', extra: Record<string, unknown> = {}): Promise<Eval> {
@@ -374,6 +374,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         expect(release(r).exo.era).toBe(era);
         if (Object.keys(exo).length) expect(parseExoArgs(other(era), argv)).toMatchObject({ ok: false, error: expect.stringMatching(/^unrecognized arguments: --(zenoh|libp2p)-port/) });
       });
+    });
+
+    it('an exo from before the 1.0 rewrite is an error that says what to use', async () => {
+      const r = await evalExo({}, 'exo-pre-v1');
+      expect(r.failedAssertions).toEqual([expect.stringMatching(/exo 0-unstable-2024-12-07, from before exo's 1.0 rewrite.*Use exo 1\.0 or later/)]);
     });
 
     it('an exo whose version tells no era is an error that names the option', async () => {

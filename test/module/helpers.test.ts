@@ -33,6 +33,11 @@ describe('exo\'s era', () => {
       'zenoh', 'libp2p', 'libp2p', null, null, 'libp2p', 'zenoh', null,
     ]);
   });
+  it('tells exo from before the 1.0 rewrite, and says nothing while the rewrite was untagged', async () => {
+    expect(await h(`map h.eraOfVersion [ "0.0.15-alpha" "0-unstable-2024-12-07" "0-unstable-2025-10-01" "0-unstable-2026-01-05" ]`)).toEqual([
+      'pre-v1', 'pre-v1', null, 'libp2p',
+    ]);
+  });
 });
 
 describe('exoArgs', () => {
@@ -173,6 +178,7 @@ describe('assertions', () => {
     ['a backup dir inside the private state dir', '{ backup.dir = "/var/lib/private/exo/b"; }', /backup.dir .* lies inside/],
     ['the same API and zenoh port', '{ resolvedEra = "zenoh"; zenohPort = 52415; }', /the API port and the zenoh port are both 52415/],
     ['the same API and libp2p port', '{ libp2pPort = 52415; }', /the API port and the libp2p port are both 52415/],
+    ['exo from before the 1.0 rewrite', '{ resolvedEra = "pre-v1"; exoVersion = "0-unstable-2024-12-07"; }', /before exo's 1.0 rewrite/],
     ['an era the version cannot tell', '{ resolvedEra = null; exoVersion = "2.0.0"; }', /services.exo.era: cannot tell from exo's version \("2.0.0"\)/],
     ['an IPv6 API host', '{ host = "::1"; }', /IPv4 only/],
     ['a zero API port', '{ apiPort = 0; }', /apiPort is 0/],

@@ -23,6 +23,8 @@ in
   # a version the module cannot place in an era
   exo-future = fakePackage "exo" "1.1.0";
   exo-unstable-old = fakePackage "exo" "0-unstable-2026-05-01";
+  # what nixos-25.11 may still carry: exo from before its 1.0 rewrite
+  exo-pre-v1 = fakePackage "exo" "0-unstable-2024-12-07";
   exo-unstable-new = fakePackage "exo" "0-unstable-2026-06-20";
   exo-deploy = fakePackage "exo-deploy" "0.1.0";
   curl = fakePackage "curl" "8.14.1";
