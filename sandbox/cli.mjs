@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run sandbox -- up --hosts N --dir DIR [--no-deploy] [--via nixos-rebuild]
-// npm run sandbox -- release --dir DIR --version V [--fault F] [--fault-on h2,h3]
+// npm run sandbox -- release --dir DIR --version V [--fault F] [--fault-on h2,h3] [--era E]
+//                    [--package-version P] [--load-seconds S] [--declared-era E]
 // npm run sandbox -- down --dir DIR
 // npm run sandbox -- rootfs            (build or find the cached base root file system)
 import { minimist } from 'zx';
@@ -8,12 +9,13 @@ import { up, down, release, deployFirstRelease } from './fleet.mjs';
 import { ensureRootfs } from './rootfs.mjs';
 
 const usage = `usage: sandbox up --hosts N --dir DIR [--no-deploy] [--via exo-deploy|nixos-rebuild]
-       sandbox release --dir DIR --version V [--fault F] [--fault-on h2,h3]
+       sandbox release --dir DIR --version V [--fault F] [--fault-on h2,h3] [--era libp2p|zenoh]
+                       [--package-version P] [--load-seconds S] [--declared-era libp2p|zenoh]
        sandbox down --dir DIR
        sandbox rootfs`;
 
 const argv = minimist(process.argv.slice(2), {
-  string: ['dir', 'version', 'fault', 'fault-on', 'via'],
+  string: ['dir', 'version', 'fault', 'fault-on', 'via', 'era', 'package-version', 'load-seconds', 'declared-era'],
   boolean: ['deploy', 'help'],
   default: { deploy: true, hosts: 3 },
 });
@@ -56,7 +58,14 @@ try {
   } else if (command === 'release') {
     if (!argv.dir || !argv.version) fail(usage);
     const faultOn = argv['fault-on'] ? String(argv['fault-on']).split(',').map((s) => s.trim()).filter(Boolean) : [];
-    const r = await release({ dir: argv.dir, version: String(argv.version), fault: argv.fault ?? 'none', faultOn });
+    // --era: the stand-in's era (default: 1.0.x libp2p, else zenoh); --declared-era: the era the
+    // hosts' configuration claims for the release (default: the real one)
+    const loadSeconds = argv['load-seconds'] === undefined ? undefined : Number(argv['load-seconds']);
+    if (loadSeconds !== undefined && !(loadSeconds >= 0)) fail(`sandbox release: --load-seconds must be a number >= 0, got ${argv['load-seconds']}`);
+    const r = await release({
+      dir: argv.dir, version: String(argv.version), fault: argv.fault ?? 'none', faultOn,
+      era: argv.era, packageVersion: argv['package-version'], loadSeconds, declaredEra: argv['declared-era'],
+    });
     console.log(r.rev);
   } else if (command === 'down') {
     if (!argv.dir) fail(usage);

@@ -5,7 +5,8 @@
 // exo-deploy.toml that targets the hosts).
 //
 //   up({ dir, hosts })      boots h1…hN, writes the repos, deploys the first release
-//   release({ dir, version, fault, faultOn })   commits a new exo release to DIR/exo-src
+//   release({ dir, version, fault, faultOn, era, packageVersion, loadSeconds, declaredEra })
+//                           commits a new exo release to DIR/exo-src
 //   down({ dir })           stops exactly what up made (by PID and name); safe twice
 //
 // DIR/sandbox.json records what up made, written atomically after every step, so that
@@ -17,9 +18,11 @@ import { ensureRootfs, NIX_CONF } from './rootfs.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const NIXOS_REBUILD = path.join(REPO, 'sandbox/bin/nixos-rebuild');
-export const STANDIN = path.join(REPO, 'sandbox/exo-standin/exo.mjs');
-// the exo stand-in that up and release ship: EXO_SANDBOX_STANDIN (tests), else the project's
-const standinPath = () => process.env.EXO_SANDBOX_STANDIN || STANDIN;
+export const STANDIN_DIR = path.join(REPO, 'sandbox/exo-standin');
+export const STANDIN = path.join(STANDIN_DIR, 'exo.mjs');
+// the exo stand-in that up and release ship: EXO_SANDBOX_STANDIN (tests; its folder, or one
+// file that replaces exo.mjs), else the project's folder
+const standinPath = () => process.env.EXO_SANDBOX_STANDIN || STANDIN_DIR;
 const TEMPLATES = path.join(REPO, 'sandbox/templates');
 export const API_PORT = 52415;
 export const FIRST_VERSION = '0.1.0';
@@ -183,18 +186,43 @@ async function git(repo, ...args) {
   return $({ cwd: repo, quiet: true })`git ${GIT_ID} ${args}`;
 }
 
-function releaseJson({ version, fault = 'none', faultOn = [] }) {
-  return JSON.stringify({ version, fault, fault_on: faultOn }, null, 2) + '\n';
+const ERAS = ['libp2p', 'zenoh'];
+/** The era a release defaults to, as the stand-in and the exo-src flake decide it: 1.0.x is libp2p. */
+export const defaultEra = (version) => (/^1\.0\./.test(String(version)) ? 'libp2p' : 'zenoh');
+
+/**
+ * DIR/exo-src/release.json: the stand-in's settings (sandbox/exo-standin/README.md) plus
+ * declared_era, the era the hosts' configuration will claim for this release (sandbox only).
+ */
+function releaseJson({ version, fault = 'none', faultOn = [], era, packageVersion = '0.3.70', loadSeconds = 1, declaredEra }) {
+  const realEra = era ?? defaultEra(version);
+  return JSON.stringify({
+    version, era: realEra, package_version: packageVersion, runner_load_seconds: loadSeconds,
+    fault, fault_on: faultOn, declared_era: declaredEra ?? realEra,
+  }, null, 2) + '\n';
 }
 
+/**
+ * Puts the stand-in into DIR/exo-src/exo-standin (the package's source folder): a folder (or
+ * the folder of a file named exo.mjs) without its own release.json (the package's comes from
+ * DIR/exo-src/release.json), or any other single file as exo.mjs.
+ */
 async function copyStandin(repo, log) {
   const standin = standinPath();
-  if (await fs.pathExists(standin)) {
-    await fs.copy(standin, path.join(repo, 'exo.mjs'));
+  const dest = path.join(repo, 'exo-standin');
+  await fs.remove(dest);
+  await fs.remove(path.join(repo, 'exo.mjs')); // the single-file layout of older sandboxes
+  await fs.mkdirp(dest);
+  const stat = await fs.stat(standin).catch(() => null);
+  const folder = stat?.isDirectory() ? standin : stat && path.basename(standin) === 'exo.mjs' ? path.dirname(standin) : null;
+  if (folder) {
+    await fs.copy(folder, dest, { filter: (src) => !['release.json', 'node_modules'].includes(path.basename(src)) || path.dirname(src) !== folder });
+  } else if (stat) {
+    await fs.copy(standin, path.join(dest, 'exo.mjs'));
   } else {
     log(`warning: ${standin} is missing; the exo package carries a placeholder that exits 1`);
-    await fs.writeFile(path.join(repo, 'exo.mjs'),
-      "console.error('exo stand-in missing: sandbox/exo-standin/exo.mjs'); process.exit(1);\n");
+    await fs.writeFile(path.join(dest, 'exo.mjs'),
+      "console.error('exo stand-in missing: sandbox/exo-standin'); process.exit(1);\n");
   }
 }
 
@@ -247,6 +275,8 @@ async function writeConfig(dir, hosts) {
   const repo = path.join(dir, 'config');
   await fs.mkdirp(repo);
   await fs.copy(path.join(TEMPLATES, 'config'), repo);
+  // the toplevel renders exo's unit and release.json with the module's own helpers
+  await fs.copy(path.join(REPO, 'modules/exo-helpers.nix'), path.join(repo, 'nix/exo-helpers.nix'));
   const flake = path.join(repo, 'flake.nix');
   await fs.writeFile(flake, (await fs.readFile(flake, 'utf8')).replace('@EXO_URL@', `git+file://${path.join(dir, 'exo-src')}`));
   await fs.writeFile(path.join(repo, 'hosts.nix'), hostsNix(hosts));
@@ -403,8 +433,10 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
 /**
  * Commits a new exo release to DIR/exo-src (the config's `exo` input; move the lock with
  * `exo-deploy update exo`, or lockExo(dir) here).
- * @param {{dir: string, version: string, fault?: string, faultOn?: string[], log?: (m: string) => void}} opts
- * @returns {Promise<{rev: string, version: string, fault: string, faultOn: string[]}>}
+ * era: the stand-in's era (default: 1.0.x libp2p, else zenoh); declaredEra: the era the hosts'
+ * configuration claims for it (default: the real one; another one tests a wrong-era config).
+ * @param {{dir: string, version: string, fault?: string, faultOn?: string[], era?: 'libp2p'|'zenoh', packageVersion?: string, loadSeconds?: number, declaredEra?: 'libp2p'|'zenoh', log?: (m: string) => void}} opts
+ * @returns {Promise<{rev: string, version: string, era: string, declaredEra: string, packageVersion: string, loadSeconds: number, fault: string, faultOn: string[]}>}
  */
 /** Replaces the [health] table of a sandbox's exo-deploy.toml (the tests and benchmarks tune
  * soak and timeouts to their faults). */
@@ -416,19 +448,29 @@ export async function tuneHealth(config, health) {
   await fs.writeFile(config, tuned);
 }
 
-export async function release({ dir, version, fault = 'none', faultOn = [], log = defaultLog }) {
+export async function release({ dir, version, fault = 'none', faultOn = [], era, packageVersion = '0.3.70', loadSeconds = 1, declaredEra, log = defaultLog }) {
   if (!dir) throw new Error('release: --dir is required');
   if (!version || !/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version)) throw new Error(`release: --version must be a version like 0.2.0, got ${JSON.stringify(version)}`);
+  for (const [flag, v] of [['--era', era], ['--declared-era', declaredEra]]) {
+    if (v !== undefined && !ERAS.includes(v)) throw new Error(`release: ${flag} must be one of ${ERAS.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  if (typeof packageVersion !== 'string' || !packageVersion) throw new Error(`release: --package-version must be a version, got ${JSON.stringify(packageVersion)}`);
+  if (typeof loadSeconds !== 'number' || !(loadSeconds >= 0)) throw new Error(`release: --load-seconds must be a number of seconds >= 0, got ${JSON.stringify(loadSeconds)}`);
   const repo = path.join(path.resolve(dir), 'exo-src');
   if (!(await fs.pathExists(path.join(repo, '.git')))) throw new Error(`${repo} is not a sandbox exo-src repository (run up first)`);
+  // the package definition too, so that a sandbox made by an older checkout builds this stand-in
+  await fs.copy(path.join(TEMPLATES, 'exo-src'), repo);
   await copyStandin(repo, log);
-  await fs.writeFile(path.join(repo, 'release.json'), releaseJson({ version, fault, faultOn }));
+  const realEra = era ?? defaultEra(version);
+  const claimed = declaredEra ?? realEra;
+  await fs.writeFile(path.join(repo, 'release.json'), releaseJson({ version, fault, faultOn, era: realEra, packageVersion, loadSeconds, declaredEra: claimed }));
   await git(repo, 'add', '-A');
   const where = faultOn.length ? ` on ${faultOn.join(',')}` : '';
-  await git(repo, 'commit', '-q', '--allow-empty', '-m', `exo ${version}${fault !== 'none' ? ` (fault ${fault}${where})` : ''}`);
+  const claim = claimed !== realEra ? `, declared ${claimed}` : '';
+  await git(repo, 'commit', '-q', '--allow-empty', '-m', `exo ${version} (${realEra}${claim})${fault !== 'none' ? ` (fault ${fault}${where})` : ''}`);
   const rev = (await git(repo, 'rev-parse', 'HEAD')).stdout.trim();
-  log(`release: exo ${version}, fault ${fault}${where}, commit ${rev.slice(0, 7)}`);
-  return { rev, version, fault, faultOn };
+  log(`release: exo ${version}, ${realEra} era${claim}, package ${packageVersion}, load ${loadSeconds} s, fault ${fault}${where}, commit ${rev.slice(0, 7)}`);
+  return { rev, version, era: realEra, declaredEra: claimed, packageVersion, loadSeconds, fault, faultOn };
 }
 
 /**

@@ -19,7 +19,7 @@ import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
 import { nixosRebuild } from '../steps/rebuild.js';
 import { restoreHost } from '../steps/restore.js';
-import { smokeSettings, smokeTest } from '../steps/smoke.js';
+import { managedClusterApis, smokeSettings, smokeTest } from '../steps/smoke.js';
 import { readReleases, readSystemState, type Release, type SystemState } from '../system/generations.js';
 import { clusterSplits, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from './plan.js';
 import { timestampId } from '../time-id.js';
@@ -226,7 +226,7 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   if (!gate.passed) throw new ExoDeployError(`the health gate failed: ${gate.hosts.flatMap((h) => h.problems.map((p) => `${h.host}: ${p}`)).slice(0, 3).join('; ')}`, ExitCode.failed);
 
   if (ctx.config.smoke.gate) {
-    const smoke = await rec.step('smoke', null, () => smokeTest(batch[0]!.api, { ...smokeSettings(ctx), minNodes: ctx.config.smoke.min_nodes || batch.length }, ctx.fetch, ctx.signal), (r) => JSON.stringify(r));
+    const smoke = await rec.step('smoke', null, () => smokeTest(batch[0]!.api, { ...smokeSettings(ctx), minNodes: ctx.config.smoke.min_nodes || batch.length }, ctx.fetch, ctx.signal, managedClusterApis(ctx)), (r) => JSON.stringify(r));
     if (!smoke.ok) throw new ExoDeployError(`the smoke test failed: ${smoke.problems.join('; ')}`, ExitCode.failed);
   }
 

@@ -18,7 +18,12 @@ export interface SmokeSettings {
   readyTimeoutMs: number;
   /** Time between two reads of /state while waiting. */
   pollMs?: number;
+  /** The wait for stale node ids to leave the topology before placing (see waitForSettledTopology). */
+  settleTimeoutMs?: number;
 }
+
+/** exo's master drops a silent node after more than 30 s, checked every 10 s. */
+export const EXO_NODE_TIMEOUT_MS = 45_000;
 
 export interface SmokeResult {
   ok: boolean;
@@ -26,6 +31,8 @@ export interface SmokeResult {
   model: string;
   instanceId: string | null;
   nodes: number;
+  /** ms waited before placing, until the topology held only the managed nodes' current ids. */
+  settledAfterMs: number | null;
   /** ms from the placement request until the instance was in /state. */
   placedAfterMs: number | null;
   /** ms from the placement request until every runner of it was RunnerReady. */
@@ -36,6 +43,7 @@ export interface SmokeResult {
   /** Whether the instance is gone at the end: removed by this test, or deleted by exo first. */
   removed: boolean;
   problems: string[];
+  warnings: string[];
 }
 
 interface Answer {
@@ -46,8 +54,14 @@ interface Answer {
   cutShort?: string;
 }
 
-export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, signal?: AbortSignal): Promise<SmokeResult> {
-  const result: SmokeResult = { ok: false, api, model: s.model, instanceId: null, nodes: 0, placedAfterMs: null, readyAfterMs: null, runners: {}, chat: null, removed: false, problems: [] };
+/**
+ * `cluster`: the APIs of every node of the cluster when all are managed here (this one
+ * included). Before placing, the test then waits until this node's topology lists exactly their
+ * current ids: right after a deploy, exo still lists the old processes' ids for up to ~40 s,
+ * and its master may place onto them (or route the chat to their instances).
+ */
+export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, signal?: AbortSignal, cluster: readonly string[] = []): Promise<SmokeResult> {
+  const result: SmokeResult = { ok: false, api, model: s.model, instanceId: null, nodes: 0, settledAfterMs: null, placedAfterMs: null, readyAfterMs: null, runners: {}, chat: null, removed: false, problems: [], warnings: [] };
   const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
     const response = await doFetch(`${api}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(Math.max(1000, s.timeoutMs)) });
     let text: string;
@@ -71,6 +85,16 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
   };
   let exoDeleted = false;
   try {
+    const nodeIdOf = async (base: string): Promise<string | null> => {
+      try {
+        const r = await doFetch(`${base}/node_id`, { method: 'GET', signal: AbortSignal.timeout(Math.max(1000, s.timeoutMs)) });
+        const id: unknown = r.ok ? JSON.parse(await r.text()) : null;
+        return typeof id === 'string' ? id : null;
+      } catch {
+        return null;
+      }
+    };
+    if (cluster.length) await waitForSettledTopology(result, s, cluster, nodeIdOf, readState, signal);
     const before = new Set((await readState()).instances.map((i) => i.id));
     const postedAt = Date.now();
     const placed = await call('POST', '/place_instance', { model_id: s.model, sharding: 'Pipeline', instance_meta: 'MlxRing', min_nodes: s.minNodes });
@@ -94,6 +118,26 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
   }
   result.ok = result.problems.length === 0;
   return result;
+}
+
+async function waitForSettledTopology(result: SmokeResult, s: SmokeSettings, cluster: readonly string[], nodeIdOf: (api: string) => Promise<string | null>, readState: () => Promise<ClusterView>, signal?: AbortSignal): Promise<void> {
+  const start = Date.now();
+  const limit = s.settleTimeoutMs ?? EXO_NODE_TIMEOUT_MS;
+  for (;;) {
+    const ids = await Promise.all(cluster.map(nodeIdOf));
+    const current = new Set(ids.filter((id): id is string => id !== null));
+    const listed = (await readState()).nodes;
+    const extra = listed.filter((id) => !current.has(id));
+    if (current.size === cluster.length && extra.length === 0 && listed.length === current.size) {
+      result.settledAfterMs = Date.now() - start;
+      return;
+    }
+    if (Date.now() - start >= limit) {
+      result.warnings.push(`the topology still lists ${extra.length} id(s) that no managed node has now (${extra.join(', ')}) after ${limit} ms: exo may place onto them`);
+      return;
+    }
+    await sleep(s.pollMs ?? 500, undefined, { signal });
+  }
 }
 
 /** Reads /state until the new instance of the model is there with every runner ready. A failed
@@ -164,6 +208,13 @@ function reason(error: unknown): string {
   const e = error as Error & { cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError') return 'no answer in time';
   return e.cause?.message === CUT_SHORT ? CUT_SHORT : (e.cause?.code ?? e.message);
+}
+
+/** The APIs of the whole cluster when every node of it is a host here (cluster_size 0 or the
+ * number of hosts); otherwise none, and the smoke test places without waiting for the topology. */
+export function managedClusterApis(ctx: Context): string[] {
+  const size = ctx.config.health.cluster_size;
+  return size === 0 || size === ctx.config.hosts.length ? ctx.config.hosts.map((h) => h.api) : [];
 }
 
 /** From [smoke] and the command line; min_nodes 0 means every host selected. */

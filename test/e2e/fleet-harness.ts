@@ -30,6 +30,16 @@ export interface SandboxHost {
   veth: string;
 }
 
+/** What else a sandbox release can set (sandbox/fleet.mjs `release`). */
+export interface ReleaseSettings {
+  /** exo's networking era; by default 1.0.x is libp2p, anything else zenoh. */
+  era?: 'libp2p' | 'zenoh';
+  /** The era the hosts' configuration claims for it (services.exo.era), when it is wrong. */
+  declaredEra?: 'libp2p' | 'zenoh';
+  /** Seconds a new runner takes to become ready. */
+  loadSeconds?: number;
+}
+
 export interface CliRun {
   exitCode: number;
   stdout: string;
@@ -49,7 +59,7 @@ export interface Fleet {
   mainPid(host: SandboxHost): Promise<number>;
   generationCount(host: SandboxHost): Promise<number>;
   /** Commits a new exo release to exo-src and moves the config's exo input to it. */
-  ship(version: string, fault?: string, faultOn?: string[]): Promise<void>;
+  ship(version: string, fault?: string, faultOn?: string[], release?: ReleaseSettings): Promise<void>;
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
@@ -93,8 +103,8 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       running: (h) => ssh(h, 'readlink -f /run/current-system'),
       mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),
       generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
-      ship: async (version, fault = 'none', faultOn = []) => {
-        await sandbox.release({ dir: dir as string, version, fault, faultOn, log: quiet });
+      ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
+        await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);
         if (r.exitCode !== 0) throw new Error(`update failed: ${r.stderr}`);
       },

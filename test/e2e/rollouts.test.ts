@@ -20,7 +20,8 @@ const waitFor = async (what: string, condition: () => boolean, ms = 120_000) => 
 };
 
 describe.skipIf(noFleet)('rollouts', () => {
-  const fleet = useFleet(3, { soak: '6s' });
+  // the soak outlasts exo's 5 s runner watchdog, which is what reports a dead runner
+  const fleet = useFleet(3, { soak: '8s' });
   let release = 0;
   const next = () => `0.5.${(release += 1)}`;
 

@@ -93,7 +93,7 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
       expect(await currentSystem(h)).toBe(toplevel(h));
       expect(typeof (await until(`${h.name} /node_id`, () => get(h, '/node_id'), (v) => typeof v === 'string'))).toBe('string');
       const release = JSON.parse(await ssh(h, 'cat /etc/exo/release.json'));
-      expect(release).toMatchObject({ schemaVersion: 1, exo: { version: '0.1.0' }, ports: { api: 52415 }, namespace: null });
+      expect(release).toMatchObject({ schemaVersion: 2, exo: { version: '0.1.0', identity: '0.1.0', era: 'zenoh' }, ports: { api: 52415, zenoh: 52414 }, namespace: null });
       expect(release.exo.package).toMatch(/^\/nix\/store\/[a-z0-9]{32}-exo-0\.1\.0$/);
     }
     for (const h of [h1, h2]) {

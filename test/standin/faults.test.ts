@@ -1,10 +1,11 @@
-// Injected faults, chosen per release and optionally per host.
+// Injected faults of the whole process, chosen per release and optionally per host, or per
+// process with EXO_STANDIN_FAULT. (runner-exit and queue-closed: runners.test.ts, chat.test.ts.)
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePorts, get, killAll, ready, request, runToExit, start, until } from './harness.js';
+import { RELEASES, freePorts, get, killAll, ready, request, runToExit, start, until, topologyNodes, untilRunnersReady, untilSees } from './harness.js';
 
 afterEach(() => killAll());
 
-const RELEASE = (fault: string, fault_on: string[] = []) => ({ version: '1.0.3', fault, fault_on });
+const RELEASE = (fault: string, fault_on: string[] = []) => ({ ...RELEASES.zenoh, fault, fault_on });
 
 describe('exo stand-in faults', () => {
   it('crash-on-start: exits 1 at once with a Python traceback', async () => {
@@ -22,32 +23,6 @@ describe('exo stand-in faults', () => {
     expect(r.code).toBe(1);
     expect(s.log()).toMatch(/\| CRITICAL\] EXO terminated due to unhandled exception$/m);
     expect(s.log()).toMatch(/^anyio\.BrokenResourceError$/m);
-  });
-
-  it('runner-exit:S: "Runner found to be dead" with exitcode=1, RunnerFailed in /state, repeated, stays up', async () => {
-    const [port] = await freePorts(1);
-    const s = start({ name: 'r1', port: port!, release: RELEASE('runner-exit:1'), env: { EXO_STANDIN_WATCHDOG_INTERVAL: '0.5' } });
-    await ready(s);
-    const st0 = (await get(s.port, '/state')).json;
-    expect(Object.keys(Object.values(st0.runners)[0] as object)).toEqual(['RunnerReady']);
-    await until('two watchdog reports', () => (s.log().match(/^RuntimeError: Runner found to be dead$/gm) ?? []).length >= 2);
-    expect(s.log()).toMatch(/\| ERROR {3}\] Runner terminated with exitcode=1\nRuntimeError: Runner found to be dead$/m);
-    const runners = (await get(s.port, '/state/runners')).json;
-    expect(Object.values(runners)).toEqual([{ RunnerFailed: { errorMessage: 'Terminated (exitcode=1)', diagnostics: [] } }]);
-    expect((await get(s.port, '/models')).status).toBe(200);
-    const chat = await request(s.port, 'POST', '/v1/chat/completions', { model: 'mlx-community/Llama-3.2-1B-Instruct-4bit', messages: [{ role: 'user', content: 'hi' }] });
-    expect(chat.status).toBe(500);
-    expect(chat.json.error.message).toBe('Runner shutdown before completing command (exitcode=1)');
-    expect(s.proc.exitCode).toBeNull();
-  });
-
-  it('queue-closed:S: the Queue-is-closed traceback, stays up', async () => {
-    const [port] = await freePorts(1);
-    const s = start({ name: 'q1', port: port!, release: RELEASE('queue-closed:1') });
-    await ready(s);
-    await until('traceback', () => /^ValueError: Queue <multiprocessing\.queues\.Queue object at 0x[0-9a-f]+> is closed$/m.test(s.log()));
-    expect((await get(s.port, '/state')).status).toBe(200);
-    expect(s.proc.exitCode).toBeNull();
   });
 
   it('closed-resource:S: an anyio.ClosedResourceError traceback, stays up', async () => {
@@ -90,8 +65,7 @@ describe('exo stand-in faults', () => {
     await until('started', () => s.log().includes('Starting API'));
     await expect(get(s.port, '/node_id')).rejects.toThrow(/ECONNREFUSED/);
     await ready(s);
-    const st = (await get(s.port, '/state')).json;
-    expect(Object.keys(Object.values(st.runners)[0] as object)).toEqual(['RunnerReady']);
+    await untilRunnersReady(s);
   });
 
   it('fault_on limits the fault to the named hosts', async () => {
@@ -103,5 +77,40 @@ describe('exo stand-in faults', () => {
     await ready(bad);
     expect((await get(good.port, '/state')).status).toBe(200);
     expect((await get(bad.port, '/state')).status).toBe(500);
+  });
+
+  it('EXO_STANDIN_FAULT overrides the release\'s fault for this process, whatever fault_on says', async () => {
+    const [p1, p2] = await freePorts(2);
+    const release = RELEASE('http-500', ['nobody']);
+    const plain = start({ name: 'plain', port: p1!, release });
+    const over = start({ name: 'over', port: p2!, release, env: { EXO_STANDIN_FAULT: 'http-500' } });
+    await ready(plain);
+    await ready(over);
+    expect((await get(plain.port, '/state')).status).toBe(200);
+    expect((await get(over.port, '/state')).status).toBe(500);
+    expect(over.log()).toContain('fault http-500');
+  });
+
+  it('EXO_STANDIN_FAULT=isolated cuts one restarted host off; =none heals a faulty release', async () => {
+    const ports = await freePorts(2);
+    const a = start({ name: 'a', port: ports[0]!, release: RELEASE('none'), peers: [ports[1]!], args: ['-v'] });
+    const b = start({ name: 'b', port: ports[1]!, release: RELEASE('http-500'), peers: [ports[0]!], env: { EXO_STANDIN_FAULT: 'none' } });
+    const ids = [await ready(a), await ready(b)];
+    await untilSees(a, ids);
+    expect((await get(b.port, '/state')).status).toBe(200);
+    process.kill(b.proc.pid!, 'SIGKILL');
+    await b.exited;
+    const b2 = start({ name: 'b', port: ports[1]!, release: RELEASE('none'), peers: [ports[0]!], env: { EXO_STANDIN_FAULT: 'isolated' }, args: ['-v'] });
+    const id2 = await ready(b2);
+    await until('b2 to ignore a', () => b2.log().includes(`exo stand-in: ignoring node ${ids[0]} at `));
+    await until('a to ignore b2', () => a.log().includes(`exo stand-in: ignoring node ${id2} at `));
+    expect(await topologyNodes(b2)).toEqual([id2]);
+    expect((await get(a.port, '/state/topology/nodes')).json).not.toContain(id2);
+  });
+
+  it('an unknown EXO_STANDIN_FAULT: exit 1 with a clear message', async () => {
+    const r = await runToExit([], RELEASE('none'), { EXO_STANDIN_FAULT: 'explode' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('exo-standin: EXO_STANDIN_FAULT: unknown fault "explode"');
   });
 });

@@ -11,12 +11,32 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const EXO_MJS = path.resolve(HERE, '../../sandbox/exo-standin/exo.mjs');
 
+export type Era = 'libp2p' | 'zenoh';
+
+/** release.json as the stand-in reads it. */
 export interface Release {
   version: string;
+  era?: Era;
+  package_version?: string;
+  runner_load_seconds?: number;
   fault?: string;
   fault_on?: string[];
   model?: string | null;
 }
+
+/** A release of each era for tests that run in both. */
+export const RELEASES: Record<Era, Release> = {
+  libp2p: { version: '1.0.71', runner_load_seconds: 0.2 },
+  zenoh: { version: '0.9.0', runner_load_seconds: 0.2 },
+};
+
+/** Short versions of exo's node time-out and of the stand-in's runner timings, for tests. */
+export const FAST = {
+  EXO_STANDIN_NODE_TIMEOUT: '2',
+  EXO_STANDIN_NODE_TIMEOUT_CHECK: '0.5',
+  EXO_STANDIN_WATCHDOG_INTERVAL: '0.5',
+  EXO_STANDIN_BACKOFF_SCALE: '0.1',
+};
 
 export interface StandIn {
   name: string;
@@ -32,7 +52,13 @@ export interface StandIn {
 }
 
 const started: ChildProcess[] = [];
+const extraPids: number[] = [];
 const tmpDirs: string[] = [];
+
+/** Also kill this PID (a process a stand-in detached) when the test ends. */
+export function killLater(pid: number): void {
+  extraPids.push(pid);
+}
 
 /** Kill (SIGKILL, by PID) every process this harness started and remove its temp dirs. */
 export function killAll(): void {
@@ -44,6 +70,13 @@ export function killAll(): void {
       } catch {
         /* already gone */
       }
+    }
+  }
+  while (extraPids.length) {
+    try {
+      process.kill(extraPids.pop()!, 'SIGKILL');
+    } catch {
+      /* already gone */
     }
   }
   while (tmpDirs.length) fs.rmSync(tmpDirs.pop()!, { recursive: true, force: true });
@@ -98,6 +131,9 @@ export function start(o: StartOptions): StandIn {
     EXO_STANDIN_PEERS: (o.peers ?? []).map((p) => `127.0.0.1:${p}`).join(','),
     ...o.env,
   };
+  for (const k of ['EXO_LIBP2P_NAMESPACE', 'EXO_ZENOH_NAMESPACE', 'EXO_BOOTSTRAP_PEERS', 'EXO_OFFLINE', 'EXO_STANDIN_FAULT', 'COLUMNS']) {
+    if (!o.env || !(k in o.env)) delete env[k];
+  }
   const proc = spawn(process.execPath, [EXO_MJS, '--api-port', String(o.port), ...(o.args ?? [])], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,11 +161,11 @@ export function start(o: StartOptions): StandIn {
 /** Run the stand-in to completion (for flag errors and crashes). */
 export async function runToExit(
   args: string[],
-  release: Release = { version: '1.0.3' },
+  release: Release = RELEASES.zenoh,
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [port] = await freePorts(1);
-  const s = start({ name: 'once', port: port!, release, args, env });
+  const s = start({ name: 'once', port: port!, release, args, env: { EXO_STANDIN_COLOR: '0', ...env } });
   const r = await withTimeout(s.exited, 10_000, 'stand-in did not exit');
   // let the pipes drain
   await new Promise((res) => setTimeout(res, 50));
@@ -189,6 +225,47 @@ export function request(
 
 export const get = (port: number, p: string) => request(port, 'GET', p);
 
+/** How a streamed answer went: its status and headers as they came, its body, and whether it ended cleanly. */
+export interface StreamedResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** true: the body ended properly; false: the connection was dropped mid-answer */
+  complete: boolean;
+}
+
+/** POST and follow the answer to its end, also when the server drops the connection. */
+export function post(port: number, urlPath: string, body: unknown, timeoutMs = 20_000, onHeaders?: () => void): Promise<StreamedResult> {
+  return new Promise((resolve, reject) => {
+    const data = Buffer.from(JSON.stringify(body));
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: urlPath, agent: false, headers: { 'content-type': 'application/json', 'content-length': data.length } },
+      (res) => {
+        onHeaders?.();
+        let text = '';
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, complete: res.complete });
+        };
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', finish);
+        res.on('error', finish);
+        res.on('close', finish);
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`timeout after ${timeoutMs} ms: POST ${urlPath}`)), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(data);
+  });
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(what)), ms);
@@ -242,4 +319,18 @@ export async function topologyNodes(s: StandIn): Promise<string[]> {
 export async function untilSees(s: StandIn, expected: string[], deadlineMs = 10_000): Promise<void> {
   const want = [...expected].sort().join(',');
   await until(`${s.name} to see ${want}`, async () => (await topologyNodes(s)).sort().join(',') === want, deadlineMs);
+}
+
+/** The runner statuses in a node's /state, as tags: { runnerId: 'RunnerReady', … }. */
+export async function runnerTags(s: StandIn): Promise<Record<string, string>> {
+  const r = (await get(s.port, '/state/runners')).json as Record<string, Record<string, unknown>>;
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Object.keys(v)[0]!]));
+}
+
+/** Wait until every runner in the node's state is ready (and there is at least one). */
+export async function untilRunnersReady(s: StandIn, count = 1, deadlineMs = 10_000): Promise<void> {
+  await until(`${s.name}: ${count} runner(s) ready`, async () => {
+    const tags = Object.values(await runnerTags(s));
+    return tags.length === count && tags.every((t) => t === 'RunnerReady');
+  }, deadlineMs);
 }

@@ -76,7 +76,8 @@ describe('exo stand-in instances', () => {
     const stream = await request(a.port, 'POST', '/v1/chat/completions', { model: MODEL, stream: true, messages: [{ role: 'user', content: 'hello' }] });
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
-    expect(stream.text).toMatch(/^data: \{.*"chat\.completion\.chunk"/);
+    // exo streams ChatCompletionResponse objects: "chat.completion", after a keep-alive comment
+    expect(stream.text).toMatch(/^: keep-alive\n\ndata: \{.*"object":"chat\.completion"/);
     expect(stream.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
 
     // delete through the node that did not place it: the command reaches the placing node
@@ -84,6 +85,13 @@ describe('exo stand-in instances', () => {
     expect(del.status).toBe(200);
     expect(del.json).toMatchObject({ message: 'Command received.', instance_id: inst.instanceId });
     await until('instance gone on both', async () => (await instancesOf(a, MODEL)).length === 0 && (await instancesOf(b, MODEL)).length === 0);
+    // its runners shut down cleanly: RunnerShutdown takes them out of the state
+    await until('runners gone on both', async () => {
+      const ra = (await get(a.port, '/state/runners')).json;
+      const rb = (await get(b.port, '/state/runners')).json;
+      return Object.values(inst.shardAssignments.nodeToRunner).every((rid: any) => !(rid in ra) && !(rid in rb));
+    });
+    expect(a.log()).toMatch(/\| INFO    \] runner shutting down$/m);
 
     const gone = await get(a.port, `/instance/${inst.instanceId}`);
     expect(gone.status).toBe(404);

@@ -1,6 +1,6 @@
 // One stand-in node: exo's routes, JSON shapes, log lines and SIGTERM behaviour.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, get, killAll, ready, request, start, until, type StandIn } from './harness.js';
+import { RELEASES, freePorts, get, killAll, ready, request, start, until, untilRunnersReady, type StandIn } from './harness.js';
 
 afterAll(() => killAll());
 
@@ -10,15 +10,16 @@ describe('exo stand-in, one node', () => {
 
   beforeAll(async () => {
     const [port] = await freePorts(1);
-    s = start({ name: 'h1', port: port!, release: { version: '1.0.3' } });
+    s = start({ name: 'h1', port: port!, release: RELEASES.zenoh });
     id = await ready(s);
+    await untilRunnersReady(s);
   });
 
-  it('GET /node_id is a bare JSON string of 32 hex digits', async () => {
+  it('GET /node_id is a bare JSON string: 16 random bytes in hex without leading zeros (zenoh era)', async () => {
     const r = await get(s.port, '/node_id');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
-    expect(r.text).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(r.text).toMatch(/^"[1-9a-f][0-9a-f]{0,31}"$/);
     expect(r.json).toBe(id);
   });
 
@@ -42,9 +43,7 @@ describe('exo stand-in, one node', () => {
     const r = await get(s.port, '/state');
     expect(r.status).toBe(200);
     const st = r.json;
-    for (const k of ['instances', 'runners', 'downloads', 'tasks', 'lastSeen', 'topology', 'nodeIdentities', 'nodeMemory', 'nodeDisk', 'nodeSystem', 'nodeNetwork']) {
-      expect(st).toHaveProperty(k);
-    }
+    expect(Object.keys(st)).toEqual(['instances', 'runners', 'downloads', 'tasks', 'lastSeen', 'topology', 'lastEventAppliedIdx', 'nodeIdentities', 'nodeMemory', 'nodeDisk', 'nodeSystem', 'nodeNetwork', 'nodeThunderbolt', 'nodeThunderboltBridge', 'nodeRdmaCtl', 'nodeBackends', 'thunderboltBridgeCycles', 'instanceLinks', 'prefillServerPorts', 'customModelCards']);
     expect(st.topology.nodes).toEqual([id]);
     expect(st.topology.connections).toEqual({});
     expect(st.nodeIdentities[id].friendlyName).toBe('h1');
@@ -84,11 +83,11 @@ describe('exo stand-in, one node', () => {
     expect(e.json.some((ev: object) => 'InstanceCreated' in ev)).toBe(true);
   });
 
-  it('logs exo-format startup lines with version, namespace and ports', () => {
+  it('logs exo-format startup lines, and one stand-in line with version, era, namespace and ports', () => {
     const log = s.log();
     expect(log).toMatch(/^\[ \d\d:\d\d:\d\d\.\d{4}(AM|PM) \| INFO {4}\] pid = \d+$/m);
     expect(log).toContain(`Starting node ${id}`);
-    expect(log).toContain('exo stand-in: version 1.0.3, namespace 1.0.3, api port ' + s.port + ', zenoh port 52414, discovery port 52413, host h1, fault none');
+    expect(log).toContain(`exo stand-in: exo 0.9.0 (zenoh era, package 0.3.70), namespace 0.3.70, api port ${s.port}, zenoh port 52414, discovery port 52413, host h1, fault none`);
     expect(log).toContain(`Running on http://127.0.0.1:${s.port} (CTRL + C to quit)`);
     // colours like exo's loguru sink (colorize=True)
     expect(s.stderr()).toContain('\x1b[1mINFO    \x1b[0m');
@@ -105,7 +104,7 @@ describe('exo stand-in, one node', () => {
 describe('exo stand-in options', () => {
   it('-v switches to exo\'s DEBUG format and logs API requests', async () => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'hv', port: port!, release: { version: '1.0.3' }, args: ['-v'] });
+    const s = start({ name: 'hv', port: port!, release: RELEASES.zenoh, args: ['-v'] });
     await ready(s);
     await get(s.port, '/state');
     await until('debug line', () => s.log().includes('API request: GET /state'));
@@ -114,14 +113,14 @@ describe('exo stand-in options', () => {
 
   it('EXO_STANDIN_COLOR=0 gives plain lines', async () => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'hc', port: port!, release: { version: '1.0.3' }, env: { EXO_STANDIN_COLOR: '0' } });
+    const s = start({ name: 'hc', port: port!, release: RELEASES.zenoh, env: { EXO_STANDIN_COLOR: '0' } });
     await ready(s);
     expect(s.stderr()).not.toContain('\x1b[');
   });
 
   it('--no-worker: no runners, no instances', async () => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'hw', port: port!, release: { version: '1.0.3' }, args: ['--no-worker'] });
+    const s = start({ name: 'hw', port: port!, release: RELEASES.zenoh, args: ['--no-worker'] });
     await ready(s);
     const st = (await get(s.port, '/state')).json;
     expect(st.runners).toEqual({});
@@ -130,17 +129,29 @@ describe('exo stand-in options', () => {
 
   it('--no-api: no exo routes', async () => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'hn', port: port!, release: { version: '1.0.3' }, args: ['--no-api'] });
+    const s = start({ name: 'hn', port: port!, release: RELEASES.zenoh, args: ['--no-api'] });
     await until('discovery route', async () => (await get(s.port, '/_standin/discovery')).status === 200);
     expect((await get(s.port, '/node_id')).status).toBe(404);
   });
 
   it('a second stand-in on a taken port exits 1 with a bind traceback', async () => {
     const [port] = await freePorts(1);
-    const a = start({ name: 'p1', port: port!, release: { version: '1.0.3' } });
+    const a = start({ name: 'p1', port: port!, release: RELEASES.zenoh });
     await ready(a);
-    const b = start({ name: 'p2', port: port!, release: { version: '1.0.3' } });
+    const b = start({ name: 'p2', port: port!, release: RELEASES.zenoh });
     expect((await b.exited).code).toBe(1);
     expect(b.log()).toContain('address already in use');
+  });
+});
+
+describe('exo stand-in, libp2p era', () => {
+  it('/state has v1.0.71\'s keys; /node_id is a libp2p peer id', async () => {
+    const [port] = await freePorts(1);
+    const s = start({ name: 'l', port: port!, release: RELEASES.libp2p });
+    const id = await ready(s);
+    expect(id).toMatch(/^12D3KooW/);
+    const st = (await get(s.port, '/state')).json;
+    expect(Object.keys(st)).toEqual(['instances', 'runners', 'downloads', 'tasks', 'lastSeen', 'topology', 'lastEventAppliedIdx', 'nodeIdentities', 'nodeMemory', 'nodeDisk', 'nodeSystem', 'nodeNetwork', 'nodeThunderbolt', 'nodeThunderboltBridge', 'nodeRdmaCtl', 'thunderboltBridgeCycles']);
+    expect(st.topology.nodes).toEqual([id]);
   });
 });

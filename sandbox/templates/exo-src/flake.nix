@@ -1,23 +1,32 @@
 {
-  # exo, as the sandbox fleet ships it: the exo stand-in (exo.mjs, run by the host's Node)
-  # plus its release settings. Written by `npm run sandbox -- up`; every
-  # `npm run sandbox -- release` commits a new release.json here.
+  # exo, as the sandbox fleet ships it: the exo stand-in (the exo-standin folder, run by the
+  # host's Node) plus its release settings. Written by `npm run sandbox -- up`; every
+  # `npm run sandbox -- release` commits a new release.json (and stand-in) here.
   description = "exo (sandbox stand-in)";
 
   outputs = { self }:
     let
       system = "x86_64-linux";
       release = builtins.fromJSON (builtins.readFile ./release.json);
-      exo = derivation {
-        name = "exo-${release.version}";
+      inherit (release) version;
+      # the stand-in's rule when release.json names no era: 1.0.x releases are libp2p-era exo
+      era = release.era or (if builtins.match "1\\.0\\..*" version != null then "libp2p" else "zenoh");
+      package = derivation {
+        name = "exo-${version}";
         pname = "exo";
-        inherit system;
-        inherit (release) version;
+        inherit system version;
         builder = "/bin/sh";
         args = [ ./build.sh ];
-        src = ./exo.mjs;
+        src = ./exo-standin;
         releaseJson = ./release.json;
         PATH = "/usr/bin:/bin";
+      };
+      # Plain attributes on the package (not build inputs): the era the stand-in runs and the
+      # era the hosts' configuration is to claim for it (declared_era, a sandbox-only knob to
+      # test a configuration that passes the wrong era's flags).
+      exo = package // {
+        inherit era;
+        declaredEra = release.declared_era or era;
       };
     in
     {

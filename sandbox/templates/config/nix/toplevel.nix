@@ -2,10 +2,28 @@
 { name, system, fleet, exo, configurationRevision }:
 let
   inherit (builtins) attrNames concatStringsSep filter toJSON toString;
+  # the module's own helpers (copied here from modules/exo-helpers.nix by the sandbox), so the
+  # command line, environment and release.json are the ones services.exo writes
+  helpers = import ./exo-helpers.nix;
   apiPort = fleet.apiPort;
+  namespace = fleet.namespace or null;
+  # the era the configuration claims (services.exo.era); a release may claim the wrong one
+  era = exo.declaredEra or exo.era;
+  libp2pPort = if era == "libp2p" then 52414 else null;
+  ports = { inherit apiPort libp2pPort; zenohPort = 52414; discoveryPort = 52413; };
   peers = concatStringsSep ","
     (map (n: "${fleet.hosts.${n}.address}:${toString apiPort}")
       (filter (n: n != name) (attrNames fleet.hosts)));
+  args = helpers.exoArgs (ports // { inherit era namespace; });
+  environment = helpers.exoEnvironment {
+    inherit era namespace;
+    stateDir = "/var/lib/exo";
+    modelsDir = "/var/lib/exo/models";
+  } // {
+    EXO_STANDIN_PEERS = peers;
+    EXO_STANDIN_HOSTNAME = name;
+  };
+  envLines = concatStringsSep "\n" (map (k: "Environment=${helpers.escapeSystemdExecArg "${k}=${environment.${k}}"}") (attrNames environment));
   # as services.exo writes it (ExecStart from the package, the module's flags)
   unit = ''
     [Unit]
@@ -15,10 +33,8 @@ let
 
     [Service]
     Type=exec
-    ExecStart=${exo}/bin/exo --api-port ${toString apiPort}
-    Environment=EXO_HOME=/var/lib/exo
-    Environment=EXO_STANDIN_PEERS=${peers}
-    Environment=EXO_STANDIN_HOSTNAME=${name}
+    ExecStart=${exo}/bin/exo ${helpers.escapeSystemdExecArgs args}
+    ${envLines}
     StateDirectory=exo
     WorkingDirectory=/var/lib/exo
     Restart=on-failure
@@ -27,23 +43,16 @@ let
     [Install]
     WantedBy=multi-user.target
   '';
-  # the shape modules/exo.nix writes to /etc/exo/release.json
-  release = toJSON {
-    schemaVersion = 1;
-    exo = {
-      version = exo.version;
-      package = "${exo}";
-    };
-    namespace = null;
-    ports = {
-      api = apiPort;
-      zenoh = 52414;
-      discovery = 52413;
-    };
+  release = toJSON (helpers.releaseInfo (ports // {
+    inherit era namespace;
+    version = exo.version;
+    revision = null;
+    package = exo;
     stateDir = "/var/lib/exo";
+  }) // {
     host = name;
-    configurationRevision = configurationRevision;
-  };
+    inherit configurationRevision;
+  });
 in
 derivation {
   name = "nixos-system-${name}-exo-${exo.version}";
