@@ -474,6 +474,21 @@ export async function release({ dir, version, fault = 'none', faultOn = [], era,
 }
 
 /**
+ * Pins services.exo.namespace on every host of DIR/config (null: exo's default again) and
+ * commits it; the next deploy moves the hosts to it.
+ * @param {{dir: string, namespace: string | null}} opts
+ */
+export async function setNamespace({ dir, namespace }) {
+  if (namespace !== null && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(namespace)) throw new Error(`setNamespace: not a namespace: ${JSON.stringify(namespace)}`);
+  const repo = path.join(path.resolve(dir), 'config');
+  const file = path.join(repo, 'hosts.nix');
+  const text = await fs.readFile(file, 'utf8');
+  const pinned = namespace === null ? '' : `  namespace = ${JSON.stringify(namespace)};\n`;
+  await fs.writeFile(file, text.replace(/^ {2}namespace = .*\n/m, '').replace(/^( {2}apiPort = .*\n)/m, `$1${pinned}`));
+  await git(repo, 'commit', '-q', '-am', namespace === null ? 'exo: default namespace' : `exo: namespace ${namespace}`);
+}
+
+/**
  * Moves DIR/config's `exo` input to the newest DIR/exo-src commit and commits flake.lock
  * (what `exo-deploy update exo --commit` does; for tests that run below the CLI).
  */

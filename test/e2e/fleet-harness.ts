@@ -60,6 +60,8 @@ export interface Fleet {
   generationCount(host: SandboxHost): Promise<number>;
   /** Commits a new exo release to exo-src and moves the config's exo input to it. */
   ship(version: string, fault?: string, faultOn?: string[], release?: ReleaseSettings): Promise<void>;
+  /** Pins services.exo.namespace on every host in the config repository (not yet deployed). */
+  pinNamespace(namespace: string | null): Promise<void>;
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
@@ -103,6 +105,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       running: (h) => ssh(h, 'readlink -f /run/current-system'),
       mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),
       generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
+      pinNamespace: (namespace) => sandbox.setNamespace({ dir: dir as string, namespace }),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);

@@ -67,6 +67,18 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(gens.json.hosts[0].generations.find((g: { current: boolean }) => g.current).path).toBe(before[0]!.running);
   });
 
+  it('with a namespace pinned on every node, rolling needs no --force and each batch is gated with the whole cluster', async () => {
+    const f = fleet();
+    await f.pinNamespace('sandbox');
+    const pin = await f.cli(['deploy', '--yes']);
+    expect(pin.exitCode, pin.stderr).toBe(0);
+    await f.ship(next());
+    const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('--force');
+    for (const h of f.hosts) expect(JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')).namespace).toBe('sandbox');
+  });
+
   it('canary, fault on the canary: only the canary is touched and rolled back', async () => {
     const f = fleet();
     const before = await snapshot(f);

@@ -58,15 +58,20 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     expect(JSON.parse(r.body).choices[0].message.content).toContain('exo stand-in');
   });
 
-  it('the runner dies mid-request: status 200, then the connection drops (no 500); exo logs the ValueError', async () => {
+  /** A node whose runner dies 1 s after starting, while a generation (60 s) outlasts it. */
+  const startDyingRunner = async () => {
     const [port] = await freePorts(1);
-    // a generation that outlasts the runner: it dies 1 s after starting, the watchdog finds it
     const s = start({
       name: 'c', port: port!, release: { ...RELEASES[era], runner_load_seconds: 0.3, fault: 'runner-exit:1' },
       env: { ...FAST, EXO_STANDIN_COLOR: '0', EXO_STANDIN_CHAT_SECONDS: '60' },
     });
     await ready(s);
     await untilRunnersReady(s);
+    return s;
+  };
+
+  it('the runner dies mid-request: status 200, then the connection drops (no 500); exo logs the ValueError', async () => {
+    const s = await startDyingRunner();
     const r = await post(s.port, '/v1/chat/completions', chat());
     expect(r.status).toBe(200);
     expect(r.complete).toBe(false);
@@ -76,13 +81,7 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
   });
 
   it('streamed, the same death is an SSE error event and [DONE]', async () => {
-    const [port] = await freePorts(1);
-    const s = start({
-      name: 'c', port: port!, release: { ...RELEASES[era], runner_load_seconds: 0.3, fault: 'runner-exit:1' },
-      env: { ...FAST, EXO_STANDIN_COLOR: '0', EXO_STANDIN_CHAT_SECONDS: '60' },
-    });
-    await ready(s);
-    await untilRunnersReady(s);
+    const s = await startDyingRunner();
     const r = await post(s.port, '/v1/chat/completions', chat(true));
     expect(r.status).toBe(200);
     expect(r.complete).toBe(true);

@@ -32,7 +32,9 @@ fi
 new_unit=$out/etc/systemd/system/$unit
 if [[ -e $etc/$unit ]] && cmp -s "$new_unit" "$etc/$unit"; then changed=; else changed=1; fi
 was_installed=; [[ -e $etc/$unit ]] && was_installed=1
-active=; systemctl is-active --quiet "$unit" && active=1
+# As NixOS's: a unit that is activating (a crash loop waiting to restart, too) counts as
+# active, so a changed unit is restarted with its new definition, not left to its next retry.
+active=; case "$(systemctl is-active "$unit" || true)" in active|activating|reloading) active=1 ;; esac
 
 if [[ $action == dry-activate ]]; then
   if [[ -n $changed && -n $active ]]; then
