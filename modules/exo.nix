@@ -17,6 +17,10 @@ let
   apiUrl = helpers.apiUrl { inherit (cfg) host apiPort; };
   gpu = helpers.gpuAccess cfg.acceleration;
   exoDeploy = lib.getExe' cfg.toolkitPackage "exo-deploy";
+  # The units that run exo-deploy (an assertion asks for toolkitPackage when there are any).
+  toolkitUsers =
+    lib.optional cfg.healthCheck.enable "services.exo.healthCheck"
+    ++ lib.optional cfg.backup.enable "services.exo.backup";
   exoVersion = lib.getVersion cfg.package;
   # The option wins; else the package's version tells (null: an assertion asks for the option).
   resolvedEra = if cfg.era != null then cfg.era else helpers.eraOfVersion exoVersion;
@@ -103,8 +107,19 @@ in
         `services.exo.package = inputs.exo.packages.''${pkgs.stdenv.hostPlatform.system}.default;`
       '';
     };
-    toolkitPackage = lib.mkPackageOption pkgs "exo-deploy" {
-      extraDescription = "The exo-deploy toolkit that the health check and backup units run. The exo-deploy flake's module sets it.";
+    toolkitPackage = mkOption {
+      type = types.nullOr types.package;
+      # nixpkgs has no exo-deploy: this flake's overlay adds it, its nixosModules.default sets
+      # this option. Imported alone, the module must still evaluate (an assertion explains).
+      default = pkgs.exo-deploy or null;
+      defaultText = literalExpression "pkgs.exo-deploy or null";
+      description = ''
+        The exo-deploy toolkit that the health check and backup units run. The exo-deploy
+        flake's `nixosModules.default` sets it to the flake's `exo-deploy` package; with
+        `modules/exo.nix` imported on its own it is `pkgs.exo-deploy` when the flake's
+        `overlays.default` is applied, else null, which is an error while
+        `healthCheck.enable` or `backup.enable` is on.
+      '';
     };
 
     era = mkOption {
@@ -421,13 +436,25 @@ in
   config = lib.mkIf cfg.enable (
     lib.mkMerge [
       {
-        assertions = helpers.assertions (
-          cfg
-          // {
-            inherit exoVersion resolvedEra;
-            ipv6 = config.networking.enableIPv6;
-          }
-        );
+        assertions =
+          helpers.assertions (
+            cfg
+            // {
+              inherit exoVersion resolvedEra;
+              ipv6 = config.networking.enableIPv6;
+            }
+          )
+          ++ [
+            {
+              assertion = toolkitUsers == [ ] || cfg.toolkitPackage != null;
+              message = ''
+                services.exo: ${lib.concatStringsSep " and " toolkitUsers} ${if lib.length toolkitUsers == 1 then "runs" else "run"} the exo-deploy toolkit, but services.exo.toolkitPackage is null (nixpkgs has no exo-deploy). Either:
+                  - import the exo-deploy flake's `nixosModules.default` (which sets it) instead of modules/exo.nix alone;
+                  - or add the flake's `overlays.default` to nixpkgs.overlays (it adds pkgs.exo-deploy);
+                  - or set services.exo.toolkitPackage;
+                  - or set services.exo.healthCheck.enable = false and services.exo.backup.enable = false.'';
+            }
+          ];
 
         users = lib.mkIf (!dynamicUser) {
           users.${cfg.user} = {
@@ -568,7 +595,10 @@ in
         # exo, and exo-deploy for `exo-deploy check --local` by hand
         environment.systemPackages = [
           cfg.package
-        ] ++ lib.optional (cfg.healthCheck.enable || cfg.backup.enable) cfg.toolkitPackage;
+        ]
+        ++ lib.optional (
+          (cfg.healthCheck.enable || cfg.backup.enable) && cfg.toolkitPackage != null
+        ) cfg.toolkitPackage;
       }
 
       (lib.mkIf cfg.healthCheck.enable {

@@ -1,52 +1,55 @@
-# The exo-deploy command-line toolkit, built from this repository. importNpmLock takes every
-# dependency's hash from package-lock.json, so there is no npmDepsHash to keep up to date.
+# The exo-deploy command-line toolkit: the committed esbuild bundle (dist/cli, made by
+# `npm run build`; CI checks it matches a fresh build) run by nodejs. The bundle carries every
+# runtime dependency (execa, zod, @iarna/toml), so nothing is fetched from npm: no npmDeps, no
+# registry, no hash to keep up to date.
 {
   lib,
-  buildNpmPackage,
-  importNpmLock,
+  stdenvNoCC,
+  makeWrapper,
   nodejs_22,
-  # package-lock.json carries no download URLs when it was written with npm's
-  # omit-lockfile-registry-resolved; importNpmLock then needs the registry to fetch from.
-  npmRegistry ? null,
 }:
 let
   packageJSON = lib.importJSON ../package.json;
-  lockJSON = lib.importJSON ../package-lock.json;
-  lockHasUrls = lib.all (m: m ? resolved || !(m ? integrity)) (lib.attrValues (lib.removeAttrs lockJSON.packages [ "" ]));
-  packageLock =
-    if lockHasUrls then
-      lockJSON
-    else if npmRegistry != null then
-      import ./npm-lock-resolved.nix { registry = npmRegistry; } lockJSON
+  root = toString ../.;
+  # Only package.json (the version the command prints, `"type": "module"`) and the bundle:
+  # an edit anywhere else leaves the source, and so the package, unchanged.
+  src =
+    if !builtins.pathExists ../dist/cli/cli.js then
+      throw "exo-deploy: dist/cli/cli.js is missing: run `npm run build` (in a flake, dist/cli must also be committed or at least `git add`ed)"
     else
-      throw "exo-deploy: package-lock.json has no download URLs; build with `exo-deploy.override { npmRegistry = \"<npm registry base URL>\"; }`";
-  src = lib.fileset.toSource {
-    root = ../.;
-    fileset = lib.fileset.unions [
-      ../package.json
-      ../package-lock.json
-      ../tsconfig.json
-      ../src
-      ../scripts/bundle.mjs
-    ];
-  };
+      builtins.path {
+        name = "exo-deploy-source";
+        path = ../.;
+        filter =
+          path: _type:
+          let
+            rel = lib.removePrefix "${root}/" (toString path);
+          in
+          rel == "package.json" || rel == "dist" || rel == "dist/cli" || lib.hasPrefix "dist/cli/" rel;
+      };
 in
-buildNpmPackage {
+stdenvNoCC.mkDerivation {
   pname = packageJSON.name;
   inherit (packageJSON) version;
   inherit src;
-  nodejs = nodejs_22;
 
-  npmDeps = importNpmLock {
-    npmRoot = ../.;
-    inherit packageLock;
-  };
-  npmConfigHook = importNpmLock.npmConfigHook;
+  nativeBuildInputs = [ makeWrapper ];
+  # for patchShebangs: cli.js's `#!/usr/bin/env node` becomes this node, as the wrapper's
+  buildInputs = [ nodejs_22 ];
 
-  # `npm run build` (tsc, then the esbuild bundle in dist/cli) already ran; do not let
-  # `npm pack` run `prepare` again. The bundle holds every runtime dependency: the package
-  # has only devDependencies, so no node_modules is installed with it.
-  npmPackFlags = [ "--ignore-scripts" ];
+  dontConfigure = true;
+  dontBuild = true;
+
+  # dist/cli/cli.js reads ../../package.json for its version: keep the repository's layout.
+  installPhase = ''
+    runHook preInstall
+    mkdir -p $out/lib/exo-deploy/dist
+    cp package.json $out/lib/exo-deploy/
+    cp -r dist/cli $out/lib/exo-deploy/dist/
+    makeWrapper ${lib.getExe' nodejs_22 "node"} $out/bin/exo-deploy \
+      --add-flags $out/lib/exo-deploy/dist/cli/cli.js
+    runHook postInstall
+  '';
 
   meta = {
     inherit (packageJSON) description;

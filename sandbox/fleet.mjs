@@ -292,6 +292,27 @@ async function writeConfig(dir, hosts) {
   return repo;
 }
 
+/** Where NixOS's systemd finds programs for units that set no PATH: its own bin folder only. */
+export const UNIT_PATH = '/usr/lib/exo-sandbox/systemd/bin';
+
+/**
+ * Gives the hosts' units the PATH that units get on NixOS: nixpkgs builds systemd with its own
+ * bin folder as the default PATH, so a unit that sets none finds systemctl and journalctl but no
+ * sh, mkdir or cat. Returns the bind mounts (from, to) that do it: a manager drop-in setting
+ * DefaultEnvironment=PATH, and a folder of links to the container's systemd programs.
+ */
+async function nixosUnitEnvironment(dir, rootfsPath) {
+  const base = path.join(dir, 'nixos');
+  const bin = path.join(base, 'systemd-bin');
+  const confD = path.join(base, 'system.conf.d');
+  await fs.mkdirp(bin);
+  await fs.mkdirp(confD);
+  const names = (await fs.readdir(path.join(rootfsPath, 'usr/bin'))).filter((n) => /^(systemd-|systemctl$|journalctl$|busctl$|loginctl$|hostnamectl$|localectl$|timedatectl$|udevadm$)/.test(n));
+  for (const n of names) await fs.symlink(`/usr/bin/${n}`, path.join(bin, n)).catch((e) => { if (e.code !== 'EEXIST') throw e; });
+  await fs.writeFile(path.join(confD, 'nixos-unit-path.conf'), `# as on NixOS: units that set no PATH get systemd's own programs only\n[Manager]\nDefaultEnvironment=PATH=${UNIT_PATH}\n`);
+  return [[bin, UNIT_PATH], [confD, '/etc/systemd/system.conf.d']];
+}
+
 /**
  * Boots a sandbox fleet of `hosts` hosts into `dir` and deploys the first release.
  * On failure, everything made so far is stopped and removed before the error is thrown.
@@ -329,6 +350,7 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
     await $`ip addr add ${`10.231.${k}.1/24`} dev ${bridge}`;
     await $`ip link set ${bridge} up`;
 
+    const nixos = await nixosUnitEnvironment(dir, rootfs.path);
     for (let n = 1; n <= count; n++) {
       step();
       const name = `h${n}`;
@@ -348,6 +370,8 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
         '-D', rootfs.path, '--volatile=overlay', '--boot', '--register=no', '--keep-unit',
         `-M${name}`, `--network-namespace-path=/run/netns/${host.netns}`, '--console=read-only',
         `--bind-ro=${key}.pub:/root/.ssh/authorized_keys`,
+        `--bind-ro=${key}.pub:/home/deploy/.ssh/authorized_keys`,
+        ...nixos.map(([from, to]) => `--bind-ro=${from}:${to}`),
       ], { detached: true, stdio: ['ignore', out, out] });
       fs.closeSync(out);
       child.unref();
@@ -486,6 +510,21 @@ export async function setNamespace({ dir, namespace }) {
   const pinned = namespace === null ? '' : `  namespace = ${JSON.stringify(namespace)};\n`;
   await fs.writeFile(file, text.replace(/^ {2}namespace = .*\n/m, '').replace(/^( {2}apiPort = .*\n)/m, `$1${pinned}`));
   await git(repo, 'commit', '-q', '-am', namespace === null ? 'exo: default namespace' : `exo: namespace ${namespace}`);
+}
+
+/**
+ * Makes exo-deploy reach one host of DIR/config's exo-deploy.toml as the non-root user `deploy`
+ * with `sudo = true` (the rootfs gives it passwordless sudo and Nix trust); not committed, as
+ * the toml is not part of the flake's build.
+ * @param {{dir: string, host: string}} opts host: its name, e.g. 'h2'
+ */
+export async function useSudoUser({ dir, host }) {
+  const file = path.join(path.resolve(dir), 'config', 'exo-deploy.toml');
+  const text = await fs.readFile(file, 'utf8');
+  const table = new RegExp(`(\\[hosts\\.${host}\\]\\n)target = "[^"@]*@([^"]*)"\\n(?:sudo = .*\\n)?`);
+  const edited = text.replace(table, (_, head, address) => `${head}target = ${tomlStr(`deploy@${address}`)}\nsudo = true\n`);
+  if (edited === text) throw new Error(`no [hosts.${host}] table with a target in ${file}`);
+  await fs.writeFile(file, edited);
 }
 
 /**

@@ -8,12 +8,12 @@
 import { $, fs, path } from 'zx';
 import { createHash } from 'node:crypto';
 
-export const RECIPE_VERSION = 3;
+export const RECIPE_VERSION = 4;
 export const SUITE = 'bookworm';
 // debootstrap --include (nix-bin here fails: libdbd-sqlite3-perl stays unconfigured)
 export const DEBOOTSTRAP_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'curl', 'ca-certificates'];
 // installed afterwards with apt-get inside a chroot
-export const CHROOT_PACKAGES = ['nix-bin', 'openssh-server', 'nodejs', 'git'];
+export const CHROOT_PACKAGES = ['nix-bin', 'openssh-server', 'nodejs', 'git', 'sudo'];
 export const CACHE_DIR = process.env.EXO_SANDBOX_CACHE ?? '/var/cache/exo-deploy/sandbox';
 
 export const NIX_CONF = [
@@ -22,6 +22,40 @@ export const NIX_CONF = [
   'flake-registry =',
   'build-users-group =',
   'sandbox = false',
+  // the deploy user (below) may add unsigned paths, as a NixOS deploy user in
+  // nix.settings.trusted-users may
+  'trusted-users = root deploy',
+  '',
+].join('\n');
+
+// A non-root deploy user with passwordless sudo, as a NixOS fleet reached with `sudo = true`
+// has; its authorized_keys, like root's, is bind-mounted per sandbox.
+export const DEPLOY_USER = 'deploy';
+const SUDOERS = `${DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n`;
+
+// Nix's daemon, socket-activated (as upstream's units): the deploy user cannot write to the
+// store, so its Nix commands (nix-store --serve of `nix copy`, nix-env) go through it, as on
+// NixOS; root keeps using the store directly.
+const NIX_DAEMON_SOCKET = [
+  '[Unit]',
+  'Description=Nix Daemon Socket',
+  'Before=multi-user.target',
+  '',
+  '[Socket]',
+  'ListenStream=/nix/var/nix/daemon-socket/socket',
+  '',
+  '[Install]',
+  'WantedBy=sockets.target',
+  '',
+].join('\n');
+const NIX_DAEMON_SERVICE = [
+  '[Unit]',
+  'Description=Nix Daemon',
+  'Requires=nix-daemon.socket',
+  '',
+  '[Service]',
+  'ExecStart=/usr/bin/nix-daemon --daemon',
+  'KillMode=process',
   '',
 ].join('\n');
 
@@ -36,7 +70,7 @@ const SSHD_CONF = [
 
 export function rootfsKey() {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ RECIPE_VERSION, SUITE, DEBOOTSTRAP_PACKAGES, CHROOT_PACKAGES, NIX_CONF, SSHD_CONF }));
+  h.update(JSON.stringify({ RECIPE_VERSION, SUITE, DEBOOTSTRAP_PACKAGES, CHROOT_PACKAGES, NIX_CONF, SSHD_CONF, SUDOERS, NIX_DAEMON_SOCKET, NIX_DAEMON_SERVICE }));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -109,6 +143,18 @@ async function build(tmp, log) {
   await fs.mkdir(path.join(tmp, 'root/.ssh'), { recursive: true, mode: 0o700 });
   await fs.chmod(path.join(tmp, 'root/.ssh'), 0o700);
   await fs.writeFile(path.join(tmp, 'root/.ssh/authorized_keys'), '', { mode: 0o600 });
+  // the deploy user: no password ('*', not '!': sshd refuses locked accounts), sudo without
+  // one; its ~/.ssh and authorized_keys placeholder its own (sshd's StrictModes), as root's
+  await $({ env: CHROOT_ENV })`chroot ${tmp} useradd --create-home --home-dir /home/${DEPLOY_USER} --shell /bin/bash ${DEPLOY_USER}`;
+  await $({ env: CHROOT_ENV })`chroot ${tmp} usermod -p ${'*'} ${DEPLOY_USER}`;
+  await $({ env: CHROOT_ENV })`chroot ${tmp} install -d -m 700 -o ${DEPLOY_USER} -g ${DEPLOY_USER} /home/${DEPLOY_USER}/.ssh`;
+  await $({ env: CHROOT_ENV })`chroot ${tmp} install -m 600 -o ${DEPLOY_USER} -g ${DEPLOY_USER} /dev/null /home/${DEPLOY_USER}/.ssh/authorized_keys`;
+  await fs.writeFile(path.join(tmp, 'etc/sudoers.d', DEPLOY_USER), SUDOERS, { mode: 0o440 });
+  await fs.chmod(path.join(tmp, 'etc/sudoers.d', DEPLOY_USER), 0o440);
+  await fs.writeFile(path.join(tmp, 'etc/systemd/system/nix-daemon.socket'), NIX_DAEMON_SOCKET);
+  await fs.writeFile(path.join(tmp, 'etc/systemd/system/nix-daemon.service'), NIX_DAEMON_SERVICE);
+  await fs.mkdirp(path.join(tmp, 'etc/systemd/system/sockets.target.wants'));
+  await fs.symlink('../nix-daemon.socket', path.join(tmp, 'etc/systemd/system/sockets.target.wants/nix-daemon.socket'));
   // Every boot gets its own machine id and takes its host name from nspawn's -M.
   await fs.writeFile(path.join(tmp, 'etc/machine-id'), '');
   await fs.rm(path.join(tmp, 'var/lib/dbus/machine-id'), { force: true });

@@ -28,12 +28,14 @@ export async function createBackup(exec: Executor, o: CreateOptions): Promise<Ba
   const id = backupId(o.now);
   const partial = path.posix.join(o.dir, `${PARTIAL_PREFIX}${id}`);
   const final = path.posix.join(o.dir, id);
-  const stateDir = (await exec.must(readlinkArgv([exec.host.exoStateDir]))).stdout.trim() || exec.host.exoStateDir;
+  // With a DynamicUser the state is really under /var/lib/private (0700): resolved, tested
+  // and archived as root, or a sudo host's backup would silently hold no state.
+  const stateDir = (await exec.must(readlinkArgv([exec.host.exoStateDir]), { root: true })).stdout.trim() || exec.host.exoStateDir;
   const current = o.system.generations.find((g) => g.running) ?? null;
   const files: string[] = [];
 
   await exec.must(mkdirArgv(partial), root);
-  if ((await exec.run(existsArgv(stateDir))).exitCode === 0) {
+  if ((await exec.run(existsArgv(stateDir), { root: true })).exitCode === 0) {
     const excludes = [...STATE_EXCLUDES, ...(o.models ? [] : [MODELS_DIR])].map((e) => `--exclude=./${e}`);
     const tar = await exec.run(['tar', '-C', stateDir, '-czf', path.posix.join(partial, STATE_ARCHIVE), ...excludes, '.'], { ...root, timeoutMs: o.timeoutMs });
     // GNU tar exits 1 when a file changed while it was read (exo writes logs): the archive is whole.
@@ -138,7 +140,7 @@ export async function restoreState(exec: Executor, dir: string, meta: BackupMeta
   if (!meta.files.includes(STATE_ARCHIVE)) return { movedAside: null };
   const aside = `${meta.stateDir}.before-restore-${backupId(now)}`;
   await exec.must(['systemctl', 'stop', unit], root);
-  const existed = (await exec.run(existsArgv(meta.stateDir))).exitCode === 0;
+  const existed = (await exec.run(existsArgv(meta.stateDir), { root: true })).exitCode === 0;
   if (existed) await exec.must(renameArgv(meta.stateDir, aside), root);
   await exec.must(mkdirArgv(meta.stateDir), root);
   await exec.must(['tar', '-C', meta.stateDir, '-xzf', path.posix.join(dir, meta.id, STATE_ARCHIVE)], root);

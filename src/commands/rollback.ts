@@ -32,7 +32,7 @@ export async function run(ctx: Context): Promise<Outcome> {
   const started = ctx.now();
   const results = await Promise.all(plans.map((plan) => rollbackHost(ctx, plan)));
   if (!ctx.options['dry-run']) await checkTogether(ctx, results, started);
-  const ok = results.every((r) => r.check?.healthy);
+  const ok = results.every((r) => !r.error && r.check?.healthy);
   return {
     exitCode: ok ? ExitCode.ok : ExitCode.failed,
     data: { ok, hosts: results },
@@ -73,7 +73,13 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
   try {
     ctx.log.info(`${host.name}: activating generation ${target.number} (${target.exo})`);
     await pointProfileAtGeneration(exec, target.number);
-    result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts);
+    try {
+      result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts);
+    } catch (error) {
+      // The host still runs what it ran: the profile (the next boot) goes back to match it.
+      if (state.profileGeneration !== null) await pointProfileAtGeneration(exec, state.profileGeneration);
+      throw error;
+    }
     if (ctx.options['dry-run']) return result;
     const gate = await waitUntilServing(ctx, exec, started);
     if (!gate.passed) result.error = gate.hosts[0]?.problems.join('; ');

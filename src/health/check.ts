@@ -211,14 +211,15 @@ async function readResources(exec: Executor, result: HostCheck): Promise<void> {
   const dfEach = async () => {
     // One path missing makes df exit 1 and print fewer rows: then ask path by path.
     const each = await Promise.all(paths.map(async (p) => {
-      const out = await exec.run(dfArgv([p]));
+      const out = await exec.run(dfArgv([p]), { root: true });
       return out.exitCode === 0 ? parseDf(out.stdout, [p]) : [];
     }));
     return each.flat();
   };
   const [mem, disks] = await Promise.all([
     exec.run(meminfoArgv()),
-    exec.run(dfArgv(paths)).then((out) => (out.exitCode === 0 ? parseDf(out.stdout, paths) : dfEach())),
+    // as root: exo's state may be under /var/lib/private (0700), which df cannot stat otherwise
+    exec.run(dfArgv(paths), { root: true }).then((out) => (out.exitCode === 0 ? parseDf(out.stdout, paths) : dfEach())),
   ]);
   result.resources.memory = mem.exitCode === 0 ? parseMeminfo(mem.stdout) : null;
   result.resources.disks = disks;

@@ -6,7 +6,10 @@ import { nixosRebuildArgv } from '../programs/nixos-rebuild.js';
 import { UNITS_FAILED_EXIT } from '../programs/switch-to-configuration.js';
 import { lastLines, nixSshOpts } from '../run/executor.js';
 
-const SWITCH_WARNING = /warning: error\(s\) occurred while switching to the new configuration|the following units failed/;
+// nixos-rebuild-ng passes switch-to-configuration's exit 4 on with "Command '…' returned non-zero
+// exit status 4."; the bash nixos-rebuild of NixOS 25.05 and earlier turned it into exit 1 and
+// its warning line.
+const SWITCH_WARNING = /warning: error\(s\) occurred while switching to the new configuration|the following units failed|returned non-zero exit status 4\./;
 
 export async function nixosRebuild(ctx: Context, host: Host, action: 'test' | 'switch'): Promise<string> {
   // A local target is activated here, through sudo when the host says so; a remote one gets
@@ -20,7 +23,6 @@ export async function nixosRebuild(ctx: Context, host: Host, action: 'test' | 's
   });
   const output = `${result.stdout}${result.stderr}`;
   if (result.exitCode === 0) return output;
-  // nixos-rebuild turns switch-to-configuration's exit 4 into exit 1 and this warning.
   const unitsFailed = result.exitCode === UNITS_FAILED_EXIT || SWITCH_WARNING.test(output);
   const why = result.timedOut ? 'timed out' : unitsFailed ? `exited ${result.exitCode}: units failed to start` : `exited ${result.exitCode}`;
   throw new ExoDeployError(`${host.name}: nixos-rebuild ${action} ${why}:\n${lastLines(output, 8)}`, ExitCode.failed, { host: host.name });

@@ -8,7 +8,8 @@ import { ExoDeployError, ExitCode } from '../errors.js';
 import { CommandFailed, type Executor } from '../run/executor.js';
 import { setProfileArgv, switchGenerationArgv } from '../programs/nix-env.js';
 import { switchToConfigurationArgv, UNITS_FAILED_EXIT, type SwitchAction } from '../programs/switch-to-configuration.js';
-import { transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
+import { LOCK_HELD, transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
+import { mkdirArgv } from '../programs/coreutils.js';
 import type { ProcessResult } from '../run/process.js';
 
 export interface ActivationResult {
@@ -27,20 +28,32 @@ const STATUS_DIR = '/run/exo-deploy';
 /** Hosts without systemd as PID 1 (containers, this project's own test machine) run it directly. */
 const NO_SYSTEMD = /Failed to connect to bus|System has not been booted with systemd|Failed to create bus connection/;
 
+/** How long to wait between two tries while another activation holds the lock. */
+const LOCK_RETRY_MS = 2000;
+
 export async function activate(exec: Executor, systemPath: string, action: SwitchAction, timeouts: Timeouts, signal?: AbortSignal): Promise<ActivationResult> {
   const started = Date.now();
-  const unit = `exo-deploy-switch-${started}-${process.pid}`;
-  const statusFile = `${STATUS_DIR}/${unit}.status`;
+  const deadline = started + timeouts.activate;
   const options = { root: true, mutates: true, timeoutMs: timeouts.activate } as const;
+  // The unit's PATH may hold no mkdir (NixOS): the status folder is made from here.
+  await exec.must(mkdirArgv(STATUS_DIR), { root: true, mutates: true });
   let result: ProcessResult;
   let reconnected = false;
-  try {
-    result = await exec.run(transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action)), options);
-    if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr)) result = await exec.run(switchToConfigurationArgv(systemPath, action), options);
-  } catch (error) {
-    if (!(error instanceof ExoDeployError) || exec.host.local) throw error;
-    result = await resultAfterReconnect(exec, unit, statusFile, started + timeouts.activate, signal);
-    reconnected = true;
+  for (let attempt = 1; ; attempt++) {
+    const unit = `exo-deploy-switch-${started}-${process.pid}-${attempt}`;
+    const statusFile = `${STATUS_DIR}/${unit}.status`;
+    try {
+      result = await exec.run(transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action)), options);
+      if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr)) result = await exec.run(switchToConfigurationArgv(systemPath, action), options);
+    } catch (error) {
+      if (!(error instanceof ExoDeployError) || exec.host.local) throw error;
+      result = await resultAfterReconnect(exec, unit, statusFile, deadline, signal);
+      reconnected = true;
+    }
+    // Another activation (one cut off from an earlier run, or nixos-rebuild by hand) is still
+    // running: wait for it rather than fail, within the activation timeout.
+    if (result.exitCode === 0 || !LOCK_HELD.test(`${result.stdout}${result.stderr}`) || Date.now() + LOCK_RETRY_MS > deadline) break;
+    await sleep(LOCK_RETRY_MS, undefined, { signal });
   }
   if (result.exitCode !== 0 && result.exitCode !== UNITS_FAILED_EXIT) throw new CommandFailed(exec.host.name, result);
   return {

@@ -31,7 +31,9 @@ export const RELEASE_FILE = 'etc/exo/release.json';
 
 export async function readSystemState(exec: Executor): Promise<SystemState> {
   const { host } = exec;
-  const list = await exec.run(listGenerationsArgv(host.systemProfile));
+  // nix-env takes the profile's lock (PROFILE.lock, in a folder only root may write) even to
+  // list: as root, through sudo when the host says so.
+  const list = await exec.run(listGenerationsArgv(host.systemProfile), { root: true });
   if (list.exitCode !== 0) {
     throw new ExoDeployError(`${host.name}: cannot list the generations of ${host.systemProfile}: ${list.stderr.trim().split('\n')[0]}`, ExitCode.failed, {
       host: host.name,

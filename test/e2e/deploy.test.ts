@@ -31,7 +31,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     expect(report).toMatch(/exo-0\.1\.0 → 0\.2\.0|0\.1\.0 → 0\.2\.0/);
   });
 
-  it('rollback --to N puts every host on generation N and exo stays healthy', async () => {
+  it('rollback --to N puts every host on generation N and exo stays healthy, waiting out a held activation lock', async () => {
     const f = fleet();
     const gens = await f.cli(['generations', '--json']);
     const target = gens.json.hosts.map((h: { host: string; generations: { number: number; exo: string; path: string }[] }) => ({
@@ -39,6 +39,9 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       gen: h.generations.find((g) => g.exo === '0.1.0'),
     }));
     const number = target[0].gen.number;
+    // another activation still holds switch-to-configuration's lock on h2 for a few seconds
+    // (NixOS's takes it without waiting): the rollback waits for it instead of failing
+    await f.ssh(f.hosts[1]!, 'systemd-run --unit=exo-e2e-hold-lock --collect flock /run/nixos/switch-to-configuration.lock sleep 4 && until ! flock -n /run/nixos/switch-to-configuration.lock true; do sleep 0.05; done');
     const r = await f.cli(['rollback', '--to', String(number), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     for (const host of f.hosts) {

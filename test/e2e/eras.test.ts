@@ -11,7 +11,7 @@ const snapshot = async (f: Fleet) => Promise.all(f.hosts.map(async (h) => ({ run
 const execStart = (f: Fleet, h: SandboxHost) => f.ssh(h, 'systemctl show -p ExecStart --value exo.service');
 const release = async (f: Fleet, h: SandboxHost) => JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')) as { exo: { era: string; identity: string } };
 
-describe.skipIf(noFleet)('exo eras', () => {
+describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
   const fleet = useFleet(3, { soak: '6s' });
 
   it('a zenoh-era cluster moving to a libp2p-era release: rolling refused (exit 2, nothing changed), lockstep moves all', async () => {

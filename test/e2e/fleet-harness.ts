@@ -62,6 +62,8 @@ export interface Fleet {
   ship(version: string, fault?: string, faultOn?: string[], release?: ReleaseSettings): Promise<void>;
   /** Pins services.exo.namespace on every host in the config repository (not yet deployed). */
   pinNamespace(namespace: string | null): Promise<void>;
+  /** Makes exo-deploy reach the host as the non-root user `deploy` with `sudo = true`. */
+  useSudoUser(host: SandboxHost): Promise<void>;
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
@@ -106,6 +108,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),
       generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
       pinNamespace: (namespace) => sandbox.setNamespace({ dir: dir as string, namespace }),
+      useSudoUser: (host) => sandbox.useSudoUser({ dir: dir as string, host: host.name }),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);

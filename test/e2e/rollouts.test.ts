@@ -69,15 +69,17 @@ describe.skipIf(noFleet)('rollouts', () => {
 
   it('with a namespace pinned on every node, rolling needs no --force and each batch is gated with the whole cluster', async () => {
     const f = fleet();
+    // a healthy release (the last one carried a fault) and the pinned namespace, in lockstep
+    await f.ship(next());
     await f.pinNamespace('sandbox');
     const pin = await f.cli(['deploy', '--yes']);
-    expect(pin.exitCode, pin.stderr).toBe(0);
+    expect(pin.exitCode, pin.stdout + pin.stderr).toBe(0);
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('--force');
     for (const h of f.hosts) expect(JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')).namespace).toBe('sandbox');
-  });
+  }, 240_000);
 
   it('canary, fault on the canary: only the canary is touched and rolled back', async () => {
     const f = fleet();

@@ -2,11 +2,11 @@
 // options it sets (test/module/nix/). Needs NIXPKGS_LIB: the `lib` folder of a nixpkgs or of
 // nix-community/nixpkgs.lib. Without it these tests are skipped.
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Era, parseExoArgs, splitExecStart } from './exo-argparse.js';
-import { nixEval, nixEvalError, nixPath } from './nix-eval.js';
+import { nixEval, nixEvalError, nixPath, repoRoot } from './nix-eval.js';
 
 const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
 const haveLib = libDir !== undefined && existsSync(path.join(libDir, 'default.nix'));
@@ -34,6 +34,7 @@ type Eval = {
   users: { users: Record<string, Record<string, unknown>>; groups: Record<string, unknown> };
   restic: Record<string, { paths: string[]; timerConfig: unknown }>;
   systemPackages: string[];
+  toolkitPackage: string | null;
 };
 
 /** Which exo of test/module/nix/stub-pkgs.nix is services.exo.package (default: nixpkgs' 1.0.71). */
@@ -46,6 +47,13 @@ function evalExo(exo: Record<string, unknown> = {}, pkg: StubExo = 'exo', extra:
     argstr: { configJSON: JSON.stringify({ ...extra, services: { exo: { enable: true, ...exo } } }), package: pkg },
   });
 }
+/** The same with a pkgs that has no exo-deploy: nixpkgs, without this flake's overlay or module wrapper. */
+function evalExoWithoutToolkit(exo: Record<string, unknown> = {}): Promise<Eval> {
+  return nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
+    arg: { lib: libArg(), withoutToolkit: 'true' },
+    argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, ...exo } } }) },
+  });
+}
 const release = (r: Eval) => JSON.parse(r.etc['exo/release.json']!) as Record<string, unknown> & { exo: Record<string, unknown> };
 const exoUnit = async (exo: Record<string, unknown> = {}) => (await evalExo(exo)).services.exo!;
 const execStart = async (exo: Record<string, unknown> = {}) => (await exoUnit(exo)).serviceConfig.ExecStart as string;
@@ -53,6 +61,7 @@ const execStart = async (exo: Record<string, unknown> = {}) => (await exoUnit(ex
 const EXO = '/nix/store/00000000000000000000000000000000-exo-1.0.71';
 const EXO_FLAKE = '/nix/store/22222222222222222222222222222222-exo';
 const TOOLKIT = '/nix/store/00000000000000000000000000000000-exo-deploy-0.1.0/bin/exo-deploy';
+const packageJSON = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string; description: string };
 
 describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   describe('disabled', () => {
@@ -414,6 +423,36 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
   });
 
+  describe('toolkitPackage', () => {
+    // modules/exo.nix imported on its own, on a nixpkgs without this flake's overlay
+    const message = (users: string) =>
+      `services.exo: ${users} the exo-deploy toolkit, but services.exo.toolkitPackage is null (nixpkgs has no exo-deploy). Either:
+  - import the exo-deploy flake's \`nixosModules.default\` (which sets it) instead of modules/exo.nix alone;
+  - or add the flake's \`overlays.default\` to nixpkgs.overlays (it adds pkgs.exo-deploy);
+  - or set services.exo.toolkitPackage;
+  - or set services.exo.healthCheck.enable = false and services.exo.backup.enable = false.`;
+
+    it('defaults to pkgs.exo-deploy (this flake\'s overlay)', async () => {
+      expect((await evalExo()).toolkitPackage).toBe('exo-deploy-0.1.0');
+    });
+    it('without pkgs.exo-deploy, health check and backup on: exactly one assertion says what to do', async () => {
+      expect((await evalExoWithoutToolkit()).failedAssertions).toEqual([message('services.exo.healthCheck and services.exo.backup run')]);
+      expect((await evalExoWithoutToolkit({ healthCheck: { enable: false } })).failedAssertions).toEqual([message('services.exo.backup runs')]);
+      expect((await evalExoWithoutToolkit({ backup: { enable: false } })).failedAssertions).toEqual([message('services.exo.healthCheck runs')]);
+    });
+    it('without pkgs.exo-deploy, health check and backup off: evaluates, and nothing asks for the toolkit', async () => {
+      const r = await evalExoWithoutToolkit({ healthCheck: { enable: false }, backup: { enable: false } });
+      expect(r.failedAssertions).toEqual([]);
+      expect(r.toolkitPackage).toBeNull();
+      expect(r.systemPackages).toEqual(['exo-1.0.71']);
+      expect(Object.keys(r.services)).toEqual(['exo']);
+      expect(r.timers).toEqual({});
+    });
+    it('with health check and backup off, a toolkit that is there is not installed either', async () => {
+      expect((await evalExo({ healthCheck: { enable: false }, backup: { enable: false } })).systemPackages).toEqual(['exo-1.0.71']);
+    });
+  });
+
   describe('assertions', () => {
     it.each([
       [{ namespace: '' }, /namespace is set but empty/],
@@ -434,37 +473,87 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   });
 
   describe('flake.nix', () => {
-    it('has the outputs, the module wrapper sets the toolkit, the overlay adds exo-deploy', async () => {
+    it('has the outputs; its package, the overlay and the module wrapper\'s toolkit need no override', async () => {
       const f = await nixEval<Record<string, unknown>>(`import ${nixPath('test/module/nix/eval-flake.nix')}`, { arg: { lib: libArg() } });
+      // nix/package.nix called by pkgs.callPackage with nothing but what nixpkgs has
+      const pkg = {
+        name: 'exo-deploy-0.1.0',
+        pname: 'exo-deploy',
+        version: packageJSON.version,
+        mainProgram: 'exo-deploy',
+        src: expect.stringMatching(/^[0-9a-z]{32}-exo-deploy-source$/),
+        buildInputs: ['nodejs-22.21.1'],
+      };
       expect(f).toMatchObject({
         inputs: ['nixpkgs'],
         nixpkgsUrl: 'github:NixOS/nixpkgs/nixos-25.11',
         outputs: ['apps', 'checks', 'formatter', 'nixosModules', 'overlays', 'packages', 'templates'],
         packages: { 'x86_64-linux': ['default', 'exo-deploy'], 'aarch64-linux': ['default', 'exo-deploy'] },
+        package: pkg,
+        defaultIsPackage: true,
         checks: { 'x86_64-linux': ['deploy', 'module', 'package'], 'aarch64-linux': ['deploy', 'module', 'package'] },
         apps: { 'x86_64-linux': 'app', 'aarch64-linux': 'app' },
+        appProgram: expect.stringMatching(/-exo-deploy-0\.1\.0\/bin\/exo-deploy$/),
         formatter: { 'x86_64-linux': 'nixfmt-tree', 'aarch64-linux': 'nixfmt-tree' },
         nixosModules: ['default', 'exo'],
         overlayAdds: ['exo-deploy'],
-        moduleToolkit: 'exo-deploy-from-package.nix',
+        overlayPackage: pkg,
+        // the stand-in nixpkgs has no exo-deploy: the wrapper's is the only one
+        moduleToolkit: pkg,
+        moduleAssertions: [],
       });
       expect((f.template as { path: string }).path).toMatch(/templates\/default$/);
     });
   });
 
   describe('nix/package.nix', () => {
-    it('builds with buildNpmPackage and importNpmLock from package.json and a lock with every URL', async () => {
-      const p = await nixEval<Record<string, unknown>>(`import ${nixPath('test/module/nix/eval-package.nix')}`, { arg: { lib: libArg() } });
+    const evalPackage = () =>
+      nixEval<Record<string, unknown> & { srcFiles: string[]; installPhase: string; attrs: string[] }>(
+        `import ${nixPath('test/module/nix/eval-package.nix')}`,
+        { arg: { lib: libArg() }, readWrite: true },
+      );
+    const bundleFiles = () => readdirSync(path.join(repoRoot, 'dist/cli')).map((f) => `dist/cli/${f}`);
+
+    it('installs the committed bundle and package.json and wraps it with nodejs_22: no npm, no registry', async () => {
+      const p = await evalPackage();
       expect(p).toMatchObject({
         pname: 'exo-deploy',
-        nodejs: 'nodejs-22',
-        npmConfigHook: 'importNpmLock.npmConfigHook',
+        version: packageJSON.version,
+        name: `exo-deploy-${packageJSON.version}`,
         mainProgram: 'exo-deploy',
-        npmRootIsRepo: true,
-        withoutUrl: [],
-        npmPackFlags: ['--ignore-scripts'],
+        description: packageJSON.description,
+        nativeBuildInputs: ['make-shell-wrapper-hook'],
+        buildInputs: ['nodejs-22.21.1'],
+        dontBuild: true,
+        dontConfigure: true,
       });
-      expect(p.lockEntries).toBeGreaterThan(10);
+      expect(p.attrs).toEqual(['buildInputs', 'dontBuild', 'dontConfigure', 'installPhase', 'meta', 'nativeBuildInputs', 'pname', 'src', 'version']);
+      expect(p.installPhase).toContain('cp -r dist/cli $out/lib/exo-deploy/dist/');
+      expect(p.installPhase).toContain('cp package.json $out/lib/exo-deploy/');
+      expect(p.installPhase).toMatch(
+        /makeWrapper \/nix\/store\/5{32}-nodejs-22\.21\.1\/bin\/node \$out\/bin\/exo-deploy \\\n\s+--add-flags \$out\/lib\/exo-deploy\/dist\/cli\/cli\.js/,
+      );
+    });
+
+    it('takes only package.json and dist/cli from the repository: other edits leave it unchanged', async () => {
+      const p = await evalPackage();
+      expect(p.srcName).toMatch(/^[0-9a-z]{32}-exo-deploy-source$/);
+      expect([...p.srcFiles].sort()).toEqual(['package.json', ...bundleFiles()].sort());
+    });
+
+    it('builds (stand-in stdenv, this machine\'s node) into a command that runs', async () => {
+      const { stdout } = await execa(
+        'nix-build',
+        ['--no-out-link', path.join(repoRoot, 'test/module/nix/build-package.nix'), '--arg', 'lib', libArg(), '--argstr', 'node', process.execPath],
+        { cwd: repoRoot, timeout: 120_000 },
+      );
+      const out = stdout.trim().split('\n').at(-1)!;
+      expect(out).toMatch(/^\/nix\/store\/[0-9a-z]{32}-exo-deploy-0\.1\.0$/);
+      const installed = readdirSync(path.join(out, 'lib/exo-deploy/dist/cli')).map((f) => `dist/cli/${f}`);
+      expect(installed.sort()).toEqual(bundleFiles().sort());
+      expect(readFileSync(path.join(out, 'lib/exo-deploy/package.json'), 'utf8')).toBe(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+      const env = { ...process.env, NODE_PATH: undefined };
+      expect((await execa(path.join(out, 'bin/exo-deploy'), ['--version'], { cwd: '/', env, extendEnv: false })).stdout).toBe(packageJSON.version);
     });
   });
 

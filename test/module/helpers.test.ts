@@ -1,5 +1,5 @@
-// The module's own logic that evaluates without nixpkgs (modules/exo-helpers.nix,
-// nix/npm-lock-resolved.nix), with a bare nix-instantiate (CI tier).
+// The module's own logic that evaluates without nixpkgs (modules/exo-helpers.nix), with a
+// bare nix-instantiate (CI tier).
 import { describe, expect, it } from 'vitest';
 import { nixEval, nixPath } from './nix-eval.js';
 
@@ -201,36 +201,5 @@ describe('assertions', () => {
   it('allow state outside /var/lib for a static user, and --no-api without API users', async () => {
     expect(await failing('{ user = "exo"; stateDir = "/srv/exo"; modelsDir = "/data/models"; }')).toEqual([]);
     expect(await failing('{ extraArgs = [ "--no-api" ]; waitForReady = false; healthCheck = { enable = false; textfile = null; }; }')).toEqual([]);
-  });
-});
-
-describe('npm-lock-resolved.nix', () => {
-  it('gives every registry package of package-lock.json a registry URL', async () => {
-    const packages = (await nixEval(
-      `((import ${nixPath('nix/npm-lock-resolved.nix')} { registry = "https://registry.example"; }) (builtins.fromJSON (builtins.readFile ${nixPath('package-lock.json')}))).packages`,
-    )) as Record<string, { resolved?: string; version?: string; link?: boolean }>;
-    const missing = Object.entries(packages).filter(([p, m]) => p !== '' && !m.link && !m.resolved);
-    expect(missing).toEqual([]);
-    for (const [p, m] of Object.entries(packages)) {
-      if (p === '' || m.link) continue;
-      expect(m.resolved).toMatch(/^https:\/\/registry\.example\/(@[^/]+\/)?[^/@]+\/-\/[^/]+\.tgz$/);
-    }
-  });
-  it('handles scoped, nested and aliased packages and keeps existing URLs', async () => {
-    const lock = `{ packages = {
-      "" = { name = "root"; };
-      "node_modules/@s/a" = { version = "1.0.0"; integrity = "x"; };
-      "node_modules/b/node_modules/c" = { version = "2.0.0"; integrity = "x"; };
-      "node_modules/alias" = { name = "real"; version = "3.0.0"; integrity = "x"; };
-      "node_modules/kept" = { version = "1.0.0"; integrity = "x"; resolved = "https://example/k.tgz"; };
-      "node_modules/ws" = { link = true; };
-    }; }`;
-    const out = (await nixEval(`((import ${nixPath('nix/npm-lock-resolved.nix')} { registry = "https://registry.example"; }) ${lock}).packages`)) as Record<string, { resolved?: string }>;
-    expect(out['node_modules/@s/a']!.resolved).toBe('https://registry.example/@s/a/-/a-1.0.0.tgz');
-    expect(out['node_modules/b/node_modules/c']!.resolved).toBe('https://registry.example/c/-/c-2.0.0.tgz');
-    expect(out['node_modules/alias']!.resolved).toBe('https://registry.example/real/-/real-3.0.0.tgz');
-    expect(out['node_modules/kept']!.resolved).toBe('https://example/k.tgz');
-    expect(out['node_modules/ws']!.resolved).toBeUndefined();
-    expect(out['']!.resolved).toBeUndefined();
   });
 });

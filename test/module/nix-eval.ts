@@ -5,12 +5,15 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Evaluate a Nix expression strictly and return it as JSON. `args` are --arg/--argstr pairs. */
+/**
+ * Evaluate a Nix expression strictly and return it as JSON. `args` are --arg/--argstr pairs;
+ * `readWrite` lets the evaluation copy paths to the store (to read a filtered source back).
+ */
 export async function nixEval<T = unknown>(
   expr: string,
-  args: { arg?: Record<string, string>; argstr?: Record<string, string> } = {},
+  args: { arg?: Record<string, string>; argstr?: Record<string, string>; readWrite?: boolean } = {},
 ): Promise<T> {
-  const argv = ['--eval', '--strict', '--json', '--expr', expr];
+  const argv = ['--eval', '--strict', '--json', ...(args.readWrite ? ['--read-write-mode'] : []), '--expr', expr];
   for (const [k, v] of Object.entries(args.arg ?? {})) argv.push('--arg', k, v);
   for (const [k, v] of Object.entries(args.argstr ?? {})) argv.push('--argstr', k, v);
   const { stdout } = await execa('nix-instantiate', argv, { cwd: repoRoot, timeout: 60_000 });

@@ -432,6 +432,20 @@ describe('rollback --to on a cluster', () => {
     expect(r.data.hosts.map((h: { check: { healthy: boolean } }) => h.check.healthy)).toEqual([true, true]);
   });
 
+  it('an activation that fails leaves the profile on the generation the host still runs, and exits 1', async () => {
+    const s = await setup((f) => {
+      onSecondGeneration(f);
+      // the activation script of generation 1 fails on h2 (switch-to-configuration-ng exit 2)
+      f.hosts[1]!.activationExit.set(`${sys('h2', '1.0.0')} switch`, 2);
+    });
+    const r = await s.command('rollback', { json: true });
+    expect(r.exitCode).toBe(ExitCode.failed);
+    const h2 = s.fleet.hosts[1]!;
+    expect(h2.running).toBe(sys('h2', '2.0.0'));
+    expect(h2.generations.get(h2.profile)).toBe(h2.running);
+    expect(r.data.hosts[1].error).toMatch(/exited 2/);
+  });
+
   it('a host the others never see is unhealthy once ready_timeout is over, named with its id', async () => {
     const s = await setup((f) => {
       onSecondGeneration(f);

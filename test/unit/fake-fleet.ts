@@ -32,6 +32,11 @@ export interface SimHost {
   markerWrites?: number;
   /** /run/exo-deploy exists (a fresh host has no such folder). */
   runDirExists?: boolean;
+  /** Reached as this non-root user (`sudo = true`): what needs root fails unless run as
+   * `sudo -n -- …`, as on a NixOS host with a deploy user. */
+  user?: string;
+  /** The commands run on the host through sudo (argv joined with spaces, without the sudo). */
+  sudoCommands?: string[];
 }
 
 export interface SimFleet {
@@ -132,6 +137,8 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
     fleet.log.push(`deployer: nixos-rebuild ${action} ${name}`);
     if (action === 'build') return fleet.buildExit === 0 ? {} : { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
     if (!host) return { exitCode: 1 };
+    // a non-root target user activates only through the remote sudo nixos-rebuild is told to use
+    if (host.user && !argv.includes('--use-remote-sudo') && !argv.includes('--sudo')) return { exitCode: 1, stderr: 'error: opening lock file \'/nix/var/nix/profiles/system.lock\': Permission denied' };
     if (action === 'test') {
       const exit = fleet.testExit.get(name) ?? 0;
       activate(fleet, host, built);
@@ -161,7 +168,30 @@ function releaseFiles(fleet: SimFleet, files: readonly string[]): string {
   }).join('');
 }
 
-function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
+/** What a non-root user may not do on a NixOS host: nix-env on the system profile (it takes
+ * the profile's lock), systemd's and the journal's privileged calls, anything under
+ * /run/exo-deploy, the backup folder or exo's state (/var/lib/private is 0700). */
+function needsRoot(args: readonly string[]): boolean {
+  const [program] = args;
+  if (program === 'cat') return args[1] !== '/proc/meminfo';
+  if (program === 'sh') return !args[2]?.startsWith('for f do');
+  if (program === 'systemctl') return !['show', 'status', 'is-active', '--version'].includes(args[1] as string);
+  if (['readlink', 'df', 'test'].includes(program as string)) return args.some((a) => a.startsWith('/var/lib/'));
+  return ['nix-env', 'systemd-run', 'journalctl', 'mkdir', 'rm', 'tar', 'ln', 'mv', 'sync', 'find', 'ls'].includes(program as string)
+    || Boolean(program?.endsWith('/bin/switch-to-configuration'));
+}
+
+function onHost(fleet: SimFleet, host: SimHost, command: string[], input: string | undefined): ReturnType<Rule> {
+  const sudo = command[0] === 'sudo' && command[1] === '-n' && command[2] === '--';
+  const args = sudo ? command.slice(3) : command;
+  if (sudo) (host.sudoCommands ??= []).push(args.join(' '));
+  else if (host.user && needsRoot(args)) {
+    return { exitCode: 1, stderr: `${args[0]}: Permission denied` };
+  }
+  return asRoot(fleet, host, args, input);
+}
+
+function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
   const [program] = args;
   const markerFile = MARKER_FILE;
   if (program === 'cat' && args[1] === markerFile) return host.marker ? { stdout: host.marker } : { exitCode: 1, stderr: 'No such file' };
@@ -180,7 +210,7 @@ function onHost(fleet: SimFleet, host: SimHost, args: string[], _input: string |
     return {};
   }
   // systemd-run … -- sh -c SCRIPT sh STATUS_FILE ARGV…: run ARGV as the unit would
-  if (program === 'systemd-run') return onHost(fleet, host, args.slice(args.indexOf('--') + 6), _input);
+  if (program === 'systemd-run') return asRoot(fleet, host, args.slice(args.indexOf('--') + 6), _input);
   const profilePath = '/nix/var/nix/profiles/system';
   if (program === 'systemctl' && args[1] === 'show') {
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';

@@ -9,7 +9,8 @@ describe('activation in a transient unit', () => {
     const asSystemdPassesIt = script.replace(/\$\$/g, '$');
     expect(script.replace(/\$\$/g, '')).not.toContain('$');
     expect(asSystemdPassesIt).toContain('status_file=$1');
-    expect(asSystemdPassesIt).toContain('"${status_file%/*}"');
+    // NixOS gives a unit only systemd's programs on its PATH: the script needs shell built-ins only
+    expect(asSystemdPassesIt).not.toMatch(/\b(mkdir|cat|tee|env)\b/);
     expect(argv.slice(-4)).toEqual(['sh', '/run/exo-deploy/u.status', '/nix/store/x/bin/switch-to-configuration', 'test']);
   });
 });

@@ -3,13 +3,16 @@
 #   nix-instantiate --eval --strict --json test/module/nix/eval-module.nix \
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr configJSON '{"services":{"exo":{"enable":true}}}'
 #   --argstr package exo-flake   picks services.exo.package from stub-pkgs.nix (JSON cannot)
+#   --arg withoutToolkit true    a pkgs without exo-deploy: nixpkgs without this flake's overlay
 {
   lib,
   configJSON ? "{}",
   package ? null,
+  withoutToolkit ? false,
 }:
 let
-  pkgs = import ./stub-pkgs.nix;
+  stubPkgs = import ./stub-pkgs.nix;
+  pkgs = if withoutToolkit then removeAttrs stubPkgs [ "exo-deploy" ] else stubPkgs;
   evaluated = lib.evalModules {
     modules = [
       ../../../modules/exo.nix
@@ -39,4 +42,5 @@ else
     };
     restic = config.services.restic.backups;
     systemPackages = map (p: p.name) config.environment.systemPackages;
+    toolkitPackage = if config.services.exo.toolkitPackage == null then null else config.services.exo.toolkitPackage.name;
   }

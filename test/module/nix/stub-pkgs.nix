@@ -28,7 +28,7 @@ in
   exo-unstable-new = fakePackage "exo" "0-unstable-2026-06-20";
   exo-deploy = fakePackage "exo-deploy" "0.1.0";
   curl = fakePackage "curl" "8.14.1";
-  # what the flake's module wrapper builds the toolkit with
+  # callPackage of the VM tests (eval-vm-tests.nix); eval-flake.nix uses lib.callPackageWith
   callPackage = fn: _args: fakePackage "exo-deploy" "from-${baseNameOf fn}";
   writeShellScript = fakeScript;
   writeText = fakeScript;

@@ -4,6 +4,8 @@
 # reloads systemd, restarts exo only when its unit changed (starts it when it is not
 # running), points /run/current-system here (not for boot), and exits 4 when exo failed.
 set -euo pipefail
+# As NixOS's activation does, set our own PATH: the unit this runs in has only systemd's.
+export PATH=/usr/bin:/bin:/usr/sbin:/sbin
 out=@out@
 action=${1:-}
 unit=exo.service
@@ -23,10 +25,12 @@ case "$action" in
 esac
 
 mkdir -p /run/nixos
-exec 9>/run/nixos/switch-to-configuration.lock
-if ! flock -w 600 9; then
+# As switch-to-configuration-ng: the lock is taken without waiting, and a held one ends it with
+# errno's code (EWOULDBLOCK, 11).
+exec 9>>/run/nixos/switch-to-configuration.lock
+if ! flock -n 9; then
   echo "Could not acquire lock" >&2
-  exit 1
+  exit 11
 fi
 
 new_unit=$out/etc/systemd/system/$unit
@@ -72,14 +76,14 @@ elif [[ -z $active ]]; then
     echo "starting the following units: $unit" >&2
   fi
   systemctl start "$unit" || true
-else
-  exit 0
 fi
 
 # Like NixOS's: a unit that is failed, or waiting to be restarted after a non-zero exit,
-# failed to start. A crash takes a moment to show, so watch it briefly.
-failed= first_pid=
-for ((i = 0; i < 8; i++)); do
+# failed to start, whether or not this activation touched it. A crash takes a moment to show,
+# so a unit (re)started here is watched briefly; one left alone is looked at once.
+failed= first_pid= looks=8
+[[ -z $changed && -n $active ]] && looks=1
+for ((i = 0; i < looks; i++)); do
   state=$(show ActiveState); sub=$(show SubState); restarts=$(show NRestarts); pid=$(show MainPID)
   [[ -z $first_pid && $pid != 0 ]] && first_pid=$pid
   if [[ $state == failed || $sub == auto-restart ]] || (( restarts > restarts_before )) \
