@@ -41,7 +41,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const number = target[0].gen.number;
     // another activation still holds switch-to-configuration's lock on h2 for a few seconds
     // (NixOS's takes it without waiting): the rollback waits for it instead of failing
-    await f.ssh(f.hosts[1]!, 'systemd-run --unit=exo-e2e-hold-lock --collect flock /run/nixos/switch-to-configuration.lock sleep 4 && until ! flock -n /run/nixos/switch-to-configuration.lock true; do sleep 0.05; done');
+    await f.ssh(f.hosts[1]!, 'systemd-run --unit=exo-e2e-hold-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 4 && until ! flock -n /run/nixos/switch-to-configuration.lock true; do sleep 0.05; done');
     const r = await f.cli(['rollback', '--to', String(number), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     for (const host of f.hosts) {

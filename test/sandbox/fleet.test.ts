@@ -153,8 +153,9 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
   });
 
   it('switch-to-configuration takes its lock without waiting, as NixOS\'s does: exit 11', async () => {
-    // another activation holds the lock (wait until it really does: the unit starts on its own)
-    await fleet.sshHost(dir, h1.address, 'systemd-run --unit=hold-stc-lock --collect flock /run/nixos/switch-to-configuration.lock sleep 5');
+    // another activation holds the lock (wait until it really does: the unit starts on its own;
+    // its PATH has no sleep, as on NixOS)
+    await fleet.sshHost(dir, h1.address, 'systemd-run --unit=hold-stc-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 5');
     await until('the lock to be held', async () => (await fleet.sshHost(dir, h1.address, 'flock -n /run/nixos/switch-to-configuration.lock true')).exitCode, (code) => code !== 0);
     const r = await fleet.sshHost(dir, h1.address, '"$(readlink -f /run/current-system)"/bin/switch-to-configuration test');
     expect(r.exitCode).toBe(11);
