@@ -467,8 +467,10 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
 export async function tuneHealth(config, health) {
   const text = await fs.readFile(config, 'utf8');
   const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
-  const tuned = text.replace(/\[health\]\n(?:[a-z_]+ = .*\n)*/, `[health]\n${lines.join('\n')}\n`);
-  if (tuned === text) throw new Error(`no [health] table in ${config}`);
+  const table = /\[health\]\n(?:[a-z_]+ = .*\n)*/;
+  // (settings equal to the ones written leave the text as it was: that is no error)
+  if (!table.test(text)) throw new Error(`no [health] table in ${config}`);
+  const tuned = text.replace(table, `[health]\n${lines.join('\n')}\n`);
   await fs.writeFile(config, tuned);
 }
 
