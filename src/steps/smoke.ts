@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import { readClusterView, type ClusterView, type Instance } from '../health/cluster.js';
 import { CUT_SHORT, type Fetch } from '../health/http.js';
+import { probe } from '../health/probes.js';
+import { oneCluster } from './check-hosts.js';
 
 export interface SmokeSettings {
   model: string;
@@ -86,13 +88,8 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
   let exoDeleted = false;
   try {
     const nodeIdOf = async (base: string): Promise<string | null> => {
-      try {
-        const r = await doFetch(`${base}/node_id`, { method: 'GET', signal: AbortSignal.timeout(Math.max(1000, s.timeoutMs)) });
-        const id: unknown = r.ok ? JSON.parse(await r.text()) : null;
-        return typeof id === 'string' ? id : null;
-      } catch {
-        return null;
-      }
+      const answer = await probe(base, '/node_id', Math.max(1000, s.timeoutMs), doFetch);
+      return answer.ok ? (answer.body as string) : null;
     };
     if (cluster.length) await waitForSettledTopology(result, s, cluster, nodeIdOf, readState, signal);
     const before = new Set((await readState()).instances.map((i) => i.id));
@@ -210,11 +207,13 @@ function reason(error: unknown): string {
   return e.cause?.message === CUT_SHORT ? CUT_SHORT : (e.cause?.code ?? e.message);
 }
 
-/** The APIs of the whole cluster when every node of it is a host here (cluster_size 0 or the
- * number of hosts); otherwise none, and the smoke test places without waiting for the topology. */
+/** The APIs of the whole cluster when every node of it is a host here: one cluster
+ * (oneCluster) of exactly the config's hosts (cluster_size 0 or their number; a larger
+ * cluster_size means nodes this config does not list, whose ids the topology keeps). Otherwise
+ * none, and the smoke test places without waiting for the topology. */
 export function managedClusterApis(ctx: Context): string[] {
   const size = ctx.config.health.cluster_size;
-  return size === 0 || size === ctx.config.hosts.length ? ctx.config.hosts.map((h) => h.api) : [];
+  return oneCluster(ctx) && (size === 0 || size === ctx.config.hosts.length) ? ctx.config.hosts.map((h) => h.api) : [];
 }
 
 /** From [smoke] and the command line; min_nodes 0 means every host selected. */

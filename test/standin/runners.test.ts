@@ -64,12 +64,18 @@ describe.each(['libp2p', 'zenoh'] as const)('runner lifecycle, %s era', (era: Er
     await until('b\'s runner in a\'s state', async () => Object.keys((await get(a.port, `/state/runners/${rb}`)).json ?? {})[0] === 'RunnerReady');
   });
 
-  it('runner-exit: found dead by the watchdog, Failed, re-created with backoff; after 5 attempts the instance is deleted', async () => {
+  /** A node whose runner fault repeats until exo gives up on its starting instance. */
+  const untilDeleted = async (name: string, fault: string) => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'f', port: port!, release: { ...RELEASES[era], fault: 'runner-exit:0.4' }, env: { ...FAST, EXO_STANDIN_COLOR: '0' } });
+    const s = start({ name, port: port!, release: { ...RELEASES[era], fault }, env: { ...FAST, EXO_STANDIN_COLOR: '0' } });
     await ready(s);
     const iid = Object.keys((await get(s.port, '/state/instances')).json)[0]!;
     await until('the deletion request', () => s.log().includes(`Instance ${iid} exceeded 5 retries, requesting deletion`), 20_000);
+    return { s, iid };
+  };
+
+  it('runner-exit: found dead by the watchdog, Failed, re-created with backoff; after 5 attempts the instance is deleted', async () => {
+    const { s, iid } = await untilDeleted('f', 'runner-exit:0.4');
     await until('the instance to go', async () => Object.keys((await get(s.port, '/state/instances')).json).length === 0);
 
     const log = s.log();
@@ -93,11 +99,7 @@ describe.each(['libp2p', 'zenoh'] as const)('runner lifecycle, %s era', (era: Er
   });
 
   it('runner-crash: "crashed with critical exception"; main adds "Runner error: …", v1.0.71 lets the runner report itself', async () => {
-    const [port] = await freePorts(1);
-    const s = start({ name: 'x', port: port!, release: { ...RELEASES[era], fault: 'runner-crash:0.4' }, env: { ...FAST, EXO_STANDIN_COLOR: '0' } });
-    await ready(s);
-    const iid = Object.keys((await get(s.port, '/state/instances')).json)[0]!;
-    await until('the deletion request', () => s.log().includes(`Instance ${iid} exceeded 5 retries, requesting deletion`), 20_000);
+    const { s, iid } = await untilDeleted('x', 'runner-crash:0.4');
     const log = s.log();
     const msg = "exo stand-in: injected fault 'runner-crash'";
     expect(count(log, new RegExp(`\\| WARNING \\] Runner [0-9a-f-]{36} crashed with critical exception ${msg}\\nTraceback \\(most recent call last\\):\\n`, 'g'))).toBe(5);

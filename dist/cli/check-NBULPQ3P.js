@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-VTLAXCNI.js";import"./chunk-3TF6Y4M5.js";import"./chunk-TFGT3LVX.js";import"./chunk-66QWWKTE.js";import"./chunk-BSEUX2S6.js";import"./chunk-2KOMLERJ.js";import"./chunk-HKR4N76R.js";import"./chunk-E2BHIE66.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
