@@ -94,7 +94,9 @@ let
     RestrictRealtime = true;
     RestrictSUIDSGID = true;
     SystemCallArchitectures = "native";
-    SystemCallFilter = [ "@system-service" ];
+    # @pkey: V8 takes a memory protection key for its code space at start (pkey_alloc);
+    # without it Node.js is killed by SIGSYS before it runs a line.
+    SystemCallFilter = [ "@system-service @pkey" ];
     UMask = "0077";
   };
 in
@@ -491,6 +493,12 @@ in
             # Ready when the API answers; bounded by TimeoutStartSec (exo has no /health, and
             # binds its API before it has peers, as exo's own scripts wait on /models).
             until curl --silent --fail --output /dev/null --max-time 5 ${lib.escapeShellArg "${apiUrl}/models"}; do
+              # exo exited (a crash at start): systemd keeps waiting on this script until
+              # TimeoutStartSec, so give up now and let the unit fail (and Restart= act)
+              if ! kill -0 "$MAINPID" 2>/dev/null; then
+                echo "exo exited before its API answered" >&2
+                exit 1
+              fi
               sleep 1
             done
           '';
@@ -611,6 +619,8 @@ in
           after = [ "exo.service" ];
           onFailure = cfg.healthCheck.onFailure;
           restartIfChanged = false;
+          # sh: the check runs its systemctl and journalctl queries as one shell batch
+          path = [ pkgs.bash ];
           environment = {
             EXO_HEALTH_STATE_DIR = "/run/exo";
             EXO_HEALTH_THRESHOLD = toString cfg.healthCheck.failureThreshold;
@@ -647,18 +657,33 @@ in
           timerConfig = {
             OnBootSec = cfg.healthCheck.interval;
             OnUnitActiveSec = cfg.healthCheck.interval;
+            # systemd's default of 1min would stretch a 2m interval to as much as 3m, and so
+            # the time until a hung exo is restarted
+            AccuracySec = "1s";
           };
         };
       })
 
       (lib.mkIf cfg.backup.enable {
-        systemd.tmpfiles.rules = [ "d ${cfg.backup.dir} 0700 root root -" ];
+        systemd.tmpfiles.rules = [
+          "d ${cfg.backup.dir} 0700 root root -"
+          # the lock file of the system profile, which Nix makes on first use: the backup may
+          # write it (below), and a read-only file system cannot have it made
+          "f /nix/var/nix/profiles/system.lock 0600 root root -"
+        ];
 
         systemd.services.exo-backup = {
           description = "Backup of exo's state";
           after = [ "exo.service" ];
           onSuccess = lib.optional cfg.backup.restic.enable "restic-backups-exo.service";
-          path = [ config.nix.package ];
+          # nix-store for the GC root; tar, gzip and sh for the archive and its checksums (a
+          # unit's PATH holds only coreutils, findutils, grep, sed and systemd)
+          path = [
+            config.nix.package
+            pkgs.bash
+            pkgs.gnutar
+            pkgs.gzip
+          ];
           restartIfChanged = false;
           # The GC root that pins the running system is registered through the daemon.
           environment.NIX_REMOTE = "daemon";
@@ -678,6 +703,9 @@ in
             ReadWritePaths = [
               cfg.backup.dir
               "/nix/var/nix/gcroots"
+              # the backup records the system's generations, and `nix-env --list-generations`
+              # takes the profile's lock (only the lock file: the profile stays read-only)
+              "/nix/var/nix/profiles/system.lock"
             ];
           };
         };

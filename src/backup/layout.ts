@@ -10,7 +10,7 @@ export const MANIFEST_FILE = 'manifest.sha256';
 export const STATE_ARCHIVE = 'state.tar.gz';
 export const FLAKE_LOCK = 'flake.lock';
 
-/** Left out of the state archive: large and re-downloadable, or not worth keeping (facts/exo.md). */
+/** Left out of the state archive: large and re-downloadable, or not worth keeping. */
 export const STATE_EXCLUDES = ['event_log', 'exo_log', 'runner_log', 'exo.pid', 'cache'];
 export const MODELS_DIR = 'models';
 

@@ -1,5 +1,5 @@
 // HTTP probes of exo's API. exo has no /health: /node_id, /models and /state are what it
-// answers when it is up (facts/exo.md).
+// answers when it is up.
 import pLimit from 'p-limit';
 import { httpFetch, type Fetch } from './http.js';
 

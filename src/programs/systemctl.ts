@@ -63,3 +63,35 @@ export function formatTimestamp(ms: number): string {
 }
 
 export const systemdVersionArgv = () => ['systemctl', '--version'];
+
+/** The units in the failed state (`--plain`: one unit a line, its name first). */
+export const failedUnitsArgv = () => ['systemctl', 'list-units', '--state=failed', '--all', '--plain', '--no-legend', '--full'];
+
+export function parseFailedUnits(output: string): string[] {
+  return output.split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '').filter((unit) => /^[\w@:.\\-]+\.[a-z]+$/.test(unit));
+}
+
+/** The inverse of parseFailedUnits: what `list-units --plain --no-legend` prints for them. */
+export const formatFailedUnits = (units: readonly string[]) => units.map((u) => `${u} loaded failed failed ${u}\n`).join('');
+
+/** Which run of each unit is the current one: InvocationID changes at every start. */
+export const invocationsArgv = (units: readonly string[]) => ['systemctl', 'show', '--property=Id,InvocationID,ActiveState', '--', ...units];
+
+export interface UnitInvocation {
+  invocation: string;
+  activeState: string;
+}
+
+export function parseInvocations(output: string): Map<string, UnitInvocation> {
+  const units = new Map<string, UnitInvocation>();
+  for (const block of output.split(/\n\s*\n/)) {
+    const props = new Map(block.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const));
+    const id = props.get('Id');
+    if (id) units.set(id, { invocation: props.get('InvocationID') ?? '', activeState: props.get('ActiveState') ?? 'unknown' });
+  }
+  return units;
+}
+
+/** The inverse of parseInvocations. */
+export const formatInvocations = (units: ReadonlyMap<string, UnitInvocation>) =>
+  [...units].map(([id, u]) => `Id=${id}\nInvocationID=${u.invocation}\nActiveState=${u.activeState}\n`).join('\n');

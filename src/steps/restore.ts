@@ -1,5 +1,5 @@
 // Put a host back on exactly the system it ran before the deploy: the recorded store path,
-// not "the generation below" (which is not always what ran; facts/deploy-tools.md).
+// not "the generation below" (which is not always what ran: a test activation or a rollback leaves the profile elsewhere).
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';

@@ -64,6 +64,8 @@ export interface Fleet {
   pinNamespace(namespace: string | null): Promise<void>;
   /** Makes exo-deploy reach the host as the non-root user `deploy` with `sudo = true`. */
   useSudoUser(host: SandboxHost): Promise<void>;
+  /** Sets services.exo options on every host in the config repository (not yet deployed). */
+  setExoSettings(settings: Record<string, unknown>): Promise<void>;
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
@@ -109,6 +111,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
       pinNamespace: (namespace) => sandbox.setNamespace({ dir: dir as string, namespace }),
       useSudoUser: (host) => sandbox.useSudoUser({ dir: dir as string, host: host.name }),
+      setExoSettings: (settings) => sandbox.setExoSettings({ dir: dir as string, settings }),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);

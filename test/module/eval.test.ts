@@ -2,18 +2,15 @@
 // options it sets (test/module/nix/). Needs NIXPKGS_LIB: the `lib` folder of a nixpkgs or of
 // nix-community/nixpkgs.lib. Without it these tests are skipped.
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Era, parseExoArgs, splitExecStart } from './exo-argparse.js';
-import { nixEval, nixEvalError, nixPath, repoRoot } from './nix-eval.js';
+import { haveLib, libArg, nixEval, nixEvalError, nixPath, repoRoot } from './nix-eval.js';
 
-const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
-const haveLib = libDir !== undefined && existsSync(path.join(libDir, 'default.nix'));
 if (!haveLib) {
   console.log('module evaluation tests skipped: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib');
 }
-const libArg = () => `import ${JSON.stringify(libDir)}`;
 
 type Unit = {
   serviceConfig: Record<string, unknown>;
@@ -139,14 +136,14 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         EXO_HEALTH_RESTART_INTERVAL: '1800',
         EXO_HEALTH_UNIT: 'exo.service',
       });
-      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '2m', OnUnitActiveSec: '2m' });
+      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '2m', OnUnitActiveSec: '2m', AccuracySec: '1s' });
 
       const backup = r.services['exo-backup']!;
       expect(backup.serviceConfig.ExecStart).toEqual([
         `${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/var/lib/private/exo"`,
         `${TOOLKIT} "backup" "prune" "--local" "--dir" "/var/backups/exo" "--keep" "10"`,
       ]);
-      expect(backup.serviceConfig.ReadWritePaths).toEqual(['/var/backups/exo', '/nix/var/nix/gcroots']);
+      expect(backup.serviceConfig.ReadWritePaths).toEqual(['/var/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles/system.lock']);
       expect(backup.environment).toEqual({ NIX_REMOTE: 'daemon' });
       expect(backup.onSuccess).toEqual([]);
       expect(r.timers['exo-backup']!.timerConfig).toEqual({ OnCalendar: 'daily', Persistent: 'true', RandomizedDelaySec: '1h' });
@@ -156,7 +153,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     it('keep the firewall closed, bound exo log files, and write release.json', async () => {
       const r = await evalExo();
       expect(r.firewall).toMatchObject({ allowedTCPPorts: [], allowedUDPPorts: [], allowedTCPPortRanges: [], interfaces: {} });
-      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -']);
+      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -', 'f /nix/var/nix/profiles/system.lock 0600 root root -']);
       expect(release(r)).toEqual({
         schemaVersion: 2,
         exo: { version: '1.0.71', identity: '1.0.71', revision: null, era: 'libp2p', package: EXO },
@@ -304,7 +301,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       );
       expect(unit.serviceConfig.ReadWritePaths).toEqual(['/var/lib/node-exporter']);
       expect(r.tmpfiles).toContain('d /var/lib/node-exporter 0755 root root -');
-      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '30s', OnUnitActiveSec: '30s' });
+      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '30s', OnUnitActiveSec: '30s', AccuracySec: '1s' });
     });
     it('sets the failure counting and the OnFailure= hooks', async () => {
       const unit = (await evalExo({
@@ -336,7 +333,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         `${TOOLKIT} "backup" "create" "--local" "--dir" "/srv/backups/exo" "--state-dir" "/var/lib/private/exo" "--models"`,
         `${TOOLKIT} "backup" "prune" "--local" "--dir" "/srv/backups/exo" "--keep" "3"`,
       ]);
-      expect(sc.ReadWritePaths).toEqual(['/srv/backups/exo', '/nix/var/nix/gcroots']);
+      expect(sc.ReadWritePaths).toEqual(['/srv/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles/system.lock']);
       expect(r.tmpfiles).toContain('d /srv/backups/exo 0700 root root -');
     });
     it('timerConfig = null leaves only the service; a custom timer is used as given', async () => {

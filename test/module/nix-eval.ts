@@ -1,9 +1,16 @@
 // Run nix-instantiate from the module tests: argument arrays, never a shell string.
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** nixpkgs' lib folder for the evaluations (NIXPKGS_LIB); without one they are skipped. */
+export const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
+export const haveLib = libDir !== undefined && existsSync(path.join(libDir, 'default.nix'));
+/** The `--arg lib` value: nixpkgs' lib, imported. */
+export const libArg = () => `import ${JSON.stringify(libDir)}`;
 
 /**
  * Evaluate a Nix expression strictly and return it as JSON. `args` are --arg/--argstr pairs;

@@ -5,7 +5,8 @@ import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import { parseDf, parseMeminfo, parseReadFiles } from '../../src/programs/coreutils.js';
 import { parseJournal } from '../../src/programs/journalctl.js';
 import { parseGenerations } from '../../src/programs/nix-env.js';
-import { parseUnitState } from '../../src/programs/systemctl.js';
+import { formatFailedUnits, formatInvocations, parseFailedUnits, parseInvocations, parseUnitState } from '../../src/programs/systemctl.js';
+import { reportedFailedUnits } from '../../src/system/failed-units.js';
 import { diffLocks, parseLock } from '../../src/flake/lock.js';
 import { parseRelease } from '../../src/system/generations.js';
 import { BackupMeta } from '../../src/backup/layout.js';
@@ -18,6 +19,26 @@ describe('nix-env --list-generations', () => {
       { number: 2, date: '2026-11-20 11:30:05', current: true },
     ]);
     expect(parseGenerations('')).toEqual([]);
+  });
+});
+
+describe('failed units', () => {
+  it('reads `list-units --state=failed --plain` as systemd 252 prints it, and its inverse', () => {
+    const out = "exo-backup.service      loaded failed failed Backup of exo's state\nexo-healthcheck.service loaded failed failed Health check of exo\n";
+    expect(parseFailedUnits(out)).toEqual(['exo-backup.service', 'exo-healthcheck.service']);
+    expect(parseFailedUnits(formatFailedUnits(['a@b.service', 'x.timer']))).toEqual(['a@b.service', 'x.timer']);
+    expect(parseFailedUnits('')).toEqual([]);
+  });
+  it('reads each unit\'s run (InvocationID) from `systemctl show` blocks, and its inverse', () => {
+    const out = 'Id=exo-backup.service\nInvocationID=4f1c2d\nActiveState=failed\n\nId=exo.service\nInvocationID=\nActiveState=inactive\n';
+    const units = parseInvocations(out);
+    expect([...units]).toEqual([['exo-backup.service', { invocation: '4f1c2d', activeState: 'failed' }], ['exo.service', { invocation: '', activeState: 'inactive' }]]);
+    expect(parseInvocations(formatInvocations(units))).toEqual(units);
+  });
+  it('reads the units switch-to-configuration names, through nixos-rebuild-ng\'s output', () => {
+    const out = "activating the configuration...\nwarning: the following units failed: exo-backup.service, exo-healthcheck.service\n\n× exo-backup.service - Backup\nCommand '…' returned non-zero exit status 4.\n";
+    expect(reportedFailedUnits(out)).toEqual(['exo-backup.service', 'exo-healthcheck.service']);
+    expect(reportedFailedUnits('warning: error(s) occurred while switching to the new configuration\n')).toEqual([]);
   });
 });
 

@@ -1,26 +1,36 @@
 {
-  # The sandbox fleet's configuration repository: one "NixOS" configuration per host.
-  # Without nixpkgs or NixOS, each host's system.build.toplevel is a plain derivation that
-  # carries what the services.exo module would put there (the exo unit, /etc/exo/release.json)
-  # and a switch-to-configuration that activates it with the host's real systemd.
+  # The sandbox fleet's configuration repository: one NixOS configuration per host. Without
+  # nixpkgs, each is evaluated by NixOS's module system from nixpkgs' lib (input nixpkgs-lib)
+  # with the real services.exo module (nix/modules, copied from exo-deploy's modules/), and
+  # its toplevel activates the units the module renders with the host's systemd
+  # (nix/nixos-lite).
   description = "exo fleet configuration (exo-deploy sandbox)";
 
   inputs.exo.url = "@EXO_URL@";
+  inputs.nixpkgs-lib = {
+    url = "@NIXPKGS_LIB_URL@";
+    flake = false;
+  };
 
-  outputs = { self, exo }:
+  outputs = { self, exo, nixpkgs-lib }:
     let
       system = "x86_64-linux";
+      lib = import nixpkgs-lib;
       fleet = import ./hosts.nix;
-      mkToplevel = import ./nix/toplevel.nix;
+      nixosSystem = import ./nix/nixos-lite;
     in
     {
       nixosConfigurations = builtins.mapAttrs
-        (name: host: {
-          config.system.build.toplevel = mkToplevel {
-            inherit name system fleet;
-            exo = exo.packages.${system}.default;
-            configurationRevision = self.rev or "dirty";
-          };
+        (name: _: nixosSystem {
+          inherit lib system;
+          toolkitSource = ./toolkit;
+          modules = [
+            ./nix/modules/exo.nix
+            (import ./nix/host.nix {
+              inherit name fleet;
+              exo = exo.packages.${system}.default;
+            })
+          ];
         })
         fleet.hosts;
     };

@@ -6,6 +6,8 @@ cp "$releaseJson" "$out/share/exo/release.json"
 cat > "$out/bin/exo" <<WRAPPER
 #!/bin/sh
 export EXO_STANDIN_RELEASE=$out/share/exo/release.json
-exec /usr/bin/node $out/lib/exo-standin/exo.mjs "\$@"
+# --jitless: V8 then needs no writable-and-executable memory, so the module's
+# MemoryDenyWriteExecute= holds for the stand-in as it does for CPython
+exec /usr/bin/node --jitless $out/lib/exo-standin/exo.mjs "\$@"
 WRAPPER
 chmod 555 "$out/bin/exo"

@@ -28,6 +28,9 @@ in
   exo-unstable-new = fakePackage "exo" "0-unstable-2026-06-20";
   exo-deploy = fakePackage "exo-deploy" "0.1.0";
   curl = fakePackage "curl" "8.14.1";
+  bash = fakePackage "bash" "5.3p3";
+  gnutar = fakePackage "gnutar" "1.35";
+  gzip = fakePackage "gzip" "1.14";
   # callPackage of the VM tests (eval-vm-tests.nix); eval-flake.nix uses lib.callPackageWith
   callPackage = fn: _args: fakePackage "exo-deploy" "from-${baseNameOf fn}";
   writeShellScript = fakeScript;

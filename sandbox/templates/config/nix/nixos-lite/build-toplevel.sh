@@ -1,0 +1,23 @@
+# Builder of a host's toplevel (run by /bin/sh, PATH=/usr/bin:/bin). $units, $etc: NAME=FILE
+# pairs; $wants: TARGET.wants/UNIT links; $packages: store paths whose bin/ goes to sw/bin.
+set -eu
+units_dir=$out/etc/systemd/system
+mkdir -p "$out/bin" "$units_dir" "$out/sw/bin"
+for u in $units; do ln -s "${u#*=}" "$units_dir/${u%%=*}"; done
+for w in $wants; do
+  mkdir -p "$units_dir/${w%/*}"
+  ln -s "../${w#*/}" "$units_dir/$w"
+done
+for f in $etc; do
+  mkdir -p "$out/etc/$(dirname "${f%%=*}")"
+  ln -s "${f#*=}" "$out/etc/${f%%=*}"
+done
+for p in $packages; do
+  [ -d "$p/bin" ] || continue
+  for b in "$p"/bin/*; do ln -sf "$b" "$out/sw/bin/"; done
+done
+printf '%s' "$nixosVersion" > "$out/nixos-version"
+printf '%s\n' "$hostName" > "$out/etc/hostname"
+ln -s "$exoPackage" "$out/exo"
+sed "s|@out@|$out|g" "$switchScript" > "$out/bin/switch-to-configuration"
+chmod 555 "$out/bin/switch-to-configuration"

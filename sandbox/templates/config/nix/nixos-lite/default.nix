@@ -1,0 +1,23 @@
+# A sandbox host as a NixOS configuration, without nixpkgs: NixOS's module system (nixpkgs'
+# lib.evalModules) evaluates the real services.exo module beside the NixOS options it sets
+# (./options.nix); units are rendered as NixOS renders them (./systemd.nix); the host's own
+# programs stand in for nixpkgs' packages (./host-pkgs.nix). Returns what nixosSystem does:
+# { config, options, ... } with config.system.build.toplevel.
+{
+  lib,
+  system,
+  modules,
+  toolkitSource,
+}:
+let
+  pkgs = import ./host-pkgs.nix { inherit system toolkitSource; };
+in
+lib.evalModules {
+  modules = [
+    ./options.nix
+    ./systemd.nix
+    ./toplevel.nix
+  ]
+  ++ modules;
+  specialArgs = { inherit pkgs system; };
+}

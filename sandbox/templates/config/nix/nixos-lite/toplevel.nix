@@ -1,0 +1,42 @@
+# system.build.toplevel: the files NixOS's toplevel has that these hosts use (units with their
+# .wants links, /etc files, tmpfiles rules, sw/bin, nixos-version) and a switch-to-configuration
+# that activates them with the host's systemd. Fails on failed assertions, as NixOS's does.
+{ config, lib, pkgs, system, ... }:
+let
+  inherit (lib) concatStringsSep mapAttrsToList;
+  failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  staticUsers = lib.attrNames config.users.users;
+  checks =
+    if failed != [ ] then
+      throw "\nFailed assertions:\n${concatStringsSep "\n" (map (m: "- ${m}") failed)}"
+    else if staticUsers != [ ] then
+      throw "the sandbox hosts make no users (NixOS's users-groups activation is not modelled): ${toString staticUsers}; use the module's DynamicUser (services.exo.user = null)"
+    else
+      lib.foldr (w: x: builtins.trace "evaluation warning: ${w}" x) true config.warnings;
+
+  # NixOS links each unit from the units folder, and wantedBy as TARGET.wants/UNIT links
+  units = mapAttrsToList (name: u: "${name}=${pkgs.writeText "unit-${name}" u.text}") config.system.build.units;
+  wants = lib.concatLists (mapAttrsToList (name: u: map (t: "${t}.wants/${name}") u.wantedBy) config.system.build.units);
+  etc =
+    mapAttrsToList (name: f: "${name}=${pkgs.writeText (baseNameOf name) f.text}") config.environment.etc
+    ++ [ "tmpfiles.d/00-nixos.conf=${pkgs.writeText "00-nixos.conf" (concatStringsSep "\n" config.systemd.tmpfiles.rules + "\n")}" ];
+in
+{
+  config.system.build.toplevel =
+    assert checks;
+    derivation {
+      name = "nixos-system-${config.networking.hostName}-${config.system.nixos.version}";
+      inherit system;
+      builder = "/bin/sh";
+      args = [ ./build-toplevel.sh ];
+      PATH = "/usr/bin:/bin";
+      units = toString units;
+      wants = toString wants;
+      etc = toString etc;
+      packages = toString config.environment.systemPackages;
+      exoPackage = config.services.exo.package;
+      nixosVersion = config.system.nixos.version;
+      hostName = config.networking.hostName;
+      switchScript = ./switch-to-configuration.sh;
+    };
+}

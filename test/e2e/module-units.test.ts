@@ -1,0 +1,96 @@
+// The units services.exo renders, running on the sandbox's hosts: exo with the module's
+// hardening and DynamicUser, the health check timer restarting an exo that stopped answering,
+// and a backup made by the module's own timer restored with exo-deploy.
+import { describe, expect, it } from 'vitest';
+import { noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
+
+/** Polls `read` until `done` holds, or fails after `ms` with the last value read. */
+async function until<T>(what: string, ms: number, read: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: T | undefined;
+  for (;;) {
+    try {
+      last = await read();
+      if (done(last)) return last;
+    } catch (e) {
+      last = String(e) as T;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: still not so after ${ms / 1000} s; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+const show = async (f: Fleet, h: SandboxHost, unit: string, props: string[]) =>
+  Object.fromEntries((await f.ssh(h, `systemctl show ${unit} ${props.map((p) => `-p ${p}`).join(' ')}`)).split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+
+describe.skipIf(noFleet)('the module\'s own units on the sandbox hosts', { timeout: 240_000 }, () => {
+  const fleet = useFleet(2);
+
+  it('exo runs hardened, as a dynamic user, with its state in /var/lib/private; both timers are active', async () => {
+    const f = fleet();
+    const h1 = f.hosts[0]!;
+    const exo = await show(f, h1, 'exo.service', ['DynamicUser', 'ProtectSystem', 'PrivateUsers', 'MemoryDenyWriteExecute', 'NoNewPrivileges', 'ActiveState', 'MainPID']);
+    expect(exo).toMatchObject({ DynamicUser: 'yes', ProtectSystem: 'strict', PrivateUsers: 'yes', MemoryDenyWriteExecute: 'yes', NoNewPrivileges: 'yes', ActiveState: 'active' });
+    // the process itself: not root, a user only systemd knows of
+    const uid = Number(await f.ssh(h1, `stat -c %u /proc/${exo.MainPID}`));
+    expect(uid).toBeGreaterThan(60_000);
+    expect(await f.ssh(h1, 'readlink /var/lib/exo')).toBe('private/exo');
+    expect(Number(await f.ssh(h1, 'stat -c %u /var/lib/private/exo'))).toBe(uid);
+    for (const timer of ['exo-healthcheck.timer', 'exo-backup.timer']) {
+      expect((await show(f, h1, timer, ['ActiveState'])).ActiveState, timer).toBe('active');
+    }
+    // the health check, run now, finds this exo healthy
+    await f.ssh(h1, 'systemctl start exo-healthcheck.service');
+    const status = JSON.parse(await f.ssh(h1, 'cat /run/exo/health.json'));
+    expect(status.healthy, JSON.stringify(status.checks?.[0]?.problems)).toBe(true);
+  });
+
+  it('the health timer restarts an exo that stopped answering', async () => {
+    const f = fleet();
+    const h1 = f.hosts[0]!;
+    await f.setExoSettings({ healthCheck: { interval: '3s', failureThreshold: 2 } });
+    const deploy = await f.cli(['deploy', '--yes']);
+    expect(deploy.exitCode, `${deploy.stdout}\n${deploy.stderr}`).toBe(0);
+    expect(await f.ssh(h1, 'systemctl show exo-healthcheck.timer -p TimersMonotonic --value')).toMatch(/OnUnitActiveUSec=3s/);
+
+    // exo hangs: the process is there, nothing answers
+    const hung = await f.mainPid(h1);
+    await f.ssh(h1, `kill -STOP ${hung}`);
+    const restartedPid = await until('exo restarted by the health check', 120_000, () => f.mainPid(h1), (pid) => pid !== 0 && pid !== hung);
+    expect(restartedPid).not.toBe(hung);
+    const journal = await f.ssh(h1, 'journalctl -u exo-healthcheck.service --no-pager -o cat');
+    expect(journal).toMatch(/exo-health-gate: 2 consecutive failed checks: restarting exo\.service/);
+    // the new exo answers, and the next check finds it healthy again
+    await until('exo answering after the restart', 60_000, () => f.ssh(h1, 'curl -sf http://127.0.0.1:52415/node_id'), (v) => v.length > 0);
+    await until('a healthy check after the restart', 60_000, async () => JSON.parse(await f.ssh(h1, 'cat /run/exo/health.json')).healthy, (v) => v === true);
+  });
+
+  it('a backup made by the module\'s timer is restored by exo-deploy', async () => {
+    const f = fleet();
+    const h2 = f.hosts[1]!;
+    await f.ssh(h2, "printf 'before-timer\\n' > /var/lib/private/exo/marker.txt");
+    const before = (await f.ssh(h2, 'ls /var/backups/exo')).split('\n');
+    // a timer that fires within seconds, instead of the module's daily one
+    await f.setExoSettings({ backup: { timerConfig: { OnActiveSec: '2s', OnUnitActiveSec: '1h', AccuracySec: '1s' } } });
+    const deploy = await f.cli(['deploy', '--yes']);
+    expect(deploy.exitCode, `${deploy.stdout}\n${deploy.stderr}`).toBe(0);
+
+    // the timer's backup: one that exo-backup.service logged (the deploy's are made over ssh)
+    const logged = await until('a backup by exo-backup.service', 90_000,
+      () => f.ssh(h2, 'journalctl -u exo-backup.service --no-pager -o cat'),
+      (j) => /local: backup \S+ in \/var\/backups\/exo/.test(j));
+    const id = /local: backup (\S+) in \/var\/backups\/exo/.exec(logged)![1]!;
+    expect(before).not.toContain(id);
+    expect(await f.ssh(h2, 'systemctl show exo-backup.timer -p LastTriggerUSec --value')).toMatch(/\d{4}-\d{2}-\d{2} /);
+    expect(await f.ssh(h2, `tar -xzOf /var/backups/exo/${id}/state.tar.gz ./marker.txt`)).toBe('before-timer');
+
+    await f.ssh(h2, "printf 'after-timer\\n' > /var/lib/private/exo/marker.txt");
+    const restore = await f.cli(['backup', 'restore', id, '--hosts', 'h2', '--json']);
+    expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    expect(await f.ssh(h2, 'cat /var/lib/exo/marker.txt')).toBe('before-timer');
+    // exo runs again on the restored state, as its dynamic user
+    await until('exo answering after the restore', 60_000, () => f.ssh(h2, 'curl -sf http://127.0.0.1:52415/node_id'), (v) => v.length > 0);
+    const uid = await f.ssh(h2, `stat -c %u /proc/${await f.mainPid(h2)}`);
+    expect(await f.ssh(h2, 'stat -c %u /var/lib/private/exo')).toBe(uid);
+  });
+});
