@@ -1,7 +1,6 @@
 // A sandbox fleet for end-to-end tests: real systemd hosts reached over real ssh, driven
 // only through exo-deploy's public commands. Every fleet is torn down in afterAll, also
 // when a test failed.
-import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,17 +10,8 @@ import { afterAll, beforeAll } from 'vitest';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const cliPath = path.join(repoRoot, 'dist/cli/cli.js');
 
-const hasNspawn = (() => {
-  try {
-    execFileSync('which', ['systemd-nspawn'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-/** The fleet needs root and systemd-nspawn; elsewhere the e2e suites say so and skip. */
-export const noFleet = process.getuid?.() !== 0 || !hasNspawn;
-if (noFleet) console.log('e2e tests skipped: they need root and systemd-nspawn (see sandbox/README.md)');
+/** Where no fleet can be brought up, the e2e suites skip (and say why). */
+export { noSandbox as noFleet } from '../sandbox-requirements.js';
 
 export interface SandboxHost {
   name: string;

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const hasNspawn = (() => { try { execFileSync('which', ['systemd-nspawn']); return true; } catch { return false; } })();
-const skip = process.getuid?.() !== 0 || !hasNspawn; // one line: needs root and systemd-nspawn
+import { noSandbox as skip } from '../sandbox-requirements.js';
 
 
 type Host = { name: string; address: string; netns: string; veth: string; pid: number };
