@@ -429,7 +429,7 @@ in
         description = ''
           Hand the backups to `services.restic.backups.exo` for an off-host copy: its `paths`
           get `backup.dir` and it runs after each successful backup (its own timer is off by
-          default). Set its `repository` and `passwordFile` yourself.
+          default). Set its `repository` (or `repositoryFile`) and `passwordFile` yourself.
         '';
       };
     };

@@ -7,11 +7,14 @@
 const SCRIPT = 'status_file=$1 && shift && "$@"; code=$?; echo "$code" > "$status_file"; exit "$code"';
 
 /** As nixos-rebuild-ng runs switch-to-configuration: LOCALE_ARCHIVE and NIXOS_INSTALL_BOOTLOADER
- * passed through from the caller, no password prompt. */
-export const transientUnitArgv = (unit: string, statusFile: string, argv: readonly string[]) => [
-  'systemd-run', '-E', 'LOCALE_ARCHIVE', '-E', 'NIXOS_INSTALL_BOOTLOADER', `--unit=${unit}`, '--wait', '--pipe', '--collect', '--no-ask-password', '--quiet', '--service-type=exec', '--',
+ * passed through from the caller, no password prompt; `env`: more NAME=VALUE settings. */
+export const transientUnitArgv = (unit: string, statusFile: string, argv: readonly string[], env: readonly string[] = []) => [
+  'systemd-run', '-E', 'LOCALE_ARCHIVE', '-E', 'NIXOS_INSTALL_BOOTLOADER', ...env.flatMap((e) => ['-E', e]), `--unit=${unit}`, '--wait', '--pipe', '--collect', '--no-ask-password', '--quiet', '--service-type=exec', '--',
   'sh', '-c', SCRIPT.replaceAll('$', () => '$$'), 'sh', statusFile, ...argv,
 ];
+
+/** switch-to-configuration skips the system's pre-switch checks with this (and only this) set. */
+export const SKIP_PRE_SWITCH_CHECKS = 'NIXOS_NO_CHECK=1';
 
 /** Whether another activation holds switch-to-configuration's lock: NixOS's takes it without
  * waiting and fails with this line. */

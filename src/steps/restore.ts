@@ -35,12 +35,12 @@ export async function restoreHost(ctx: Context, host: Host, before: BeforeState)
     else await pointProfileAtPath(exec, before.profilePath as string);
     activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
     if (before.profilePath !== before.running) {
-      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts, ctx.signal);
+      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts, ctx.signal, { skipPreSwitchChecks: true });
       activations.push(`${before.profilePath} boot`);
     }
   }
   const action = profileMoved && before.profilePath === before.running ? 'switch' : 'test';
-  const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal);
+  const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal, { skipPreSwitchChecks: true });
   activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`);
   if (ctx.options['dry-run']) return { activations, gate: null };
   const gate = await waitUntilServing(ctx, exec, started);

@@ -8,7 +8,7 @@ import { ExoDeployError, ExitCode } from '../errors.js';
 import { CommandFailed, type Executor } from '../run/executor.js';
 import { setProfileArgv, switchGenerationArgv } from '../programs/nix-env.js';
 import { switchToConfigurationArgv, UNITS_FAILED_EXIT, type SwitchAction } from '../programs/switch-to-configuration.js';
-import { LOCK_HELD, transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
+import { LOCK_HELD, SKIP_PRE_SWITCH_CHECKS, transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
 import { mkdirArgv } from '../programs/coreutils.js';
 import type { ProcessResult } from '../run/process.js';
 
@@ -31,8 +31,13 @@ const NO_SYSTEMD = /Failed to connect to bus|System has not been booted with sys
 /** How long to wait between two tries while another activation holds the lock. */
 const LOCK_RETRY_MS = 2000;
 
-export async function activate(exec: Executor, systemPath: string, action: SwitchAction, timeouts: Timeouts, signal?: AbortSignal): Promise<ActivationResult> {
+/**
+ * skipPreSwitchChecks: for putting a host back on the system it ran before, which the system's
+ * pre-switch checks (comparisons with the running system) must not refuse.
+ */
+export async function activate(exec: Executor, systemPath: string, action: SwitchAction, timeouts: Timeouts, signal?: AbortSignal, { skipPreSwitchChecks = false } = {}): Promise<ActivationResult> {
   const started = Date.now();
+  const env = skipPreSwitchChecks ? [SKIP_PRE_SWITCH_CHECKS] : [];
   const deadline = started + timeouts.activate;
   const options = { root: true, mutates: true, timeoutMs: timeouts.activate } as const;
   // The unit's PATH may hold no mkdir (NixOS): the status folder is made from here.
@@ -43,8 +48,8 @@ export async function activate(exec: Executor, systemPath: string, action: Switc
     const unit = `exo-deploy-switch-${started}-${process.pid}-${attempt}`;
     const statusFile = `${STATUS_DIR}/${unit}.status`;
     try {
-      result = await exec.run(transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action)), options);
-      if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr)) result = await exec.run(switchToConfigurationArgv(systemPath, action), options);
+      result = await exec.run(transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action), env), options);
+      if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr)) result = await exec.run([...(env.length ? ['env', ...env] : []), ...switchToConfigurationArgv(systemPath, action)], options);
     } catch (error) {
       if (!(error instanceof ExoDeployError) || exec.host.local) throw error;
       result = await resultAfterReconnect(exec, unit, statusFile, deadline, signal);

@@ -56,6 +56,8 @@ export interface Fleet {
   useSudoUser(host: SandboxHost): Promise<void>;
   /** Sets services.exo options on every host in the config repository (not yet deployed). */
   setExoSettings(settings: Record<string, unknown>): Promise<void>;
+  /** Sets other NixOS options on every host in the config repository (not yet deployed). */
+  setNixosSettings(settings: Record<string, unknown>): Promise<void>;
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
@@ -102,6 +104,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       pinNamespace: (namespace) => sandbox.setNamespace({ dir: dir as string, namespace }),
       useSudoUser: (host) => sandbox.useSudoUser({ dir: dir as string, host: host.name }),
       setExoSettings: (settings) => sandbox.setExoSettings({ dir: dir as string, settings }),
+      setNixosSettings: (settings) => sandbox.setNixosSettings({ dir: dir as string, settings }),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);

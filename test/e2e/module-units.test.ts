@@ -93,4 +93,35 @@ describe.skipIf(noFleet)('the module\'s own units on the sandbox hosts', { timeo
     const uid = await f.ssh(h2, `stat -c %u /proc/${await f.mainPid(h2)}`);
     expect(await f.ssh(h2, 'stat -c %u /var/lib/private/exo')).toBe(uid);
   });
+
+  it('a failed release is rolled back past a pre-switch check that refuses going back to an older exo', async () => {
+    const f = fleet();
+    // an operator's check: never activate an older exo than the one running
+    const refuseDowngrade = [
+      'v() { sed -n \'s/.*"version":"\\([^"]*\\)".*/\\1/p\' "$1/etc/exo/release.json"; }',
+      'old=$(v /run/current-system); new=$(v "$1")',
+      '[ "$(printf \'%s\\n%s\\n\' "$old" "$new" | sort -V | head -n 1)" = "$old" ] || { echo "refusing to go back from exo $old to $new"; exit 1; }',
+    ].join('\n');
+    await f.setNixosSettings({ system: { preSwitchChecks: { refuseDowngrade } } });
+    const settled = await f.cli(['deploy', '--yes']);
+    expect(settled.exitCode, `${settled.stdout}\n${settled.stderr}`).toBe(0);
+    const before = await Promise.all(f.hosts.map((h) => f.running(h)));
+
+    await f.ship('0.7.0', 'crash-on-start', ['h2']);
+    const r = await f.cli(['deploy', '--yes', '--json']);
+    // rolled back (1), not rollback-failed (3): putting back what ran skips the checks
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(1);
+    expect(await Promise.all(f.hosts.map((h) => f.running(h)))).toEqual(before);
+
+    // the check is there and refuses an older exo when asked to go back by hand (rollback --to
+    // runs the checks): h1 moves to 0.7.0 for good, then is asked back to the generation before
+    await f.ship('0.7.1');
+    const forward = await f.cli(['deploy', '--yes']);
+    expect(forward.exitCode, `${forward.stdout}\n${forward.stderr}`).toBe(0);
+    const generations = (await f.ssh(f.hosts[0]!, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).trim().split('\n');
+    const previous = Number(generations[generations.length - 2]!.trim().split(/\s+/)[0]);
+    const back = await f.cli(['rollback', '--to', String(previous), '--hosts', 'h1']);
+    expect(back.exitCode).not.toBe(0);
+    expect(`${back.stdout}${back.stderr}`).toMatch(/refusing to go back from exo 0\.7\.1 to 0\.1\.0|Pre-switch checks failed/);
+  });
 });

@@ -175,6 +175,24 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     await until('h1 /node_id', () => get(h1, '/node_id'), (v) => typeof v === 'string');
   });
 
+  it('pre-switch checks: a failing one stops any action before it changes anything, unless NIXOS_NO_CHECK=1', async () => {
+    await fleet.setNixosSettings({ dir, settings: { system: { preSwitchChecks: { refuse: 'echo "refusing $2 of $1"; false' } } } });
+    const running = await currentSystem(h1);
+    const pid = await mainPid(h1);
+    const r = await rebuild('test', h1);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/refusing test of \/nix\/store\/\S+-nixos-system-h1-/);
+    expect(r.stderr).toMatch(/Pre-switch check 'refuse' failed\nPre-switch checks failed/);
+    expect(await currentSystem(h1)).toBe(running);
+    expect(await mainPid(h1)).toBe(pid);
+    // only NIXOS_NO_CHECK=1 passes it, as switch-to-configuration-ng reads it
+    const refused = toplevel(h1);
+    expect((await fleet.sshHost(dir, h1.address, `NIXOS_NO_CHECK=yes ${refused}/bin/switch-to-configuration dry-activate`)).exitCode).toBe(1);
+    expect((await fleet.sshHost(dir, h1.address, `NIXOS_NO_CHECK=1 ${refused}/bin/switch-to-configuration dry-activate`)).exitCode).toBe(0);
+    await fleet.setNixosSettings({ dir, settings: {} });
+    await mustRebuild('test', h1);
+  });
+
   it('down removes every host, namespace and link, and is safe twice', async () => {
     const pids = state.hosts.map((h) => h.pid);
     await fleet.down({ dir, log });

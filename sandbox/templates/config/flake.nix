@@ -30,6 +30,7 @@
               inherit name fleet;
               exo = exo.packages.${system}.default;
             })
+            (fleet.nixos or { })
           ];
         })
         fleet.hosts;

@@ -30,7 +30,7 @@ let
   moduleEval = lib.evalModules {
     modules = [
       self.nixosModules.default
-      ./nixos-stubs.nix
+      ../../../sandbox/templates/config/nix/nixos-lite/options.nix
       { services.exo.enable = true; }
     ];
     specialArgs.pkgs = nixpkgs.legacyPackages.x86_64-linux;

@@ -1,4 +1,5 @@
-# Evaluate modules/exo.nix with nixpkgs' lib and the stubs, and return the parts the tests
+# Evaluate modules/exo.nix with nixpkgs' lib, the NixOS options it sets (the sandbox hosts'
+# nixos-lite/options.nix) and stub packages, and return the parts the tests
 # look at as plain JSON-able data.
 #   nix-instantiate --eval --strict --json test/module/nix/eval-module.nix \
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr configJSON '{"services":{"exo":{"enable":true}}}'
@@ -16,7 +17,7 @@ let
   evaluated = lib.evalModules {
     modules = [
       ../../../modules/exo.nix
-      ./nixos-stubs.nix
+      ../../../sandbox/templates/config/nix/nixos-lite/options.nix
       (builtins.fromJSON configJSON)
     ]
     ++ lib.optional (package != null) { services.exo.package = pkgs.${package}; };

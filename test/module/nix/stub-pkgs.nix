@@ -28,6 +28,7 @@ in
   exo-unstable-new = fakePackage "exo" "0-unstable-2026-06-20";
   exo-deploy = fakePackage "exo-deploy" "0.1.0";
   curl = fakePackage "curl" "8.14.1";
+  nix = fakePackage "nix" "2.28.0";
   bash = fakePackage "bash" "5.3p3";
   gnutar = fakePackage "gnutar" "1.35";
   gzip = fakePackage "gzip" "1.14";

@@ -19,5 +19,5 @@ done
 printf '%s' "$nixosVersion" > "$out/nixos-version"
 printf '%s\n' "$hostName" > "$out/etc/hostname"
 ln -s "$exoPackage" "$out/exo"
-sed "s|@out@|$out|g" "$switchScript" > "$out/bin/switch-to-configuration"
+sed -e "s|@out@|$out|g" -e "s|@preSwitchCheck@|$preSwitchCheck|g" "$switchScript" > "$out/bin/switch-to-configuration"
 chmod 555 "$out/bin/switch-to-configuration"

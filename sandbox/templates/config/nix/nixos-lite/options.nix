@@ -152,6 +152,12 @@ in
       default = { };
     };
 
+    # nixos/modules/system/activation/pre-switch-check.nix: run by switch-to-configuration with
+    # the new system and the action, before it changes anything, unless NIXOS_NO_CHECK=1
+    system.preSwitchChecks = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+    };
     system.nixos.version = mkOption {
       type = types.str;
       default = "25.11-sandbox";

@@ -35,6 +35,13 @@ if ! flock -n 9; then
   exit 11
 fi
 
+# As switch-to-configuration-ng, for every action: the system's pre-switch checks, with the new
+# system and the action, unless NIXOS_NO_CHECK is exactly 1.
+if [[ ${NIXOS_NO_CHECK:-} != 1 ]] && ! @preSwitchCheck@ "$out" "$action"; then
+  echo "Pre-switch checks failed" >&2
+  exit 1
+fi
+
 # The units of a configuration: the files of its units folder (not the TARGET.wants folders).
 units_of() { if [[ -d $1 ]]; then find "$1" -mindepth 1 -maxdepth 1 ! -type d -printf '%f\n' | sort; fi; }
 old_dir=

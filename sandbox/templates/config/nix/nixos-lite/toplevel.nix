@@ -20,6 +20,21 @@ let
   etc =
     mapAttrsToList (name: f: "${name}=${pkgs.writeText (baseNameOf name) f.text}") config.environment.etc
     ++ [ "tmpfiles.d/00-nixos.conf=${pkgs.writeText "00-nixos.conf" (concatStringsSep "\n" config.systemd.tmpfiles.rules + "\n")}" ];
+
+  # as NixOS's pre-switch-check.nix writes it: every check in a subshell, the first to fail ends it
+  preSwitchCheck = pkgs.writeShellScript "pre-switch-checks" (
+    "set -o errexit -o nounset -o pipefail\n"
+    + lib.concatStrings (
+      mapAttrsToList (name: text: ''
+        if ! (
+          ${text}
+        ) >&2; then
+          echo "Pre-switch check '${name}' failed" >&2
+          exit 1
+        fi
+      '') config.system.preSwitchChecks
+    )
+  );
 in
 {
   config.system.build.toplevel =
@@ -38,5 +53,6 @@ in
       nixosVersion = config.system.nixos.version;
       hostName = config.networking.hostName;
       switchScript = ./switch-to-configuration.sh;
+      inherit preSwitchCheck;
     };
 }
