@@ -6,12 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll } from 'vitest';
+import { noSandbox } from '../sandbox-requirements.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const cliPath = path.join(repoRoot, 'dist/cli/cli.js');
 
 /** Where no fleet can be brought up, the e2e suites skip (and say why). */
-export { noSandbox as noFleet } from '../sandbox-requirements.js';
+export const noFleet = noSandbox;
 
 export interface SandboxHost {
   name: string;
