@@ -9,14 +9,28 @@ import { execa } from 'execa';
 import { at, figure, median, stepSpans } from './lib/stats.mjs';
 
 const STEPS = ['preflight', 'record', 'build', 'backup', 'copy', 'test', 'health gate', 'switch', 'final check'];
+/** The last toolkit that evaluated every host again for test and switch (the committed bundle
+ * of that commit is run as it was). */
+const BEFORE_ONE_EVALUATION = '32a1f0c9f674a1db48c1fe839b1f22e87f75088c';
+/** A host configuration's evaluation cost: about 1 s and 450 MB of Nix here. */
+const EVALUATION_WORK = 3_000_000;
+
+/** The toolkit's committed bundle at a commit, unpacked into a temporary folder: its cli.js. */
+async function toolkitAt(repo, rev) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bench-toolkit-'));
+  const archive = await execa('git', ['-C', repo, 'archive', '--format=tar', rev, 'package.json', 'dist/cli'], { encoding: 'buffer' });
+  await execa('tar', ['-x', '-C', dir], { input: archive.stdout });
+  return path.join(dir, 'dist/cli/cli.js');
+}
 const SOAK = '5s';
 
-/** Wall time of one CLI run, its --json document, and (with usage) its own CPU time. */
-async function cli(repo, sandbox, config, args, { usage = false } = {}) {
+/** Wall time of one CLI run, its --json document, and (with usage) its own CPU time.
+ * cli: another build of the toolkit; env: more environment (the counting nix on PATH). */
+async function cli(repo, sandbox, config, args, { usage = false, cli: cliPath = path.join(repo, 'dist/cli/cli.js'), env = {} } = {}) {
   const usageFile = usage ? path.join(os.tmpdir(), `exo-deploy-bench-usage-${process.pid}.json`) : null;
-  const node = [...(usage ? ['--require', path.join(repo, 'bench/lib/usage.cjs')] : []), path.join(repo, 'dist/cli/cli.js'), '--config', config, ...args];
+  const node = [...(usage ? ['--require', path.join(repo, 'bench/lib/usage.cjs')] : []), cliPath, '--config', config, ...args];
   const t0 = process.hrtime.bigint();
-  const r = await execa(process.execPath, node, { reject: false, env: { ...sandbox.nixEnv(), ...(usageFile ? { BENCH_USAGE_FILE: usageFile } : {}) }, timeout: 300_000 });
+  const r = await execa(process.execPath, node, { reject: false, env: { ...sandbox.nixEnv(), ...(usageFile ? { BENCH_USAGE_FILE: usageFile } : {}), ...env }, timeout: 300_000 });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   let json = null;
   try { json = args.includes('--json') ? JSON.parse(String(r.stdout)) : null; } catch { /* not JSON */ }
@@ -139,6 +153,61 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
       }
       figures.push(figure('lockstep rollout: 3 hosts / 1 host', roll.three.map((r, i) => r.wallMs / roll.one[i].wallMs), '×', at('<=', 1.5, '3 hosts at most 1.5 × one host (paired runs)')));
       details.rollouts = roll;
+    });
+
+    // 3b. evaluation: hosts whose configurations cost what a real NixOS configuration costs to
+    // evaluate (about a second and 450 MB each here), deployed by this toolkit and by the one
+    // before it evaluated each host once (commit BEFORE_ONE_EVALUATION, which ran nixos-rebuild
+    // build, test and switch, each evaluating anew), alternated. Every nix the deploy starts,
+    // its own or nixos-rebuild's, is counted by bench/lib/nix-counter.
+    await section('evaluations per deploy', async () => {
+      const before = await toolkitAt(repo, BEFORE_ONE_EVALUATION);
+      try {
+        const nixLog = path.join(os.tmpdir(), `exo-deploy-bench-nix-${process.pid}.jsonl`);
+        const env = { PATH: `${path.join(repo, 'bench/lib/nix-counter')}:${process.env.PATH}`, BENCH_NIX_LOG: nixLog };
+        for (const f of Object.values(fleets)) await sandbox.setEvaluationCost({ dir: f.dir, work: EVALUATION_WORK });
+        const runs = { one: { before: [], after: [] }, three: { before: [], after: [] } };
+        let release = 0;
+        for (let i = 1; i <= rollouts; i++) {
+          for (const k of i % 2 ? ['one', 'three'] : ['three', 'one']) {
+            for (const which of i % 2 ? ['before', 'after'] : ['after', 'before']) {
+              const version = `0.4.${++release}`;
+              await sandbox.release({ dir: fleets[k].dir, version, log: quiet });
+              must(await run(fleets[k], ['update', 'exo', '--commit']), 'update exo');
+              await idle();
+              await rm(nixLog, { force: true });
+              const r = must(await run(fleets[k], ['deploy', '--yes', '--json'], { env, ...(which === 'before' ? { cli: before } : {}) }), `deploy ${version} (${k}, ${which})`);
+              if (r.json?.outcome !== 'success') throw new Error(`deploy ${version} (${k}, ${which}): ${r.json?.outcome}`);
+              const nix = (await readFile(nixLog, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+              const evaluating = nix.filter((n) => n.evaluated.length > 0);
+              runs[k][which].push({
+                wallMs: r.wallMs,
+                evaluations: evaluating.reduce((sum, n) => sum + n.evaluated.length, 0),
+                nixProcesses: evaluating.length,
+                peakMB: Math.max(0, ...evaluating.map((n) => n.peakKiB / 1024)),
+              });
+            }
+          }
+          log(`evaluations, round ${i}: ${['one', 'three'].map((k) => `${k === 'one' ? 1 : 3} host(s) ${runs[k].before.at(-1).evaluations} before, ${runs[k].after.at(-1).evaluations} now`).join('; ')}`);
+        }
+        await rm(nixLog, { force: true });
+        for (const f of Object.values(fleets)) await sandbox.setEvaluationCost({ dir: f.dir, work: 0 });
+        for (const k of ['one', 'three']) {
+          const n = k === 'one' ? 1 : 3;
+          const hosts = `${n} host${n > 1 ? 's' : ''}`;
+          for (const which of ['before', 'after']) {
+            const label = which === 'before' ? 'before (nixos-rebuild build, test, switch)' : 'now (one evaluation, the built path activated)';
+            figures.push(figure(`evaluations per deploy, ${hosts}, ${label}`, runs[k][which].map((r) => r.evaluations), 'evaluations', which === 'after' ? at('<=', n, 'one per host') : undefined));
+            figures.push(figure(`evaluating Nix processes per deploy, ${hosts}, ${label}`, runs[k][which].map((r) => r.nixProcesses), 'processes'));
+            figures.push(figure(`peak memory of an evaluating Nix process, ${hosts}, ${label}`, runs[k][which].map((r) => r.peakMB), 'MB'));
+            figures.push(figure(`lockstep rollout with a costly evaluation, ${hosts}, ${label}`, runs[k][which].map((r) => r.wallMs), 'ms'));
+          }
+          figures.push(figure(`lockstep rollout with a costly evaluation, ${hosts}: now / before`, runs[k].after.map((r, i) => r.wallMs / runs[k].before[i].wallMs), '×'));
+        }
+        details.evaluations = runs;
+      } finally {
+        await rm(path.resolve(before, '../../..'), { recursive: true, force: true });
+      }
     });
 
     // 4. recovery: a 3-host lockstep rollout whose runners die 2 s after start on h2.

@@ -665,12 +665,7 @@ in
       })
 
       (lib.mkIf cfg.backup.enable {
-        systemd.tmpfiles.rules = [
-          "d ${cfg.backup.dir} 0700 root root -"
-          # the lock file of the system profile, which Nix makes on first use: the backup may
-          # write it (below), and a read-only file system cannot have it made
-          "f /nix/var/nix/profiles/system.lock 0600 root root -"
-        ];
+        systemd.tmpfiles.rules = [ "d ${cfg.backup.dir} 0700 root root -" ];
 
         systemd.services.exo-backup = {
           description = "Backup of exo's state";
@@ -703,9 +698,11 @@ in
             ReadWritePaths = [
               cfg.backup.dir
               "/nix/var/nix/gcroots"
-              # the backup records the system's generations, and `nix-env --list-generations`
-              # takes the profile's lock (only the lock file: the profile stays read-only)
-              "/nix/var/nix/profiles/system.lock"
+              # The backup records the system's generations, and `nix-env --list-generations`
+              # takes the profile's lock: it makes system.lock and, done, marks it stale and
+              # unlinks it. Only the folder lets it: a lock file left marked stale would stop
+              # every later nix-env on the profile (nixos-rebuild's too) for good.
+              "/nix/var/nix/profiles"
             ];
           };
         };

@@ -560,6 +560,16 @@ async function commitSettings(dir, file, settings, what) {
 }
 
 /**
+ * Gives every host's configuration an evaluation cost, as a real NixOS configuration has
+ * (sandbox.evaluationWork: numbers summed, all held in memory at once; 0: none), and commits it.
+ * @param {{dir: string, work: number}} opts
+ */
+export function setEvaluationCost({ dir, work }) {
+  if (!Number.isInteger(work) || work < 0) throw new Error(`setEvaluationCost: work must be a whole number >= 0, got ${JSON.stringify(work)}`);
+  return setNixosSettings({ dir, settings: { sandbox: { evaluationWork: work } } });
+}
+
+/**
  * Makes exo-deploy reach one host of DIR/config's exo-deploy.toml as the non-root user `deploy`
  * with `sudo = true` (the rootfs gives it passwordless sudo and Nix trust); not committed, as
  * the toml is not part of the flake's build.
@@ -571,6 +581,21 @@ export async function useSudoUser({ dir, host }) {
   const table = new RegExp(`(\\[hosts\\.${host}\\]\\n)target = "[^"@]*@([^"]*)"\\n(?:sudo = .*\\n)?`);
   const edited = text.replace(table, (_, head, address) => `${head}target = ${tomlStr(`deploy@${address}`)}\nsudo = true\n`);
   if (edited === text) throw new Error(`no [hosts.${host}] table with a target in ${file}`);
+  await fs.writeFile(file, edited);
+}
+
+/**
+ * Which nixos-rebuild DIR/config's exo-deploy.toml runs: the sandbox's as NixOS 26.05's (with
+ * --store-path, the default) or as 25.11's (without). Not committed: the toml is not built.
+ * @param {{dir: string, release: '26.05' | '25.11'}} opts
+ */
+export async function useNixosRebuild({ dir, release }) {
+  const programs = { '26.05': NIXOS_REBUILD, '25.11': `${NIXOS_REBUILD}-25.11` };
+  if (!programs[release]) throw new Error(`useNixosRebuild: release must be 26.05 or 25.11, got ${JSON.stringify(release)}`);
+  const file = path.join(path.resolve(dir), 'config', 'exo-deploy.toml');
+  const text = await fs.readFile(file, 'utf8');
+  const edited = text.replace(/^nixos_rebuild = .*$/m, `nixos_rebuild = ${tomlStr(programs[release])}`);
+  if (!/^nixos_rebuild = /m.test(text)) throw new Error(`no nixos_rebuild setting in ${file}`);
   await fs.writeFile(file, edited);
 }
 

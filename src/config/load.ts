@@ -20,6 +20,7 @@ export interface Config {
   health: ConfigFile['health'];
   backup: ConfigFile['backup'];
   programs: ConfigFile['programs'];
+  build: ConfigFile['build'];
   timeouts: ConfigFile['timeouts'];
   defaults: ConfigFile['defaults'];
   rollout: ConfigFile['rollout'];
@@ -84,6 +85,7 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
     health: c.health,
     backup: c.backup,
     programs: resolvePrograms(c.programs, dir),
+    build: c.build,
     timeouts: c.timeouts,
     defaults: c.defaults,
     rollout: c.rollout,

@@ -106,6 +106,14 @@ const Programs = z.strictObject({
   git: program.default('git'),
 });
 
+/** Evaluation is the costly part of a build (seconds and gigabytes per host on a real NixOS
+ * configuration): each Nix process evaluates and builds up to hosts_per_evaluation hosts, one
+ * after the other, and at most max_evaluations such processes run at once. */
+const Build = z.strictObject({
+  hosts_per_evaluation: z.number().int().min(1).max(1000).default(16),
+  max_evaluations: z.number().int().min(1).max(64).default(1),
+});
+
 const Timeouts = z.strictObject({
   command: duration.default(60_000),
   build: duration.default(1_800_000),
@@ -150,6 +158,7 @@ export const ConfigFile = z.strictObject({
   backup: Backup.prefault({}),
   hosts: z.record(z.string().regex(HOST_NAME, 'a host name must be letters, digits and _.- and not start with "-"'), HostEntry).default({}),
   programs: Programs.prefault({}),
+  build: Build.prefault({}),
   timeouts: Timeouts.prefault({}),
   rollout: Rollout.prefault({}),
   hooks: Hooks.prefault({}),
@@ -161,6 +170,7 @@ export type HealthSettings = ConfigFile['health'];
 export type BackupSettings = ConfigFile['backup'];
 export type Programs = ConfigFile['programs'];
 export type Timeouts = ConfigFile['timeouts'];
+export type BuildSettings = ConfigFile['build'];
 export type RolloutSettings = ConfigFile['rollout'];
 export type Strategy = RolloutSettings['strategy'];
 export { FLAKE_INPUT };

@@ -14,14 +14,14 @@ import type { Context } from '../context.js';
 import type { Strategy } from '../config/schema.js';
 import { ExitCode, ExoDeployError, usageError } from '../errors.js';
 import { AFTER_ACTIVATION_PARTS, checkHost, judgeMembership, readPeer } from '../health/check.js';
-import { buildSystem } from '../steps/build.js';
+import { buildSystems } from '../steps/build.js';
 import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
-import { nixosRebuild } from '../steps/rebuild.js';
+import { activateBuilt } from '../steps/activate-built.js';
 import { restoreHost } from '../steps/restore.js';
 import { managedClusterApis, smokeSettings, smokeTest } from '../steps/smoke.js';
 import { readReleases, readSystemState, type Release, type SystemState } from '../system/generations.js';
-import { clusterSplits, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from './plan.js';
+import { chunks, clusterSplits, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from './plan.js';
 import { timestampId } from '../time-id.js';
 import { placeMarkers, removeMarkers } from './host-marker.js';
 import { journalFile, RunJournal } from './journal.js';
@@ -143,13 +143,16 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   });
 
   // Build before backing up: a build that fails has then changed nothing anywhere.
-  await onEveryHost(ctx.hosts, limit, (h) =>
-    rec.step('build', h.name, async () => {
-      const built = await buildSystem(ctx, h, runDir);
-      await rec.setBuilt(h.name, built.systemPath);
+  const buildBatches = chunks(ctx.hosts, ctx.config.build.hosts_per_evaluation);
+  const builds = await mapLimit(buildBatches, ctx.config.build.max_evaluations, (hosts, i) =>
+    rec.step('build', buildBatches.length === 1 && hosts.length === ctx.hosts.length ? null : hosts.map((h) => h.name).join(','), async () => {
+      const built = await buildSystems(ctx, hosts, runDir, i);
+      for (const [name, systemPath] of built.systems) await rec.setBuilt(name, systemPath);
       return built.output;
     }, (out) => out),
   );
+  const buildFailure = builds.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (buildFailure) throw buildFailure.reason;
   const builtReleases = await readReleases(ctx.deployer, run.hosts.map((h) => h.built.systemPath).filter((p): p is string => p !== null));
   for (const h of run.hosts) h.built.exo = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.identity) ?? 'unknown';
 
@@ -213,7 +216,7 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   const activatedAtMs = ctx.now();
   await onEveryHost(batch, limit, async (h) => {
     await rec.setPhase(h.name, 'activated'); // from here on the host may run the new system
-    return rec.step('test', h.name, () => nixosRebuild(ctx, h, 'test'), (out) => out);
+    return rec.step('test', h.name, () => activateBuilt(ctx, h, rec.host(h.name).built.systemPath as string, 'test'), (out) => out);
   });
 
   const executors = batch.map((h) => ctx.executor(h));
@@ -233,7 +236,7 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   const pidAtGate = new Map(gate.hosts.map((h) => [h.host, h.lastSample?.unit?.mainPid ?? 0]));
   await onEveryHost(batch, limit, (h) =>
     rec.step('switch', h.name, async () => {
-      const out = await nixosRebuild(ctx, h, 'switch');
+      const out = await activateBuilt(ctx, h, rec.host(h.name).built.systemPath as string, 'switch');
       await rec.setPhase(h.name, 'permanent');
       return out;
     }, (out) => out),

@@ -11,11 +11,8 @@ export function planBatches(hosts: readonly Host[], strategy: Strategy, rollout:
   switch (strategy) {
     case 'lockstep':
       return [[...hosts]];
-    case 'rolling': {
-      const batches: Host[][] = [];
-      for (let i = 0; i < hosts.length; i += rollout.batch_size) batches.push(hosts.slice(i, i + rollout.batch_size));
-      return batches;
-    }
+    case 'rolling':
+      return chunks(hosts, rollout.batch_size);
     case 'canary': {
       const canary = hosts.find((h) => h.name === rollout.canary) ?? hosts[0];
       const rest = hosts.filter((h) => h !== canary);
@@ -30,14 +27,21 @@ export function hostsToRollBack(phases: ReadonlyMap<string, HostPhase>, scope: R
   return [...phases].filter(([name, phase]) => onNewSystem(phase) && (scope === 'all' || failed.includes(name))).map(([name]) => name);
 }
 
+/** items in order, `size` to a chunk (the last one may be smaller). */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** Runs fn over items with at most `limit` at once (max_parallel), keeping the order of results. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      results[i] = await fn(items[i] as T).then((value) => ({ status: 'fulfilled', value }) as const, (reason: unknown) => ({ status: 'rejected', reason }) as const);
+      results[i] = await fn(items[i] as T, i).then((value) => ({ status: 'fulfilled', value }) as const, (reason: unknown) => ({ status: 'rejected', reason }) as const);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

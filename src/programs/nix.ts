@@ -64,3 +64,26 @@ export function parseClosureDiff(output: string): string[] {
     .map((l) => l.trim())
     .filter(Boolean);
 }
+
+/** A host's system in the flake: what nixos-rebuild builds for `--flake FLAKE#HOST`. */
+export const toplevelAttr = (flake: string, host: string) => `${flake}#nixosConfigurations.${host}.config.system.build.toplevel`;
+
+/** Several hosts' systems evaluated and built by one Nix process; `--json` lists their outputs
+ * in the order asked, and the out links (LINK, LINK-1, …) keep them from garbage collection. */
+export const buildSystemsArgv = (nix: string, flake: string, hosts: readonly string[], outLink: string) => [
+  nix, ...EXPERIMENTAL, 'build', '--json', '--out-link', outLink, ...hosts.map((h) => toplevelAttr(flake, h)),
+];
+
+/** The store paths of `nix build --json`, in the order of the installables. */
+export function parseBuildOutputs(stdout: string): string[] {
+  const built = JSON.parse(stdout) as unknown;
+  if (!Array.isArray(built)) throw new Error('nix build --json: expected a list');
+  return built.map((b: { outputs?: { out?: unknown } }) => {
+    if (typeof b?.outputs?.out !== 'string') throw new Error('nix build --json: an entry without outputs.out');
+    return b.outputs.out;
+  });
+}
+
+/** The inverse of parseBuildOutputs: what `nix build --json` prints for these outputs. */
+export const formatBuildOutputs = (paths: readonly string[]) =>
+  JSON.stringify(paths.map((out) => ({ drvPath: `${out.replace(/-[^/]*$/, '')}-x.drv`, outputs: { out } })));

@@ -1,18 +1,17 @@
-// nixos-rebuild (or nixos-rebuild-ng, or the sandbox's stand-in): build, test, switch.
+// nixos-rebuild-ng (NixOS 26.05 and later) activates a system that is already built:
+// `--store-path`. Older ones (and the bash nixos-rebuild) evaluate and build again.
 import type { Host } from '../config/host.js';
 
-export type RebuildAction = 'build' | 'test' | 'switch' | 'boot' | 'dry-activate';
+export const helpArgv = (program: string) => [program, '--help'];
 
-export function nixosRebuildArgv(program: string, action: RebuildAction, flake: string, host: Host): string[] {
-  const argv = [program, action, '--flake', `${flake}#${host.name}`];
-  // build happens on this machine; only activation goes to the target.
-  if (!host.local && action !== 'build') {
+/** Whether this nixos-rebuild can activate a given store path (its --help lists the flag). */
+export const hasStorePath = (help: string) => /--store-path\b/.test(help);
+
+export function activateStorePathArgv(program: string, action: 'test' | 'switch', storePath: string, host: Host): string[] {
+  const argv = [program, action, '--store-path', storePath];
+  if (!host.local) {
     argv.push('--target-host', host.target);
-    // --use-remote-sudo is understood by nixos-rebuild and (as a deprecated alias of --sudo) by nixos-rebuild-ng.
-    if (host.sudo) argv.push('--use-remote-sudo');
+    if (host.sudo) argv.push('--sudo');
   }
   return argv;
 }
-
-/** What `nix build` would build for the host (used for the closure diff and the plan). */
-export const toplevelAttr = (flake: string, host: string) => `${flake}#nixosConfigurations.${host}.config.system.build.toplevel`;

@@ -29,6 +29,34 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const report = await readFile(r.json.reportFiles.markdown, 'utf8');
     expect(report).toContain('**SUCCESS');
     expect(report).toMatch(/exo-0\.1\.0 → 0\.2\.0|0\.1\.0 → 0\.2\.0/);
+    await expectRunningWhatWasBuilt(r.json.hosts);
+  });
+
+  /** Each host runs, and boots, exactly the system the deploy built (and gated) for it. */
+  const expectRunningWhatWasBuilt = async (hosts: { host: string; built: { systemPath: string } }[]) => {
+    const f = fleet();
+    for (const host of f.hosts) {
+      const built = hosts.find((h) => h.host === host.name)!.built.systemPath;
+      expect(built).toMatch(/^\/nix\/store\//);
+      expect(await f.running(host)).toBe(built);
+      expect(await f.ssh(host, 'readlink -f /nix/var/nix/profiles/system')).toBe(built);
+    }
+  };
+
+  it('with NixOS 25.11\'s nixos-rebuild (no --store-path) the deploy activates the built systems itself', async () => {
+    const f = fleet();
+    await f.useNixosRebuild('25.11');
+    try {
+      await f.ship('0.2.1');
+      const r = await f.cli(['deploy', '--yes', '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.json.outcome).toBe('success');
+      await expectRunningWhatWasBuilt(r.json.hosts);
+      const gens = await f.cli(['generations', '--json']);
+      for (const h of gens.json.hosts) expect(h.generations[0]).toMatchObject({ current: true, running: true, exo: '0.2.1' });
+    } finally {
+      await f.useNixosRebuild('26.05');
+    }
   });
 
   it('rollback --to N puts every host on generation N and exo stays healthy, waiting out a held activation lock', async () => {

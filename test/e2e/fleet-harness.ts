@@ -59,6 +59,8 @@ export interface Fleet {
   setExoSettings(settings: Record<string, unknown>): Promise<void>;
   /** Sets other NixOS options on every host in the config repository (not yet deployed). */
   setNixosSettings(settings: Record<string, unknown>): Promise<void>;
+  /** Which nixos-rebuild exo-deploy runs: NixOS 26.05's (with --store-path) or 25.11's. */
+  useNixosRebuild(release: '26.05' | '25.11'): Promise<void>;
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
@@ -106,6 +108,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       useSudoUser: (host) => sandbox.useSudoUser({ dir: dir as string, host: host.name }),
       setExoSettings: (settings) => sandbox.setExoSettings({ dir: dir as string, settings }),
       setNixosSettings: (settings) => sandbox.setNixosSettings({ dir: dir as string, settings }),
+      useNixosRebuild: (release) => sandbox.useNixosRebuild({ dir: dir as string, release }),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);

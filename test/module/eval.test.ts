@@ -143,7 +143,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         `${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/var/lib/private/exo"`,
         `${TOOLKIT} "backup" "prune" "--local" "--dir" "/var/backups/exo" "--keep" "10"`,
       ]);
-      expect(backup.serviceConfig.ReadWritePaths).toEqual(['/var/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles/system.lock']);
+      expect(backup.serviceConfig.ReadWritePaths).toEqual(['/var/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles']);
       expect(backup.environment).toEqual({ NIX_REMOTE: 'daemon' });
       expect(backup.onSuccess).toEqual([]);
       expect(r.timers['exo-backup']!.timerConfig).toEqual({ OnCalendar: 'daily', Persistent: 'true', RandomizedDelaySec: '1h' });
@@ -153,7 +153,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     it('keep the firewall closed, bound exo log files, and write release.json', async () => {
       const r = await evalExo();
       expect(r.firewall).toMatchObject({ allowedTCPPorts: [], allowedUDPPorts: [], allowedTCPPortRanges: [], interfaces: {} });
-      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -', 'f /nix/var/nix/profiles/system.lock 0600 root root -']);
+      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -']);
       expect(release(r)).toEqual({
         schemaVersion: 2,
         exo: { version: '1.0.71', identity: '1.0.71', revision: null, era: 'libp2p', package: EXO },
@@ -333,7 +333,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         `${TOOLKIT} "backup" "create" "--local" "--dir" "/srv/backups/exo" "--state-dir" "/var/lib/private/exo" "--models"`,
         `${TOOLKIT} "backup" "prune" "--local" "--dir" "/srv/backups/exo" "--keep" "3"`,
       ]);
-      expect(sc.ReadWritePaths).toEqual(['/srv/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles/system.lock']);
+      expect(sc.ReadWritePaths).toEqual(['/srv/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles']);
       expect(r.tmpfiles).toContain('d /srv/backups/exo 0700 root root -');
     });
     it('timerConfig = null leaves only the service; a custom timer is used as given', async () => {

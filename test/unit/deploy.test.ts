@@ -62,7 +62,16 @@ async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = ''
 }
 
 const running = (f: SimFleet) => f.hosts.map((h) => h.running);
-const rebuilds = (s: Setup) => s.commands().filter((c) => c.startsWith('nixos-rebuild')).map((c) => c.split(' ').slice(0, 2).join(' '));
+/** What was built and activated, in order: `build h1 h2` (one Nix process), `test h1 2.0.0`
+ * (switch-to-configuration of that version's system), `switch h2 2.0.0 (nixos-rebuild)`. */
+const rebuilds = (s: Setup) => s.fleet.log.flatMap((l) => {
+  const build = /^deployer: nix build (.*)$/.exec(l);
+  if (build) return [`build ${build[1]}`];
+  const stc = /^(\S+): switch-to-configuration (\S+) (\S+)/.exec(l);
+  if (stc) return [`${stc[2]} ${stc[1]} ${stc[3]}`];
+  const rebuild = /^deployer: nixos-rebuild (\S+) --store-path (\S+)/.exec(l);
+  return rebuild ? [`${rebuild[1]} ${rebuild[2]} (nixos-rebuild)`] : [];
+});
 
 describe('deploy', () => {
   it('success: build, copy, test, gate, switch on every host; exit 0; a report in both forms', async () => {
@@ -72,8 +81,9 @@ describe('deploy', () => {
     expect(r.data.outcome).toBe('success');
     expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([2, 2]);
-    expect(rebuilds(s)).toEqual(['nixos-rebuild build', 'nixos-rebuild build', 'nixos-rebuild test', 'nixos-rebuild test', 'nixos-rebuild switch', 'nixos-rebuild switch']);
-    expect(s.commands().find((c) => c.startsWith('nixos-rebuild test'))).toBe('nixos-rebuild test --flake ' + s.dir + '#h1 --target-host root@10.99.0.2');
+    // evaluated and built once, in one Nix process; the built systems activated as they are
+    expect(rebuilds(s)).toEqual(['build h1 h2', 'test h1 2.0.0', 'test h2 2.0.0', 'switch h1 2.0.0', 'switch h2 2.0.0']);
+    expect(s.commands().filter((c) => c.startsWith('nixos-rebuild'))).toEqual(['nixos-rebuild --help']);
     expect(r.data.hosts.map((h: { built: { systemPath: string } }) => h.built.systemPath)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
     expect(r.data.hosts.map((h: { phase: string; diff: string[] }) => [h.phase, h.diff])).toEqual([['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']], ['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']]]);
     const md = await readFile(r.data.reportFiles.markdown, 'utf8');
@@ -86,7 +96,7 @@ describe('deploy', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.ok);
     expect(r.data.outcome).toBe('no-change');
-    expect(rebuilds(s)).toEqual(['nixos-rebuild build', 'nixos-rebuild build']);
+    expect(rebuilds(s)).toEqual(['build h1 h2']);
   });
 
   it('a failed build changes no host and exits 1', async () => {
@@ -94,7 +104,7 @@ describe('deploy', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('failed');
-    expect(rebuilds(s).filter((c) => c !== 'nixos-rebuild build')).toEqual([]);
+    expect(rebuilds(s).filter((c) => !c.startsWith('build'))).toEqual([]);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
   });
 
@@ -107,14 +117,24 @@ describe('deploy', () => {
   });
 
   it('units failing in `test` on one host: every activated host goes back to its recorded system; exit 1', async () => {
-    const s = await setup((f) => f.testExit.set('h2', 1));
+    const s = await setup((f) => f.testExit.set('h2', 4));
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(s.fleet.log).toEqual(expect.arrayContaining(['h1: switch-to-configuration test 1.0.0', 'h2: switch-to-configuration test 1.0.0']));
-    expect(rebuilds(s)).not.toContain('nixos-rebuild switch');
-    expect(r.data.error).toContain('h2: nixos-rebuild test exited 1: units failed to start');
+    expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
+    expect(r.data.error).toContain(`h2: test of ${sys('h2', '2.0.0')} exited 4: units failed to start`);
+  });
+
+  it('a host running another system than the one built after `test` fails and is rolled back; nothing is made permanent', async () => {
+    const s = await setup((f) => f.runsInstead.set('h2', sys('h2', '9.9.9')));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(r.data.error).toContain(`h2: after test, it runs ${sys('h2', '9.9.9')}, not the system built and copied for it (${sys('h2', '2.0.0')})`);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
   });
 
   it('the gate failing on one host (a dead runner) rolls back the whole cluster; exit 1; the report names the evidence', async () => {
@@ -140,7 +160,7 @@ describe('deploy', () => {
         get(target, prop, receiver) {
           if (prop === 'push') {
             return (line: string) => {
-              if (line === 'deployer: nixos-rebuild switch h2') switched = true;
+              if (line === 'h2: switch-to-configuration switch 2.0.0') switched = true;
               if (switched) h2.behaviour.set(built, 'down');
               return target.push(line);
             };
@@ -177,7 +197,7 @@ describe('deploy', () => {
       const log = f.log;
       f.log = new Proxy(log, {
         get(target, prop, receiver) {
-          if (prop === 'push') return (line: string) => (line.startsWith('deployer: nixos-rebuild test h2') && controller.abort(new Error('SIGINT')), target.push(line));
+          if (prop === 'push') return (line: string) => (line.startsWith('h2: switch-to-configuration test 2.0.0') && controller.abort(new Error('SIGINT')), target.push(line));
           return Reflect.get(target, prop, receiver);
         },
       });
@@ -186,7 +206,7 @@ describe('deploy', () => {
     expect(r.exitCode).toBe(ExitCode.interrupted);
     expect(r.data.outcome).toBe('interrupted');
     expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['activated', 'activated']);
-    expect(rebuilds(s)).not.toContain('nixos-rebuild switch');
+    expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
 
     // What the journal on disk says, and what status and rollback --last make of it.
     const status = await s.command('status');
@@ -223,7 +243,8 @@ describe('deploy', () => {
 
 describe('deploy strategies', () => {
   const three = ['h1', 'h2', 'h3'];
-  const order = (s: Setup) => s.fleet.log.filter((l) => /^deployer: nixos-rebuild (test|switch)/.test(l)).map((l) => l.replace('deployer: nixos-rebuild ', ''));
+  /** The activations of the new systems, in order: `test h1`, `switch h1`, … */
+  const order = (s: Setup) => rebuilds(s).filter((c) => /^(test|switch) \S+ 2\.0\.0/.test(c)).map((c) => c.split(' ').slice(0, 2).join(' '));
 
   /** Every system of the fleet, old and new, carries this release. */
   const releases = (f: SimFleet, of: (version: string) => object) => {
@@ -485,7 +506,7 @@ describe('deploy --dry-run', () => {
     const s = await setup();
     const r = await s.command('deploy', { 'dry-run': true });
     expect(r.exitCode).toBe(ExitCode.ok);
-    expect(rebuilds(s)).toEqual(['nixos-rebuild build', 'nixos-rebuild build']);
+    expect(rebuilds(s)).toEqual(['build h1 h2']);
     expect(s.commands().some((c) => /\btar -C /.test(c) || c.includes('switch-to-configuration'))).toBe(false);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(r.text).toContain('plan (dry run: built and copied, nothing activated): lockstep, [h1, h2]');

@@ -2,6 +2,7 @@
 // commands exo-deploy runs (locally and over ssh) from a small model of each host, and a
 // fake fetch answers exo's API from the same model. Only logic is tested with it.
 import { MARKER_FILE } from '../../src/deploy/host-marker.js';
+import { formatBuildOutputs } from '../../src/programs/nix.js';
 import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import type { Rule } from './fake-runner.js';
@@ -44,7 +45,13 @@ export interface SimFleet {
   /** The system each host's build produces. */
   built: Map<string, string>;
   buildExit: number;
+  /** switch-to-configuration's exit for `test` of a host's built system (4: units failed). */
   testExit: Map<string, number>;
+  /** This machine's nixos-rebuild activates a given store path (nixos-rebuild-ng of NixOS 26.05). */
+  storePath: boolean;
+  /** By host: what runs after the built system's activation instead of it (another activation
+   * racing this one). */
+  runsInstead: Map<string, string>;
   log: string[];
   /** The environment each hook was started with. */
   hookEnvs: Record<string, string>[];
@@ -78,6 +85,8 @@ export function simFleet(names: string[]): SimFleet {
     built: new Map(names.map((n) => [n, sys(n, '2.0.0')])),
     buildExit: 0,
     testExit: new Map(),
+    storePath: false,
+    runsInstead: new Map(),
     log: [],
     hookEnvs: [],
     releases: new Map(),
@@ -130,31 +139,35 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
     return {};
   }
   if (program === 'nix' && action === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
-  if (program === 'nixos-rebuild') {
-    const name = (argv[3] ?? '').split('#')[1] as string;
-    const host = fleet.hosts.find((h) => h.name === name);
-    const built = fleet.built.get(name) as string;
-    fleet.log.push(`deployer: nixos-rebuild ${action} ${name}`);
-    if (action === 'build') return fleet.buildExit === 0 ? {} : { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
+  if (program === 'nix' && argv.includes('build') && argv.includes('--json')) {
+    const names = argv.filter((a) => a.includes('#nixosConfigurations.')).map((a) => /#nixosConfigurations\.([^.]+)\./.exec(a)?.[1] as string);
+    fleet.log.push(`deployer: nix build ${names.join(' ')}`);
+    if (fleet.buildExit !== 0) return { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
+    return { stdout: formatBuildOutputs(names.map((n) => fleet.built.get(n) as string)) };
+  }
+  if (program === 'nixos-rebuild' && action === '--help') {
+    return { stdout: `usage: nixos-rebuild [-h] [--flake FLAKE]${fleet.storePath ? ' [--store-path STORE_PATH]' : ''} [--target-host TARGET_HOST] [--sudo] {switch,boot,test,build,dry-activate}\n` };
+  }
+  // nixos-rebuild ACTION --store-path PATH --target-host TARGET [--sudo]
+  if (program === 'nixos-rebuild' && fleet.storePath && argv[2] === '--store-path') {
+    const path = argv[3] as string;
+    const host = fleet.hosts.find((h) => argv[argv.indexOf('--target-host') + 1]?.endsWith(h.address));
     if (!host) return { exitCode: 1 };
+    fleet.log.push(`deployer: nixos-rebuild ${action} --store-path ${host.name}${argv.includes('--sudo') ? ' --sudo' : ''}`);
     // a non-root target user activates only through the remote sudo nixos-rebuild is told to use
-    if (host.user && !argv.includes('--use-remote-sudo') && !argv.includes('--sudo')) return { exitCode: 1, stderr: 'error: opening lock file \'/nix/var/nix/profiles/system.lock\': Permission denied' };
+    if (host.user && !argv.includes('--sudo')) return { exitCode: 1, stderr: 'error: opening lock file \'/nix/var/nix/profiles/system.lock\': Permission denied' };
     if (action === 'test') {
-      const exit = fleet.testExit.get(name) ?? 0;
-      activate(fleet, host, built);
-      return exit === 0 ? { stdout: 'activating the configuration...' } : { exitCode: exit, stderr: 'warning: error(s) occurred while switching to the new configuration' };
+      const exit = fleet.testExit.get(host.name) ?? 0;
+      activate(fleet, host, path);
+      return exit === 0 ? { stdout: 'activating the configuration...' } : { exitCode: exit, stderr: `warning: the following units failed: exo.service\nCommand '…' returned non-zero exit status ${exit}.` };
     }
     if (action === 'switch') {
       const n = Math.max(...host.generations.keys()) + 1;
-      host.generations.set(n, built);
+      host.generations.set(n, path);
       host.profile = n;
-      activate(fleet, host, built);
+      activate(fleet, host, path);
       return {};
     }
-  }
-  if (program === 'readlink' && argv[2] === '--' && argv[3]?.endsWith('/result')) {
-    const name = argv[3].split('/').at(-2) as string; // RUN/build/HOST/result
-    return { stdout: `${fleet.built.get(name)}\n` };
   }
   if (program === 'nix' && argv.includes('copy')) return {};
   if (program === 'sh' && argv[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, argv.slice(4)) };
@@ -250,10 +263,12 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   }
   if (program?.endsWith('/bin/switch-to-configuration')) {
     const path = program.replace('/bin/switch-to-configuration', '');
-    const exit = host.activationExit.get(`${path} ${args[1]}`) ?? 0;
+    const builtTest = args[1] === 'test' && path === fleet.built.get(host.name) ? fleet.testExit.get(host.name) : undefined;
+    const exit = host.activationExit.get(`${path} ${args[1]}`) ?? builtTest ?? 0;
     fleet.log.push(`${host.name}: switch-to-configuration ${args[1]} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`);
-    if (exit === 0 && args[1] !== 'boot') activate(fleet, host, path);
-    return { exitCode: exit };
+    // exit 4: the system is active, but units failed
+    if ((exit === 0 || exit === 4) && args[1] !== 'boot') activate(fleet, host, path === fleet.built.get(host.name) ? (fleet.runsInstead.get(host.name) ?? path) : path);
+    return exit === 4 ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' } : { exitCode: exit };
   }
   if (program === 'nix' && args[1] === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
   if (program === 'nix' && args.includes('show-config')) return { stdout: 'experimental-features = flakes nix-command\n' };
@@ -261,7 +276,8 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   if (program === 'nix' && args.includes('diff-closures')) return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
   if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
   if (program === 'df') return { stdout: 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n' };
-  if (program === 'test') return { exitCode: 1 };
+  // a NixOS system has nixos-version; nothing else is there
+  if (program === 'test') return { exitCode: args.at(-1)?.endsWith('/nixos-version') ? 0 : 1 };
   if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, args.slice(4)) };
   // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync
   if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string)) return {};

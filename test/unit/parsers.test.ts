@@ -5,6 +5,8 @@ import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import { parseDf, parseMeminfo, parseReadFiles } from '../../src/programs/coreutils.js';
 import { parseJournal } from '../../src/programs/journalctl.js';
 import { parseGenerations } from '../../src/programs/nix-env.js';
+import { formatBuildOutputs, parseBuildOutputs } from '../../src/programs/nix.js';
+import { hasStorePath } from '../../src/programs/nixos-rebuild.js';
 import { formatFailedUnits, formatInvocations, parseFailedUnits, parseInvocations, parseUnitState } from '../../src/programs/systemctl.js';
 import { reportedFailedUnits } from '../../src/system/failed-units.js';
 import { diffLocks, parseLock } from '../../src/flake/lock.js';
@@ -19,6 +21,19 @@ describe('nix-env --list-generations', () => {
       { number: 2, date: '2026-11-20 11:30:05', current: true },
     ]);
     expect(parseGenerations('')).toEqual([]);
+  });
+});
+
+describe('nix build --json', () => {
+  it('reads the outputs in the order of the installables, as Nix 2.8 prints them, and its inverse', () => {
+    const out = '[{"drvPath":"/nix/store/h0q-a.drv","outputs":{"out":"/nix/store/ggb-a"}},{"drvPath":"/nix/store/g7n-b.drv","outputs":{"out":"/nix/store/gi2-b"}}]';
+    expect(parseBuildOutputs(out)).toEqual(['/nix/store/ggb-a', '/nix/store/gi2-b']);
+    expect(parseBuildOutputs(formatBuildOutputs(['/nix/store/x-s1', '/nix/store/y-s2']))).toEqual(['/nix/store/x-s1', '/nix/store/y-s2']);
+    expect(() => parseBuildOutputs('[{"drvPath":"/nix/store/h0q-a.drv"}]')).toThrow(/without outputs.out/);
+  });
+  it('tells a nixos-rebuild that activates a store path by its --help', () => {
+    expect(hasStorePath('  --store-path STORE_PATH  activate this system instead of building one')).toBe(true);
+    expect(hasStorePath('usage: nixos-rebuild [--flake FLAKE] [--target-host HOST]')).toBe(false);
   });
 });
 

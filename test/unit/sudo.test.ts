@@ -75,21 +75,35 @@ describe('a host reached as a sudo user', () => {
     expect(r.data.hosts[1].generations[0]).toMatchObject({ number: 1, running: true, path: sys('h2', '1.0.0') });
   });
 
-  it('deploy: success, h2 on the new system in a new generation; nixos-rebuild gets --use-remote-sudo for h2 only; the marker is written through sudo', async () => {
+  it('deploy: success, h2 on the new system in a new generation, its profile and activation through sudo; the marker too', async () => {
     const s = await setup();
     const r = await s.command('deploy', { json: true });
     expect(r.exitCode, r.text).toBe(ExitCode.ok);
     expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([2, 2]);
-    const rebuilds = s.commands().filter((c) => /^nixos-rebuild (test|switch)/.test(c));
-    expect(rebuilds.filter((c) => c.includes('#h2'))).toEqual([
-      `nixos-rebuild test --flake ${s.dir}#h2 --target-host deploy@10.99.0.3 --use-remote-sudo`,
-      `nixos-rebuild switch --flake ${s.dir}#h2 --target-host deploy@10.99.0.3 --use-remote-sudo`,
-    ]);
-    expect(rebuilds.filter((c) => c.includes('#h1')).some((c) => c.includes('sudo'))).toBe(false);
     const h2 = s.fleet.hosts[1]!;
-    expect(h2.sudoCommands).toEqual(expect.arrayContaining([LIST, 'mkdir -p -- /run/exo-deploy', expect.stringMatching(/^rm -rf -- \/run\/exo-deploy\//)]));
+    expect(h2.sudoCommands).toEqual(expect.arrayContaining([
+      LIST,
+      'mkdir -p -- /run/exo-deploy',
+      `nix-env -p /nix/var/nix/profiles/system --set ${sys('h2', '2.0.0')}`,
+      expect.stringMatching(new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration test$`)),
+      expect.stringMatching(new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration switch$`)),
+      expect.stringMatching(/^rm -rf -- \/run\/exo-deploy\//),
+    ]));
     expect(s.fleet.hosts[0]!.sudoCommands).toBeUndefined();
+  });
+
+  it('deploy with a nixos-rebuild that has --store-path: it activates the built systems, with --sudo for h2 only', async () => {
+    const s = await setup((f) => (f.storePath = true));
+    const r = await s.command('deploy', { json: true });
+    expect(r.exitCode, r.text).toBe(ExitCode.ok);
+    expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    const rebuilds = s.commands().filter((c) => /^nixos-rebuild (test|switch)/.test(c));
+    expect(rebuilds.filter((c) => c.includes('deploy@'))).toEqual([
+      `nixos-rebuild test --store-path ${sys('h2', '2.0.0')} --target-host deploy@10.99.0.3 --sudo`,
+      `nixos-rebuild switch --store-path ${sys('h2', '2.0.0')} --target-host deploy@10.99.0.3 --sudo`,
+    ]);
+    expect(rebuilds.filter((c) => c.includes('root@')).some((c) => c.includes('sudo'))).toBe(false);
   });
 
   it('deploy: a failing gate on h2 rolls both hosts back, h2\'s activation and profile through sudo', async () => {

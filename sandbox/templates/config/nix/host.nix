@@ -14,6 +14,11 @@ in
     era = exo.declaredEra or exo.era;
     apiPort = fleet.apiPort;
     namespace = fleet.namespace or null;
+    # a cluster's nodes reach each other: the fixed libp2p port and the firewall rules a
+    # multi-node fleet needs (the hosts have no firewall; the flags are what counts)
+    openFirewall = true;
+    # the stand-in binds its API within a second; a real node's default is 5min
+    startTimeout = "20s";
     # the stand-in's view of the fleet (the real exo finds its peers by discovery)
     environment = {
       EXO_STANDIN_PEERS = lib.concatMapStringsSep "," (n: "${fleet.hosts.${n}.address}:${toString fleet.apiPort}") others;
