@@ -14,6 +14,8 @@ export interface Host {
   currentSystem: string;
   unit: string;
   exoStateDir: string;
+  /** The target substitutes from its own binary caches what it can when a system is copied. */
+  substituteOnTarget: boolean;
 }
 
 type Defaults = ConfigFile['defaults'];
@@ -42,5 +44,6 @@ export function resolveHost(name: string, entry: Entry, defaults: Defaults): Hos
     currentSystem: entry.current_system ?? defaults.current_system,
     unit: entry.unit ?? defaults.unit,
     exoStateDir: entry.exo_state_dir ?? defaults.exo_state_dir,
+    substituteOnTarget: entry.substitute_on_target ?? defaults.substitute_on_target,
   };
 }

@@ -52,6 +52,7 @@ const hostSettings = {
   unit: z.string().regex(UNIT_NAME, 'expected a systemd service name such as "exo.service"'),
   exo_state_dir: absPath,
   api_port: z.number().int().min(1).max(65535),
+  substitute_on_target: z.boolean(),
 };
 
 const Defaults = z.strictObject({
@@ -62,6 +63,9 @@ const Defaults = z.strictObject({
   unit: hostSettings.unit.default('exo.service'),
   exo_state_dir: hostSettings.exo_state_dir.default('/var/lib/exo'),
   api_port: hostSettings.api_port.default(52415),
+  // `nix copy --substitute-on-destination`: the target fetches what its own binary caches
+  // have (GPU closures are many GB) instead of taking every byte from this machine
+  substitute_on_target: hostSettings.substitute_on_target.default(true),
 });
 
 const HostEntry = z.strictObject({
@@ -81,6 +85,7 @@ const HostEntry = z.strictObject({
   unit: hostSettings.unit.optional(),
   exo_state_dir: hostSettings.exo_state_dir.optional(),
   api_port: hostSettings.api_port.optional(),
+  substitute_on_target: hostSettings.substitute_on_target.optional(),
 });
 
 const Health = z.strictObject({

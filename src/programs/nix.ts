@@ -87,3 +87,9 @@ export function parseBuildOutputs(stdout: string): string[] {
 /** The inverse of parseBuildOutputs: what `nix build --json` prints for these outputs. */
 export const formatBuildOutputs = (paths: readonly string[]) =>
   JSON.stringify(paths.map((out) => ({ drvPath: `${out.replace(/-[^/]*$/, '')}-x.drv`, outputs: { out } })));
+
+/** Copies a closure to an ssh target; with substitute, the target first tries its own binary
+ * caches for each path. */
+export const copyToArgv = (nix: string, target: string, storePath: string, substitute: boolean) => [
+  nix, ...EXPERIMENTAL, 'copy', ...(substitute ? ['--substitute-on-destination'] : []), '--to', `ssh://${target}`, storePath,
+];

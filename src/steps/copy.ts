@@ -1,12 +1,12 @@
 // Copy a built system to its host, and say what changes against what the host runs.
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
-import { diffClosuresArgv, EXPERIMENTAL, parseClosureDiff } from '../programs/nix.js';
+import { copyToArgv, diffClosuresArgv, parseClosureDiff } from '../programs/nix.js';
 import { nixSshOpts } from '../run/executor.js';
 
 export async function copyClosure(ctx: Context, host: Host, systemPath: string): Promise<string> {
   if (host.local) return 'local host: nothing to copy';
-  const result = await ctx.deployer.must([ctx.config.programs.nix, ...EXPERIMENTAL, 'copy', '--to', `ssh://${host.target}`, systemPath], {
+  const result = await ctx.deployer.must(copyToArgv(ctx.config.programs.nix, host.target, systemPath, host.substituteOnTarget), {
     env: { NIX_SSHOPTS: nixSshOpts(host) },
     timeoutMs: ctx.config.timeouts.build,
   });

@@ -91,6 +91,18 @@ describe('deploy', () => {
     expect(JSON.parse(await readFile(r.data.reportFiles.json, 'utf8')).outcome).toBe('success');
   });
 
+  it('the copy lets each target substitute from its own caches, unless substitute_on_target = false', async () => {
+    const copies = (s: Setup) => s.commands().filter((c) => / copy /.test(c));
+    const s = await setup();
+    expect((await s.run()).exitCode).toBe(ExitCode.ok);
+    expect(copies(s)).toHaveLength(2);
+    for (const c of copies(s)) expect(c).toMatch(/copy --substitute-on-destination --to ssh:\/\/root@10\.99\.0\.\d /);
+    const off = await setup(() => {}, '[defaults]\nsubstitute_on_target = false\n');
+    expect((await off.run()).exitCode).toBe(ExitCode.ok);
+    expect(copies(off)).toHaveLength(2);
+    for (const c of copies(off)) expect(c).not.toContain('--substitute-on-destination');
+  });
+
   it('no change: hosts already run the built system; nothing is activated; exit 0', async () => {
     const s = await setup((f) => f.hosts.forEach((h) => f.built.set(h.name, h.running)));
     const r = await s.run();

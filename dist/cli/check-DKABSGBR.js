@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-GRKM7G5K.js";import"./chunk-F4VEVZDM.js";import"./chunk-TELXUIZ4.js";import"./chunk-HBSGIAOM.js";import"./chunk-BNNVU5OQ.js";import"./chunk-4YBKVX2H.js";import"./chunk-77KCD43P.js";import"./chunk-YXY2SNTS.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
