@@ -95,30 +95,15 @@ async function answerFor(fleet, argv) {
 async function onDeployer(fleet, argv) {
   const [program, action] = argv;
   if (program === 'nix' && action === '--version') return ok('nix (Nix) 2.24.0\n');
-  if (program === 'nixos-rebuild') {
-    const host = fleet.byName.get((argv[3] ?? '').split('#')[1]);
-    if (!host) return { exitCode: 1, stdout: '', stderr: 'no such host', timedOut: false };
-    if (action === 'build') {
-      await sleep(host.lat.build);
-      return ok();
-    }
-    if (action === 'test') {
-      await sleep(host.lat.test);
-      activate(host, host.built);
-      return ok('activating the configuration...\n');
-    }
-    if (action === 'switch') {
-      await sleep(host.lat.switch);
-      const n = host.generations.size + 1;
-      host.generations.set(n, host.built);
-      host.profile = n;
-      activate(host, host.built);
-      return ok();
-    }
+  // one host to a Nix process (the sim's [build] setting): evaluated and built in its latency
+  if (program === 'nix' && argv.includes('build') && argv.includes('--json')) {
+    const hosts = argv.filter((a) => a.includes('#nixosConfigurations.')).map((a) => fleet.byName.get(/#nixosConfigurations\.([^.]+)\./.exec(a)?.[1]));
+    if (hosts.some((h) => !h)) return { exitCode: 1, stdout: '', stderr: 'no such host', timedOut: false };
+    await sleep(hosts.reduce((ms, h) => ms + h.lat.build, 0));
+    return ok(JSON.stringify(hosts.map((h) => ({ drvPath: `${h.built}.drv`, outputs: { out: h.built } }))));
   }
-  if (program === 'readlink' && argv[2] === '--' && argv[3]?.endsWith('/result')) {
-    return ok(`${fleet.byName.get(argv[3].split('/').at(-2))?.built}\n`);
-  }
+  // NixOS 25.11's nixos-rebuild: no --store-path, so exo-deploy activates by itself
+  if (program === 'nixos-rebuild' && action === '--help') return ok('usage: nixos-rebuild [-h] [--flake FLAKE] [--target-host TARGET_HOST] {switch,boot,test,build}\n');
   if (program === 'nix' && argv.includes('copy')) {
     const target = argv.find((a) => a.startsWith('ssh://') || a.startsWith('ssh-ng://'));
     const host = target ? fleet.byTarget.get(target.replace(/^ssh(-ng)?:\/\//, '').split('?')[0]) : undefined;
@@ -165,15 +150,19 @@ function onHost(host, args) {
     }
   }
   if (program?.endsWith('/bin/switch-to-configuration')) {
-    if (args[1] !== 'boot') activate(host, program.replace('/bin/switch-to-configuration', ''));
-    return ok();
+    const action = args[1];
+    return sleep(host.lat[action] ?? 0).then(() => {
+      if (action !== 'boot') activate(host, program.replace('/bin/switch-to-configuration', ''));
+      return ok();
+    });
   }
   if (program === 'nix' && args[1] === '--version') return ok('nix (Nix) 2.24.0\n');
   if (program === 'nix' && (args.includes('show-config') || args.includes('config'))) return ok('experimental-features = flakes nix-command\n');
   if (program === 'nix' && args.includes('diff-closures')) return ok('exo: 1.0.0 → 2.0.0, +1.2 KiB\n');
   if (program === 'cat') return ok(MEMINFO);
   if (program === 'df') return ok(DF);
-  if (program === 'test') return { exitCode: 1, stdout: '', stderr: '', timedOut: false };
+  // a NixOS system has nixos-version; nothing else is there
+  if (program === 'test') return { exitCode: args.at(-1)?.endsWith('/nixos-version') ? 0 : 1, stdout: '', stderr: '', timedOut: false };
   if (program === 'sh' && args[2]?.startsWith('for f do')) return ok(releaseFiles(args.slice(4)));
   if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program)) return ok();
   return { exitCode: 127, stdout: '', stderr: `sim: no rule for ${args.join(' ')}`, timedOut: false };

@@ -23,7 +23,7 @@ try {
   await writeFile(path.join(dir, 'flake.lock'), '{}\n');
   const config = path.join(dir, 'exo-deploy.toml');
   // soak 0 and a short interval: the gate's real sleeps would otherwise be the whole makespan
-  await writeFile(config, `[health]\nsoak = "0s"\ninterval = "10ms"\nready_timeout = "30s"\ntimeout = "5s"\n[rollout]\nmax_parallel = ${limit}\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "${h.target}"\n`).join('')}`);
+  await writeFile(config, `[health]\nsoak = "0s"\ninterval = "10ms"\nready_timeout = "30s"\ntimeout = "5s"\n[rollout]\nmax_parallel = ${limit}\n[build]\nhosts_per_evaluation = 1\nmax_evaluations = ${limit}\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "${h.target}"\n`).join('')}`);
   const log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
   const runner = simRunner(fleet);
   const ctx = await createContext({ config, yes: true }, [], { runner, log, signal: new AbortController().signal, fetch: simFetch(fleet) });
