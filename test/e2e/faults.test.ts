@@ -8,9 +8,9 @@ import { noFleet, useFleet } from './fleet-harness.js';
 const FAULTS: [fault: string, evidence: RegExp][] = [
   ['crash-on-start', /units failed to start|crash|restarted/],
   // Which crash signal depends on when exo exits: while `test` still runs (activation sees
-  // the unit fail), or after it, when the gate's first sample lands: after its baseline, a
-  // restart; between restarts, the unit's state; after one exit already, a crash loop.
-  ['exit-after:3', /units failed to start|restarted \d+ time\(s\): exo crashed|exo.service is (activating|failed)|exo.service is crash-looping/],
+  // the unit fail), or after it: exo's own last line in the journal, or, by when the gate's
+  // first sample lands, a restart, the unit's state between restarts, or a crash loop.
+  ['exit-after:3', /units failed to start|EXO terminated due to unhandled exception|restarted \d+ time\(s\): exo crashed|exo.service is (activating|failed)|exo.service is crash-looping/],
   // exo's watchdog finds a dead runner at its next 5 s tick; the failure is transient in exo
   // (re-created with backoff), so any of its traces counts
   ['runner-exit:2', /Runner found to be dead|Runner terminated with exitcode=1|runner \S+ failed: Terminated|exo deleted instance/],
