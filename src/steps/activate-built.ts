@@ -7,11 +7,10 @@ import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { existsArgv, readlinkArgv } from '../programs/coreutils.js';
-import { setProfileArgv } from '../programs/nix-env.js';
 import { activateStorePathArgv, hasStorePath, helpArgv } from '../programs/nixos-rebuild.js';
 import { UNITS_FAILED_EXIT } from '../programs/switch-to-configuration.js';
 import { CommandFailed, lastLines, nixSshOpts } from '../run/executor.js';
-import { activate } from '../system/activate.js';
+import { activate, pointProfileAtPath } from '../system/activate.js';
 import { failedUnits, olderFailuresOnly } from '../system/failed-units.js';
 
 // nixos-rebuild-ng passes switch-to-configuration's exit 4 on with "Command '…' returned non-zero
@@ -75,7 +74,7 @@ async function viaOwnSteps(ctx: Context, host: Host, systemPath: string, action:
     if ((await exec.run(existsArgv(`${systemPath}/nixos-version`))).exitCode !== 0) {
       return { exitCode: 1, output: `${systemPath} is not a NixOS system (it has no nixos-version)`, timedOut: false, how };
     }
-    await exec.must(setProfileArgv(host.systemProfile, systemPath), { root: true, mutates: true });
+    await pointProfileAtPath(exec, systemPath);
   }
   try {
     const r = await activate(exec, systemPath, action, ctx.config.timeouts, ctx.signal);
