@@ -254,6 +254,12 @@ function deployToml(dir, hosts) {
     '',
     '[defaults]',
     `ssh_options = [${opts}]`,
+    '# the hosts are on this machine\'s bridge: a connection takes milliseconds, so a cut-off host',
+    '# may revert itself sooner than a remote one would',
+    'confirm_timeout = "20s"',
+    '',
+    '[timeouts]',
+    'ssh_connect = "5s"',
     '',
     '[health]',
     'soak = "5s"',
@@ -485,13 +491,21 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
 /** Replaces the [health] table of a sandbox's exo-deploy.toml (the tests and benchmarks tune
  * soak and timeouts to their faults). */
 export async function tuneHealth(config, health) {
+  await tuneConfig(config, 'health', health);
+}
+
+/** Sets keys of one table of an exo-deploy.toml ("health", "hosts.h2", …), keeping its others;
+ * null removes a key. The table must exist. */
+export async function tuneConfig(config, table, settings) {
   const text = await fs.readFile(config, 'utf8');
-  const lines = Object.entries(health).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
-  const table = /\[health\]\n(?:[a-z_]+ = .*\n)*/;
-  // (settings equal to the ones written leave the text as it was: that is no error)
-  if (!table.test(text)) throw new Error(`no [health] table in ${config}`);
-  const tuned = text.replace(table, `[health]\n${lines.join('\n')}\n`);
-  await fs.writeFile(config, tuned);
+  const header = `[${table}]`;
+  const at = text.indexOf(`${header}\n`);
+  if (at < 0) throw new Error(`no ${header} table in ${config}`);
+  const start = at + header.length + 1;
+  const body = /^(?:[a-z_]+ = .*\n)*/.exec(text.slice(start))[0];
+  const kept = body.split('\n').filter(Boolean).filter((l) => !(l.split(' = ')[0] in settings));
+  const set = Object.entries(settings).filter(([, v]) => v !== null).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  await fs.writeFile(config, `${text.slice(0, start)}${[...kept, ...set].map((l) => `${l}\n`).join('')}${text.slice(start + body.length)}`);
 }
 
 export async function release({ dir, version, fault = 'none', faultOn = [], era, packageVersion = '0.3.70', loadSeconds = 1, declaredEra, log = defaultLog }) {

@@ -85,6 +85,10 @@ function describeRun(r: RunSummary): string {
   const unfinished = [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase));
   const lines = [`last deploy ${r.id} (${r.command}): ${r.outcome ?? `did not finish (no end in its journal; PID ${r.pid ?? '?'})`}`];
   if (r.outcome === null && r.lastStep) lines.push(`  last step written: ${r.lastStep.step} ${r.lastStep.host ?? ''} ${r.lastStep.ok ? 'ok' : 'FAILED'} at ${r.lastStep.at}`);
+  const armed = [...r.hosts].filter(([, h]) => h.revertTimer?.state === 'armed');
+  if (r.outcome === null && armed.length) {
+    lines.push(`  revert timers it left armed: ${armed.map(([n, h]) => `${n} (${h.revertTimer?.unit})`).join(', ')}: each host puts itself back on the system it ran before when its timer fires`);
+  }
   if (r.outcome !== 'success' && unfinished.length) {
     lines.push(`  hosts it left on a new system: ${unfinished.map(([n, h]) => `${n} (${h.phase})`).join(', ')}`);
     lines.push('  `exo-deploy rollback --last` returns them to the systems they ran before');

@@ -16,7 +16,14 @@ export interface Host {
   exoStateDir: string;
   /** The target substitutes from its own binary caches what it can when a system is copied. */
   substituteOnTarget: boolean;
+  /** How long the host waits for the deployer's confirmation before it reverts itself. */
+  confirmTimeoutMs: number;
+  /** Where the host's system is evaluated and built. */
+  buildOn: 'deployer' | 'target';
 }
+
+/** The deployer confirms a host's revert timer this many times per confirm_timeout. */
+export const CONFIRMS_PER_TIMEOUT = 3;
 
 type Defaults = ConfigFile['defaults'];
 type Entry = ConfigFile['hosts'][string];
@@ -45,5 +52,8 @@ export function resolveHost(name: string, entry: Entry, defaults: Defaults): Hos
     unit: entry.unit ?? defaults.unit,
     exoStateDir: entry.exo_state_dir ?? defaults.exo_state_dir,
     substituteOnTarget: entry.substitute_on_target ?? defaults.substitute_on_target,
+    confirmTimeoutMs: entry.confirm_timeout ?? defaults.confirm_timeout,
+    // this machine is a local host's target
+    buildOn: entry.target === 'local' ? 'deployer' : (entry.build_on ?? defaults.build_on),
   };
 }

@@ -4,7 +4,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import { usageError } from '../errors.js';
-import { addressOf, resolveHost, type Host } from './host.js';
+import { addressOf, CONFIRMS_PER_TIMEOUT, resolveHost, type Host } from './host.js';
+import { formatDuration } from './duration.js';
 import { ConfigFile, IPV4_ONLY, isIpv6Url } from './schema.js';
 
 export interface Config {
@@ -72,6 +73,13 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
   if (ipv6.length) {
     const lines = ipv6.map((h) => `hosts.${h.name}.api: not set, so it is the target's address, ${addressOf(h.target)}, an IPv6 one; ${IPV4_ONLY}`);
     throw usageError(`${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`, 'set api = "http://IPv4:52415" for these hosts');
+  }
+  // The deployer confirms every third of confirm_timeout, and one confirmation may take a whole
+  // ssh connect: with less, a host could revert while everything is well.
+  const hasty = hosts.filter((h) => !h.local && h.confirmTimeoutMs < CONFIRMS_PER_TIMEOUT * c.timeouts.ssh_connect);
+  if (hasty.length) {
+    const lines = hasty.map((h) => `hosts.${h.name}: confirm_timeout ${formatDuration(h.confirmTimeoutMs)} is less than ${CONFIRMS_PER_TIMEOUT} × timeouts.ssh_connect (${formatDuration(c.timeouts.ssh_connect)}): the host could put itself back while the deployer still reaches it`);
+    throw usageError(`${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`, `raise confirm_timeout to at least ${formatDuration(CONFIRMS_PER_TIMEOUT * c.timeouts.ssh_connect)} or lower timeouts.ssh_connect`);
   }
   const flakeIsPath = !/^[a-z+]+:/.test(c.flake);
   return {

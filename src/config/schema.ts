@@ -53,6 +53,8 @@ const hostSettings = {
   exo_state_dir: absPath,
   api_port: z.number().int().min(1).max(65535),
   substitute_on_target: z.boolean(),
+  confirm_timeout: duration.refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'expected a duration from "10s" to "1h"'),
+  build_on: z.enum(['deployer', 'target']),
 };
 
 const Defaults = z.strictObject({
@@ -66,6 +68,13 @@ const Defaults = z.strictObject({
   // `nix copy --substitute-on-destination`: the target fetches what its own binary caches
   // have (GPU closures are many GB) instead of taking every byte from this machine
   substitute_on_target: hostSettings.substitute_on_target.default(true),
+  // From before `test` until after `switch`, a host puts itself back on the system it ran
+  // unless the deployer confirms within this time, over a new ssh connection, that it still
+  // reaches the host: a release that cuts sshd, the firewall or the network reverts itself.
+  confirm_timeout: hostSettings.confirm_timeout.default(60_000),
+  // "target": the host evaluates and builds its own system (the flake is copied to it), for a
+  // deployer that cannot build for it (another system, a laptop's memory)
+  build_on: hostSettings.build_on.default('deployer'),
 });
 
 const HostEntry = z.strictObject({
@@ -86,6 +95,8 @@ const HostEntry = z.strictObject({
   exo_state_dir: hostSettings.exo_state_dir.optional(),
   api_port: hostSettings.api_port.optional(),
   substitute_on_target: hostSettings.substitute_on_target.optional(),
+  confirm_timeout: hostSettings.confirm_timeout.optional(),
+  build_on: hostSettings.build_on.optional(),
 });
 
 const Health = z.strictObject({

@@ -4,7 +4,7 @@
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TIMESTAMP_ID } from '../time-id.js';
-import type { HostPhase } from './record.js';
+import type { HostPhase, RevertTimerState } from './record.js';
 
 export interface BeforeOnHost {
   running: string | null;
@@ -18,6 +18,7 @@ export type JournalEvent =
   | { type: 'built'; host: string; systemPath: string }
   | { type: 'phase'; host: string; phase: HostPhase }
   | { type: 'step'; step: string; host: string | null; ok: boolean; durationMs: number; error?: string }
+  | { type: 'revert-timer'; host: string; unit: string; state: RevertTimerState }
   | { type: 'end'; outcome: string; exitCode: number };
 
 export type Stamped = JournalEvent & { at: string };
@@ -91,6 +92,7 @@ export interface HostInRun {
   before: BeforeOnHost | null;
   built: string | null;
   phase: HostPhase;
+  revertTimer: { unit: string; state: RevertTimerState } | null;
 }
 
 export interface RunSummary {
@@ -111,7 +113,7 @@ export function foldJournal(text: string): RunSummary {
   const summary: RunSummary = { id: '?', command: '?', pid: null, startedAt: null, outcome: null, exitCode: null, hosts: new Map(), lastStep: null };
   const host = (name: string) => {
     let h = summary.hosts.get(name);
-    if (!h) summary.hosts.set(name, (h = { before: null, built: null, phase: 'pending' }));
+    if (!h) summary.hosts.set(name, (h = { before: null, built: null, phase: 'pending', revertTimer: null }));
     return h;
   };
   for (const line of text.split('\n')) {
@@ -134,6 +136,9 @@ export function foldJournal(text: string): RunSummary {
         break;
       case 'phase':
         host(e.host).phase = e.phase;
+        break;
+      case 'revert-timer':
+        host(e.host).revertTimer = { unit: e.unit, state: e.state };
         break;
       case 'step':
         summary.lastStep = e;

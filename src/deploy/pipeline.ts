@@ -14,18 +14,20 @@ import type { Context } from '../context.js';
 import type { Strategy } from '../config/schema.js';
 import { ExitCode, ExoDeployError, usageError } from '../errors.js';
 import { AFTER_ACTIVATION_PARTS, checkHost, judgeMembership, readPeer } from '../health/check.js';
-import { buildSystems } from '../steps/build.js';
+import { buildOnTarget, buildSystems } from '../steps/build.js';
 import { closureDiff, copyClosure } from '../steps/copy.js';
 import { runHealthGate } from '../steps/health-gate.js';
 import { activateBuilt } from '../steps/activate-built.js';
 import { restoreHost } from '../steps/restore.js';
 import { managedClusterApis, smokeSettings, smokeTest } from '../steps/smoke.js';
 import { readReleases, readSystemState, type Release, type SystemState } from '../system/generations.js';
+import { hostActivationProblems, unswitchableSystems } from '../system/activation-support.js';
 import { chunks, clusterSplits, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from './plan.js';
 import { timestampId } from '../time-id.js';
 import { placeMarkers, removeMarkers } from './host-marker.js';
 import { journalFile, RunJournal } from './journal.js';
 import { onNewSystem, Recorder, type HostRecord, type RunRecord } from './record.js';
+import { RevertTimers } from './revert-timers.js';
 
 const PREFLIGHT_WINDOW_MS = 10 * 60_000;
 
@@ -49,6 +51,7 @@ export function newRunRecord(ctx: Context, command: string): RunRecord {
       diff: [],
       phase: 'pending',
       switchRestartedExo: null,
+      revertTimer: null,
       finalCheck: null,
       problems: [],
     })),
@@ -68,9 +71,10 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   const progress: Progress = { batch: [] };
   let refusal: ExoDeployError | undefined;
   const marked: Host[] = [];
+  const timers = new RevertTimers(ctx, rec);
   await rec.journal?.append({ type: 'run', id: record.id, command: record.command, hosts: ctx.hosts.map((h) => h.name), pid: process.pid });
   try {
-    await deploySteps(ctx, rec, runDir, progress, marked);
+    await deploySteps(ctx, rec, runDir, progress, marked, timers);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
     if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
@@ -80,8 +84,9 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
       if (error instanceof ExoDeployError && (error.exitCode === ExitCode.usage || error.exitCode === ExitCode.locked)) refusal = error;
       finish(record, 'failed', refusal ? refusal.exitCode : ExitCode.failed);
     }
-    else await rollBackTouched(ctx, rec, progress.batch);
+    else await rollBackTouched(ctx, rec, progress.batch, timers);
   } finally {
+    await timers.stopAll();
     if (!ctx.signal.aborted) await removeMarkers(ctx, marked);
     record.finishedAt = new Date(ctx.now()).toISOString();
     record.durationMs = ctx.now() - started;
@@ -92,6 +97,16 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
 }
 
 const touched = (h: HostRecord) => onNewSystem(h.phase);
+
+/** Hosts that cannot activate a system or go back are refused before anything changes. */
+function refuseUnfit(found: readonly { host: string; problems: string[] }[]): void {
+  const unfit = found.filter((f) => f.problems.length);
+  if (!unfit.length) return;
+  throw usageError(
+    `refusing to deploy: ${unfit.map((f) => `${f.host}: ${f.problems.join('; ')}`).join('\n  ')}`,
+    'exo-deploy activates a system with its bin/switch-to-configuration, in a transient unit (systemd-run), and sets the profile with nix-env, as nixos-rebuild does: keep system.switch.enable = true (the default) and nix.enable = true in each host\'s configuration (a host that runs a system without switch-to-configuration needs one with it booted first: nixos-rebuild boot, then a reboot)',
+  );
+}
 
 function finish(record: RunRecord, outcome: NonNullable<RunRecord['outcome']>, exitCode: number): void {
   record.outcome = outcome;
@@ -110,7 +125,7 @@ interface Progress {
   batch: string[];
 }
 
-async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress, marked: Host[]): Promise<void> {
+async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress, marked: Host[], timers: RevertTimers): Promise<void> {
   const { run } = rec;
   const dryRun = Boolean(ctx.options['dry-run']);
   const limit = ctx.config.rollout.max_parallel;
@@ -124,6 +139,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     if (!c.compatibility.nix) throw new ExoDeployError(`preflight: ${c.host} has no working nix`, ExitCode.failed, { host: c.host });
     if (!c.healthy) ctx.log.warn(`${c.host} is not healthy before the deploy (${c.problems[0]}); deploying anyway: a rollback returns it to this state`);
   }
+  refuseUnfit(await Promise.all(ctx.hosts.map(async (h) => ({ host: h.name, problems: await hostActivationProblems(ctx.executor(h)) }))));
 
   if (!dryRun) {
     await rec.step('mark hosts', null, () => placeMarkers(ctx, ctx.hosts, run.id));
@@ -142,18 +158,42 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     }));
   });
 
-  // Build before backing up: a build that fails has then changed nothing anywhere.
-  const buildBatches = chunks(ctx.hosts, ctx.config.build.hosts_per_evaluation);
-  const builds = await mapLimit(buildBatches, ctx.config.build.max_evaluations, (hosts, i) =>
-    rec.step('build', buildBatches.length === 1 && hosts.length === ctx.hosts.length ? null : hosts.map((h) => h.name).join(','), async () => {
-      const built = await buildSystems(ctx, hosts, runDir, i);
-      for (const [name, systemPath] of built.systems) await rec.setBuilt(name, systemPath);
-      return built.output;
-    }, (out) => out),
-  );
+  // Build before backing up: a build that fails has then changed nothing anywhere. Hosts that
+  // build their own systems do so at the same time as this machine builds the others'.
+  const builtHere = ctx.hosts.filter((h) => h.buildOn === 'deployer');
+  const builtThere = ctx.hosts.filter((h) => h.buildOn === 'target');
+  const buildBatches = chunks(builtHere, ctx.config.build.hosts_per_evaluation);
+  const builds = (await Promise.all([
+    mapLimit(buildBatches, ctx.config.build.max_evaluations, (hosts, i) =>
+      rec.step('build', buildBatches.length === 1 && hosts.length === ctx.hosts.length ? null : hosts.map((h) => h.name).join(','), async () => {
+        const built = await buildSystems(ctx, hosts, runDir, i);
+        for (const [name, systemPath] of built.systems) await rec.setBuilt(name, systemPath);
+        return built.output;
+      }, (out) => out),
+    ),
+    mapLimit(builtThere, limit, (h) =>
+      rec.step('build', h.name, async () => {
+        const built = await buildOnTarget(ctx, h);
+        await rec.setBuilt(h.name, built.systemPath);
+        return built.output;
+      }, (out) => out),
+    ),
+  ])).flat();
   const buildFailure = builds.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (buildFailure) throw buildFailure.reason;
-  const builtReleases = await readReleases(ctx.deployer, run.hosts.map((h) => h.built.systemPath).filter((p): p is string => p !== null));
+  const builtPath = (h: Host) => rec.host(h.name).built.systemPath as string;
+  const unswitchable = (await Promise.all([
+    unswitchableSystems(ctx.deployer, builtHere.map(builtPath)),
+    ...builtThere.map((h) => unswitchableSystems(ctx.executor(h), [builtPath(h)])),
+  ])).flat();
+  refuseUnfit(ctx.hosts.filter((h) => unswitchable.includes(builtPath(h))).map((h) => ({
+    host: h.name,
+    problems: [`the system built for it (${builtPath(h)}) has no bin/switch-to-configuration (system.switch.enable = false): it could only be booted`],
+  })));
+  const builtReleases = new Map([
+    ...(await readReleases(ctx.deployer, builtHere.map(builtPath))),
+    ...(await Promise.all(builtThere.map((h) => readReleases(ctx.executor(h), [builtPath(h)])))).flatMap((m) => [...m]),
+  ]);
   for (const h of run.hosts) h.built.exo = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.identity) ?? 'unknown';
 
   const changing = ctx.hosts.filter((h) => rec.host(h.name).built.systemPath !== rec.host(h.name).before.running);
@@ -184,7 +224,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
 
   await onEveryHost(changing, limit, (h) =>
     rec.step('copy', h.name, async () => {
-      const out = await copyClosure(ctx, h, rec.host(h.name).built.systemPath as string);
+      const out = h.buildOn === 'target' ? 'built on the host: nothing to copy' : await copyClosure(ctx, h, rec.host(h.name).built.systemPath as string);
       rec.host(h.name).diff = await closureDiff(ctx, h, rec.host(h.name).before.running, rec.host(h.name).built.systemPath as string);
       return `${out}\n${rec.host(h.name).diff.join('\n')}`;
     }, (out) => out),
@@ -196,7 +236,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
     // One cluster throughout: the batch is gated with the hosts around it (already moved, not
     // yet moved, or unchanged) as peers.
     const cluster = splits.length === 0 && oneCluster(ctx) ? { peers: ctx.hosts.filter((h) => !batch.includes(h)) } : undefined;
-    await activateBatch(ctx, rec, batch, splits.length ? batch.length : clusterNodes, cluster);
+    await activateBatch(ctx, rec, timers, batch, splits.length ? batch.length : clusterNodes, cluster);
   }
   finish(run, 'success', ExitCode.ok);
 }
@@ -210,13 +250,17 @@ function rolloutSystems(hosts: readonly Host[], changing: readonly Host[], now: 
   ];
 }
 
-/** test → gate → switch → final check, for the hosts of one batch together. */
-async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[], expected: number | null, cluster?: { peers: readonly Host[] }): Promise<void> {
+/** test → gate → switch → final check, for the hosts of one batch together; each host's
+ * revert timer runs from before its test until after its switch. */
+async function activateBatch(ctx: Context, rec: Recorder, timers: RevertTimers, batch: readonly Host[], expected: number | null, cluster?: { peers: readonly Host[] }): Promise<void> {
   const limit = ctx.config.rollout.max_parallel;
   const activatedAtMs = ctx.now();
   await onEveryHost(batch, limit, async (h) => {
     await rec.setPhase(h.name, 'activated'); // from here on the host may run the new system
-    return rec.step('test', h.name, () => activateBuilt(ctx, h, rec.host(h.name).built.systemPath as string, 'test'), (out) => out);
+    return rec.step('test', h.name, async () => {
+      await timers.arm(h, rec.host(h.name).before);
+      return activateBuilt(ctx, h, rec.host(h.name).built.systemPath as string, 'test');
+    }, (out) => out);
   });
 
   const executors = batch.map((h) => ctx.executor(h));
@@ -233,11 +277,17 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
     if (!smoke.ok) throw new ExoDeployError(`the smoke test failed: ${smoke.problems.join('; ')}`, ExitCode.failed);
   }
 
+  // The gate read the hosts over connections opened before the test: each must take a new one.
+  const remote = batch.filter((h) => !h.local);
+  await onEveryHost(remote, limit, (h) => rec.step('confirm', h.name, () => timers.mustConfirm(h, 'test and the gate')));
+
   const pidAtGate = new Map(gate.hosts.map((h) => [h.host, h.lastSample?.unit?.mainPid ?? 0]));
   await onEveryHost(batch, limit, (h) =>
     rec.step('switch', h.name, async () => {
       const out = await activateBuilt(ctx, h, rec.host(h.name).built.systemPath as string, 'switch');
       await rec.setPhase(h.name, 'permanent');
+      await timers.mustConfirm(h, 'switch');
+      await timers.stop(h);
       return out;
     }, (out) => out),
   );
@@ -262,7 +312,7 @@ async function activateBatch(ctx: Context, rec: Recorder, batch: readonly Host[]
   if (sick.length) throw new ExoDeployError(`the final check failed: ${sick.map((c) => `${c.host}: ${c.problems[0]}`).join('; ')}`, ExitCode.failed);
 }
 
-async function rollBackTouched(ctx: Context, rec: Recorder, failedBatch: readonly string[]): Promise<void> {
+async function rollBackTouched(ctx: Context, rec: Recorder, failedBatch: readonly string[], timers: RevertTimers): Promise<void> {
   const { run } = rec;
   const names = hostsToRollBack(new Map(run.hosts.map((h) => [h.host, h.phase])), ctx.config.rollout.rollback_scope, failedBatch);
   const hosts = ctx.hosts.filter((h) => names.includes(h.name));
@@ -271,7 +321,10 @@ async function rollBackTouched(ctx: Context, rec: Recorder, failedBatch: readonl
     rec.step('rollback', h.name, async () => {
       const record = rec.host(h.name);
       try {
-        const result = await restoreHost(ctx, h, record.before);
+        // A host the deployer cannot reach anew is left to put itself back.
+        const cutOff = timers.isLost(h) || !(await timers.confirm(h)).confirmed;
+        const result = await restoreHost(ctx, h, record.before, cutOff ? { revertedBy: () => timers.awaitRevert(h) } : {});
+        await timers.stop(h);
         const gateProblems = result.gate && !result.gate.passed ? (result.gate.hosts[0]?.problems ?? []) : [];
         // Back on the old system but exo unhealthy: only a failure when it was healthy before.
         if (gateProblems.length && record.before.healthy) {

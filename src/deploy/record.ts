@@ -12,6 +12,10 @@ export const onNewSystem = (phase: HostPhase) => phase === 'activated' || phase 
 /** What `rollback --last` and `status` treat as not back where it was: also a failed rollback. */
 export const leftOnNewSystem = (phase: HostPhase) => onNewSystem(phase) || phase === 'rollback-failed';
 
+/** A host's revert timer: armed (it puts the host back unless confirmed), stopped, or fired
+ * (the host put itself back). */
+export type RevertTimerState = 'armed' | 'stopped' | 'fired';
+
 export interface HostRecord {
   host: string;
   /** exo: the identity of the exo each system carries (release.json), or 'unknown'. */
@@ -22,6 +26,7 @@ export interface HostRecord {
   phase: HostPhase;
   /** Whether `switch` restarted exo after the gate (it must not). */
   switchRestartedExo: boolean | null;
+  revertTimer: { unit: string; state: RevertTimerState } | null;
   finalCheck: HostCheck | null;
   problems: string[];
 }
@@ -83,6 +88,13 @@ export class Recorder {
   async setBefore(host: string, before: BeforeOnHost): Promise<void> {
     Object.assign(this.host(host).before, before);
     await this.journal?.append({ type: 'before', host, before });
+  }
+
+  /** Journaled before the run goes on: after a crash, `status` tells which hosts will put
+   * themselves back. */
+  async setRevertTimer(host: string, unit: string, state: RevertTimerState): Promise<void> {
+    this.host(host).revertTimer = { unit, state };
+    await this.journal?.append({ type: 'revert-timer', host, unit, state });
   }
 
   async setBuilt(host: string, systemPath: string): Promise<void> {

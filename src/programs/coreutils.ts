@@ -4,6 +4,9 @@
 /** Canonical paths, one line each, also for missing ones (printed as given), so lines stay aligned. */
 export const readlinkArgv = (paths: readonly string[]) => ['readlink', '-m', '--', ...paths];
 export const existsArgv = (p: string) => ['test', '-e', p];
+export const isExecutableArgv = (p: string) => ['test', '-x', p];
+/** Whether a program is on the PATH commands run with. */
+export const commandExistsArgv = (name: string) => ['sh', '-c', 'command -v -- "$1" >/dev/null', 'sh', name];
 export const mkdirArgv = (p: string) => ['mkdir', '-p', '--', p];
 export const renameArgv = (from: string, to: string) => ['mv', '-T', '--', from, to];
 export const removeArgv = (...paths: string[]) => ['rm', '-rf', '--', ...paths];
@@ -12,6 +15,10 @@ export const syncArgv = (...paths: string[]) => ['sync', '--', ...paths];
 export const dfArgv = (paths: readonly string[]) => ['df', '-P', '-k', '--', ...paths];
 export const meminfoArgv = () => ['cat', '/proc/meminfo'];
 export const listDirArgv = (dir: string) => ['ls', '-1A', '--', dir];
+
+/** A program's canonical path on the host: on NixOS a store path, which stays valid when
+ * /run/current-system moves to another system. */
+export const programPathArgv = (name: string) => ['sh', '-c', 'p=$(command -v -- "$1") && readlink -f -- "$p"', 'sh', name];
 
 /** Runs argv inside a folder (over ssh there is no cwd). */
 export const inDirArgv = (dir: string, argv: readonly string[]) => ['sh', '-c', 'cd -- "$1" && shift && exec "$@"', 'sh', dir, ...argv];

@@ -88,6 +88,28 @@ export function parseBuildOutputs(stdout: string): string[] {
 export const formatBuildOutputs = (paths: readonly string[]) =>
   JSON.stringify(paths.map((out) => ({ drvPath: `${out.replace(/-[^/]*$/, '')}-x.drv`, outputs: { out } })));
 
+/** Copies the flake, with every input its lock names, to an ssh target's store; `--json`
+ * says where the flake's own source landed. */
+export const flakeArchiveToArgv = (nix: string, target: string, flake: string) => [
+  nix, ...EXPERIMENTAL, 'flake', 'archive', '--json', '--to', `ssh://${target}`, flake,
+];
+
+/** The flake's store path from `nix flake archive --json`. */
+export function parseFlakeArchive(stdout: string): string {
+  const archived = JSON.parse(stdout) as { path?: unknown };
+  if (typeof archived?.path !== 'string' || !archived.path.startsWith('/nix/store/')) throw new Error('nix flake archive --json: no store path');
+  return archived.path;
+}
+
+/** The inverse of parseFlakeArchive. */
+export const formatFlakeArchive = (storePath: string) => JSON.stringify({ path: storePath, inputs: {} });
+
+/** One host's system built on the host itself from a flake in its store (no out link: the
+ * activation that follows roots it). */
+export const buildFromStoreArgv = (nix: string, flakeSource: string, host: string) => [
+  nix, ...EXPERIMENTAL, 'build', '--json', '--no-link', toplevelAttr(`path:${flakeSource}`, host),
+];
+
 /** Copies a closure to an ssh target; with substitute, the target first tries its own binary
  * caches for each path. */
 export const copyToArgv = (nix: string, target: string, storePath: string, substitute: boolean) => [

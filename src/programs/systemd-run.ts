@@ -21,3 +21,85 @@ export const SKIP_PRE_SWITCH_CHECKS = 'NIXOS_NO_CHECK=1';
 export const LOCK_HELD = /Could not acquire lock/;
 
 export const unitActiveArgv = (unit: string) => ['systemctl', 'is-active', unit];
+
+// The revert timer: a transient timer on the host that puts it back on the system it ran
+// before, unless it is restarted (confirmed) in time. The host reverts itself when a release
+// cut the deployer off (sshd, the firewall, the network), or when the deployer died.
+
+/** What the timer puts the host back on, and with what. sh and nixEnv: canonical paths found
+ * before the deploy changed anything (a unit's PATH holds neither, and /run/current-system
+ * moves). */
+export interface RevertTo {
+  systemProfile: string;
+  running: string;
+  profilePath: string | null;
+  profileGeneration: number | null;
+  sh: string;
+  nixEnv: string;
+}
+
+/** The exit status of a switch-to-configuration that found its lock taken. */
+export const LOCK_HELD_EXIT = 11;
+
+/** A missing argument ("-"): systemd writes a transient unit to a file under
+ * /run/systemd/transient and reads it back at every daemon-reload (each activation does one),
+ * so its command line holds nothing that file could mangle: no script, no empty argument. */
+const NONE = '-';
+
+/**
+ * The revert, as a file on the host run by the timer's unit. Shell built-ins only (a unit's
+ * PATH holds systemd's programs alone). The profile goes back first (a switch had moved it),
+ * then the system the profile names becomes the boot default, then the running system is
+ * activated: `switch` when it is the profile's, else `test`. Every step is idempotent, so that
+ * systemd may start the script again while another activation holds switch-to-configuration's
+ * lock.
+ */
+export const REVERT_SCRIPT = `status_file=$1 profile=$2 running=$3 profile_path=$4 generation=$5 nix_env=$6
+[ "$profile_path" = ${NONE} ] && profile_path=
+[ "$generation" = ${NONE} ] && generation=
+echo "exo-deploy: the deployer did not confirm in time: putting this host back on $running"
+code=0
+if [ -n "$profile_path" ] && ! [ "$profile" -ef "$profile_path" ]; then
+  if [ -n "$generation" ]; then
+    "$nix_env" -p "$profile" --switch-generation "$generation" || code=$?
+  else
+    "$nix_env" -p "$profile" --set "$profile_path" || code=$?
+  fi
+fi
+action=test
+if [ "$code" = 0 ] && [ -n "$profile_path" ]; then
+  if [ "$profile_path" = "$running" ]; then
+    action=switch
+  else
+    NIXOS_NO_CHECK=1 "$profile_path/bin/switch-to-configuration" boot || code=$?
+  fi
+fi
+if [ "$code" = 0 ]; then
+  NIXOS_NO_CHECK=1 "$running/bin/switch-to-configuration" "$action"
+  code=$?
+fi
+if [ "$code" = ${LOCK_HELD_EXIT} ]; then exit ${LOCK_HELD_EXIT}; fi
+echo "$code" > "$status_file"
+exit "$code"
+`;
+
+/** Arms the timer (unit.timer starting unit.service) to fire delaySeconds from now, once, and
+ * run scriptFile (REVERT_SCRIPT); both units go away after it fired. */
+export const revertTimerArgv = (unit: string, delaySeconds: number, scriptFile: string, statusFile: string, to: RevertTo) => [
+  'systemd-run', `--unit=${unit}`, '--description=exo-deploy: back to the previous system unless the deployer confirms',
+  `--on-active=${delaySeconds}`, '--timer-property=AccuracySec=1s', '--timer-property=RemainAfterElapse=no',
+  '--collect', '--no-ask-password', '--quiet', '--service-type=exec', '-E', 'LOCALE_ARCHIVE',
+  '-p', `RestartForceExitStatus=${LOCK_HELD_EXIT}`, '-p', 'RestartSec=3s', '--',
+  to.sh, scriptFile, statusFile, to.systemProfile, to.running, to.profilePath ?? NONE, to.profileGeneration === null ? NONE : String(to.profileGeneration), to.nixEnv,
+];
+
+/** Restarts the timer's countdown, and succeeds only while it has not fired: restarting a
+ * timer that is gone fails, and a revert under way or done shows as its active service or its
+ * status file. */
+export const confirmTimerArgv = (unit: string, statusFile: string) => [
+  'sh', '-c', 'systemctl restart -- "$1.timer" && ! systemctl is-active --quiet -- "$1.service" && ! [ -e "$2" ]', 'sh', unit, statusFile,
+];
+
+/** Stops the timer: it will not fire. Exit 5 when it is gone already (it fired, or was stopped). */
+export const stopTimerArgv = (unit: string) => ['systemctl', 'stop', '--', `${unit}.timer`];
+export const UNIT_NOT_LOADED_EXIT = 5;

@@ -18,6 +18,11 @@ export interface RunOptions {
   mutates?: boolean;
   env?: Record<string, string>;
   cwd?: string;
+  /** Over a new ssh connection, not the one this executor keeps open: proves that the host
+   * accepts connections now (an open connection outlives a stopped sshd). */
+  fresh?: boolean;
+  /** Undoes what the run set up: still runs after Ctrl-C. */
+  afterInterrupt?: boolean;
 }
 
 export interface Executor {
@@ -58,9 +63,9 @@ export interface ExecutorContext {
 export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
   const ssh = host.local ? undefined : new SshConnection(host, ctx);
   const wrapRoot = (argv: readonly string[], root: boolean): string[] => (root && host.sudo ? ['sudo', '-n', '--', ...argv] : [...argv]);
-  const wrap = (argv: readonly string[], root: boolean): string[] => {
+  const wrap = (argv: readonly string[], root: boolean, fresh: boolean): string[] => {
     const asRoot = wrapRoot(argv, root);
-    return ssh ? ssh.argv(asRoot) : asRoot;
+    return ssh ? ssh.argv(asRoot, fresh) : asRoot;
   };
   const run = async (argv: readonly string[], options: RunOptions = {}): Promise<ProcessResult> => {
     if (options.mutates && ctx.dryRun) {
@@ -69,6 +74,7 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
     }
     // Reads issued together (a check's Promise.all) run as one process: one ssh session, or
     // one local shell instead of a spawn each.
+    if (options.fresh || options.afterInterrupt) return execute(argv, options);
     if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return batcher.add(argv, options);
     return ssh ? ssh.session(() => execute(argv, options)) : execute(argv, options);
   };
@@ -85,8 +91,8 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
     return results;
   };
   const execute = async (argv: readonly string[], options: RunOptions, logged = true): Promise<ProcessResult> => {
-    const result = await ctx.runner({
-      argv: wrap(argv, options.root ?? false),
+    const result = await (options.afterInterrupt ? ctx.cleanupRunner : ctx.runner)({
+      argv: wrap(argv, options.root ?? false, options.fresh ?? false),
       input: options.input,
       timeoutMs: options.timeoutMs ?? ctx.defaultTimeoutMs,
       env: options.env,
@@ -182,21 +188,19 @@ class SshConnection {
     return this.controlSocket;
   }
 
-  options(): string[] {
+  options(fresh = false): string[] {
     return [
       '-o', 'BatchMode=yes',
       '-o', `ConnectTimeout=${Math.max(1, Math.round(this.ctx.sshConnectTimeoutMs / 1000))}`,
       '-o', 'ServerAliveInterval=5',
       '-o', 'ServerAliveCountMax=3',
-      '-o', 'ControlMaster=auto',
-      '-o', `ControlPath=${this.controlPath()}`,
-      '-o', 'ControlPersist=60',
+      ...(fresh ? ['-o', 'ControlMaster=no', '-o', 'ControlPath=none'] : ['-o', 'ControlMaster=auto', '-o', `ControlPath=${this.controlPath()}`, '-o', 'ControlPersist=60']),
       ...this.host.sshOptions,
     ];
   }
 
-  argv(remote: readonly string[]): string[] {
-    return [this.ctx.sshProgram, ...this.options(), '--', this.host.target, remote.map(shellQuote).join(' ')];
+  argv(remote: readonly string[], fresh = false): string[] {
+    return [this.ctx.sshProgram, ...this.options(fresh), '--', this.host.target, remote.map(shellQuote).join(' ')];
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 // Activate exactly the system that was built, copied and gated, never one evaluated anew:
-// with nixos-rebuild --store-path where this machine's nixos-rebuild has it, otherwise with
+// with nixos-rebuild --store-path where this machine's nixos-rebuild has it (and the system was
+// built here), otherwise with
 // the steps nixos-rebuild-ng takes (for switch the profile first, then the system's
 // switch-to-configuration in a transient unit). Then the host must run that path, and after
 // switch boot it too.
@@ -39,7 +40,10 @@ function nixosRebuildHasStorePath(ctx: Context): Promise<boolean> {
 export async function activateBuilt(ctx: Context, host: Host, systemPath: string, action: 'test' | 'switch'): Promise<string> {
   const exec = ctx.executor(host);
   const failedBefore = await failedUnits(exec);
-  const outcome = (await nixosRebuildHasStorePath(ctx)) ? await viaNixosRebuild(ctx, host, systemPath, action) : await viaOwnSteps(ctx, host, systemPath, action);
+  // nixos-rebuild --store-path copies the system from this machine's store first: a system the
+  // host built itself is not there
+  const viaRebuild = host.buildOn === 'deployer' && (await nixosRebuildHasStorePath(ctx));
+  const outcome = viaRebuild ? await viaNixosRebuild(ctx, host, systemPath, action) : await viaOwnSteps(ctx, host, systemPath, action);
   if (outcome.exitCode !== 0) {
     const unitsFailed = outcome.exitCode === UNITS_FAILED_EXIT || SWITCH_WARNING.test(outcome.output);
     const older = unitsFailed && !outcome.timedOut ? await olderFailuresOnly(exec, failedBefore, outcome.output, host.unit) : null;

@@ -18,13 +18,28 @@ export interface RestoreResult {
   gate: GateResult | null;
 }
 
-export async function restoreHost(ctx: Context, host: Host, before: BeforeState): Promise<RestoreResult> {
+/**
+ * revertedBy: the host puts itself back (its revert timer, after it was cut off): wait for that
+ * instead of activating anything; then the same checks.
+ */
+export async function restoreHost(ctx: Context, host: Host, before: BeforeState, { revertedBy }: { revertedBy?: () => Promise<string> } = {}): Promise<RestoreResult> {
   const exec = ctx.executor(host);
   if (!before.running) {
     throw new ExoDeployError(`${host.name}: the system it ran before is unknown, so it cannot be restored`, ExitCode.needsPerson, { host: host.name });
   }
   const activations: string[] = [];
   const started = ctx.now();
+  if (revertedBy) activations.push(await revertedBy());
+  else activations.push(...(await activateBefore(ctx, host, before as BeforeState & { running: string })));
+  if (ctx.options['dry-run']) return { activations, gate: null };
+  await mustBeBack(ctx, host, before);
+  const gate = await waitUntilServing(ctx, exec, started);
+  return { activations, gate };
+}
+
+async function activateBefore(ctx: Context, host: Host, before: BeforeState & { running: string }): Promise<string[]> {
+  const exec = ctx.executor(host);
+  const activations: string[] = [];
   // A host that dropped off the network during the deploy gets a moment to come back.
   await waitUntilReachable(exec, ctx.config.timeouts.activate, ctx.signal);
   const profileNow = (await exec.must(readlinkArgv([host.systemProfile]))).stdout.trim();
@@ -42,7 +57,15 @@ export async function restoreHost(ctx: Context, host: Host, before: BeforeState)
   const action = profileMoved && before.profilePath === before.running ? 'switch' : 'test';
   const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal, { skipPreSwitchChecks: true });
   activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`);
-  if (ctx.options['dry-run']) return { activations, gate: null };
-  const gate = await waitUntilServing(ctx, exec, started);
-  return { activations, gate };
+  return activations;
+}
+
+/** Back means exactly: the system it ran, and the profile where it was. */
+async function mustBeBack(ctx: Context, host: Host, before: BeforeState): Promise<void> {
+  const [running, profile] = (await ctx.executor(host).must(readlinkArgv([host.currentSystem, host.systemProfile]))).stdout.split('\n');
+  const wrong = [
+    running !== before.running ? `it runs ${running}, not ${before.running}` : null,
+    before.profilePath !== null && profile !== before.profilePath ? `its profile is ${profile}, not ${before.profilePath}` : null,
+  ].filter(Boolean);
+  if (wrong.length) throw new ExoDeployError(`${host.name}: not back on the system it ran before: ${wrong.join('; ')}`, ExitCode.needsPerson, { host: host.name });
 }

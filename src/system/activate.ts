@@ -24,7 +24,8 @@ export interface ActivationResult {
   reconnected: boolean;
 }
 
-const STATUS_DIR = '/run/exo-deploy';
+/** Where transient units leave their exit status, to be read after a dropped connection. */
+export const STATUS_DIR = '/run/exo-deploy';
 /** Hosts without systemd as PID 1 (containers, this project's own test machine) run it directly. */
 const NO_SYSTEMD = /Failed to connect to bus|System has not been booted with systemd|Failed to create bus connection/;
 

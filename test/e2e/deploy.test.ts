@@ -1,6 +1,7 @@
 // A healthy update deployed to a 3-host fleet, rollback --to N, and backup + restore, through
 // the public commands only, with the hosts' state read over ssh by the test itself.
 import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { noFleet, useFleet } from './fleet-harness.js';
 
@@ -30,6 +31,9 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     expect(report).toContain('**SUCCESS');
     expect(report).toMatch(/exo-0\.1\.0 → 0\.2\.0|0\.1\.0 → 0\.2\.0/);
     await expectRunningWhatWasBuilt(r.json.hosts);
+    // each host's revert timer ran from its test to its switch, and is gone
+    expect(r.json.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state)).toEqual(['stopped', 'stopped', 'stopped']);
+    expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
   });
 
   /** Each host runs, and boots, exactly the system the deploy built (and gated) for it. */
@@ -56,6 +60,28 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       for (const h of gens.json.hosts) expect(h.generations[0]).toMatchObject({ current: true, running: true, exo: '0.2.1' });
     } finally {
       await f.useNixosRebuild('26.05');
+    }
+  });
+
+  it('build_on = "target" on h2: the flake goes to h2, which builds its own system; every host runs exactly what was built for it', async () => {
+    const f = fleet();
+    const h2 = f.hosts[1]!;
+    await f.tuneConfig('hosts.h2', { build_on: 'target' });
+    try {
+      await f.ship('0.2.2');
+      const r = await f.cli(['deploy', '--yes', '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const builds = r.json.steps.filter((s: { step: string }) => s.step === 'build');
+      expect(builds.map((s: { host: string | null }) => s.host).sort()).toEqual(['h1,h3', 'h2']);
+      expect(builds.find((s: { host: string }) => s.host === 'h2').outputTail).toMatch(/flake copied to h2 as \/nix\/store\/\S+-source/);
+      expect(r.json.steps.find((s: { step: string; host: string }) => s.step === 'copy' && s.host === 'h2').outputTail).toContain('built on the host: nothing to copy');
+      // the system was built on h2: its derivation is in h2's store, and not in this machine's
+      const built = r.json.hosts.find((h: { host: string }) => h.host === 'h2').built.systemPath;
+      expect(await f.ssh(h2, `nix-store --query --deriver ${built}`)).toMatch(/\.drv$/);
+      expect((await execa('nix-store', ['--check-validity', built], { reject: false })).exitCode).not.toBe(0);
+      await expectRunningWhatWasBuilt(r.json.hosts);
+    } finally {
+      await f.tuneConfig('hosts.h2', { build_on: null });
     }
   });
 

@@ -43,6 +43,28 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     expect(check.exitCode, check.stdout).toBe(0);
   }, 150_000);
 
+  it('cut-ssh on h2 (the release stops sshd): h2 puts itself back with its revert timer, the others are rolled back, each onto its exact previous system; nothing left armed', async () => {
+    const f = fleet();
+    const before = await Promise.all(f.hosts.map(f.running));
+    const profiles = await Promise.all(f.hosts.map((h) => f.ssh(h, 'readlink -f /nix/var/nix/profiles/system')));
+    await f.ship('0.3.90', 'cut-ssh', ['h2']);
+    const r = await f.cli(['deploy', '--yes', '--json']);
+    // exit 1, not 3: h2 was back within the bound the deployer waits (its timer, then an activation)
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.json.outcome).toBe('rolled-back');
+    expect(r.json.error).toMatch(/h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/);
+    const h2 = r.json.hosts.find((h: { host: string }) => h.host === 'h2');
+    expect(h2.revertTimer.state).toBe('fired');
+    expect(r.json.steps.find((s: { step: string; host: string }) => s.step === 'rollback' && s.host === 'h2').outputTail).toMatch(/its revert timer exo-deploy-revert-\S+ put it back/);
+    // h1 and h3 were put back by the deployer, and their timers stopped
+    expect(r.json.hosts.filter((h: { host: string }) => h.host !== 'h2').map((h: { revertTimer: { state: string } }) => h.revertTimer.state)).toEqual(['stopped', 'stopped']);
+    expect(await Promise.all(f.hosts.map(f.running))).toEqual(before);
+    expect(await Promise.all(f.hosts.map((h) => f.ssh(h, 'readlink -f /nix/var/nix/profiles/system')))).toEqual(profiles);
+    expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
+    const check = await f.cli(['check', '--since', '1s']);
+    expect(check.exitCode, check.stdout).toBe(0);
+  }, 150_000);
+
   it('slow-start within ready_timeout is healthy: deployed, not rolled back', async () => {
     const f = fleet();
     // 15 s: longer than activation takes, shorter than the unit's start timeout (20 s), within

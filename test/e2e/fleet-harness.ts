@@ -47,6 +47,8 @@ export interface Fleet {
   spawn(args: string[]): ReturnType<typeof execa>;
   ssh(host: SandboxHost, command: string): Promise<string>;
   running(host: SandboxHost): Promise<string>;
+  /** exo-deploy's revert timers (and their units) loaded on the host: none once a deploy ends. */
+  revertUnits(host: SandboxHost): Promise<string[]>;
   mainPid(host: SandboxHost): Promise<number>;
   generationCount(host: SandboxHost): Promise<number>;
   /** Commits a new exo release to exo-src and moves the config's exo input to it. */
@@ -59,6 +61,8 @@ export interface Fleet {
   setExoSettings(settings: Record<string, unknown>): Promise<void>;
   /** Sets other NixOS options on every host in the config repository (not yet deployed). */
   setNixosSettings(settings: Record<string, unknown>): Promise<void>;
+  /** Sets keys of a table of exo-deploy.toml ("hosts.h2", …); null removes one. */
+  tuneConfig(table: string, settings: Record<string, string | null>): Promise<void>;
   /** Which nixos-rebuild exo-deploy runs: NixOS 26.05's (with --store-path) or 25.11's. */
   useNixosRebuild(release: '26.05' | '25.11'): Promise<void>;
 }
@@ -102,6 +106,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       spawn: (args) => execa('node', [cliPath, '--config', config, ...args], { reject: false, env: sandbox.nixEnv(), timeout: 300_000 }),
       ssh,
       running: (h) => ssh(h, 'readlink -f /run/current-system'),
+      revertUnits: async (h) => (await ssh(h, "systemctl list-units --all --plain --no-legend 'exo-deploy-revert-*'")).split('\n').filter(Boolean),
       mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),
       generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
       pinNamespace: (namespace) => sandbox.setNamespace({ dir: dir as string, namespace }),
@@ -109,6 +114,7 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       setExoSettings: (settings) => sandbox.setExoSettings({ dir: dir as string, settings }),
       setNixosSettings: (settings) => sandbox.setNixosSettings({ dir: dir as string, settings }),
       useNixosRebuild: (release) => sandbox.useNixosRebuild({ dir: dir as string, release }),
+      tuneConfig: (table, settings) => sandbox.tuneConfig(config, table, settings),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
         const r = await cli(['update', 'exo', '--commit']);

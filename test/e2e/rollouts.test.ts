@@ -118,6 +118,8 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(status.exitCode).toBe(1);
     expect(status.json.hosts.map((h: { testActivation: boolean }) => h.testActivation)).toEqual([true, true, true]);
     expect(status.json.lastRun.outcome).toBe('interrupted');
+    // interrupted on purpose: no host is left to revert by itself
+    expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
     const text = await f.cli(['status']);
     expect(text.stdout).toMatch(/\(test activation\)/);
     const undo = await f.cli(['rollback', '--last']);

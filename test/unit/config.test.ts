@@ -56,6 +56,19 @@ nixos_rebuild = "./bin/nixos-rebuild"
     expect(c.smoke).toMatchObject({ timeout: 180_000, ready_timeout: 600_000 });
   });
 
+  it('confirm_timeout and build_on: defaults, per host, and values that cannot work', async () => {
+    const { file } = await withConfig('[defaults]\nbuild_on = "target"\n[hosts.a]\ntarget = "root@10.0.0.1"\n[hosts.b]\ntarget = "root@10.0.0.2"\nconfirm_timeout = "2m"\nbuild_on = "deployer"\n[hosts.me]\ntarget = "local"\n');
+    const [a, b, me] = (await loadConfig(file)).hosts;
+    expect([a?.confirmTimeoutMs, a?.buildOn]).toEqual([60_000, 'target']);
+    expect([b?.confirmTimeoutMs, b?.buildOn]).toEqual([120_000, 'deployer']);
+    expect(me?.buildOn).toBe('deployer'); // this machine is its target
+    expect((await configError('[defaults]\nconfirm_timeout = "5s"\n')).message).toMatch(/defaults\.confirm_timeout: expected a duration from "10s" to "1h"/);
+    const hasty = await configError('[timeouts]\nssh_connect = "20s"\n[hosts.a]\ntarget = "root@10.0.0.1"\nconfirm_timeout = "40s"\n');
+    expect(hasty.message).toMatch(/hosts\.a: confirm_timeout 40s is less than 3 × timeouts\.ssh_connect \(20s\)/);
+    expect(hasty.details.hint).toMatch(/at least 1m0s/);
+    expect((await configError('[hosts.a]\ntarget = "root@10.0.0.1"\nbuild_on = "laptop"\n')).message).toMatch(/hosts\.a\.build_on: .*"deployer".*"target"/);
+  });
+
   it('refuses an IPv6 API address, set or derived from the target: exo\'s API listens on IPv4 only', async () => {
     const set = await configError('[hosts.a]\ntarget = "root@10.0.0.1"\napi = "http://[fd00::5]:52415"\n');
     expect(set.message).toContain('hosts.a.api: exo\'s API listens on IPv4 only (0.0.0.0)');

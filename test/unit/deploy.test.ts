@@ -89,6 +89,53 @@ describe('deploy', () => {
     const md = await readFile(r.data.reportFiles.markdown, 'utf8');
     expect(md).toContain('**SUCCESS');
     expect(JSON.parse(await readFile(r.data.reportFiles.json, 'utf8')).outcome).toBe('success');
+    // each host's revert timer ran from before its test until after its switch, and is gone
+    for (const h of ['h1', 'h2']) {
+      const own = s.fleet.log.filter((l) => l.startsWith(`${h}: `)).map((l) => l.slice(h.length + 2));
+      expect(own.filter((l) => /^(revert timer|switch-to-configuration)/.test(l))).toEqual(['revert timer armed', 'switch-to-configuration test 2.0.0', 'switch-to-configuration switch 2.0.0', 'revert timer stopped']);
+    }
+    expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
+    expect(r.data.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state)).toEqual(['stopped', 'stopped']);
+    // each host was confirmed over a new connection after the gate and after switch
+    expect(s.commands().filter((c) => c.includes('ControlPath=none') && c.includes('systemctl restart'))).toHaveLength(4);
+  });
+
+  it('a host that cannot activate a store path or go back is refused with exit 2 before anything changes: a system without switch-to-configuration, no systemd-run', async () => {
+    const refused = async (configure: (f: SimFleet) => void, why: RegExp) => {
+      const s = await setup(configure);
+      const r = await s.run();
+      expect(r.exitCode).toBe(ExitCode.usage);
+      expect(r.error?.message).toMatch(why);
+      expect(r.error?.details.hint).toMatch(/system\.switch\.enable = true/);
+      expect(rebuilds(s).filter((c) => !c.startsWith('build'))).toEqual([]);
+      expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+      expect(s.fleet.hosts.map((h) => h.marker)).toEqual([undefined, undefined]);
+      return s;
+    };
+    // the new system of h2 could only be booted: refused after the build, before backup and copy
+    const built = await refused((f) => f.unswitchable.add(sys('h2', '2.0.0')), /refusing to deploy: h2: the system built for it \(\/nix\/store\/h2200\S+\) has no bin\/switch-to-configuration/);
+    expect(built.commands().some((c) => / copy /.test(c))).toBe(false);
+    // what the hosts run could not be gone back to: refused at preflight, before the build
+    const running_ = await refused((f) => f.unswitchable.add('/run/current-system'), /h1: the system it runs \(\/run\/current-system\) has no bin\/switch-to-configuration/);
+    expect(rebuilds(running_)).toEqual([]);
+    await refused((f) => f.missingPrograms.add('systemd-run'), /h1: it has no systemd-run on the PATH/);
+  });
+
+  it('a release that stops sshd: the host the deployer cannot reach anew puts itself back with its revert timer; the others are rolled back; nothing is left armed', async () => {
+    const s = await setup((f) => f.cutsSsh.add('h2'));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(r.data.error).toMatch(/h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
+    // h2 was not activated by the deployer after its test: its own timer put it back
+    expect(rebuilds(s).filter((c) => c.endsWith('h2 1.0.0'))).toEqual([]);
+    expect(s.fleet.log).toContain('h2: revert timer fired');
+    expect(rebuilds(s).filter((c) => c.endsWith('h1 1.0.0'))).toEqual(['test h1 1.0.0']);
+    expect(r.data.hosts.map((h: { revertTimer: { state: string }; phase: string }) => [h.phase, h.revertTimer.state])).toEqual([['rolled-back', 'stopped'], ['rolled-back', 'fired']]);
+    expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
+    expect(r.data.steps.find((x: { step: string; host: string }) => x.step === 'rollback' && x.host === 'h2').outputTail).toMatch(/its revert timer exo-deploy-revert-\S+ put it back/);
   });
 
   it('the copy lets each target substitute from its own caches, unless substitute_on_target = false', async () => {
@@ -101,6 +148,20 @@ describe('deploy', () => {
     expect((await off.run()).exitCode).toBe(ExitCode.ok);
     expect(copies(off)).toHaveLength(2);
     for (const c of copies(off)) expect(c).not.toContain('--substitute-on-destination');
+  });
+
+  it('build_on = "target": the flake goes to each host, which builds its own system; nothing is copied; the same exact-path activation', async () => {
+    // this machine's nixos-rebuild has --store-path, but would copy from its own store, where
+    // the hosts' systems are not: they are activated by exo-deploy's own steps on each host
+    const s = await setup((f) => (f.storePath = true), '[defaults]\nbuild_on = "target"\n');
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(s.commands().filter((c) => /^nixos-rebuild (test|switch)/.test(c))).toEqual([]);
+    expect(s.fleet.log.filter((l) => /nix build|flake archive/.test(l)).sort()).toEqual(['deployer: flake archive to h1', 'deployer: flake archive to h2', 'h1: nix build h1', 'h2: nix build h2']);
+    expect(s.commands().filter((c) => / copy /.test(c))).toEqual([]);
+    expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    expect(r.data.hosts.map((h: { built: { systemPath: string; exo: string } }) => [h.built.systemPath, h.built.exo])).toEqual([[sys('h1', '2.0.0'), '2.0.0'], [sys('h2', '2.0.0'), '2.0.0']]);
+    expect(rebuilds(s)).toEqual(['test h1 2.0.0', 'test h2 2.0.0', 'switch h1 2.0.0', 'switch h2 2.0.0']);
   });
 
   it('no change: hosts already run the built system; nothing is activated; exit 0', async () => {
@@ -219,6 +280,9 @@ describe('deploy', () => {
     expect(r.data.outcome).toBe('interrupted');
     expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['activated', 'activated']);
     expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
+    // interrupted on purpose: the revert timers are stopped, the hosts left as they are
+    expect(s.fleet.log.filter((l) => l.includes('revert timer'))).toEqual(expect.arrayContaining(['h1: revert timer stopped', 'h2: revert timer stopped']));
+    expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
 
     // What the journal on disk says, and what status and rollback --last make of it.
     const status = await s.command('status');
@@ -519,7 +583,9 @@ describe('deploy --dry-run', () => {
     const r = await s.command('deploy', { 'dry-run': true });
     expect(r.exitCode).toBe(ExitCode.ok);
     expect(rebuilds(s)).toEqual(['build h1 h2']);
-    expect(s.commands().some((c) => /\btar -C /.test(c) || c.includes('switch-to-configuration'))).toBe(false);
+    // (whether a system has switch-to-configuration is read, `test -x`; none is run)
+    expect(s.commands().some((c) => /\btar -C /.test(c) || /bin\/switch-to-configuration (switch|boot|test|dry-activate)\b/.test(c))).toBe(false);
+    expect(s.commands().filter((c) => c.includes('bin/switch-to-configuration')).length).toBeGreaterThan(0);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(r.text).toContain('plan (dry run: built and copied, nothing activated): lockstep, [h1, h2]');
     expect(r.text).toMatch(/h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n  exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/);

@@ -2,7 +2,7 @@
 // commands exo-deploy runs (locally and over ssh) from a small model of each host, and a
 // fake fetch answers exo's API from the same model. Only logic is tested with it.
 import { MARKER_FILE } from '../../src/deploy/host-marker.js';
-import { formatBuildOutputs } from '../../src/programs/nix.js';
+import { formatBuildOutputs, formatFlakeArchive } from '../../src/programs/nix.js';
 import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import type { Rule } from './fake-runner.js';
@@ -38,6 +38,13 @@ export interface SimHost {
   user?: string;
   /** The commands run on the host through sudo (argv joined with spaces, without the sudo). */
   sudoCommands?: string[];
+  /** sshd is stopped: a new connection is refused, an open one still works. */
+  refusesNewConnections?: boolean;
+  /** Armed revert timers: unit → the revert script's arguments (status file, profile,
+   * running, profile path, generation, nix-env). */
+  revertTimers?: Map<string, string[]>;
+  /** Exit statuses of reverts that ran, by status file. */
+  revertStatus?: Map<string, number>;
 }
 
 export interface SimFleet {
@@ -52,6 +59,12 @@ export interface SimFleet {
   /** By host: what runs after the built system's activation instead of it (another activation
    * racing this one). */
   runsInstead: Map<string, string>;
+  /** Hosts whose built system stops sshd: once it is active, new connections are refused. */
+  cutsSsh: Set<string>;
+  /** Systems without bin/switch-to-configuration (system.switch.enable = false). */
+  unswitchable: Set<string>;
+  /** Programs missing on every host's PATH. */
+  missingPrograms: Set<string>;
   log: string[];
   /** The environment each hook was started with. */
   hookEnvs: Record<string, string>[];
@@ -87,6 +100,9 @@ export function simFleet(names: string[]): SimFleet {
     testExit: new Map(),
     storePath: false,
     runsInstead: new Map(),
+    cutsSsh: new Set(),
+    unswitchable: new Set(),
+    missingPrograms: new Set(),
     log: [],
     hookEnvs: [],
     releases: new Map(),
@@ -108,6 +124,7 @@ export const release = (version: string, era: 'libp2p' | 'zenoh' | null = 'libp2
 const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
 
 function activate(fleet: SimFleet, host: SimHost, path: string) {
+  host.refusesNewConnections = fleet.cutsSsh.has(host.name) && path === fleet.built.get(host.name);
   if (host.running !== path) {
     host.running = path;
     host.pid += 10;
@@ -126,6 +143,11 @@ export function fleetRule(fleet: SimFleet): Rule {
       const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
       if (!host) return { exitCode: 255, stderr: 'ssh: unknown host' };
       if (host.unreachable) return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: No route to host` };
+      if (host.refusesNewConnections && argv.includes('ControlPath=none')) {
+        // The model's time runs fast: the host's revert timer, which nobody can confirm now, fires.
+        for (const unit of host.revertTimers?.keys() ?? []) fireRevertTimer(fleet, host, unit);
+        return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: Connection refused` };
+      }
       return onHost(fleet, host, shellUnquote(argv.at(-1) as string), spec.input);
     }
     return onDeployer(fleet, argv, spec.env);
@@ -170,8 +192,23 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
     }
   }
   if (program === 'nix' && argv.includes('copy')) return {};
+  if (program === 'nix' && argv.includes('archive')) {
+    const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
+    fleet.log.push(`deployer: flake archive to ${host?.name}`);
+    return { stdout: formatFlakeArchive('/nix/store/f1akeaaaaaaaaaaaaaaaaaaaaaaaaaaa-source') };
+  }
   if (program === 'sh' && argv[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, argv.slice(4)) };
+  if (program === 'test') return systemFileTest(fleet, argv);
   return undefined;
+}
+
+/** A NixOS system has nixos-version and, unless unswitchable, bin/switch-to-configuration;
+ * every host runs a system; nothing else is there. */
+function systemFileTest(fleet: SimFleet, args: readonly string[]) {
+  const file = args.at(-1) as string;
+  if (file === '/run/current-system' || file.endsWith('/nixos-version')) return { exitCode: 0 };
+  if (file.endsWith('/bin/switch-to-configuration')) return { exitCode: fleet.unswitchable.has(file.replace('/bin/switch-to-configuration', '')) ? 1 : 0 };
+  return { exitCode: 1 };
 }
 
 function releaseFiles(fleet: SimFleet, files: readonly string[]): string {
@@ -222,6 +259,29 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
     host.marker = undefined;
     return {};
   }
+  // the revert timer: armed, confirmed (restarted), stopped; its status once it fired
+  if (program === 'systemd-run' && args.some((a) => a.startsWith('--on-active='))) {
+    const unit = (args.find((a) => a.startsWith('--unit=')) as string).slice('--unit='.length);
+    // after "--": sh SCRIPT_FILE STATUS_FILE PROFILE RUNNING PROFILE_PATH GENERATION NIX_ENV
+    (host.revertTimers ??= new Map()).set(unit, args.slice(args.indexOf('--') + 3));
+    fleet.log.push(`${host.name}: revert timer armed`);
+    return {};
+  }
+  if (program === 'sh' && args[2]?.includes('systemctl restart')) {
+    return host.revertTimers?.has(args[4] as string) ? {} : { exitCode: 5, stderr: `Failed to restart ${args[4]}.timer: Unit ${args[4]}.timer not found.` };
+  }
+  if (program === 'systemctl' && args[1] === 'stop' && args.at(-1)?.endsWith('.timer')) {
+    const unit = (args.at(-1) as string).replace(/\.timer$/, '');
+    if (!host.revertTimers?.delete(unit)) return { exitCode: 5, stderr: `Failed to stop ${unit}.timer: Unit ${unit}.timer not loaded.` };
+    fleet.log.push(`${host.name}: revert timer stopped`);
+    return {};
+  }
+  if (program === 'systemctl' && args[1] === 'is-active') return { exitCode: 3, stdout: 'inactive\n' };
+  if (program === 'cat' && args.at(-1)?.endsWith('.status')) {
+    const code = host.revertStatus?.get(args.at(-1) as string);
+    return code === undefined ? { exitCode: 1, stderr: 'No such file or directory' } : { stdout: `${code}\n` };
+  }
+  if (program === 'sh' && args[2]?.includes('command -v')) return fleet.missingPrograms.has(args.at(-1) as string) ? { exitCode: 1 } : { stdout: '/nix/store/n1x-nix-2.24.0/bin/nix-env\n' };
   // systemd-run … -- sh -c SCRIPT sh STATUS_FILE ARGV…: run ARGV as the unit would
   if (program === 'systemd-run') return asRoot(fleet, host, args.slice(args.indexOf('--') + 6), _input);
   const profilePath = '/nix/var/nix/profiles/system';
@@ -271,17 +331,32 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
     return exit === 4 ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' } : { exitCode: exit };
   }
   if (program === 'nix' && args[1] === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
+  // build_on = "target": the host builds its own system from the flake copied to its store
+  if (program === 'nix' && args.includes('build') && args.some((a) => a.startsWith('path:/nix/store/'))) {
+    fleet.log.push(`${host.name}: nix build ${host.name}`);
+    return { stdout: formatBuildOutputs([fleet.built.get(host.name) as string]) };
+  }
   if (program === 'nix' && args.includes('show-config')) return { stdout: 'experimental-features = flakes nix-command\n' };
   if (program === 'nix' && args.includes('config')) return { stdout: 'experimental-features = flakes nix-command\n' };
   if (program === 'nix' && args.includes('diff-closures')) return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
   if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
   if (program === 'df') return { stdout: 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n' };
-  // a NixOS system has nixos-version; nothing else is there
-  if (program === 'test') return { exitCode: args.at(-1)?.endsWith('/nixos-version') ? 0 : 1 };
+  if (program === 'test') return systemFileTest(fleet, args);
   if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, args.slice(4)) };
   // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync
   if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string)) return {};
   return undefined;
+}
+
+/** What the revert script does when its timer fires: the profile back, then the system it ran. */
+export function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): void {
+  const [statusFile, , running, profilePath, generation] = host.revertTimers?.get(unit) ?? [];
+  if (!statusFile || !running) return;
+  host.revertTimers?.delete(unit);
+  fleet.log.push(`${host.name}: revert timer fired`);
+  if (profilePath !== '-' && host.generations.get(host.profile) !== profilePath && generation !== '-') host.profile = Number(generation);
+  activate(fleet, host, running);
+  (host.revertStatus ??= new Map()).set(statusFile, 0);
 }
 
 const isolated = (h: SimHost) => h.behaviour.get(h.running) === 'isolated';

@@ -14,14 +14,15 @@ describe('run journal', () => {
       journal.append({ type: 'run', id: '20261128-031500-123', command: 'deploy h1,h2', hosts: ['h1', 'h2'], pid: 4242 }),
       journal.append({ type: 'before', host: 'h1', before }),
       journal.append({ type: 'phase', host: 'h1', phase: 'activated' }),
+      journal.append({ type: 'revert-timer', host: 'h1', unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' }),
       journal.append({ type: 'step', step: 'test', host: 'h1', ok: true, durationMs: 1200 }),
     ]);
     const lines = (await readFile(journal.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).type);
-    expect(lines).toEqual(['run', 'before', 'phase', 'step']);
+    expect(lines).toEqual(['run', 'before', 'phase', 'revert-timer', 'step']);
     const run = await latestRun(state);
     expect(run).toMatchObject({ id: '20261128-031500-123', pid: 4242, outcome: null, lastStep: { step: 'test', host: 'h1' } });
-    expect(run?.hosts.get('h1')).toEqual({ before, built: null, phase: 'activated' });
-    expect(run?.hosts.get('h2')).toEqual({ before: null, built: null, phase: 'pending' });
+    expect(run?.hosts.get('h1')).toEqual({ before, built: null, phase: 'activated', revertTimer: { unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' } });
+    expect(run?.hosts.get('h2')).toEqual({ before: null, built: null, phase: 'pending', revertTimer: null });
   });
 
   it('ignores a torn last line, as a crash while writing leaves it', () => {

@@ -8,7 +8,8 @@ import { writeErr } from './log.mjs';
 export const DEFAULT_MODEL = 'mlx-community/Llama-3.2-1B-Instruct-4bit';
 
 const FAULTS_WITH_S = ['exit-after', 'runner-exit', 'runner-crash', 'queue-closed', 'closed-resource', 'slow-start'];
-const FAULTS_PLAIN = ['none', 'crash-on-start', 'hang', 'http-500', 'isolated'];
+// cut-ssh is the system's, not exo's (the hosts' configuration applies it): exo runs healthy.
+const FAULTS_PLAIN = ['none', 'crash-on-start', 'hang', 'http-500', 'isolated', 'cut-ssh'];
 export const FAULT_NAMES = [...FAULTS_PLAIN, ...FAULTS_WITH_S.map((f) => `${f}:S`)];
 
 function configError(msg) {

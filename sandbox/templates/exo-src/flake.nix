@@ -27,6 +27,10 @@
       exo = package // {
         inherit era;
         declaredEra = release.declared_era or era;
+        # a fault of the whole system rather than of exo (cut-ssh), which the hosts'
+        # configuration applies
+        fault = release.fault or "none";
+        faultOn = release.fault_on or [ ];
       };
     in
     {

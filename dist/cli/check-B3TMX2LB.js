@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-GLCBAQPT.js";import"./chunk-F4VEVZDM.js";import"./chunk-FFEEJMQB.js";import"./chunk-HBSGIAOM.js";import"./chunk-P7DFIGUB.js";import"./chunk-4YBKVX2H.js";import"./chunk-L5WM4HYZ.js";import"./chunk-YXY2SNTS.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};

@@ -1,0 +1,67 @@
+// A host's revert timer: a transient systemd timer that puts the host back on the system it ran
+// before, unless the deployer restarts it in time over a new ssh connection. Armed before a
+// deploy's first activation of the host, stopped once the host is done.
+import { ExitCode, ExoDeployError } from '../errors.js';
+import { mkdirArgv, programPathArgv, removeArgv, writeFileArgv } from '../programs/coreutils.js';
+import { confirmTimerArgv, REVERT_SCRIPT, revertTimerArgv, stopTimerArgv, UNIT_NOT_LOADED_EXIT, unitActiveArgv, type RevertTo } from '../programs/systemd-run.js';
+import type { Executor } from '../run/executor.js';
+import { STATUS_DIR } from './activate.js';
+
+export interface RevertTimer {
+  unit: string;
+  /** The revert script the timer's unit runs. */
+  scriptFile: string;
+  /** The revert's exit status, written when it is done. */
+  statusFile: string;
+}
+
+export const revertTimerUnit = (runId: string) => `exo-deploy-revert-${runId}`;
+
+export async function armRevertTimer(exec: Executor, unit: string, to: Pick<RevertTo, 'running' | 'profilePath' | 'profileGeneration'>, delayMs: number): Promise<RevertTimer> {
+  const [sh, nixEnv] = (await Promise.all([exec.must(programPathArgv('sh'), { root: true }), exec.must(programPathArgv('nix-env'), { root: true })])).map((r) => r.stdout.trim()) as [string, string];
+  await exec.must(mkdirArgv(STATUS_DIR), { root: true, mutates: true });
+  const timer = { unit, scriptFile: `${STATUS_DIR}/${unit}.sh`, statusFile: `${STATUS_DIR}/${unit}.status` };
+  await exec.must(writeFileArgv(timer.scriptFile), { root: true, mutates: true, input: REVERT_SCRIPT });
+  await exec.must(revertTimerArgv(unit, Math.ceil(delayMs / 1000), timer.scriptFile, timer.statusFile, { ...to, systemProfile: exec.host.systemProfile, sh, nixEnv }), { root: true, mutates: true });
+  return timer;
+}
+
+export type Confirmation = { confirmed: true } | { confirmed: false; fired: boolean; why: string };
+
+/** Restarts the timer's countdown over a new ssh connection. fired: the timer is gone or the
+ * revert has started, so the host is on its way back. */
+export async function confirmRevertTimer(exec: Executor, timer: RevertTimer, timeoutMs: number): Promise<Confirmation> {
+  try {
+    const r = await exec.run(confirmTimerArgv(timer.unit, timer.statusFile), { root: true, mutates: true, fresh: true, timeoutMs });
+    if (r.exitCode === 0) return { confirmed: true };
+    if (r.timedOut) return { confirmed: false, fired: false, why: `confirming took longer than ${Math.round(timeoutMs / 1000)}s` };
+    return { confirmed: false, fired: true, why: `its revert timer ${timer.unit} has fired` };
+  } catch (error) {
+    if (!(error instanceof ExoDeployError)) throw error;
+    return { confirmed: false, fired: false, why: error.message };
+  }
+}
+
+/** Stops the timer and removes its files. False when it was gone already (it fired). Runs
+ * after Ctrl-C too. */
+export async function stopRevertTimer(exec: Executor, timer: RevertTimer): Promise<boolean> {
+  const r = await exec.run(stopTimerArgv(timer.unit), { root: true, mutates: true, afterInterrupt: true });
+  if (r.exitCode === 0 || r.exitCode === UNIT_NOT_LOADED_EXIT) {
+    await exec.run(removeArgv(timer.scriptFile, timer.statusFile), { root: true, mutates: true, afterInterrupt: true });
+    return r.exitCode === 0;
+  }
+  throw new ExoDeployError(`${exec.host.name}: could not stop its revert timer ${timer.unit}: ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.failed, { host: exec.host.name });
+}
+
+export type RevertState = { done: false; running: boolean } | { done: true; exitCode: number };
+
+/** Whether the host's revert has run: its exit status once it is done. */
+export async function revertState(exec: Executor, timer: RevertTimer): Promise<RevertState> {
+  const [status, active] = await Promise.all([
+    exec.run(['cat', '--', timer.statusFile], { root: true }),
+    exec.run(unitActiveArgv(`${timer.unit}.service`)),
+  ]);
+  const code = status.stdout.trim();
+  if (status.exitCode === 0 && /^\d+$/.test(code)) return { done: true, exitCode: Number(code) };
+  return { done: false, running: ['active', 'activating'].includes(active.stdout.trim()) };
+}
