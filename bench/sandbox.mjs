@@ -2,7 +2,7 @@
 // one 1-host sandbox, up at the same time, measured one command at a time. Both are torn
 // down at the end, also on failure.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -162,6 +162,13 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
     // its own or nixos-rebuild's, is counted by bench/lib/nix-counter.
     await section('evaluations per deploy', async () => {
       const before = await toolkitAt(repo, BEFORE_ONE_EVALUATION);
+      // the toolkit before knew fewer settings (strict tables refuse the others): its own copy of
+      // each config, beside it, without them
+      const configBefore = async (f) => {
+        const file = path.join(path.dirname(f.config), 'exo-deploy-before.toml');
+        await writeFile(file, (await readFile(f.config, 'utf8')).split('\n').filter((l) => !/^(confirm_timeout|build_on) = /.test(l)).join('\n'));
+        return file;
+      };
       try {
         const nixLog = path.join(os.tmpdir(), `exo-deploy-bench-nix-${process.pid}.jsonl`);
         const env = { PATH: `${path.join(repo, 'bench/lib/nix-counter')}:${process.env.PATH}`, BENCH_NIX_LOG: nixLog };
@@ -176,7 +183,9 @@ export async function onSandbox({ repo, checkRuns = 10, rollouts = 3, recoveries
               must(await run(fleets[k], ['update', 'exo', '--commit']), 'update exo');
               await idle();
               await rm(nixLog, { force: true });
-              const r = must(await run(fleets[k], ['deploy', '--yes', '--json'], { env, ...(which === 'before' ? { cli: before } : {}) }), `deploy ${version} (${k}, ${which})`);
+              const r = which === 'before'
+                ? must(await cli(repo, sandbox, await configBefore(fleets[k]), ['deploy', '--yes', '--json'], { env, cli: before }), `deploy ${version} (${k}, before)`)
+                : must(await run(fleets[k], ['deploy', '--yes', '--json'], { env }), `deploy ${version} (${k}, now)`);
               if (r.json?.outcome !== 'success') throw new Error(`deploy ${version} (${k}, ${which}): ${r.json?.outcome}`);
               const nix = (await readFile(nixLog, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
               const evaluating = nix.filter((n) => n.evaluated.length > 0);

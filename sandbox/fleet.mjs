@@ -559,7 +559,8 @@ export function setExoSettings({ dir, settings }) {
 
 /**
  * Sets other NixOS options on every host of DIR/config (e.g.
- * `{ system: { preSwitchChecks: { x: "false" } } }`) and commits them.
+ * `{ system: { preSwitchChecks: { x: "false" } } }`, instead of the ones set before) and
+ * commits them.
  * @param {{dir: string, settings: object}} opts
  */
 export function setNixosSettings({ dir, settings }) {
@@ -578,9 +579,11 @@ async function commitSettings(dir, file, settings, what) {
  * (sandbox.evaluationWork: numbers summed, all held in memory at once; 0: none), and commits it.
  * @param {{dir: string, work: number}} opts
  */
-export function setEvaluationCost({ dir, work }) {
+export async function setEvaluationCost({ dir, work }) {
   if (!Number.isInteger(work) || work < 0) throw new Error(`setEvaluationCost: work must be a whole number >= 0, got ${JSON.stringify(work)}`);
-  return setNixosSettings({ dir, settings: { sandbox: { evaluationWork: work } } });
+  // beside the other NixOS settings a test has set, not instead of them
+  const current = await fs.readJson(path.join(path.resolve(dir), 'config', 'nixos.json'));
+  return setNixosSettings({ dir, settings: { ...current, sandbox: { ...current.sandbox, evaluationWork: work } } });
 }
 
 /**

@@ -1,10 +1,14 @@
 // One table of options drives parsing, the help text and the types the commands receive.
-export type OptionKind = 'boolean' | 'string' | 'integer' | 'duration' | 'list';
+import { STRATEGIES } from './config/strategy.js';
+
+export type OptionKind = 'boolean' | 'string' | 'integer' | 'duration' | 'list' | 'choice';
 
 export interface OptionSpec {
   kind: OptionKind;
   short?: string;
   arg?: string;
+  /** kind 'choice': the values it takes, checked when the command line is read. */
+  choices?: readonly string[];
   description: string;
 }
 
@@ -35,7 +39,7 @@ export const COMMAND_OPTIONS = {
   keep: { kind: 'integer', arg: 'N', description: 'how many backups prune keeps (default from the config: 10)' },
   models: { kind: 'boolean', description: 'also archive exo\'s models (large; off by default)' },
   yes: { kind: 'boolean', short: 'y', description: 'do not ask for confirmation' },
-  strategy: { kind: 'string', arg: 'NAME', description: 'lockstep (default), rolling or canary; overrides [rollout] strategy' },
+  strategy: { kind: 'choice', choices: STRATEGIES, arg: 'NAME', description: 'lockstep (default), rolling or canary; overrides [rollout] strategy' },
   model: { kind: 'string', arg: 'ID', description: 'the model to place (default from [smoke] model)' },
   'min-nodes': { kind: 'integer', arg: 'N', description: 'nodes the instance must span (default: the hosts selected)' },
   'ready-timeout': { kind: 'duration', arg: 'DURATION', description: 'how long the instance\'s runners may take to download, load and be ready (default from [smoke] ready_timeout: 10m)' },
@@ -114,7 +118,7 @@ export type CommandName = keyof typeof COMMANDS;
 
 type ValueOf<K extends OptionKind> = K extends 'boolean' ? boolean : K extends 'integer' | 'duration' ? number : K extends 'list' ? string[] : string;
 type AllOptions = typeof GLOBAL_OPTIONS & typeof COMMAND_OPTIONS;
-export type ParsedOptions = { -readonly [K in keyof AllOptions]?: ValueOf<AllOptions[K]['kind']> };
+export type ParsedOptions = { -readonly [K in keyof AllOptions]?: AllOptions[K] extends { choices: readonly (infer C)[] } ? C : ValueOf<AllOptions[K]['kind']> };
 
 export function helpText(version: string): string {
   const width = 26;

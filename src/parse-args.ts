@@ -57,6 +57,9 @@ function convert(name: string, spec: OptionSpec, raw: string | boolean): unknown
     }
     case 'list':
       return text.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'choice':
+      if (!spec.choices?.includes(text)) throw usageError(`--${name} takes one of ${spec.choices?.join(', ')}, not "${text}"`, 'nothing was done');
+      return text;
     default:
       return text;
   }

@@ -111,6 +111,8 @@ async function onDeployer(fleet, argv) {
     return ok();
   }
   if (program === 'sh' && argv[2]?.startsWith('for f do')) return ok(releaseFiles(argv.slice(4)));
+  // the built systems have switch-to-configuration
+  if (program === 'test') return ok();
   return { exitCode: 127, stdout: '', stderr: `sim: no rule for ${argv.join(' ')}`, timedOut: false };
 }
 
@@ -120,6 +122,8 @@ const PROFILE = '/nix/var/nix/profiles/system';
 
 function onHost(host, args) {
   const [program] = args;
+  // the revert timer is armed (and never fires: the sim's deployer always confirms)
+  if (program === 'systemd-run' && args.some((a) => a.startsWith('--on-active='))) return ok();
   if (program === 'systemd-run') return onHost(host, args.slice(args.indexOf('--') + 6));
   if (program === 'systemctl' && args[1] === 'show') {
     return ok(`LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMainPID=${host.pid}\nExecMainStartTimestamp=${formatTimestamp(Date.now() - 5000)}\nMemoryCurrent=1000\n`);
@@ -161,8 +165,8 @@ function onHost(host, args) {
   if (program === 'nix' && args.includes('diff-closures')) return ok('exo: 1.0.0 → 2.0.0, +1.2 KiB\n');
   if (program === 'cat') return ok(MEMINFO);
   if (program === 'df') return ok(DF);
-  // a NixOS system has nixos-version; nothing else is there
-  if (program === 'test') return { exitCode: args.at(-1)?.endsWith('/nixos-version') ? 0 : 1, stdout: '', stderr: '', timedOut: false };
+  // a NixOS system has nixos-version and switch-to-configuration, and every host runs one
+  if (program === 'test') return { exitCode: /(\/nixos-version|\/bin\/switch-to-configuration|^\/run\/current-system)$/.test(args.at(-1)) ? 0 : 1, stdout: '', stderr: '', timedOut: false };
   if (program === 'sh' && args[2]?.startsWith('for f do')) return ok(releaseFiles(args.slice(4)));
   if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program)) return ok();
   return { exitCode: 127, stdout: '', stderr: `sim: no rule for ${args.join(' ')}`, timedOut: false };

@@ -2,6 +2,7 @@
 // because a misspelt safety setting must never be silently ignored.
 import * as z from 'zod';
 import { parseDuration } from './duration.js';
+import { STRATEGIES } from './strategy.js';
 import { FLAKE_INPUT, HOST_NAME, SAFE_ABS_PATH, SSH_TARGET, TAG, UNIT_NAME } from './patterns.js';
 
 const duration = z
@@ -138,7 +139,7 @@ const Timeouts = z.strictObject({
 });
 
 const Rollout = z.strictObject({
-  strategy: z.enum(['lockstep', 'rolling', 'canary']).default('lockstep'),
+  strategy: z.enum(STRATEGIES).default('lockstep'),
   max_parallel: z.number().int().min(1).default(10),
   batch_size: z.number().int().min(1).default(1),
   canary: z.string().regex(HOST_NAME, 'expected a host name').optional(),
@@ -188,5 +189,5 @@ export type Programs = ConfigFile['programs'];
 export type Timeouts = ConfigFile['timeouts'];
 export type BuildSettings = ConfigFile['build'];
 export type RolloutSettings = ConfigFile['rollout'];
-export type Strategy = RolloutSettings['strategy'];
+export type { Strategy } from './strategy.js';
 export { FLAKE_INPUT };

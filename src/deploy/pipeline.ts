@@ -129,7 +129,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   const { run } = rec;
   const dryRun = Boolean(ctx.options['dry-run']);
   const limit = ctx.config.rollout.max_parallel;
-  const strategy = (ctx.options.strategy ?? ctx.config.rollout.strategy) as Strategy;
+  const strategy: Strategy = ctx.options.strategy ?? ctx.config.rollout.strategy;
 
   // Health before the deploy is the running process's: a previous, rolled-back one's errors are history.
   const checks = await rec.step('preflight', null, () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS, true), (cs) => cs.map((c) => `${c.host}: ${c.healthy ? 'healthy' : `not healthy: ${c.problems.join('; ')}`}`).join('\n'));

@@ -83,6 +83,13 @@ echo "$code" > "$status_file"
 exit "$code"
 `;
 
+/** Writes REVERT_SCRIPT (stdin) to scriptFile, in a folder made if missing, then arms the timer:
+ * one round trip. */
+export const armRevertTimerArgv = (dir: string, unit: string, delaySeconds: number, scriptFile: string, statusFile: string, to: RevertTo) => [
+  'sh', '-c', 'mkdir -p -- "$1" && umask 077 && cat > "$2" && shift 2 && exec "$@"', 'sh', dir, scriptFile,
+  ...revertTimerArgv(unit, delaySeconds, scriptFile, statusFile, to),
+];
+
 /** Arms the timer (unit.timer starting unit.service) to fire delaySeconds from now, once, and
  * run scriptFile (REVERT_SCRIPT); both units go away after it fired. */
 export const revertTimerArgv = (unit: string, delaySeconds: number, scriptFile: string, statusFile: string, to: RevertTo) => [
@@ -100,6 +107,9 @@ export const confirmTimerArgv = (unit: string, statusFile: string) => [
   'sh', '-c', 'systemctl restart -- "$1.timer" && ! systemctl is-active --quiet -- "$1.service" && ! [ -e "$2" ]', 'sh', unit, statusFile,
 ];
 
-/** Stops the timer: it will not fire. Exit 5 when it is gone already (it fired, or was stopped). */
-export const stopTimerArgv = (unit: string) => ['systemctl', 'stop', '--', `${unit}.timer`];
+/** Stops the timer (it will not fire) and removes its files; exits as systemctl stop did: 5
+ * when the timer was gone already (it fired, or was stopped). */
+export const stopTimerArgv = (unit: string, files: readonly string[]) => [
+  'sh', '-c', 'unit=$1 && shift && systemctl stop -- "$unit.timer"; code=$? && rm -f -- "$@" && exit "$code"', 'sh', unit, ...files,
+];
 export const UNIT_NOT_LOADED_EXIT = 5;

@@ -1,7 +1,7 @@
 // The deploy report: Markdown for a person, the same facts as JSON for a program.
 import path from 'node:path';
 import { formatDuration } from '../config/duration.js';
-import type { HostRecord, RunRecord } from '../deploy/record.js';
+import type { HostRecord, RevertTimerState, RunRecord } from '../deploy/record.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { shortPath } from '../output/format.js';
 
@@ -13,6 +13,13 @@ const OUTCOME_TEXT: Record<NonNullable<RunRecord['outcome']>, string> = {
   'partly-rolled-back': 'PARTLY ROLLED BACK: the failing batch runs its old system again; earlier batches keep the new one (rollback_scope = "failed")',
   'rollback-failed': 'ROLLBACK FAILED: a person must act (see "What to do next")',
   interrupted: 'INTERRUPTED: see each host\'s phase below',
+};
+
+/** Beside a host's phase: whether its revert timer put it back, or is still armed. */
+const REVERT_TIMER_TEXT: Record<RevertTimerState, string> = {
+  stopped: '',
+  fired: ' (it put itself back: its revert timer fired)',
+  armed: ' (its revert timer is still armed: it puts itself back when it fires)',
 };
 
 export async function writeDeployReport(record: RunRecord, reportsDir: string): Promise<{ markdown: string; json: string }> {
@@ -32,7 +39,7 @@ export function renderMarkdown(r: RunRecord): string {
   if (r.error) out.push(`- cause: ${r.error.split('\n')[0]}`);
   out.push('', '## Hosts', '', '| host | before | built | phase | backup |', '| --- | --- | --- | --- | --- |');
   for (const h of r.hosts) {
-    out.push(`| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exo}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exo ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase} | ${h.backupId ?? '-'} |`);
+    out.push(`| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exo}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exo ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase}${REVERT_TIMER_TEXT[h.revertTimer?.state ?? 'stopped']} | ${h.backupId ?? '-'} |`);
   }
   out.push('', '## What changed', '');
   for (const h of r.hosts) out.push(`### ${h.host}`, '', '```', `${shortPath(h.before.running)} → ${shortPath(h.built.systemPath)}`, ...h.diff, '```', '');

@@ -2,8 +2,8 @@
 // before, unless the deployer restarts it in time over a new ssh connection. Armed before a
 // deploy's first activation of the host, stopped once the host is done.
 import { ExitCode, ExoDeployError } from '../errors.js';
-import { mkdirArgv, programPathArgv, removeArgv, writeFileArgv } from '../programs/coreutils.js';
-import { confirmTimerArgv, REVERT_SCRIPT, revertTimerArgv, stopTimerArgv, UNIT_NOT_LOADED_EXIT, unitActiveArgv, type RevertTo } from '../programs/systemd-run.js';
+import { programPathArgv } from '../programs/coreutils.js';
+import { armRevertTimerArgv, confirmTimerArgv, REVERT_SCRIPT, stopTimerArgv, UNIT_NOT_LOADED_EXIT, unitActiveArgv, type RevertTo } from '../programs/systemd-run.js';
 import type { Executor } from '../run/executor.js';
 import { STATUS_DIR } from './activate.js';
 
@@ -19,10 +19,9 @@ export const revertTimerUnit = (runId: string) => `exo-deploy-revert-${runId}`;
 
 export async function armRevertTimer(exec: Executor, unit: string, to: Pick<RevertTo, 'running' | 'profilePath' | 'profileGeneration'>, delayMs: number): Promise<RevertTimer> {
   const [sh, nixEnv] = (await Promise.all([exec.must(programPathArgv('sh'), { root: true }), exec.must(programPathArgv('nix-env'), { root: true })])).map((r) => r.stdout.trim()) as [string, string];
-  await exec.must(mkdirArgv(STATUS_DIR), { root: true, mutates: true });
   const timer = { unit, scriptFile: `${STATUS_DIR}/${unit}.sh`, statusFile: `${STATUS_DIR}/${unit}.status` };
-  await exec.must(writeFileArgv(timer.scriptFile), { root: true, mutates: true, input: REVERT_SCRIPT });
-  await exec.must(revertTimerArgv(unit, Math.ceil(delayMs / 1000), timer.scriptFile, timer.statusFile, { ...to, systemProfile: exec.host.systemProfile, sh, nixEnv }), { root: true, mutates: true });
+  const argv = armRevertTimerArgv(STATUS_DIR, unit, Math.ceil(delayMs / 1000), timer.scriptFile, timer.statusFile, { ...to, systemProfile: exec.host.systemProfile, sh, nixEnv });
+  await exec.must(argv, { root: true, mutates: true, input: REVERT_SCRIPT });
   return timer;
 }
 
@@ -45,11 +44,8 @@ export async function confirmRevertTimer(exec: Executor, timer: RevertTimer, tim
 /** Stops the timer and removes its files. False when it was gone already (it fired). Runs
  * after Ctrl-C too. */
 export async function stopRevertTimer(exec: Executor, timer: RevertTimer): Promise<boolean> {
-  const r = await exec.run(stopTimerArgv(timer.unit), { root: true, mutates: true, afterInterrupt: true });
-  if (r.exitCode === 0 || r.exitCode === UNIT_NOT_LOADED_EXIT) {
-    await exec.run(removeArgv(timer.scriptFile, timer.statusFile), { root: true, mutates: true, afterInterrupt: true });
-    return r.exitCode === 0;
-  }
+  const r = await exec.run(stopTimerArgv(timer.unit, [timer.scriptFile, timer.statusFile]), { root: true, mutates: true, afterInterrupt: true });
+  if (r.exitCode === 0 || r.exitCode === UNIT_NOT_LOADED_EXIT) return r.exitCode === 0;
   throw new ExoDeployError(`${exec.host.name}: could not stop its revert timer ${timer.unit}: ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.failed, { host: exec.host.name });
 }
 

@@ -36,6 +36,8 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     expect(r.exitCode, r.stderr).toBe(1);
     expect(r.json.outcome).toBe('rolled-back');
     expect(await Promise.all(f.hosts.map(f.running))).toEqual(before);
+    // the hosts were rolled back by the deployer, and their revert timers stopped
+    expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
     const report = await readFile(r.json.reportFiles.markdown, 'utf8');
     expect(report).toContain('**ROLLED BACK');
     expect(report).toMatch(evidence);
@@ -55,6 +57,7 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     expect(r.json.error).toMatch(/h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/);
     const h2 = r.json.hosts.find((h: { host: string }) => h.host === 'h2');
     expect(h2.revertTimer.state).toBe('fired');
+    expect(await readFile(r.json.reportFiles.markdown, 'utf8')).toMatch(/\| h2 \|.*\| rolled-back \(it put itself back: its revert timer fired\) \|/);
     expect(r.json.steps.find((s: { step: string; host: string }) => s.step === 'rollback' && s.host === 'h2').outputTail).toMatch(/its revert timer exo-deploy-revert-\S+ put it back/);
     // h1 and h3 were put back by the deployer, and their timers stopped
     expect(r.json.hosts.filter((h: { host: string }) => h.host !== 'h2').map((h: { revertTimer: { state: string } }) => h.revertTimer.state)).toEqual(['stopped', 'stopped']);

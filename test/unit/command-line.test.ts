@@ -23,6 +23,8 @@ describe('command line', () => {
     [['rollback', '--to', 'two'], /--to takes a whole number, not "two"/],
     [['check', '--since', 'ten'], /--since takes a duration/],
     [['deploy', '--local'], /deploy does not take --local/],
+    // a value from a fixed set is checked before anything is built
+    [['deploy', '--strategy', 'lockstp'], /--strategy takes one of lockstep, rolling, canary, not "lockstp"/],
   ])('refuses %j with exit 2', (argv, message) => {
     let thrown: unknown;
     try {

@@ -136,6 +136,7 @@ describe('deploy', () => {
     expect(r.data.hosts.map((h: { revertTimer: { state: string }; phase: string }) => [h.phase, h.revertTimer.state])).toEqual([['rolled-back', 'stopped'], ['rolled-back', 'fired']]);
     expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
     expect(r.data.steps.find((x: { step: string; host: string }) => x.step === 'rollback' && x.host === 'h2').outputTail).toMatch(/its revert timer exo-deploy-revert-\S+ put it back/);
+    expect(await readFile(r.data.reportFiles.markdown, 'utf8')).toMatch(/\| h2 \|.*\| rolled-back \(it put itself back: its revert timer fired\) \|/);
   });
 
   it('the copy lets each target substitute from its own caches, unless substitute_on_target = false', async () => {

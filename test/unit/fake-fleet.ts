@@ -259,7 +259,9 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
     host.marker = undefined;
     return {};
   }
-  // the revert timer: armed, confirmed (restarted), stopped; its status once it fired
+  // the revert timer: its script written and the timer armed (sh -c 'mkdir … && cat > … && exec
+  // systemd-run …'), confirmed (restarted), stopped; its status once it fired
+  if (program === 'sh' && args[2]?.startsWith('mkdir -p') && args[6] === 'systemd-run') return asRoot(fleet, host, args.slice(6), _input);
   if (program === 'systemd-run' && args.some((a) => a.startsWith('--on-active='))) {
     const unit = (args.find((a) => a.startsWith('--unit=')) as string).slice('--unit='.length);
     // after "--": sh SCRIPT_FILE STATUS_FILE PROFILE RUNNING PROFILE_PATH GENERATION NIX_ENV
@@ -270,8 +272,8 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   if (program === 'sh' && args[2]?.includes('systemctl restart')) {
     return host.revertTimers?.has(args[4] as string) ? {} : { exitCode: 5, stderr: `Failed to restart ${args[4]}.timer: Unit ${args[4]}.timer not found.` };
   }
-  if (program === 'systemctl' && args[1] === 'stop' && args.at(-1)?.endsWith('.timer')) {
-    const unit = (args.at(-1) as string).replace(/\.timer$/, '');
+  if (program === 'sh' && args[2]?.includes('systemctl stop')) {
+    const unit = args[4] as string;
     if (!host.revertTimers?.delete(unit)) return { exitCode: 5, stderr: `Failed to stop ${unit}.timer: Unit ${unit}.timer not loaded.` };
     fleet.log.push(`${host.name}: revert timer stopped`);
     return {};
