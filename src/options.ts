@@ -45,6 +45,7 @@ export const COMMAND_OPTIONS = {
   'ready-timeout': { kind: 'duration', arg: 'DURATION', description: 'how long the instance\'s runners may take to download, load and be ready (default from [smoke] ready_timeout: 10m)' },
   out: { kind: 'string', arg: 'FILE', description: 'where to write the bundle (default: reports/bundle-ID.tar.gz)' },
   force: { kind: 'boolean', description: 'roll out one batch at a time even where that splits an exo cluster' },
+  'over-unresolved': { kind: 'boolean', description: 'deploy although the last deploy left hosts on an ungated system or a failed rollback (see `status`)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type CommandOptionName = keyof typeof COMMAND_OPTIONS;
@@ -73,7 +74,7 @@ export const COMMANDS = {
   deploy: {
     summary: 'build, activate with `test`, gate on exo\'s health, then switch; roll back on failure',
     usage: 'deploy [--hosts a,b|@tag] [--strategy lockstep|rolling|canary] [--yes]',
-    options: ['yes', 'strategy', 'force'],
+    options: ['yes', 'strategy', 'force', 'over-unresolved'],
     local: false,
   },
   generations: {

@@ -5,6 +5,7 @@ import { ExitCode, usageError, type ExitCode as Code } from '../errors.js';
 import { runHook } from '../deploy/hooks.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { newRunRecord, runDeploy } from '../deploy/pipeline.js';
+import { lastRunThatChanged, unresolvedHosts } from '../deploy/journal.js';
 import { onNewSystem, type RunRecord } from '../deploy/record.js';
 import type { Outcome } from '../output/outcome.js';
 import { writeDeployReport } from '../report/deploy-report.js';
@@ -16,6 +17,7 @@ export async function run(ctx: Context): Promise<Outcome> {
   const lock = ctx.options['dry-run'] ? null : await acquireDeployLock(ctx.config.stateDir, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`, ctx.log);
   const record = newRunRecord(ctx, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`);
   try {
+    await refuseOverUnresolved(ctx);
     if (!ctx.options['dry-run']) await runHook(ctx, 'pre_deploy', record);
     await runDeploy(ctx, record);
     if (!ctx.options['dry-run']) {
@@ -26,6 +28,19 @@ export async function run(ctx: Context): Promise<Outcome> {
     await lock?.release();
   }
   return { exitCode: (record.exitCode ?? ExitCode.failed) as Code, data: record, text: summary(record, ctx) };
+}
+
+/** A deploy over hosts that the last one left on an ungated system (or a failed rollback) would
+ * take that system for the one to come back to, and could find nothing to change. */
+async function refuseOverUnresolved(ctx: Context): Promise<void> {
+  if (ctx.options['over-unresolved']) return;
+  const last = await lastRunThatChanged(ctx.config.stateDir);
+  const left = last ? unresolvedHosts(last).filter((h) => ctx.hosts.some((x) => x.name === h)) : [];
+  if (!last || left.length === 0) return;
+  throw usageError(
+    `deploy ${last.id} (${last.outcome ?? 'did not finish'}) left ${left.map((h) => `${h} (${last.hosts.get(h)?.phase})`).join(', ')} unresolved: not deploying over it`,
+    '`exo-deploy status` shows them; `exo-deploy rollback --last` returns them to the systems they ran before; or pass --over-unresolved',
+  );
 }
 
 /** Deploying to every host asks first on a terminal; never without one. */

@@ -11,9 +11,12 @@ import { readSystemState, type GenerationInfo, type SystemState } from '../syste
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
 import { expectedNodes, oneCluster } from '../steps/check-hosts.js';
-import { journalFile, latestRun, RunJournal } from '../deploy/journal.js';
+import { journalFile, lastRunThatChanged, RunJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
-import { removeMarkers } from '../deploy/host-marker.js';
+import { HostMarkers, removeMarkersOf } from '../deploy/host-marker.js';
+import { readlinkArgv } from '../programs/coreutils.js';
+import { lastLines } from '../run/executor.js';
+import { timestampId } from '../time-id.js';
 import { leftOnNewSystem } from '../deploy/record.js';
 import { restoreHost } from '../steps/restore.js';
 
@@ -27,12 +30,23 @@ export async function run(ctx: Context): Promise<Outcome> {
     if (ctx.options.to !== undefined) throw usageError('--to and --last exclude each other');
     return rollbackLast(ctx);
   }
+  const dryRun = Boolean(ctx.options['dry-run']);
   const states = await Promise.all(ctx.hosts.map((h) => readSystemState(ctx.executor(h))));
   const plans = states.map((state) => ({ state, target: chooseTarget(state, ctx.options.to) }));
-  const started = ctx.now();
-  const results = await Promise.all(plans.map((plan) => rollbackHost(ctx, plan)));
-  if (!ctx.options['dry-run']) await checkTogether(ctx, results, started);
-  const ok = results.every((r) => !r.error && r.check?.healthy);
+  // one change at a time per fleet and per host, as a deploy
+  const lock = dryRun ? null : await acquireDeployLock(ctx.config.stateDir, `rollback --to ${ctx.options.to ?? 'previous'} ${ctx.hosts.map((h) => h.name).join(',')}`, ctx.log);
+  const markers = new HostMarkers(ctx, `rollback-${timestampId(new Date(ctx.now()))}`);
+  let results: HostRollback[];
+  try {
+    if (!dryRun) await markers.place(ctx.hosts);
+    const started = ctx.now();
+    results = await Promise.all(plans.map((plan) => rollbackHost(ctx, plan)));
+    if (!dryRun) await checkTogether(ctx, results, started);
+  } finally {
+    if (!ctx.signal.aborted) await markers.remove();
+    await lock?.release();
+  }
+  const ok = results.every((r) => !r.error && (dryRun || r.check?.healthy));
   return {
     exitCode: ok ? ExitCode.ok : ExitCode.failed,
     data: { ok, hosts: results },
@@ -74,15 +88,21 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
     ctx.log.info(`${host.name}: activating generation ${target.number} (${target.exo})`);
     await pointProfileAtGeneration(exec, target.number);
     try {
-      result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts);
+      result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts, ctx.signal);
     } catch (error) {
       // The host still runs what it ran: the profile (the next boot) goes back to match it.
       if (state.profileGeneration !== null) await pointProfileAtGeneration(exec, state.profileGeneration);
       throw error;
     }
     if (ctx.options['dry-run']) return result;
+    // switch-to-configuration's exit 4: generation N runs, and units of it failed to start
+    if (result.activation.unitsFailed) result.error = `generation ${target.number} is active, but units failed to start:\n${lastLines(result.activation.output, 6)}`;
+    const [running, profile] = (await exec.must(readlinkArgv([host.currentSystem, host.systemProfile]))).stdout.split('\n');
+    if (running !== target.path || profile !== target.path) {
+      result.error = `after the switch it runs ${running} with its profile on ${profile}, not generation ${target.number} (${target.path}) for both`;
+    }
     const gate = await waitUntilServing(ctx, exec, started);
-    if (!gate.passed) result.error = gate.hosts[0]?.problems.join('; ');
+    if (!gate.passed) result.error = [result.error, gate.hosts[0]?.problems.join('; ')].filter(Boolean).join('; ');
   } catch (error) {
     if (!(error instanceof ExoDeployError)) throw error;
     result.error = error.message;
@@ -113,7 +133,7 @@ async function checkTogether(ctx: Context, results: HostRollback[], sinceMs: num
 /** Undo the last deploy: every host it left on a new system (activated, made permanent, or
  * whose rollback failed) goes back to the system its journal recorded before. */
 async function rollbackLast(ctx: Context): Promise<Outcome> {
-  const last = await latestRun(ctx.config.stateDir);
+  const last = await lastRunThatChanged(ctx.config.stateDir);
   if (!last) throw usageError(`no deploy journal under ${ctx.config.stateDir}`, 'rollback --last undoes a deploy run from this config; see `exo-deploy rollback --to N`');
   const lock = await acquireDeployLock(ctx.config.stateDir, `rollback --last ${last.id}`, ctx.log);
   try {
@@ -138,7 +158,7 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
       }
     }));
     // The interrupted run could not take its markers off the hosts it touched.
-    await removeMarkers(ctx, ctx.hosts.filter((h) => targets.some(([name]) => name === h.name)));
+    await removeMarkersOf(ctx, ctx.hosts.filter((h) => targets.some(([name]) => name === h.name)), last.id);
     const ok = results.every((r) => r.ok);
     const text = results.map((r) => `${r.host}: ${r.ok ? `back on ${'system' in r ? r.system : '?'}` : `NOT restored: ${'error' in r ? r.error : ('problems' in r ? r.problems?.join('; ') : '')}`}`).join('\n');
     return { exitCode: ok ? ExitCode.ok : ExitCode.failed, data: { run: last.id, hosts: results }, text: `undoing deploy ${last.id}:\n${text}` };

@@ -1,7 +1,7 @@
 // exo-deploy status: each host's generation, exo version, whether it runs a `test`
 // activation, exo's state and health, and what the last deploy left it as.
 import type { Context } from '../context.js';
-import { latestRun, type RunSummary } from '../deploy/journal.js';
+import { lastRunThatChanged, type RunSummary } from '../deploy/journal.js';
 import { leftOnNewSystem } from '../deploy/record.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { checkHost } from '../health/check.js';
@@ -25,7 +25,7 @@ export interface HostStatus {
 }
 
 export async function run(ctx: Context): Promise<Outcome> {
-  const last = await latestRun(ctx.config.stateDir);
+  const last = await lastRunThatChanged(ctx.config.stateDir);
   const hosts = await Promise.all(ctx.hosts.map((h) => hostStatus(ctx, h, last)));
   const rows = [['HOST', 'REACHABLE', 'GEN', 'EXO', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY']];
   for (const s of hosts) {

@@ -3,8 +3,9 @@
 // system it ran before) can be read back: `status` and `rollback --last` do.
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir } from '../fs/atomic.js';
 import { TIMESTAMP_ID } from '../time-id.js';
-import type { HostPhase, RevertTimerState } from './record.js';
+import { leftOnNewSystem, type HostPhase, type RevertTimerState } from './record.js';
 
 export interface BeforeOnHost {
   running: string | null;
@@ -76,14 +77,30 @@ export class RunJournal {
   }
 
   private async write(text: string): Promise<void> {
-    if (!this.dirMade) await mkdir(path.dirname(this.file), { recursive: true });
-    this.dirMade = true;
-    const handle = await open(this.file, 'a', 0o644);
+    const dir = path.dirname(this.file);
+    if (!this.dirMade) await mkdir(dir, { recursive: true });
+    const handle = await open(this.file, 'a+', 0o644); // read too: its last byte
     try {
-      await handle.write(text);
-      await handle.sync();
+      const { size } = await handle.stat();
+      // a line torn by a crash: the next event starts a line of its own
+      const torn = size > 0 && (await handle.read(Buffer.alloc(1), 0, 1, size - 1)).buffer[0] !== 0x0a;
+      try {
+        // writeFile writes it all or fails (write() may write part of it, on a full disk)
+        await handle.writeFile(torn ? `\n${text}` : text);
+        await handle.sync();
+      } catch (error) {
+        // nothing half-written stays for the next event to be glued to
+        await handle.truncate(size).catch(() => undefined);
+        throw error;
+      }
     } finally {
       await handle.close();
+    }
+    if (!this.dirMade) {
+      // the new file's (and folder's) names on disk too, not only their contents
+      await syncDir(dir);
+      await syncDir(path.dirname(dir));
+      this.dirMade = true;
     }
   }
 }
@@ -150,6 +167,26 @@ export function foldJournal(text: string): RunSummary {
     }
   }
   return summary;
+}
+
+/** Whether a run left hosts on a system no gate passed, or where a rollback failed: it did
+ * not end (a kill), was interrupted, or its rollback failed. */
+export function unresolvedHosts(r: RunSummary): string[] {
+  if (r.outcome !== null && r.outcome !== 'interrupted' && r.outcome !== 'rollback-failed') return [];
+  return [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase)).map(([name]) => name);
+}
+
+/** The newest run that changed a host: later runs that changed none (no change, a refusal, a
+ * failed build) do not hide it. */
+export async function lastRunThatChanged(stateDir: string): Promise<RunSummary | null> {
+  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[])).filter((n) => TIMESTAMP_ID.test(n)).sort();
+  for (const id of ids.reverse()) {
+    const text = await readFile(journalFile(stateDir, id), 'utf8').catch(() => null);
+    if (text === null) continue;
+    const run = foldJournal(text);
+    if ([...run.hosts.values()].some((h) => !['pending', 'built', 'unchanged'].includes(h.phase))) return run;
+  }
+  return null;
 }
 
 /** The newest run's journal under the state folder, if there is one. */

@@ -24,7 +24,7 @@ import { readReleases, readSystemState, type Release, type SystemState } from '.
 import { hostActivationProblems, unswitchableSystems } from '../system/activation-support.js';
 import { chunks, clusterSplits, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from './plan.js';
 import { timestampId } from '../time-id.js';
-import { placeMarkers, removeMarkers } from './host-marker.js';
+import { HostMarkers } from './host-marker.js';
 import { journalFile, RunJournal } from './journal.js';
 import { onNewSystem, Recorder, type HostRecord, type RunRecord } from './record.js';
 import { RevertTimers } from './revert-timers.js';
@@ -70,11 +70,11 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
   const started = ctx.now();
   const progress: Progress = { batch: [] };
   let refusal: ExoDeployError | undefined;
-  const marked: Host[] = [];
+  const markers = new HostMarkers(ctx, record.id);
   const timers = new RevertTimers(ctx, rec);
   await rec.journal?.append({ type: 'run', id: record.id, command: record.command, hosts: ctx.hosts.map((h) => h.name), pid: process.pid });
   try {
-    await deploySteps(ctx, rec, runDir, progress, marked, timers);
+    await deploySteps(ctx, rec, runDir, progress, markers, timers);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
     if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
@@ -87,7 +87,7 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
     else await rollBackTouched(ctx, rec, progress.batch, timers);
   } finally {
     await timers.stopAll();
-    if (!ctx.signal.aborted) await removeMarkers(ctx, marked);
+    if (!ctx.signal.aborted) await markers.remove();
     record.finishedAt = new Date(ctx.now()).toISOString();
     record.durationMs = ctx.now() - started;
     if (record.outcome !== null) await rec.journal?.append({ type: 'end', outcome: record.outcome, exitCode: record.exitCode ?? 1 });
@@ -125,7 +125,7 @@ interface Progress {
   batch: string[];
 }
 
-async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress, marked: Host[], timers: RevertTimers): Promise<void> {
+async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress: Progress, markers: HostMarkers, timers: RevertTimers): Promise<void> {
   const { run } = rec;
   const dryRun = Boolean(ctx.options['dry-run']);
   const limit = ctx.config.rollout.max_parallel;
@@ -141,10 +141,7 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   }
   refuseUnfit(await Promise.all(ctx.hosts.map(async (h) => ({ host: h.name, problems: await hostActivationProblems(ctx.executor(h)) }))));
 
-  if (!dryRun) {
-    await rec.step('mark hosts', null, () => placeMarkers(ctx, ctx.hosts, run.id));
-    marked.push(...ctx.hosts);
-  }
+  if (!dryRun) await rec.step('mark hosts', null, () => markers.place(ctx.hosts));
 
   const systems = new Map<string, SystemState>();
   await rec.step('record', null, async () => {
@@ -196,7 +193,12 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   ]);
   for (const h of run.hosts) h.built.exo = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.identity) ?? 'unknown';
 
-  const changing = ctx.hosts.filter((h) => rec.host(h.name).built.systemPath !== rec.host(h.name).before.running);
+  // A host that runs something other than its profile's system (a test activation) is changing
+  // too: what it runs was never made permanent.
+  const changing = ctx.hosts.filter((h) => {
+    const { built, before } = rec.host(h.name);
+    return built.systemPath !== before.running || (before.profilePath !== null && before.profilePath !== before.running);
+  });
   await Promise.all(ctx.hosts.filter((x) => !changing.includes(x)).map((h) => rec.setPhase(h.name, 'unchanged')));
   if (changing.length === 0) return finish(run, 'no-change', ExitCode.ok);
 
@@ -231,8 +233,10 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   );
   if (dryRun) return finish(run, 'success', ExitCode.ok);
 
-  for (const batch of batches) {
+  for (const [i, batch] of batches.entries()) {
     progress.batch = batch.map((h) => h.name);
+    // a long rollout is still at work: other deploys must not take its markers for leftovers
+    if (i > 0) await markers.renew(ctx.hosts);
     // One cluster throughout: the batch is gated with the hosts around it (already moved, not
     // yet moved, or unchanged) as peers.
     const cluster = splits.length === 0 && oneCluster(ctx) ? { peers: ctx.hosts.filter((h) => !batch.includes(h)) } : undefined;

@@ -21,8 +21,10 @@ interface Armed {
   host: Host;
   timer: RevertTimer;
   lastConfirmedAt: number;
-  /** Stops the confirmations in the background. */
-  stop: AbortController;
+  /** The next confirmation in the background. */
+  next?: NodeJS.Timeout;
+  /** No more confirmations: the timer was stopped, or the deployer gave up on the host. */
+  done: boolean;
   /** The deployer gave up on the host: it is left to its timer. */
   lost: boolean;
 }
@@ -42,24 +44,29 @@ export class RevertTimers {
     }
     const unit = revertTimerUnit(this.rec.run.id);
     const timer = await armRevertTimer(this.ctx.executor(host), unit, { running: before.running, profilePath: before.profilePath, profileGeneration: before.profileGeneration }, host.confirmTimeoutMs);
-    const entry: Armed = { host, timer, lastConfirmedAt: this.ctx.now(), stop: new AbortController(), lost: false };
+    const entry: Armed = { host, timer, lastConfirmedAt: this.ctx.now(), done: false, lost: false };
     this.armed.set(host.name, entry);
     await this.rec.setRevertTimer(host.name, unit, 'armed');
-    void this.keepConfirming(entry);
+    this.confirmLater(entry);
   }
 
-  private async keepConfirming(entry: Armed): Promise<void> {
+  /** The confirmations in the background, every third of the host's confirm_timeout. A miss is
+   * tried again at the next; the confirmations after the gate and after switch decide whether
+   * the host is lost. */
+  private confirmLater(entry: Armed): void {
     const period = entry.host.confirmTimeoutMs / CONFIRMS_PER_TIMEOUT;
-    const signal = AbortSignal.any([entry.stop.signal, this.ctx.signal]);
-    while (!signal.aborted) {
-      const waited = await sleep(period, true, { signal }).catch(() => false);
-      if (!waited || entry.lost) return;
-      // A miss is tried again at the next period; the confirmations after the gate and after
-      // switch decide whether the host is lost.
+    entry.next = setTimeout(async () => {
+      if (entry.done || this.ctx.signal.aborted) return;
       const c = await confirmRevertTimer(this.ctx.executor(entry.host), entry.timer, period).catch(() => null);
       if (c?.confirmed) entry.lastConfirmedAt = this.ctx.now();
-      else if (c && !c.confirmed) this.ctx.log.verbose(`${entry.host.name}: revert timer not confirmed: ${c.why}`);
-    }
+      else if (c) this.ctx.log.verbose(`${entry.host.name}: revert timer not confirmed: ${c.why}`);
+      if (!entry.done && !this.ctx.signal.aborted) this.confirmLater(entry);
+    }, period);
+  }
+
+  private endConfirmations(entry: Armed): void {
+    entry.done = true;
+    clearTimeout(entry.next);
   }
 
   /**
@@ -107,7 +114,7 @@ export class RevertTimers {
   async stop(host: Host): Promise<void> {
     const entry = this.armed.get(host.name);
     if (!entry || entry.lost) return;
-    entry.stop.abort();
+    this.endConfirmations(entry);
     this.armed.delete(host.name);
     const stopped = await stopRevertTimer(this.ctx.executor(host), entry.timer);
     await this.rec.setRevertTimer(host.name, entry.timer.unit, stopped ? 'stopped' : 'fired');
@@ -121,7 +128,7 @@ export class RevertTimers {
     await Promise.allSettled([...this.armed.values()].filter((e) => !e.lost).map((e) =>
       this.stop(e.host).catch((error: unknown) => this.ctx.log.warn(`${e.host.name}: ${error instanceof Error ? error.message : String(error)}: stop it with \`systemctl stop ${e.timer.unit}.timer\` on the host, or it puts the host back when it fires`)),
     ));
-    for (const e of this.armed.values()) e.stop.abort();
+    for (const e of this.armed.values()) this.endConfirmations(e);
   }
 
   /**
@@ -168,7 +175,7 @@ export class RevertTimers {
 
   private giveUp(entry: Armed): void {
     entry.lost = true;
-    entry.stop.abort();
+    this.endConfirmations(entry);
     this.ctx.log.warn(`${entry.host.name}: cannot be reached anew: left to its revert timer, which fires by ${new Date(this.firesBy(entry)).toISOString()} (${formatDuration(entry.host.confirmTimeoutMs)} after the last confirmation)`);
   }
 }

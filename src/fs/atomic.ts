@@ -8,6 +8,9 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o64
   try {
     const handle = await open(temp, 'w', mode);
     try {
+      // the mode as asked, whatever the umask (a unit's UMask=0077 would make a textfile that
+      // node-exporter cannot read)
+      await handle.chmod(mode);
       await handle.writeFile(content);
       await handle.sync();
     } finally {

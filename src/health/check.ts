@@ -4,7 +4,7 @@ import type { Config } from '../config/load.js';
 import type { Host } from '../config/host.js';
 import { ExoDeployError } from '../errors.js';
 import { dfArgv, existsArgv, meminfoArgv, parseDf, parseMeminfo, readlinkArgv, type DiskUsage, type Memory } from '../programs/coreutils.js';
-import { parseJournal, unitJournalArgv } from '../programs/journalctl.js';
+import { MAX_JOURNAL_LINES, parseJournal, unitJournalArgv } from '../programs/journalctl.js';
 import { experimentalFeatures, parseNixVersion, showConfigArgv } from '../programs/nix.js';
 import { parseUnitState, showUnitArgv, systemdVersionArgv, type UnitState } from '../programs/systemctl.js';
 import type { Executor } from '../run/executor.js';
@@ -22,6 +22,9 @@ export interface HostCheck {
   problems: string[];
   /** Worth knowing, not unhealthy (low disk, flakes off on the host, …). */
   warnings: string[];
+  /** What could not be read (the unit's state, exo's journal, all of it): also among the
+   * problems, since health that cannot be seen is not health. */
+  unreadable: string[];
   checkedAt: string;
   unit: UnitState | null;
   probes: ProbeResult[];
@@ -80,6 +83,7 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     reachable: true,
     problems: [],
     warnings: [],
+    unreadable: [],
     checkedAt: new Date().toISOString(),
     unit: null,
     probes: [],
@@ -175,11 +179,16 @@ export function readPeer(exec: Executor, options: Pick<CheckOptions, 'health' | 
   return checkHost(exec, { health, nix: options.nix, fetch: options.fetch, sinceMs: Date.now(), expectedNodes: null, keepSeenNodes: true }, ['api']);
 }
 
+function unreadable(result: HostCheck, what: string): void {
+  result.unreadable.push(what);
+  result.problems.push(what);
+}
+
 async function readUnit(exec: Executor, result: HostCheck): Promise<void> {
   const unit = exec.host.unit;
   const out = await exec.run(showUnitArgv(unit));
   if (out.exitCode !== 0) {
-    result.problems.push(`\`systemctl show ${unit}\` failed: ${out.stderr.trim().split('\n')[0] ?? `exit ${out.exitCode}`}`);
+    unreadable(result, `cannot read ${unit}'s state: \`systemctl show ${unit}\` failed: ${out.stderr.trim().split('\n')[0] || `exit ${out.exitCode}`}`);
     return;
   }
   const state = parseUnitState(out.stdout);
@@ -192,12 +201,16 @@ async function readUnit(exec: Executor, result: HostCheck): Promise<void> {
 async function readJournal(exec: Executor, options: CheckOptions, result: HostCheck): Promise<void> {
   const out = await exec.run(unitJournalArgv(exec.host.unit, options.sinceMs), { root: true });
   if (out.exitCode !== 0) {
-    result.warnings.push(`journalctl exited ${out.exitCode}: ${out.stderr.trim().split('\n')[0] ?? ''}`);
+    unreadable(result, `cannot read ${exec.host.unit}'s journal, so exo's failure lines cannot be looked for: journalctl exited ${out.exitCode}: ${out.stderr.trim().split('\n')[0] ?? ''}`);
     return;
   }
+  const read = parseJournal(out.stdout);
+  // journalctl gives the newest MAX_JOURNAL_LINES: with as many, older lines of the window
+  // (where a failure may be) were not read
+  if (read.length >= MAX_JOURNAL_LINES) unreadable(result, `exo wrote more than ${MAX_JOURNAL_LINES} journal lines since ${result.journal.since}: the earliest were not read, and a failure among them would be missed`);
   // journalctl's --since takes whole seconds: the lines of the second before sinceMs (an old
   // process's last words, just before a rollback) are not this check's.
-  const lines = parseJournal(out.stdout).filter((l) => l.at >= options.sinceMs);
+  const lines = read.filter((l) => l.at >= options.sinceMs);
   result.journal.scanned = lines.length;
   result.journal.matches = findFailures(lines, options.health.journal_patterns);
   if (result.journal.matches.length > 0) {

@@ -23,6 +23,28 @@ export const programPathArgv = (name: string) => ['sh', '-c', 'p=$(command -v --
 /** Runs argv inside a folder (over ssh there is no cwd). */
 export const inDirArgv = (dir: string, argv: readonly string[]) => ['sh', '-c', 'cd -- "$1" && shift && exec "$@"', 'sh', dir, ...argv];
 
+/** Exit status of the exclusive writes below when the file is someone else's. */
+export const FILE_TAKEN_EXIT = 17;
+
+/** Writes stdin to file only if there is none (linked in place from temp: the file never
+ * exists without its content); otherwise prints the file there is and exits FILE_TAKEN_EXIT. */
+export const createExclusiveArgv = (file: string, temp: string) => [
+  'sh', '-c', 'mkdir -p -- "${1%/*}" && umask 022 && cat > "$2" && { ln -- "$2" "$1" 2>/dev/null; code=$?; rm -f -- "$2"; [ "$code" = 0 ] || { cat -- "$1"; exit 17; }; }', 'sh', file, temp,
+];
+
+/** Replaces file with stdin only if it still holds `expected` (its content without the last
+ * line break): it is moved aside (of several writers, one moves it), compared, then the new one
+ * linked in place; exits FILE_TAKEN_EXIT when it held something else (which is put back) or was
+ * taken meanwhile. */
+export const replaceIfArgv = (file: string, expected: string, temp: string, aside: string) => [
+  'sh', '-c', 'mv -- "$1" "$4" 2>/dev/null || exit 17; if [ "$(cat -- "$4")" != "$2" ]; then ln -- "$4" "$1" 2>/dev/null; rm -f -- "$4"; exit 17; fi; rm -f -- "$4"; umask 022 && cat > "$3" && { ln -- "$3" "$1" 2>/dev/null; code=$?; rm -f -- "$3"; [ "$code" = 0 ] || exit 17; }', 'sh', file, expected, temp, aside,
+];
+
+/** Removes file only if it holds `expected` (its content without the last line break). */
+export const removeIfArgv = (file: string, expected: string) => [
+  'sh', '-c', 'if [ "$(cat -- "$1" 2>/dev/null)" = "$2" ]; then rm -f -- "$1"; fi', 'sh', file, expected,
+];
+
 /** Writes stdin to a file: to a temporary name, flushed, then renamed over the target. */
 export const writeFileArgv = (file: string) => [
   'sh', '-c', 'umask 077 && cat > "$1.tmp" && sync -- "$1.tmp" && mv -f -- "$1.tmp" "$1"', 'sh', file,

@@ -154,6 +154,7 @@ function crashProblems(w: Watch, s: HostCheck): string[] {
   const problems: string[] = [];
   const unitName = w.exec.host.unit;
   if (!s.reachable) problems.push(...s.problems);
+  else problems.push(...s.unreadable);
   if (s.unit?.activeState === 'failed') problems.push(`${unitName} failed (${s.unit.result})`);
   if (s.unit && w.baseline && s.unit.restarts > w.baseline.restarts) problems.push(`${unitName} restarted ${s.unit.restarts - w.baseline.restarts} time(s): exo crashed`);
   if (s.unit && !w.baseline && s.unit.restarts > 0 && s.unit.activeState !== 'active') problems.push(`${unitName} is crash-looping (${s.unit.restarts} restart(s), ${s.unit.subState})`);

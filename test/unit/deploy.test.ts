@@ -1,5 +1,5 @@
 // The deploy pipeline's branches and exit codes, against a simulated fleet (fake run layer).
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -223,6 +223,18 @@ describe('deploy', () => {
     expect(md).toContain('Runner found to be dead');
   });
 
+  it('the gate fails closed: a journal it cannot read, or one with more lines than it reads, fails the host', async () => {
+    const unreadable = await setup((f) => (f.hosts[1]!.journalUnreadable = true));
+    const r = await unreadable.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(r.data.gate.hosts.find((h: { host: string }) => h.host === 'h2').problems.join('\n')).toMatch(/cannot read exo\.service's journal.*insufficient permissions/);
+    const noisy = await setup((f) => (f.hosts[1]!.journalNoise = 20_000));
+    const n = await noisy.run();
+    expect(n.exitCode).toBe(ExitCode.failed);
+    expect(n.data.gate.hosts.find((h: { host: string }) => h.host === 'h2').problems.join('\n')).toMatch(/more than 20000 journal lines since .*: the earliest were not read/);
+  });
+
   it('a failing final check after switch points the profile back too', async () => {
     const s = await setup((f) => {
       // healthy through the gate, broken once made permanent: switch restarts into a bad state
@@ -291,13 +303,50 @@ describe('deploy', () => {
     expect(status.data.hosts.map((h: { testActivation: boolean; lastDeploy: { phase: string } }) => [h.testActivation, h.lastDeploy.phase])).toEqual([[true, 'activated'], [true, 'activated']]);
     expect(status.text).toMatch(/last deploy \S+ \(deploy h1,h2\): interrupted/);
     expect(status.text).toContain('hosts it left on a new system: h1 (activated), h2 (activated)');
+    // meanwhile h2's marker became another deploy's (a leftover taken over elsewhere): not ours to remove
+    const others = `${JSON.stringify({ run: '20261130-000000-000', deployer: 'elsewhere', user: 'ops', pid: 1, startedAt: new Date().toISOString() })}\n`;
+    s.fleet.hosts[1]!.marker = others;
     const undo = await s.command('rollback', { last: true });
     expect(undo.exitCode, undo.text).toBe(ExitCode.ok);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(s.fleet.hosts.map((h) => h.marker)).toEqual([undefined, others]);
+    s.fleet.hosts[1]!.marker = undefined;
     const again = await s.command('rollback', { last: true });
     expect(again.text).toContain('nothing to roll back');
     const after = await s.command('status');
     expect(after.exitCode).toBe(ExitCode.ok);
+  });
+
+  it('after Ctrl-C left test activations: a deploy over them is refused (exit 2) unless --over-unresolved, which gates them and makes them permanent; a run that changed nothing does not hide the interrupted one', async () => {
+    const controller = new AbortController();
+    const s = await setup((f) => {
+      const log = f.log;
+      f.log = new Proxy(log, {
+        get(target, prop, receiver) {
+          if (prop === 'push') return (line: string) => (line.startsWith('h2: switch-to-configuration test 2.0.0') && controller.abort(new Error('SIGINT')), target.push(line));
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+    });
+    expect((await s.run({ signal: controller.signal })).exitCode).toBe(ExitCode.interrupted);
+    // the interrupted process is gone (here it is this one): its markers are leftovers
+    for (const h of s.fleet.hosts) h.marker = `${JSON.stringify({ ...JSON.parse(h.marker as string), pid: 2 ** 22 + 12345 })}\n`;
+    const deploy = (options: ParsedOptions = {}) => s.command('deploy', { json: true, ...options }).catch((e: ExoDeployError) => ({ exitCode: e.exitCode, data: null, text: e.message }));
+    const refused = await deploy();
+    expect(refused.exitCode).toBe(ExitCode.usage);
+    expect(refused.text).toMatch(/deploy \S+ \(interrupted\) left h1 \(activated\), h2 \(activated\) unresolved/);
+    // a run over it that changes no host (its build fails) does not hide it from rollback --last
+    s.fleet.buildExit = 1;
+    expect((await deploy({ 'over-unresolved': true })).exitCode).toBe(ExitCode.failed);
+    s.fleet.buildExit = 0;
+    expect((await s.command('status')).text).toContain('hosts it left on a new system: h1 (activated), h2 (activated)');
+    // told to: the test activations are gated and made permanent, not taken for "no change"
+    const over = await deploy({ 'over-unresolved': true });
+    expect(over.exitCode, over.text).toBe(ExitCode.ok);
+    expect(over.data.outcome).toBe('success');
+    expect(s.fleet.hosts.map((h) => h.generations.get(h.profile))).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    // and a plain re-run now finds nothing to do
+    expect((await deploy()).data.outcome).toBe('no-change');
   });
 
   it('a second deploy while the lock is held exits 4 and names the holder; a stale lock is taken over', async () => {
@@ -371,6 +420,8 @@ describe('deploy strategies', () => {
     expect(order(s)).toEqual(['test h1', 'switch h1', 'test h2', 'switch h2', 'test h3', 'switch h3']);
     expect(s.warnings).toEqual([]);
     expect(r.data.gate.hosts.map((h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected)).toEqual([3, 3, 3]);
+    // the markers, placed once, were renewed at the second and third batch, then removed
+    expect(s.fleet.hosts.map((h) => [h.markerWrites, h.marker])).toEqual([[3, undefined], [3, undefined], [3, undefined]]);
   });
 
   it('rolling within one namespace fails the batch whose new node the old ones do not see', async () => {
@@ -544,6 +595,33 @@ describe('rollback --to on a cluster', () => {
     expect(r.data.hosts[1].error).toMatch(/exited 2/);
   });
 
+  it('units of generation N that fail to start: the host runs N (system and profile agree), the command exits 1 and says so', async () => {
+    const s = await setup((f) => {
+      onSecondGeneration(f);
+      f.hosts[1]!.activationExit.set(`${sys('h2', '1.0.0')} switch`, 4);
+    });
+    const r = await s.command('rollback', { json: true });
+    expect(r.exitCode).toBe(ExitCode.failed);
+    const h2 = s.fleet.hosts[1]!;
+    expect([h2.running, h2.generations.get(h2.profile)]).toEqual([sys('h2', '1.0.0'), sys('h2', '1.0.0')]);
+    expect(r.data.hosts[1].error).toMatch(/generation 1 is active, but units failed to start/);
+    expect(r.data.hosts[0].error).toBeUndefined();
+  });
+
+  it('takes the deploy lock (exit 4 while a deploy holds it, nothing changed) and marks the hosts while it runs', async () => {
+    const s = await setup(onSecondGeneration);
+    const lockDir = path.join(s.dir, '.exo-deploy');
+    await mkdir(lockDir, { recursive: true });
+    await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), user: 'ops', startedAt: '2026-11-28T01:00:00Z', command: 'deploy h1,h2' }));
+    const held = await s.command('rollback', { json: true }).catch((e: ExoDeployError) => ({ exitCode: e.exitCode }));
+    expect(held.exitCode).toBe(ExitCode.locked);
+    expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    await rm(path.join(lockDir, 'deploy.lock'));
+    const r = await s.command('rollback', { json: true });
+    expect(r.exitCode, r.text).toBe(ExitCode.ok);
+    expect(s.fleet.hosts.map((h) => [h.markerWrites, h.marker])).toEqual([[1, undefined], [1, undefined]]);
+  });
+
   it('a host the others never see is unhealthy once ready_timeout is over, named with its id', async () => {
     const s = await setup((f) => {
       onSecondGeneration(f);
@@ -606,10 +684,12 @@ describe('deploy markers on the hosts', () => {
     expect(s.fleet.hosts[1]!.marker).toContain('laptop-of-ana'); // and the other deploy's marker stays
 
     s.fleet.hosts[1]!.marker = JSON.stringify({ run: 'old', deployer: 'laptop-of-ana', user: 'ana', pid: 777, startedAt: '2026-01-01T00:00:00Z' });
+    const writesBefore = s.fleet.hosts.map((h) => h.markerWrites ?? 0);
     const ok = await s.run();
     expect(ok.exitCode).toBe(ExitCode.ok);
     expect(s.warnings.join('\n')).toContain('h2: taking over a leftover deploy marker of run old');
     expect(s.fleet.hosts.map((h) => h.marker)).toEqual([undefined, undefined]);
-    expect(s.fleet.hosts.map((h) => h.markerWrites)).toEqual([1, 1]); // placed during the run, removed at its end
+    // placed once on each host during the run, removed at its end
+    expect(s.fleet.hosts.map((h, i) => (h.markerWrites ?? 0) - (writesBefore[i] ?? 0))).toEqual([1, 1]);
   });
 });

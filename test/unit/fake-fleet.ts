@@ -38,6 +38,10 @@ export interface SimHost {
   user?: string;
   /** The commands run on the host through sudo (argv joined with spaces, without the sudo). */
   sudoCommands?: string[];
+  /** journalctl fails (as for a user who may not read the system journal). */
+  journalUnreadable?: boolean;
+  /** This many harmless lines of exo's in every journal read. */
+  journalNoise?: number;
   /** sshd is stopped: a new connection is refused, an open one still works. */
   refusesNewConnections?: boolean;
   /** Armed revert timers: unit → the revert script's arguments (status file, profile,
@@ -249,14 +253,23 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
     host.runDirExists = true;
     return {};
   }
-  if (program === 'sh' && args.at(-1) === markerFile) {
-    if (!host.runDirExists) return { exitCode: 2, stderr: `sh: 1: cannot create ${markerFile}.tmp: Directory nonexistent` };
+  // the deploy marker: written only where there is none, replaced or removed only while it
+  // holds what the writer expects
+  if (program === 'sh' && args[2]?.startsWith('mkdir -p') && args[4] === markerFile) {
+    if (host.marker) return { exitCode: 17, stdout: host.marker };
+    host.runDirExists = true;
     host.marker = _input;
     host.markerWrites = (host.markerWrites ?? 0) + 1;
     return {};
   }
-  if (program === 'rm' && args.at(-1) === markerFile) {
-    host.marker = undefined;
+  if (program === 'sh' && args[2]?.startsWith('mv -- "$1"') && args[4] === markerFile) {
+    if (host.marker?.trim() !== args[5]) return { exitCode: 17 };
+    host.marker = _input;
+    host.markerWrites = (host.markerWrites ?? 0) + 1;
+    return {};
+  }
+  if (program === 'sh' && args[2]?.includes('then rm -f') && args[4] === markerFile) {
+    if (host.marker?.trim() === args[5]) host.marker = undefined;
     return {};
   }
   // the revert timer: its script written and the timer armed (sh -c 'mkdir … && cat > … && exec
@@ -294,8 +307,10 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   }
   if (program === 'systemctl') return { stdout: 'systemd 256 (256.8)\n' };
   if (program === 'journalctl') {
+    if (host.journalUnreadable) return { exitCode: 1, stderr: 'No journal files were opened due to insufficient permissions.\n' };
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';
-    return { stdout: behaviour === 'runner-failed' ? `${JSON.stringify({ __REALTIME_TIMESTAMP: `${Date.now() * 1000}`, MESSAGE: 'RuntimeError: Runner found to be dead' })}\n` : '' };
+    const line = (message: string) => `${JSON.stringify({ __REALTIME_TIMESTAMP: `${Date.now() * 1000}`, MESSAGE: message })}\n`;
+    return { stdout: `${line('INFO chatter').repeat(host.journalNoise ?? 0)}${behaviour === 'runner-failed' ? line('RuntimeError: Runner found to be dead') : ''}` };
   }
   if (program === 'readlink') {
     return {

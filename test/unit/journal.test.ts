@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,16 @@ describe('run journal', () => {
     expect(run).toMatchObject({ id: '20261128-031500-123', pid: 4242, outcome: null, lastStep: { step: 'test', host: 'h1' } });
     expect(run?.hosts.get('h1')).toEqual({ before, built: null, phase: 'activated', revertTimer: { unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' } });
     expect(run?.hosts.get('h2')).toEqual({ before: null, built: null, phase: 'pending', revertTimer: null });
+  });
+
+  it('after a torn last line (a crash while writing), the next event is a line of its own and is read back', async () => {
+    const state = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-journal-'));
+    const file = journalFile(state, '20261128-031500-123');
+    const first = new RunJournal(file);
+    await first.append({ type: 'phase', host: 'h1', phase: 'activated' });
+    await appendFile(file, '{"at":"y","type":"phase","host":"h1","pha');
+    await new RunJournal(file).append({ type: 'phase', host: 'h1', phase: 'permanent' });
+    expect(foldJournal(await readFile(file, 'utf8')).hosts.get('h1')?.phase).toBe('permanent');
   });
 
   it('ignores a torn last line, as a crash while writing leaves it', () => {

@@ -88,7 +88,9 @@ describe('a host reached as a sudo user', () => {
       `nix-env -p /nix/var/nix/profiles/system --set ${sys('h2', '2.0.0')}`,
       expect.stringMatching(new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration test$`)),
       expect.stringMatching(new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration switch$`)),
-      expect.stringMatching(/^rm -rf -- \/run\/exo-deploy\//),
+      // the marker: placed where there is none, removed while it is this run's
+      expect.stringMatching(/^sh -c mkdir -p .* sh \/run\/exo-deploy\/deploy\.lock /),
+      expect.stringMatching(/^sh -c if \[ .*then rm -f .* sh \/run\/exo-deploy\/deploy\.lock /),
     ]));
     expect(s.fleet.hosts[0]!.sudoCommands).toBeUndefined();
   });

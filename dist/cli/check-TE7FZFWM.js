@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-BNRKMRH6.js";import"./chunk-F4VEVZDM.js";import"./chunk-DCAXLEOM.js";import"./chunk-HBSGIAOM.js";import"./chunk-KTDIJYSX.js";import"./chunk-BVQGEOZW.js";import"./chunk-ORLKEVCG.js";import"./chunk-YXY2SNTS.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
