@@ -230,11 +230,13 @@ rec {
     # the libp2p era's namespace: services.exo.namespace sets it
     "EXO_LIBP2P_NAMESPACE"
   ];
-  # Secrets that must come through environmentFile, never the Nix store.
-  secretVariables = [
-    "HF_TOKEN"
-    "HUGGING_FACE_HUB_TOKEN"
-  ];
+  # Secrets that must come through environmentFile, never the Nix store: a variable named as a
+  # secret (HF_TOKEN, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD; not EXO_MAX_TOKENS), or
+  # any holding a Hugging Face token.
+  isSecretVariable =
+    name: value:
+    builtins.match ".*(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)" name != null
+    || (builtins.isString value && builtins.match "(.*[^A-Za-z0-9])?(hf|api_org)_[A-Za-z0-9]{16,}.*" value != null);
   # The libp2p era's network key when no namespace is set (a constant of its networking code).
   libp2pDefaultNamespace = "v0.0.1";
 
@@ -441,7 +443,7 @@ rec {
       badArgs = conflictingArgs era cfg.extraArgs;
       unknown = unknownArgs era cfg.extraArgs;
       badVars = filter (v: cfg.environment ? ${v}) ownedVariables;
-      secretVars = filter (v: cfg.environment ? ${v}) secretVariables;
+      secretVars = filter (v: isSecretVariable v cfg.environment.${v}) (builtins.attrNames cfg.environment);
       noApi = elem "--no-api" cfg.extraArgs;
       bootstrapPeers = (cfg.environment.EXO_BOOTSTRAP_PEERS or "") != "" || elem "--bootstrap-peers" (map (o: o.flag) (longOptions era cfg.extraArgs));
       realDir = realStateDir {

@@ -10,8 +10,9 @@ export const MANIFEST_FILE = 'manifest.sha256';
 export const STATE_ARCHIVE = 'state.tar.gz';
 export const FLAKE_LOCK = 'flake.lock';
 
-/** Left out of the state archive: large and re-downloadable, or not worth keeping. */
-export const STATE_EXCLUDES = ['event_log', 'exo_log', 'runner_log', 'exo.pid', 'cache'];
+/** Left out of the state archive: large and re-downloadable, not worth keeping, or secret
+ * (.cache holds Hugging Face's token as well as its download cache). */
+export const STATE_EXCLUDES = ['event_log', 'exo_log', 'runner_log', 'exo.pid', 'cache', '.cache'];
 export const MODELS_DIR = 'models';
 
 /** exo: the identity of the exo the backed-up system ran (backups written before it was

@@ -66,8 +66,9 @@ export function redactText(text: string): string {
   out = out.replace(ASSIGNMENT, (whole, quote: string, name: string, sep: string, value: string) => {
     const q = value[0] === '"' || value[0] === "'" ? value[0] : '';
     if (isSecretName(name)) return value.includes(REDACTED) ? whole : `${quote}${name}${quote}${sep}${q}${REDACTED}${q}`;
-    // Environment="DB_PASSWORD=…": what the quotes hold is text of its own
-    return q ? `${quote}${name}${quote}${sep}${q}${redactText(value.slice(1, -1))}${q}` : whole;
+    // Environment="DB_PASSWORD=…", Environment=DB_PASSWORD=…: the value is text of its own
+    if (q) return `${quote}${name}${quote}${sep}${q}${redactText(value.slice(1, -1))}${q}`;
+    return /[=:]/.test(value) ? `${quote}${name}${quote}${sep}${redactText(value)}` : whole;
   });
   for (const shape of TOKEN_SHAPES) out = out.replace(shape, REDACTED);
   return out;

@@ -1,5 +1,8 @@
 // exo-deploy backup create|list|prune|restore ID
 import { listBackups, pruneBackups, restoreState, verifyBackup } from '../backup/backups.js';
+import { acquireDeployLock } from '../deploy/lock.js';
+import { HostMarkers } from '../deploy/host-marker.js';
+import { timestampId } from '../time-id.js';
 import { backupHost } from '../steps/backup.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
@@ -60,8 +63,18 @@ async function restore(ctx: Context, id: string | undefined): Promise<Outcome> {
   const host = ctx.hosts[0] as Host;
   const exec = ctx.executor(host);
   const meta = await verifyBackup(exec, ctx.config.backup.dir, id);
-  ctx.log.info(`${host.name}: backup ${id} matches its manifest; restoring exo's state into ${meta.stateDir}`);
-  const { movedAside } = await restoreState(exec, ctx.config.backup.dir, meta, new Date(ctx.now()));
+  // no deploy (from here or elsewhere) changes the host while its state is swapped
+  const lock = await acquireDeployLock(ctx.config.stateDir, `backup restore ${id} --hosts ${host.name}`, ctx.log);
+  const markers = new HostMarkers(ctx, `restore-${timestampId(new Date(ctx.now()))}`);
+  let movedAside: string | null;
+  try {
+    await markers.place([host]);
+    ctx.log.info(`${host.name}: backup ${id} matches its manifest; restoring exo's state into ${host.exoStateDir}`);
+    ({ movedAside } = await restoreState(exec, ctx.config.backup.dir, id, meta, new Date(ctx.now())));
+  } finally {
+    if (!ctx.signal.aborted) await markers.remove();
+    await lock.release();
+  }
   const lines = [
     `${host.name}: restored exo's state from ${id} (taken ${meta.createdAt}, exo ${meta.exo})`,
     movedAside ? `the state it replaced is kept in ${movedAside}` : 'there was no state to replace',

@@ -33,7 +33,7 @@ export async function run(ctx: Context): Promise<Outcome> {
 /** A deploy over hosts that the last one left on an ungated system (or a failed rollback) would
  * take that system for the one to come back to, and could find nothing to change. */
 async function refuseOverUnresolved(ctx: Context): Promise<void> {
-  if (ctx.options['over-unresolved']) return;
+  if (ctx.options['over-unresolved'] || ctx.options['dry-run']) return;
   const last = await lastRunThatChanged(ctx.config.stateDir);
   const left = last ? unresolvedHosts(last).filter((h) => ctx.hosts.some((x) => x.name === h)) : [];
   if (!last || left.length === 0) return;

@@ -1,6 +1,7 @@
 // What a node's /state says about the cluster: the node ids it lists, its runners' statuses
 // and the instances placed. exo serialises a runner's status and an instance as tagged
 // objects ({"RunnerReady": {…}}, {"MlxRingInstance": {…}}), in camelCase.
+import { printable } from '../output/format.js';
 
 /** A runner's lifecycle in exo (shared/types/worker/runners.py, the same in both eras): a new
  * runner goes Idle → Connecting → Connected → Loading → Loaded → WarmingUp → Ready; Running
@@ -44,7 +45,7 @@ function untag(value: unknown): [tag: string, inner: Record<string, unknown>] | 
 export function readRunner(value: unknown): Runner {
   const [tag, inner] = untag(value) ?? ['', {}];
   const status = (RUNNER_STATUSES as readonly string[]).includes(tag) ? (tag as RunnerStatus) : null;
-  const error = status === 'RunnerFailed' ? (typeof inner.errorMessage === 'string' ? inner.errorMessage : 'RunnerFailed') : null;
+  const error = status === 'RunnerFailed' ? (typeof inner.errorMessage === 'string' ? printable(inner.errorMessage) : 'RunnerFailed') : null;
   return { status, error };
 }
 

@@ -35,7 +35,17 @@ export const httpFetch: Fetch = (url, init = {}) =>
       const status = response.statusCode ?? 0;
       const body = new Promise<string>((resolveBody, rejectBody) => {
         const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          // a node that answers without end must not take this process's memory with it
+          if (size > MAX_BODY_BYTES) {
+            rejectBody(failure(Object.assign(new Error(`the answer is larger than ${MAX_BODY_BYTES / 1024 ** 2} MiB`), { code: 'E2BIG' })));
+            response.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
         response.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
         // Node reports the drop as an 'error' ("aborted") or only as a 'close' before the end.
         const cutShort = (error?: Error) => rejectBody(failure(Object.assign(new Error(CUT_SHORT, { cause: error }), { code: (error as NodeJS.ErrnoException | undefined)?.code ?? 'ECONNRESET' })));
@@ -53,3 +63,6 @@ export const httpFetch: Fetch = (url, init = {}) =>
   });
 
 export const CUT_SHORT = 'the connection closed before the whole answer arrived';
+
+/** Far above what exo's API answers (a /state of a large cluster is a few MiB). */
+export const MAX_BODY_BYTES = 64 * 1024 ** 2;

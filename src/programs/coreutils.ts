@@ -8,12 +8,19 @@ export const isExecutableArgv = (p: string) => ['test', '-x', p];
 /** Whether a program is on the PATH commands run with. */
 export const commandExistsArgv = (name: string) => ['sh', '-c', 'command -v -- "$1" >/dev/null', 'sh', name];
 export const mkdirArgv = (p: string) => ['mkdir', '-p', '--', p];
+/** A folder only its owner may enter (the parents as mkdir -p makes them). */
+export const privateDirArgv = (p: string) => ['mkdir', '-p', '-m', '0700', '--', p];
 export const renameArgv = (from: string, to: string) => ['mv', '-T', '--', from, to];
 export const removeArgv = (...paths: string[]) => ['rm', '-rf', '--', ...paths];
 export const symlinkArgv = (target: string, link: string) => ['ln', '-sfn', '--', target, link];
 export const syncArgv = (...paths: string[]) => ['sync', '--', ...paths];
 export const dfArgv = (paths: readonly string[]) => ['df', '-P', '-k', '--', ...paths];
 export const meminfoArgv = () => ['cat', '/proc/meminfo'];
+/** A folder's size in KiB, on its own filesystem, leaving out names matching `excludes`. */
+export const duArgv = (dir: string, excludes: readonly string[]) => ['du', '-s', '-k', '-x', ...excludes.map((e) => `--exclude=${e}`), '--', dir];
+export const parseDuBytes = (output: string) => Number(output.trim().split(/\s+/)[0]) * 1024;
+/** The inverse of parseDuBytes. */
+export const formatDu = (bytes: number, dir: string) => `${Math.ceil(bytes / 1024)}\t${dir}\n`;
 export const listDirArgv = (dir: string) => ['ls', '-1A', '--', dir];
 
 /** A program's canonical path on the host: on NixOS a store path, which stays valid when

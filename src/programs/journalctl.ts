@@ -1,4 +1,6 @@
 // journalctl: the unit's messages since a time, as JSON lines.
+import { printable } from '../output/format.js';
+
 export const MAX_JOURNAL_LINES = 20_000;
 
 export const unitJournalArgv = (unit: string, sinceMs: number) => [
@@ -12,8 +14,6 @@ export interface JournalLine {
   message: string;
 }
 
-/** exo colours its log lines even under systemd; journald then stores them as byte arrays. */
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 export function parseJournal(output: string): JournalLine[] {
   const lines: JournalLine[] = [];
@@ -22,7 +22,9 @@ export function parseJournal(output: string): JournalLine[] {
     try {
       const entry = JSON.parse(raw) as { MESSAGE?: unknown; __REALTIME_TIMESTAMP?: string };
       const message = Array.isArray(entry.MESSAGE) ? Buffer.from(entry.MESSAGE as number[]).toString('utf8') : String(entry.MESSAGE ?? '');
-      lines.push({ at: Math.floor(Number(entry.__REALTIME_TIMESTAMP ?? 0) / 1000), message: message.replace(ANSI, '') });
+      // exo colours its lines even under systemd (journald then stores them as byte arrays);
+      // any escape sequence is dropped, not only colours: these lines reach terminals and reports
+      lines.push({ at: Math.floor(Number(entry.__REALTIME_TIMESTAMP ?? 0) / 1000), message: printable(message) });
     } catch {
       // a truncated last line (timeout) is skipped, not fatal
     }

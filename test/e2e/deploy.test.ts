@@ -121,4 +121,26 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     expect(await f.ssh(h1, `cat ${restored.json.movedAside}/config.toml`)).toBe('broken');
     expect(await f.ssh(h1, 'systemctl is-active exo.service')).toBe('active');
   });
+
+  it('a restore whose archive cannot be unpacked changes nothing: exo never stopped, its state as it was, nothing left beside it', async () => {
+    const f = fleet();
+    const h1 = f.hosts[0]!;
+    await f.ssh(h1, "mkdir -p /var/lib/exo && printf 'live\\n' > /var/lib/exo/config.toml");
+    const created = await f.cli(['backup', 'create', '--hosts', 'h1', '--json']);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const id = created.json.backups[0].id;
+    // an archive cut short whose manifest was written for it: it passes the check, then tar fails
+    const folder = `/var/backups/exo/${id}`;
+    await f.ssh(h1, `head -c 40 ${folder}/state.tar.gz > ${folder}/cut && mv ${folder}/cut ${folder}/state.tar.gz && cd ${folder} && sha256sum -- state.tar.gz flake.lock backup.json > manifest.sha256 2>/dev/null || sha256sum -- state.tar.gz backup.json > manifest.sha256`);
+    const pid = await f.mainPid(h1);
+    const beside = await f.ssh(h1, 'ls -a /var/lib/private');
+    const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h1']);
+    expect(restored.exitCode, restored.stderr).toBe(1);
+    expect(restored.stderr).toMatch(new RegExp(`h1: unpacking backup ${id} failed; nothing was changed, exo runs on`));
+    expect(await f.mainPid(h1)).toBe(pid);
+    expect(await f.ssh(h1, 'cat /var/lib/exo/config.toml')).toBe('live');
+    expect(await f.ssh(h1, 'ls -a /var/lib/private')).toBe(beside);
+    // and the lock and the host's marker are gone again
+    expect(await f.ssh(h1, 'ls /run/exo-deploy')).not.toContain('deploy.lock');
+  });
 });

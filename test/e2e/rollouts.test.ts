@@ -122,6 +122,10 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
     const text = await f.cli(['status']);
     expect(text.stdout).toMatch(/\(test activation\)/);
+    // a deploy over the test activations is refused: it would take them for the systems to come back to
+    const over = await f.cli(['deploy', '--yes']);
+    expect(over.exitCode, over.stderr).toBe(2);
+    expect(over.stderr).toMatch(/left h1 \(activated\), h2 \(activated\), h3 \(activated\) unresolved/);
     const undo = await f.cli(['rollback', '--last']);
     expect(undo.exitCode, undo.stdout + undo.stderr).toBe(0);
     expect((await snapshot(f)).map((s) => s.running)).toEqual(before.map((b) => b.running));
@@ -188,9 +192,9 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect((await readdir(root)).sort()).toEqual(['README.txt', 'deploy-journal.jsonl', 'h1', 'h2', 'h3']);
     expect((await readdir(path.join(root, 'h1'))).sort()).toEqual(['check.json', 'generations.json', 'journal.txt', 'state.json', 'systemctl-status.txt']);
     const journal = await readFile(path.join(root, 'h1', 'journal.txt'), 'utf8');
-    expect(journal).toContain('loading token <redacted hf token>');
+    expect(journal).toContain('loading token <redacted> from HF_TOKEN=<redacted>');
     const status = await readFile(path.join(root, 'h1', 'systemctl-status.txt'), 'utf8');
-    expect(status).toContain('ExecStartPre=/bin/echo loading token <redacted hf token>');
+    expect(status).toContain('ExecStartPre=/bin/echo loading token <redacted> from HF_TOKEN=<redacted>');
     const everything = (await execa('grep', ['-r', '-l', secret, root], { reject: false })).stdout;
     expect(everything).toBe('');
     await f.ssh(h1, `rm -f ${dropIn} && systemctl daemon-reload && systemctl restart exo.service`);

@@ -1,6 +1,6 @@
 // backup create/list/prune/restore on this machine (target "local") into a temporary folder,
 // with a real store path as the running system and a real GC root; and an interrupted create.
-import { mkdir, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,8 @@ beforeAll(async () => {
   await writeFile(path.join(state, 'config.toml'), 'offline = true\n');
   await writeFile(path.join(state, 'custom_model_cards', 'mine.toml'), 'model_id = "mine"\n');
   await writeFile(path.join(state, 'models', 'big-model', 'weights.safetensors'), 'not really weights');
+  await mkdir(path.join(state, '.cache', 'huggingface'), { recursive: true });
+  await writeFile(path.join(state, '.cache', 'huggingface', 'token'), 'hf_NotARealTokenButSecretAnyway');
   await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
   await writeFile(path.join(dir, 'flake.lock'), '{"nodes":{"root":{}},"root":"root","version":7}\n');
   config = path.join(dir, 'exo-deploy.toml');
@@ -55,6 +57,9 @@ describe('backup', () => {
     const archived = (await execa('tar', ['-tzf', path.join(folder, 'state.tar.gz')])).stdout.split('\n');
     expect(archived).toEqual(expect.arrayContaining(['./config.toml', './custom_model_cards/mine.toml']));
     expect(archived.some((f) => f.includes('models/'))).toBe(false);
+    // Hugging Face's token and cache stay out; the folder is its owner's alone
+    expect(archived.some((f) => f.includes('.cache'))).toBe(false);
+    expect((await stat(folder)).mode & 0o777).toBe(0o700);
     expect(await readlink(path.join(GC_ROOTS, meta.id))).toBe(system);
     const roots = (await execa('nix-store', ['--gc', '--print-roots'])).stdout;
     expect(roots).toContain(`${GC_ROOTS}/${meta.id} -> ${system}`);
@@ -69,6 +74,20 @@ describe('backup', () => {
     expect(JSON.parse(pruned.stdout).hosts[0].removed).toEqual([created[0]]);
     expect((await readdir(backups)).sort()).toEqual(created.slice(1).sort());
     await expect(readlink(path.join(GC_ROOTS, created[0] as string))).rejects.toThrow();
+  });
+
+  it('a backup is its folder: an id in backup.json that names another path is not used', async () => {
+    const id = created[created.length - 1] as string;
+    const file = path.join(backups, id, 'backup.json');
+    const meta = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...meta, id: '../../outside' }));
+    try {
+      const listed = JSON.parse((await cli(['--config', config, 'backup', 'list', '--json'])).stdout).hosts[0];
+      expect(listed.backups.map((b: { id: string }) => b.id)).toContain(id);
+      expect(listed.backups.map((b: { id: string }) => b.id)).not.toContain('../../outside');
+    } finally {
+      await writeFile(file, JSON.stringify(meta, null, 2) + '\n');
+    }
   });
 
   it('an interrupted create never shows as a backup, and list says it is there', async () => {
@@ -97,6 +116,6 @@ describe('backup', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(`box: backup ${id} does not match its manifest`);
     expect(r.stderr).toContain('flake.lock: FAILED');
-    expect((await readdir(state)).sort()).toEqual(['config.toml', 'custom_model_cards', 'models']);
+    expect((await readdir(state)).sort()).toEqual(['.cache', 'config.toml', 'custom_model_cards', 'models']);
   });
 });

@@ -25,6 +25,17 @@ beforeAll(async () => {
         res.write('{"id":"chatcmpl-1","choices":[');
         return setTimeout(() => res.socket?.destroy(), 20);
       }
+      if (req.url === '/endless') {
+        // an answer without end: chunks until the client goes
+        res.writeHead(200, { 'transfer-encoding': 'chunked' });
+        const chunk = Buffer.alloc(1024 ** 2, 120);
+        const more = () => {
+          if (!res.destroyed && res.write(chunk)) setImmediate(more);
+          else if (!res.destroyed) res.once('drain', more);
+        };
+        res.on('close', () => res.destroy());
+        return more();
+      }
       // /slow: never answers
     });
   });
@@ -37,6 +48,12 @@ afterAll(() => {
 });
 
 describe('httpFetch', () => {
+  it('an answer larger than it takes fails to read, and the connection is closed', async () => {
+    const r = await httpFetch(`${base}/endless`);
+    expect(r.status).toBe(200);
+    await expect(r.text()).rejects.toMatchObject({ cause: { code: 'E2BIG' } });
+  });
+
   it('returns the status and the body', async () => {
     const r = await httpFetch(`${base}/node_id`);
     expect([r.ok, r.status, await r.text()]).toEqual([true, 200, '"abc"']);

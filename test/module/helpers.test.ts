@@ -190,6 +190,8 @@ describe('assertions', () => {
     ['a flag of the other era in extraArgs', '{ extraArgs = [ "--namespace" "x" ]; }', /\["--namespace"\], which the libp2p-era exo does not accept/],
     ['a variable the module owns', '{ environment = { EXO_HOME = "/x"; }; }', /environment sets \["EXO_HOME"\]/],
     ['a secret in the environment', '{ environment = { HF_TOKEN = "hf_x"; }; }', /HF_TOKEN.*environmentFile/],
+    ['another secret by its name', '{ environment = { GITHUB_TOKEN = "x"; AWS_SECRET_ACCESS_KEY = "y"; }; }', /\["AWS_SECRET_ACCESS_KEY","GITHUB_TOKEN"\].*environmentFile/],
+    ['a Hugging Face token under any name', '{ environment = { MY_HUB = "hf_AbCdEfGhIjKlMnOpQrStUv"; }; }', /\["MY_HUB"\].*environmentFile/],
     ['an environment file in the store', '{ environmentFile = "/nix/store/abc-secrets"; }', /points into the Nix store/],
     ['--no-api with the readiness wait', '{ extraArgs = [ "--no-api" ]; }', /--no-api/],
     ['a textfile not ending in .prom', '{ healthCheck = { enable = true; textfile = "/t/exo.txt"; }; }', /must end in \.prom/],
@@ -201,5 +203,8 @@ describe('assertions', () => {
   it('allow state outside /var/lib for a static user, and --no-api without API users', async () => {
     expect(await failing('{ user = "exo"; stateDir = "/srv/exo"; modelsDir = "/data/models"; }')).toEqual([]);
     expect(await failing('{ extraArgs = [ "--no-api" ]; waitForReady = false; healthCheck = { enable = false; textfile = null; }; }')).toEqual([]);
+  });
+  it('take exo\'s figures named after tokens for what they are, not secrets', async () => {
+    expect(await failing('{ environment = { EXO_MAX_TOKENS = "8192"; HF_HUB_ENABLE_HF_TRANSFER = "1"; }; }')).toEqual([]);
   });
 });

@@ -62,6 +62,17 @@ async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = ''
 }
 
 const running = (f: SimFleet) => f.hosts.map((h) => h.running);
+
+/** Ctrl-C (the controller aborted) as soon as the fleet logs a line starting with `line`. */
+function abortWhen(f: SimFleet, line: string, controller: AbortController): void {
+  const log = f.log;
+  f.log = new Proxy(log, {
+    get(target, prop, receiver) {
+      if (prop === 'push') return (l: string) => (l.startsWith(line) && controller.abort(new Error('SIGINT')), target.push(l));
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
 /** What was built and activated, in order: `build h1 h2` (one Nix process), `test h1 2.0.0`
  * (switch-to-configuration of that version's system), `switch h2 2.0.0 (nixos-rebuild)`. */
 const rebuilds = (s: Setup) => s.fleet.log.flatMap((l) => {
@@ -119,6 +130,16 @@ describe('deploy', () => {
     const running_ = await refused((f) => f.unswitchable.add('/run/current-system'), /h1: the system it runs \(\/run\/current-system\) has no bin\/switch-to-configuration/);
     expect(rebuilds(running_)).toEqual([]);
     await refused((f) => f.missingPrograms.add('systemd-run'), /h1: it has no systemd-run on the PATH/);
+  });
+
+  it('no room for a backup: the deploy stops before anything is activated, and no half-made backup or GC root is left', async () => {
+    const s = await setup((f) => (f.hosts[1]!.stateBytes = 200 * 1024 ** 3));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.error).toMatch(/h2: no room for a backup in \/var\/backups\/exo: exo's state is up to 200\.00 GiB to archive, 95\.37 GiB free there/);
+    expect(rebuilds(s).filter((c) => !c.startsWith('build'))).toEqual([]);
+    const removed = s.commands().find((c) => / rm -rf -- \/var\/backups\/exo\/\.partial-\S+ \/nix\/var\/nix\/gcroots\/exo-deploy-backups\//.test(c) && c.includes('10.99.0.3'));
+    expect(removed).toBeDefined();
   });
 
   it('a release that stops sshd: the host the deployer cannot reach anew puts itself back with its revert timer; the others are rolled back; nothing is left armed', async () => {
@@ -279,15 +300,7 @@ describe('deploy', () => {
 
   it('Ctrl-C during the gate stops, reports the interruption and exits 130', async () => {
     const controller = new AbortController();
-    const s = await setup((f) => {
-      const log = f.log;
-      f.log = new Proxy(log, {
-        get(target, prop, receiver) {
-          if (prop === 'push') return (line: string) => (line.startsWith('h2: switch-to-configuration test 2.0.0') && controller.abort(new Error('SIGINT')), target.push(line));
-          return Reflect.get(target, prop, receiver);
-        },
-      });
-    });
+    const s = await setup((f) => abortWhen(f, 'h2: switch-to-configuration test 2.0.0', controller));
     const r = await s.run({ signal: controller.signal });
     expect(r.exitCode).toBe(ExitCode.interrupted);
     expect(r.data.outcome).toBe('interrupted');
@@ -319,15 +332,7 @@ describe('deploy', () => {
 
   it('after Ctrl-C left test activations: a deploy over them is refused (exit 2) unless --over-unresolved, which gates them and makes them permanent; a run that changed nothing does not hide the interrupted one', async () => {
     const controller = new AbortController();
-    const s = await setup((f) => {
-      const log = f.log;
-      f.log = new Proxy(log, {
-        get(target, prop, receiver) {
-          if (prop === 'push') return (line: string) => (line.startsWith('h2: switch-to-configuration test 2.0.0') && controller.abort(new Error('SIGINT')), target.push(line));
-          return Reflect.get(target, prop, receiver);
-        },
-      });
-    });
+    const s = await setup((f) => abortWhen(f, 'h2: switch-to-configuration test 2.0.0', controller));
     expect((await s.run({ signal: controller.signal })).exitCode).toBe(ExitCode.interrupted);
     // the interrupted process is gone (here it is this one): its markers are leftovers
     for (const h of s.fleet.hosts) h.marker = `${JSON.stringify({ ...JSON.parse(h.marker as string), pid: 2 ** 22 + 12345 })}\n`;

@@ -3,6 +3,7 @@
 // fake fetch answers exo's API from the same model. Only logic is tested with it.
 import { MARKER_FILE } from '../../src/deploy/host-marker.js';
 import { formatBuildOutputs, formatFlakeArchive } from '../../src/programs/nix.js';
+import { formatDu } from '../../src/programs/coreutils.js';
 import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import type { Rule } from './fake-runner.js';
@@ -38,6 +39,8 @@ export interface SimHost {
   user?: string;
   /** The commands run on the host through sudo (argv joined with spaces, without the sudo). */
   sudoCommands?: string[];
+  /** The size of exo's state (what `du` says; the disk has 95 GiB free). */
+  stateBytes?: number;
   /** journalctl fails (as for a user who may not read the system journal). */
   journalUnreadable?: boolean;
   /** This many harmless lines of exo's in every journal read. */
@@ -358,6 +361,9 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   if (program === 'nix' && args.includes('diff-closures')) return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
   if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
   if (program === 'df') return { stdout: 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n' };
+  if (program === 'du') return { stdout: formatDu(host.stateBytes ?? 4096, args.at(-1) as string) };
+  // exo's state is there when the test gave it a size
+  if (program === 'test' && host.stateBytes !== undefined && args.at(-1) === '/var/lib/exo') return {};
   if (program === 'test') return systemFileTest(fleet, args);
   if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, args.slice(4)) };
   // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync

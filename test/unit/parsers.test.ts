@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readClusterView } from '../../src/health/cluster.js';
+import { readClusterView, readRunner } from '../../src/health/cluster.js';
 import { findFailures } from '../../src/health/journal-patterns.js';
 import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import { parseDf, parseMeminfo, parseReadFiles } from '../../src/programs/coreutils.js';
@@ -202,5 +202,14 @@ describe('flake.lock diff', () => {
   });
   it('finds nothing when nothing moved', () => {
     expect(diffLocks(lock('a', 1), lock('a', 1))).toEqual([]);
+  });
+});
+
+describe('text from a host is made printable', () => {
+  it('drops colours, OSC titles and links, cursor moves and control characters from journal lines and runner errors', () => {
+    const nasty = '\x1b[31mERROR\x1b[0m \x1b]0;owned\x07title \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1b[2J\x1b[Hcleared\x07\x08 done\tok';
+    const [line] = parseJournal(`${JSON.stringify({ __REALTIME_TIMESTAMP: '1000000', MESSAGE: nasty })}\n`);
+    expect(line?.message).toBe('ERROR title link cleared done\tok');
+    expect(readRunner({ RunnerFailed: { errorMessage: `Terminated (exitcode=1)\n${nasty}` } }).error).toBe('Terminated (exitcode=1)\nERROR title link cleared done\tok');
   });
 });

@@ -11,6 +11,8 @@ const CORPUS: [string, string, string][] = [
   ['HF token in prose', 'downloading with token hf_ZyXwVuTsRqPoNmLkJiHg', 'hf_ZyXwVuTsRqPoNmLkJiHg'],
   ['HF organisation token', 'using api_org_QwErTyUiOpAsDfGhJkLz for the org', 'api_org_QwErTyUiOpAsDfGhJkLz'],
   ['a password in a unit file', 'Environment="DB_PASSWORD=Tr0ub4dor&3"', 'Tr0ub4dor&3'],
+  ['a password in a unit file, unquoted', 'Environment=DB_PASSWORD=Tr0ub4dor&3 HOME=/var/lib/exo', 'Tr0ub4dor&3'],
+  ['a secret in systemctl status', 'ExecStartPre=/bin/echo loading with PGPASSWORD=c0rr3ct-h0rse', 'c0rr3ct-h0rse'],
   ['AWS secret key', 'AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'],
   ['AWS access key id', 'credentials from AKIAIOSFODNN7EXAMPLE loaded', 'AKIAIOSFODNN7EXAMPLE'],
   ['quoted password', 'password = "correct horse battery"', 'correct horse battery'],

@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-IGIANXOU.js";import"./chunk-VBNENGKO.js";import"./chunk-E6HJ2WLC.js";import"./chunk-HBSGIAOM.js";import"./chunk-JU7POPXT.js";import"./chunk-TWL7SHMC.js";import"./chunk-ORLKEVCG.js";import"./chunk-YXY2SNTS.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
