@@ -63,7 +63,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     expect(check.exitCode, check.stdout).toBe(0);
   });
 
-  it('backup create on h2: the backup is written as root through sudo, with exo\'s state', async () => {
+  it('backup create and restore on h2: the backup is written as root through sudo, with exo\'s state, and put back into it', async () => {
     const f = fleet();
     const h2 = f.hosts[1]!;
     await f.ssh(h2, "mkdir -p /var/lib/exo && printf 'sudo-e2e\\n' > /var/lib/exo/marker.txt");
@@ -74,6 +74,15 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     expect(files).toContain('state.tar.gz');
     expect(await f.ssh(h2, `stat -c %U /var/backups/exo/${id}/state.tar.gz`)).toBe('root');
     expect(await f.ssh(h2, `tar -xzOf /var/backups/exo/${id}/state.tar.gz ./marker.txt`)).toBe('sudo-e2e');
+
+    // restore through sudo: into exo's real (0700) folder, the state it replaces kept aside
+    await f.ssh(h2, "printf 'changed\\n' > /var/lib/exo/marker.txt");
+    const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h2', '--json']);
+    expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
+    expect(await f.ssh(h2, 'cat /var/lib/exo/marker.txt')).toBe('sudo-e2e');
+    expect(restored.json.movedAside).toMatch(/^\/var\/lib\/private\/exo\.before-restore-/);
+    expect(await f.ssh(h2, `cat ${restored.json.movedAside}/marker.txt`)).toBe('changed');
+    expect(await f.ssh(h2, 'systemctl is-active exo.service')).toBe('active');
   });
 
   it('rollback --to N on h2 runs the system of generation N', async () => {
