@@ -47,10 +47,14 @@ interface Where {
   gcRoot: string;
 }
 
+/** Where exo's state really is. With a DynamicUser it is under /var/lib/private (0700):
+ * resolved, tested and archived as root, or a sudo host's backup would silently hold no state. */
+async function liveStateDir(exec: Executor): Promise<string> {
+  return (await exec.must(readlinkArgv([exec.host.exoStateDir]), { root: true })).stdout.trim() || exec.host.exoStateDir;
+}
+
 async function writeBackup(exec: Executor, o: CreateOptions, { id, partial, final, gcRoot }: Where): Promise<BackupMeta> {
-  // With a DynamicUser the state is really under /var/lib/private (0700): resolved, tested
-  // and archived as root, or a sudo host's backup would silently hold no state.
-  const stateDir = (await exec.must(readlinkArgv([exec.host.exoStateDir]), { root: true })).stdout.trim() || exec.host.exoStateDir;
+  const stateDir = await liveStateDir(exec);
   const current = o.system.generations.find((g) => g.running) ?? null;
   const files: string[] = [];
   if ((await exec.run(existsArgv(stateDir), { root: true })).exitCode === 0) {
@@ -186,7 +190,7 @@ export async function restoreState(exec: Executor, dir: string, id: string, meta
   const host = exec.host.name;
   const unit = exec.host.unit;
   if (!meta.files.includes(STATE_ARCHIVE)) return { movedAside: null };
-  const stateDir = (await exec.must(readlinkArgv([exec.host.exoStateDir]), { root: true })).stdout.trim() || exec.host.exoStateDir;
+  const stateDir = await liveStateDir(exec);
   const stamp = backupId(now);
   const incoming = `${stateDir}.restoring-${stamp}`;
   const aside = `${stateDir}.before-restore-${stamp}`;

@@ -6,7 +6,7 @@ import { ExitCode, usageError } from '../errors.js';
 import { checkHost, judgeMembership, type HostCheck } from '../health/check.js';
 import type { Outcome } from '../output/outcome.js';
 import { ExoDeployError } from '../errors.js';
-import { activate, pointProfileAtGeneration, type ActivationResult } from '../system/activate.js';
+import { activate, pointProfileAtGeneration, runningAndProfile, type ActivationResult } from '../system/activate.js';
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
@@ -14,7 +14,6 @@ import { expectedNodes, oneCluster } from '../steps/check-hosts.js';
 import { journalFile, lastRunThatChanged, RunJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { HostMarkers, removeMarkersOf } from '../deploy/host-marker.js';
-import { readlinkArgv } from '../programs/coreutils.js';
 import { lastLines } from '../run/executor.js';
 import { timestampId } from '../time-id.js';
 import { leftOnNewSystem } from '../deploy/record.js';
@@ -97,7 +96,7 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
     if (ctx.options['dry-run']) return result;
     // switch-to-configuration's exit 4: generation N runs, and units of it failed to start
     if (result.activation.unitsFailed) result.error = `generation ${target.number} is active, but units failed to start:\n${lastLines(result.activation.output, 6)}`;
-    const [running, profile] = (await exec.must(readlinkArgv([host.currentSystem, host.systemProfile]))).stdout.split('\n');
+    const { running, profile } = await runningAndProfile(exec);
     if (running !== target.path || profile !== target.path) {
       result.error = `after the switch it runs ${running} with its profile on ${profile}, not generation ${target.number} (${target.path}) for both`;
     }

@@ -75,8 +75,8 @@ export class HostMarkers {
   }
 
   /** Removes this run's markers (best effort: a marker left by a crash is taken over later). */
-  async remove(hosts: readonly Host[] = this.ctx.hosts.filter((h) => this.placed.has(h.name))): Promise<void> {
-    await Promise.allSettled(hosts.filter((h) => this.placed.has(h.name)).map(async (h) => {
+  async remove(): Promise<void> {
+    await Promise.allSettled(this.ctx.hosts.filter((h) => this.placed.has(h.name)).map(async (h) => {
       await this.ctx.executor(h).run(removeIfArgv(MARKER_FILE, this.placed.get(h.name) as string), { root: true, mutates: true, afterInterrupt: true });
       this.placed.delete(h.name);
     }));

@@ -179,22 +179,22 @@ export function unresolvedHosts(r: RunSummary): string[] {
 /** The newest run that changed a host: later runs that changed none (no change, a refusal, a
  * failed build) do not hide it. */
 export async function lastRunThatChanged(stateDir: string): Promise<RunSummary | null> {
-  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[])).filter((n) => TIMESTAMP_ID.test(n)).sort();
-  for (const id of ids.reverse()) {
-    const text = await readFile(journalFile(stateDir, id), 'utf8').catch(() => null);
-    if (text === null) continue;
-    const run = foldJournal(text);
+  for await (const run of runsNewestFirst(stateDir)) {
     if ([...run.hosts.values()].some((h) => !['pending', 'built', 'unchanged'].includes(h.phase))) return run;
   }
   return null;
 }
 
+async function* runsNewestFirst(stateDir: string): AsyncGenerator<RunSummary> {
+  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[])).filter((n) => TIMESTAMP_ID.test(n)).sort().reverse();
+  for (const id of ids) {
+    const text = await readFile(journalFile(stateDir, id), 'utf8').catch(() => null);
+    if (text !== null) yield foldJournal(text);
+  }
+}
+
 /** The newest run's journal under the state folder, if there is one. */
 export async function latestRun(stateDir: string): Promise<RunSummary | null> {
-  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[])).filter((n) => TIMESTAMP_ID.test(n)).sort();
-  for (const id of ids.reverse()) {
-    const text = await readFile(journalFile(stateDir, id), 'utf8').catch(() => null);
-    if (text !== null) return foldJournal(text);
-  }
+  for await (const run of runsNewestFirst(stateDir)) return run;
   return null;
 }

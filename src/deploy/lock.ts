@@ -2,12 +2,12 @@
 // whose process is gone (same machine) is taken over, with a warning; one that cannot be read
 // is not guessed about.
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import type { Log } from '../output/log.js';
-import { syncDir, writeFileAtomic } from '../fs/atomic.js';
+import { syncDir } from '../fs/atomic.js';
 
 export interface LockOwner {
   pid: number;
@@ -30,7 +30,14 @@ export async function acquireDeployLock(stateDir: string, command: string, log: 
   // The owner is written whole under a name of this process's, then linked in place: the lock
   // never exists without its owner, and link() fails when a lock is there.
   const temp = `${file}.${process.pid}.${randomUUID()}`;
-  await writeFileAtomic(temp, mine);
+  // the temp name is this run's alone: written and flushed in place, no rename needed
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await handle.writeFile(mine);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   try {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       try {

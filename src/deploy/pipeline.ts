@@ -179,18 +179,16 @@ async function deploySteps(ctx: Context, rec: Recorder, runDir: string, progress
   const buildFailure = builds.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (buildFailure) throw buildFailure.reason;
   const builtPath = (h: Host) => rec.host(h.name).built.systemPath as string;
-  const unswitchable = (await Promise.all([
-    unswitchableSystems(ctx.deployer, builtHere.map(builtPath)),
-    ...builtThere.map((h) => unswitchableSystems(ctx.executor(h), [builtPath(h)])),
-  ])).flat();
+  // Where the systems are (here, or the hosts that built their own), both reads at once: the
+  // executor runs reads issued together as one process.
+  const readBuilt = (exec: ReturnType<Context['executor']>, paths: string[]) => Promise.all([unswitchableSystems(exec, paths), readReleases(exec, paths)]);
+  const reads = await Promise.all([readBuilt(ctx.deployer, builtHere.map(builtPath)), ...builtThere.map((h) => readBuilt(ctx.executor(h), [builtPath(h)]))]);
+  const unswitchable = reads.flatMap(([paths]) => paths);
   refuseUnfit(ctx.hosts.filter((h) => unswitchable.includes(builtPath(h))).map((h) => ({
     host: h.name,
     problems: [`the system built for it (${builtPath(h)}) has no bin/switch-to-configuration (system.switch.enable = false): it could only be booted`],
   })));
-  const builtReleases = new Map([
-    ...(await readReleases(ctx.deployer, builtHere.map(builtPath))),
-    ...(await Promise.all(builtThere.map((h) => readReleases(ctx.executor(h), [builtPath(h)])))).flatMap((m) => [...m]),
-  ]);
+  const builtReleases = new Map(reads.flatMap(([, releases]) => [...releases]));
   for (const h of run.hosts) h.built.exo = (h.built.systemPath && builtReleases.get(h.built.systemPath)?.identity) ?? 'unknown';
 
   // A host that runs something other than its profile's system (a test activation) is changing

@@ -7,11 +7,11 @@
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
-import { existsArgv, readlinkArgv } from '../programs/coreutils.js';
+import { existsArgv } from '../programs/coreutils.js';
 import { activateStorePathArgv, hasStorePath, helpArgv } from '../programs/nixos-rebuild.js';
 import { UNITS_FAILED_EXIT } from '../programs/switch-to-configuration.js';
 import { CommandFailed, lastLines, nixSshOpts } from '../run/executor.js';
-import { activate, pointProfileAtPath } from '../system/activate.js';
+import { activate, pointProfileAtPath, runningAndProfile } from '../system/activate.js';
 import { failedUnits, olderFailuresOnly } from '../system/failed-units.js';
 
 // nixos-rebuild-ng passes switch-to-configuration's exit 4 on with "Command '…' returned non-zero
@@ -91,7 +91,7 @@ async function viaOwnSteps(ctx: Context, host: Host, systemPath: string, action:
 
 /** The host runs systemPath now, and after switch its profile (the boot default) is it too. */
 async function mustRun(ctx: Context, host: Host, systemPath: string, action: 'test' | 'switch'): Promise<void> {
-  const [running, profile] = (await ctx.executor(host).must(readlinkArgv([host.currentSystem, host.systemProfile]))).stdout.split('\n');
+  const { running, profile } = await runningAndProfile(ctx.executor(host));
   const wrong = [
     running !== systemPath ? `it runs ${running}` : null,
     action === 'switch' && profile !== systemPath ? `its profile ${host.systemProfile} is ${profile}` : null,

@@ -4,7 +4,7 @@ import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { readlinkArgv } from '../programs/coreutils.js';
-import { activate, pointProfileAtGeneration, pointProfileAtPath, waitUntilReachable } from '../system/activate.js';
+import { activate, pointProfileAtGeneration, pointProfileAtPath, runningAndProfile, waitUntilReachable } from '../system/activate.js';
 import { waitUntilServing, type GateResult } from './health-gate.js';
 
 export interface BeforeState {
@@ -62,7 +62,7 @@ async function activateBefore(ctx: Context, host: Host, before: BeforeState & { 
 
 /** Back means exactly: the system it ran, and the profile where it was. */
 async function mustBeBack(ctx: Context, host: Host, before: BeforeState): Promise<void> {
-  const [running, profile] = (await ctx.executor(host).must(readlinkArgv([host.currentSystem, host.systemProfile]))).stdout.split('\n');
+  const { running, profile } = await runningAndProfile(ctx.executor(host));
   const wrong = [
     running !== before.running ? `it runs ${running}, not ${before.running}` : null,
     before.profilePath !== null && profile !== before.profilePath ? `its profile is ${profile}, not ${before.profilePath}` : null,

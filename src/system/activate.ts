@@ -9,7 +9,7 @@ import { CommandFailed, type Executor } from '../run/executor.js';
 import { setProfileArgv, switchGenerationArgv } from '../programs/nix-env.js';
 import { switchToConfigurationArgv, UNITS_FAILED_EXIT, type SwitchAction } from '../programs/switch-to-configuration.js';
 import { LOCK_HELD, SKIP_PRE_SWITCH_CHECKS, transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
-import { mkdirArgv } from '../programs/coreutils.js';
+import { mkdirArgv, readlinkArgv } from '../programs/coreutils.js';
 import type { ProcessResult } from '../run/process.js';
 
 export interface ActivationResult {
@@ -104,6 +104,12 @@ export async function waitUntilReachable(exec: Executor, timeoutMs: number, sign
       await sleep(2000, undefined, { signal });
     }
   }
+}
+
+/** What the host runs now and what its profile (the boot default) is: canonical store paths. */
+export async function runningAndProfile(exec: Executor): Promise<{ running: string; profile: string }> {
+  const [running = '', profile = ''] = (await exec.must(readlinkArgv([exec.host.currentSystem, exec.host.systemProfile]))).stdout.split('\n');
+  return { running, profile };
 }
 
 export async function pointProfileAtGeneration(exec: Executor, generation: number): Promise<void> {

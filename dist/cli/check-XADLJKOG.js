@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-WZRTYSEU.js";import"./chunk-PDEEERH2.js";import"./chunk-E6HJ2WLC.js";import"./chunk-MVRKUY4M.js";import"./chunk-GB4KQ27L.js";import"./chunk-ORLKEVCG.js";import"./chunk-5TMBA76Z.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
