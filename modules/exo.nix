@@ -63,10 +63,14 @@ let
   );
 
   healthStatusFile = "/run/exo/health.json";
-  healthGate = pkgs.writeShellScript "exo-health-gate" (builtins.readFile ./exo-health-gate.sh);
+  # The check's own folder: its failure counter and what it wrote, before exo-health-act
+  # publishes it.
+  healthStateDir = "/run/exo-healthcheck";
+  healthCounter = pkgs.writeShellScript "exo-health-counter" (builtins.readFile ./exo-health-counter.sh);
+  healthAct = pkgs.writeShellScript "exo-health-act" (builtins.readFile ./exo-health-act.sh);
 
-  # Hardening shared by the health and backup oneshots. They run as root (see below), so
-  # everything they do not need is taken away.
+  # Hardening shared by the health and backup oneshots: everything they do not need is taken
+  # away.
   oneshotHardening = {
     # Only reading exo's files (owned by the service user, mode 0700) is needed.
     CapabilityBoundingSet = [ "CAP_DAC_READ_SEARCH" ];
@@ -610,9 +614,19 @@ in
       }
 
       (lib.mkIf cfg.healthCheck.enable {
-        systemd.tmpfiles.rules = lib.optional (
-          cfg.healthCheck.textfile != null
-        ) "d ${dirOf cfg.healthCheck.textfile} 0755 root root -";
+        # A static user, not a DynamicUser: D-Bus refuses the connections of dynamic users
+        # (dbus-daemon cannot resolve them), and the check reads exo's unit over D-Bus.
+        users.users.exo-healthcheck = {
+          isSystemUser = true;
+          group = "exo-healthcheck";
+          description = "exo's health check";
+        };
+        users.groups.exo-healthcheck = { };
+
+        systemd.tmpfiles.rules = [
+          "d ${dirOf healthStatusFile} 0755 root root -"
+        ]
+        ++ lib.optional (cfg.healthCheck.textfile != null) "d ${dirOf cfg.healthCheck.textfile} 0755 root root -";
 
         systemd.services.exo-healthcheck = {
           description = "Health check of exo";
@@ -622,17 +636,27 @@ in
           # sh: the check runs its systemctl and journalctl queries as one shell batch
           path = [ pkgs.bash ];
           environment = {
-            EXO_HEALTH_STATE_DIR = "/run/exo";
+            EXO_HEALTH_STATE_DIR = healthStateDir;
             EXO_HEALTH_THRESHOLD = toString cfg.healthCheck.failureThreshold;
             EXO_HEALTH_RESTART = if cfg.healthCheck.restart then "1" else "0";
             EXO_HEALTH_RESTART_INTERVAL = toString cfg.healthCheck.restartInterval;
             EXO_HEALTH_UNIT = "exo.service";
+            EXO_HEALTH_STATUS_FILE = healthStatusFile;
+          }
+          // lib.optionalAttrs (cfg.healthCheck.textfile != null) {
+            EXO_HEALTH_TEXTFILE = cfg.healthCheck.textfile;
           };
           serviceConfig = oneshotHardening // {
             Type = "oneshot";
-            # root: reads exo's journal, `systemctl try-restart exo`, measures exo's private folder.
-            User = "root";
-            ExecStart = "${healthGate} ${
+            # The check runs as a user of its own: it reads what exo and systemd show anyone,
+            # exo's journal (systemd-journal) and the free space under exo's private folder
+            # (CAP_DAC_READ_SEARCH: /var/lib/private is 0700). What needs root, restarting exo
+            # and publishing the results, is exo-health-act's, after the check has ended.
+            User = "exo-healthcheck";
+            Group = "exo-healthcheck";
+            SupplementaryGroups = [ "systemd-journal" ];
+            AmbientCapabilities = [ "CAP_DAC_READ_SEARCH" ];
+            ExecStart = "${healthCounter} ${
               helpers.escapeSystemdExecArgs (
                 [ exoDeploy ]
                 ++ helpers.checkArgs {
@@ -640,15 +664,18 @@ in
                   unit = "exo.service";
                   stateDir = realStateDir;
                   since = cfg.healthCheck.interval;
-                  statusFile = healthStatusFile;
-                  inherit (cfg.healthCheck) expectNodes textfile extraArgs;
+                  statusFile = "${healthStateDir}/health.json";
+                  textfile = if cfg.healthCheck.textfile != null then "${healthStateDir}/health.prom" else null;
+                  inherit (cfg.healthCheck) expectNodes extraArgs;
                 }
               )
             }";
-            # /run/exo keeps the status file and the failure counter between runs.
-            RuntimeDirectory = "exo";
+            # "+": with full privileges, outside the sandbox above; a fixed script that acts on
+            # what the check left in its folder.
+            ExecStopPost = "+${healthAct}";
+            # The counter and the results stay between runs.
+            RuntimeDirectory = "exo-healthcheck";
             RuntimeDirectoryPreserve = "yes";
-            ReadWritePaths = lib.optional (cfg.healthCheck.textfile != null) (dirOf cfg.healthCheck.textfile);
             TimeoutStartSec = "2min";
           };
         };

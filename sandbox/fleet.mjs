@@ -288,7 +288,7 @@ export function nixpkgsLib() {
 }
 
 /** What the config repository copies from exo-deploy: the module, and the toolkit's bundle. */
-export const MODULE_FILES = ['exo.nix', 'exo-helpers.nix', 'exo-health-gate.sh'];
+export const MODULE_FILES = ['exo.nix', 'exo-helpers.nix', 'exo-health-counter.sh', 'exo-health-act.sh'];
 const TOOLKIT_FILES = ['package.json', 'dist/cli'];
 
 async function writeConfig(dir, hosts) {

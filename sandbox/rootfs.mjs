@@ -12,8 +12,10 @@ export const RECIPE_VERSION = 4;
 export const SUITE = 'bookworm';
 // debootstrap --include (nix-bin here fails: libdbd-sqlite3-perl stays unconfigured)
 export const DEBOOTSTRAP_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'curl', 'ca-certificates'];
-// installed afterwards with apt-get inside a chroot
-export const CHROOT_PACKAGES = ['nix-bin', 'openssh-server', 'nodejs', 'git', 'sudo'];
+// installed afterwards with apt-get inside a chroot. libnss-systemd: NixOS resolves the users
+// of DynamicUser= units through nss-systemd (its postinst adds it to nsswitch.conf, as NixOS's
+// systemd module does); without it D-Bus drops the connections of such a unit's processes.
+export const CHROOT_PACKAGES = ['nix-bin', 'openssh-server', 'nodejs', 'git', 'sudo', 'libnss-systemd'];
 export const CACHE_DIR = process.env.EXO_SANDBOX_CACHE ?? '/var/cache/exo-deploy/sandbox';
 
 export const NIX_CONF = [

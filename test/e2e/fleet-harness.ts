@@ -1,7 +1,7 @@
 // A sandbox fleet for end-to-end tests: real systemd hosts reached over real ssh, driven
 // only through exo-deploy's public commands. Every fleet is torn down in afterAll, also
 // when a test failed.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -36,7 +36,12 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The Markdown report of a run that did not exit 0 (its causes in full), or ''. */
+  report: string;
 }
+
+/** What a failed CLI run said, for an assertion's message. */
+export const explain = (r: CliRun) => `${r.stdout}\n${r.stderr}\n${r.report}`;
 
 export interface Fleet {
   dir: string;
@@ -91,7 +96,9 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       } catch {
         json = undefined;
       }
-      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json };
+      const reportPath = r.exitCode !== 0 ? /^report: (\S+\.md)$/m.exec(`${r.stdout}\n${r.stderr}`)?.[1] : undefined;
+      const report = reportPath ? await readFile(reportPath, 'utf8').catch(() => '') : '';
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json, report };
     };
     const ssh = async (host: SandboxHost, command: string) => {
       const r = await sandbox.sshHost(dir as string, host.address, command);

@@ -122,19 +122,33 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect((await exoUnit()).postStart).toContain('curl --silent --fail --output /dev/null --max-time 5 http://127.0.0.1:52415/models');
     });
 
-    it('add a health check and a daily backup, both run as root against the private state folder', async () => {
+    it('add a health check as a user of its own, root only after it, and a daily backup run as root', async () => {
       const r = await evalExo();
       const health = r.services['exo-healthcheck']!;
       expect(health.serviceConfig.ExecStart).toBe(
-        `/nix/store/11111111111111111111111111111111-exo-health-gate "${TOOLKIT}" "check" "--local" "--since" "2m" "--api" "http://127.0.0.1:52415" "--unit" "exo.service" "--state-dir" "/var/lib/private/exo" "--status-file" "/run/exo/health.json"`,
+        `/nix/store/11111111111111111111111111111111-exo-health-counter "${TOOLKIT}" "check" "--local" "--since" "2m" "--api" "http://127.0.0.1:52415" "--unit" "exo.service" "--state-dir" "/var/lib/private/exo" "--status-file" "/run/exo-healthcheck/health.json"`,
       );
-      expect(health.serviceConfig).toMatchObject({ Type: 'oneshot', User: 'root', RuntimeDirectory: 'exo', RuntimeDirectoryPreserve: 'yes' });
+      expect(health.serviceConfig.ExecStopPost).toBe('+/nix/store/11111111111111111111111111111111-exo-health-act');
+      expect(health.serviceConfig).toMatchObject({
+        Type: 'oneshot',
+        User: 'exo-healthcheck',
+        Group: 'exo-healthcheck',
+        SupplementaryGroups: ['systemd-journal'],
+        AmbientCapabilities: ['CAP_DAC_READ_SEARCH'],
+        CapabilityBoundingSet: ['CAP_DAC_READ_SEARCH'],
+        RuntimeDirectory: 'exo-healthcheck',
+        RuntimeDirectoryPreserve: 'yes',
+      });
+      expect(health.serviceConfig.DynamicUser).toBeUndefined();
+      expect(r.users.users['exo-healthcheck']).toEqual({ isSystemUser: true, group: 'exo-healthcheck', description: "exo's health check" });
+      expect(r.users.groups['exo-healthcheck']).toEqual({});
       expect(health.environment).toEqual({
-        EXO_HEALTH_STATE_DIR: '/run/exo',
+        EXO_HEALTH_STATE_DIR: '/run/exo-healthcheck',
         EXO_HEALTH_THRESHOLD: '3',
         EXO_HEALTH_RESTART: '1',
         EXO_HEALTH_RESTART_INTERVAL: '1800',
         EXO_HEALTH_UNIT: 'exo.service',
+        EXO_HEALTH_STATUS_FILE: '/run/exo/health.json',
       });
       expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '2m', OnUnitActiveSec: '2m', AccuracySec: '1s' });
 
@@ -153,7 +167,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     it('keep the firewall closed, bound exo log files, and write release.json', async () => {
       const r = await evalExo();
       expect(r.firewall).toMatchObject({ allowedTCPPorts: [], allowedUDPPorts: [], allowedTCPPortRanges: [], interfaces: {} });
-      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /var/backups/exo 0700 root root -']);
+      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /run/exo 0755 root root -', 'd /var/backups/exo 0700 root root -']);
       expect(release(r)).toEqual({
         schemaVersion: 2,
         exo: { version: '1.0.71', identity: '1.0.71', revision: null, era: 'libp2p', package: EXO },
@@ -161,7 +175,8 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         ports: { api: 52415, libp2p: null, zenoh: null, discovery: null },
         stateDir: '/var/lib/exo',
       });
-      expect(r.users).toEqual({ users: {}, groups: {} });
+      // exo itself runs as a DynamicUser: the only static user is the health check's
+      expect(Object.keys(r.users.users)).toEqual(['exo-healthcheck']);
       expect(r.systemPackages).toEqual(['exo-1.0.71', 'exo-deploy-0.1.0']);
     });
   });
@@ -208,7 +223,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       const sc = r.services.exo!.serviceConfig;
       expect(sc).toMatchObject({ User: 'exo', Group: 'exo', DynamicUser: false, StateDirectory: [], WorkingDirectory: '/srv/exo' });
       expect(r.users.users.exo).toEqual({ isSystemUser: true, group: 'exo', home: '/srv/exo', extraGroups: [] });
-      expect(r.users.groups).toEqual({ exo: {} });
+      expect(r.users.groups).toEqual({ exo: {}, 'exo-healthcheck': {} });
       expect(r.tmpfiles).toContain('d /srv/exo 0750 exo exo -');
       expect(r.tmpfiles).toContain('e /srv/exo/exo_log - - - 14d');
       expect(r.services['exo-backup']!.serviceConfig.ExecStart).toContain(`${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/srv/exo"`);
@@ -217,7 +232,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     it('a separate group can be given', async () => {
       const r = await evalExo({ user: 'exo', group: 'ai' });
       expect(r.services.exo!.serviceConfig).toMatchObject({ User: 'exo', Group: 'ai', StateDirectory: ['exo'] });
-      expect(r.users.groups).toEqual({ ai: {} });
+      expect(r.users.groups).toEqual({ ai: {}, 'exo-healthcheck': {} });
     });
 
     it('a models folder elsewhere under /var/lib becomes a second StateDirectory and is writable', async () => {
@@ -297,9 +312,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       });
       const unit = r.services['exo-healthcheck']!;
       expect(unit.serviceConfig.ExecStart).toMatch(
-        /"--since" "30s" .* "--expect-nodes" "3" "--textfile" "\/var\/lib\/node-exporter\/exo.prom" "--verbose"$/,
+        /"--since" "30s" .* "--expect-nodes" "3" "--textfile" "\/run\/exo-healthcheck\/health.prom" "--verbose"$/,
       );
-      expect(unit.serviceConfig.ReadWritePaths).toEqual(['/var/lib/node-exporter']);
+      // the check writes into its own folder only; exo-health-act publishes the textfile
+      expect(unit.serviceConfig.ReadWritePaths).toBeUndefined();
+      expect(unit.environment.EXO_HEALTH_TEXTFILE).toBe('/var/lib/node-exporter/exo.prom');
       expect(r.tmpfiles).toContain('d /var/lib/node-exporter 0755 root root -');
       expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '30s', OnUnitActiveSec: '30s', AccuracySec: '1s' });
     });

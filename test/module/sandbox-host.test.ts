@@ -72,7 +72,7 @@ describe.skipIf(!haveLib)('the sandbox hosts render the module\'s own units', ()
 
   it('an option of the module the sandbox cannot honour fails the hosts\' evaluation', async () => {
     expect(await evalHostError({}, { systemd: { services: { exo: { preStop: 'true' } } } })).toMatch(/option `systemd\.services\.exo\.preStop' does not exist/);
-    expect(await evalHostError({ user: 'exo' })).toMatch(/the sandbox hosts make no users/);
+    expect(await evalHostError({}, { users: { users: { alice: { isNormalUser: true } } } })).toMatch(/the sandbox hosts make only system users/);
     expect(await evalHostError({ namespace: '-x' })).toMatch(/Failed assertions:[\s\S]*starts with "-"/);
   });
 

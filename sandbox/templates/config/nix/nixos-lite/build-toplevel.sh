@@ -1,5 +1,6 @@
 # Builder of a host's toplevel (run by /bin/sh, PATH=/usr/bin:/bin). $units, $etc: NAME=FILE
-# pairs; $wants: TARGET.wants/UNIT links; $packages: store paths whose bin/ goes to sw/bin.
+# pairs; $wants: TARGET.wants/UNIT links; $packages: store paths whose bin/ goes to sw/bin;
+# $users, $groups: users.users and users.groups, a line each.
 set -eu
 units_dir=$out/etc/systemd/system
 mkdir -p "$out/bin" "$units_dir" "$out/sw/bin"
@@ -17,6 +18,8 @@ for p in $packages; do
   for b in "$p"/bin/*; do ln -sf "$b" "$out/sw/bin/"; done
 done
 printf '%s' "$nixosVersion" > "$out/nixos-version"
+printf '%s\n' "$users" > "$out/users"
+printf '%s\n' "$groups" > "$out/groups"
 printf '%s\n' "$hostName" > "$out/etc/hostname"
 ln -s "$exoPackage" "$out/exo"
 sed -e "s|@out@|$out|g" -e "s|@preSwitchCheck@|$preSwitchCheck|g" "$switchScript" > "$out/bin/switch-to-configuration"

@@ -100,6 +100,20 @@ say "stopping the following units:" "${to_stop[@]}"
 ((${#to_stop[@]})) && { systemctl stop -- "${to_stop[@]}" || true; }
 
 echo "activating the configuration..." >&2
+# users and groups, as NixOS's update-users-groups.pl makes them before /etc and tmpfiles:
+# missing groups and system users are created (no home, no login), a user's groups updated.
+# Unlike NixOS's, users no longer declared are not removed.
+while IFS= read -r g; do
+  [[ -z $g ]] || getent group "$g" >/dev/null || groupadd --system "$g"
+done < "$out/groups"
+while IFS=: read -r name group extra; do
+  [[ -n $name ]] || continue
+  if getent passwd "$name" >/dev/null; then
+    usermod -g "$group" -G "$extra" "$name"
+  else
+    useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin -g "$group" ${extra:+-G "$extra"} "$name"
+  fi
+done < "$out/users"
 echo "setting up /etc..." >&2
 # units gone from this configuration: their links and TARGET.wants links
 for u in "${old_units[@]}"; do

@@ -5,14 +5,21 @@
 let
   inherit (lib) concatStringsSep mapAttrsToList;
   failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
-  staticUsers = lib.attrNames config.users.users;
+  loginUsers = lib.attrNames (lib.filterAttrs (_: u: !(u.isSystemUser or false)) config.users.users);
   checks =
     if failed != [ ] then
       throw "\nFailed assertions:\n${concatStringsSep "\n" (map (m: "- ${m}") failed)}"
-    else if staticUsers != [ ] then
-      throw "the sandbox hosts make no users (NixOS's users-groups activation is not modelled): ${toString staticUsers}; use the module's DynamicUser (services.exo.user = null)"
+    else if loginUsers != [ ] then
+      throw "the sandbox hosts make only system users (isSystemUser = true): ${toString loginUsers}"
     else
       lib.foldr (w: x: builtins.trace "evaluation warning: ${w}" x) true config.warnings;
+
+  # users.users and users.groups, one per line (NAME:GROUP:EXTRA,GROUPS and NAME), for the
+  # activation to make what is missing. Only system users are modelled.
+  users = mapAttrsToList (
+    name: u: "${name}:${u.group}:${concatStringsSep "," (u.extraGroups or [ ])}"
+  ) config.users.users;
+  groups = lib.attrNames config.users.groups;
 
   # NixOS links each unit from the units folder, and wantedBy as TARGET.wants/UNIT links
   units = mapAttrsToList (name: u: "${name}=${pkgs.writeText "unit-${name}" u.text}") config.system.build.units;
@@ -70,6 +77,8 @@ in
       exoPackage = config.services.exo.package;
       nixosVersion = config.system.nixos.version;
       hostName = config.networking.hostName;
+      users = concatStringsSep "\n" users;
+      groups = concatStringsSep "\n" groups;
       switchScript = ./switch-to-configuration.sh;
       inherit preSwitchCheck;
     };

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# exo-health-gate: run a health check command (the arguments: `exo-deploy check --local …`)
-# and count consecutive failures in a state folder.
+# exo-health-counter: run the health check command (the arguments: `exo-deploy check --local …`)
+# as the health unit's unprivileged user, and count consecutive failures in a state folder.
 #
 #   healthy            -> counter reset, exit 0
 #   usage error (2)    -> exit 2 (a configuration bug: fail loudly, do not touch exo)
 #   unhealthy, < N     -> counter + 1, exit 0 (a single blip is recorded in the status file only)
-#   unhealthy, >= N    -> `systemctl try-restart` exo at most once per interval (a stopped exo
-#                         stays stopped), then exit 1 so the unit fails and OnFailure= fires
+#   unhealthy, >= N    -> ask for a restart of exo at most once per interval (the file
+#                         health-restart-requested, acted on by exo-health-act as root once this
+#                         has ended), then exit 1 so the unit fails and OnFailure= fires
 #
 # Settings come from the environment (the NixOS module sets them):
-#   EXO_HEALTH_STATE_DIR   folder for the counters (e.g. /run/exo)
+#   EXO_HEALTH_STATE_DIR   folder for the counters (the unit's runtime folder)
 #   EXO_HEALTH_THRESHOLD   N, consecutive failures before acting (>= 1)
 #   EXO_HEALTH_RESTART     1 to restart exo at N failures, 0 to only fail
 #   EXO_HEALTH_RESTART_INTERVAL  minimum seconds between two restarts
-#   EXO_HEALTH_UNIT        the unit to restart (exo.service)
+#   EXO_HEALTH_UNIT        the unit to restart (exo.service), for the messages
 set -u
 
 state_dir=${EXO_HEALTH_STATE_DIR:?EXO_HEALTH_STATE_DIR is not set}
@@ -23,6 +24,7 @@ min_interval=${EXO_HEALTH_RESTART_INTERVAL:-1800}
 unit=${EXO_HEALTH_UNIT:-exo.service}
 counter=$state_dir/health-failures
 last_restart=$state_dir/health-last-restart
+restart_request=$state_dir/health-restart-requested
 
 # A missing or garbled counter file counts as 0.
 read_int() {
@@ -37,7 +39,7 @@ write_atomic() {
 }
 
 if [ $# -eq 0 ]; then
-  echo "usage: exo-health-gate CHECK-COMMAND [ARG...]" >&2
+  echo "usage: exo-health-counter CHECK-COMMAND [ARG...]" >&2
   exit 2
 fi
 mkdir -p "$state_dir"
@@ -50,7 +52,7 @@ if [ "$rc" -eq 0 ]; then
   exit 0
 fi
 if [ "$rc" -eq 2 ]; then
-  echo "exo-health-gate: the check reported a usage error (exit 2); exo left alone" >&2
+  echo "exo-healthcheck: the check reported a usage error (exit 2); exo left alone" >&2
   exit 2
 fi
 
@@ -58,7 +60,7 @@ failures=$(($(read_int "$counter") + 1))
 write_atomic "$counter" "$failures"
 
 if [ "$failures" -lt "$threshold" ]; then
-  echo "exo-health-gate: unhealthy ($failures of $threshold consecutive failures before acting)"
+  echo "exo-healthcheck: unhealthy ($failures of $threshold consecutive failures before acting)"
   exit 0
 fi
 
@@ -68,14 +70,12 @@ if [ "$restart" = 1 ]; then
   if [ $((now - last)) -ge "$min_interval" ]; then
     write_atomic "$last_restart" "$now"
     rm -f "$counter"
-    echo "exo-health-gate: $failures consecutive failed checks: restarting $unit"
-    # try-restart: a deliberately stopped exo stays stopped; --no-block: do not wait for
-    # exo's readiness wait inside this oneshot.
-    systemctl try-restart --no-block "$unit" || echo "exo-health-gate: restarting $unit failed" >&2
+    write_atomic "$restart_request" "$failures"
+    echo "exo-healthcheck: $failures consecutive failed checks: restarting $unit"
   else
-    echo "exo-health-gate: $failures consecutive failed checks; not restarting $unit, last restart $((now - last))s ago (minimum ${min_interval}s)"
+    echo "exo-healthcheck: $failures consecutive failed checks; not restarting $unit, last restart $((now - last))s ago (minimum ${min_interval}s)"
   fi
 else
-  echo "exo-health-gate: $failures consecutive failed checks (restarts disabled)"
+  echo "exo-healthcheck: $failures consecutive failed checks (restarts disabled)"
 fi
 exit 1
