@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
 
 // Every temporary folder the tests make, and the programs they start make, goes in one folder
 // of this run (TMPDIR), removed when the run ends (test/global-setup.ts).
-const tmp = (process.env.EXO_DEPLOY_TEST_TMPDIR ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-tests-')));
+const tmp = (process.env.EXO_DEPLOY_TEST_TMPDIR ??= mkdtempSync(
+  path.join(os.tmpdir(), 'exo-deploy-tests-'),
+));
 
 // One run, four tiers told apart by folder: unit (fake run layer), module (Nix evaluation),
 // integration (real Nix on this machine), e2e (the sandbox fleet, as root).
@@ -18,7 +20,15 @@ export default defineConfig({
     // Nix without a network or a binary cache (facts/sandbox.md); real hosts bring their own.
     env: {
       TMPDIR: tmp,
-      NIX_CONFIG: process.env.NIX_CONFIG ?? ['experimental-features = nix-command flakes', 'substituters =', 'flake-registry =', 'build-users-group =', 'sandbox = false'].join('\n'),
+      NIX_CONFIG:
+        process.env.NIX_CONFIG ??
+        [
+          'experimental-features = nix-command flakes',
+          'substituters =',
+          'flake-registry =',
+          'build-users-group =',
+          'sandbox = false',
+        ].join('\n'),
       // Tests commit in repositories they create; they need an identity, not the machine's.
       GIT_AUTHOR_NAME: 'exo-deploy tests',
       GIT_AUTHOR_EMAIL: 'tests@exo-deploy.invalid',

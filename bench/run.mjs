@@ -21,11 +21,20 @@ import { startup } from './startup.mjs';
 import { METHOD } from './lib/method.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values: opts } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, 'no-wait': { type: 'boolean' }, 'no-build': { type: 'boolean' }, out: { type: 'string' } } });
+const { values: opts } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    quick: { type: 'boolean' },
+    'no-wait': { type: 'boolean' },
+    'no-build': { type: 'boolean' },
+    out: { type: 'string' },
+  },
+});
 const parts = new Set((opts.only ?? 'startup,sandbox,sim').split(','));
 const outDir = path.resolve(opts.out ?? path.join(repo, 'bench'));
 const t0 = Date.now();
-const log = (m) => console.error(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
+const log = (m) =>
+  console.error(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 
 const stop = new AbortController();
 process.on('SIGINT', async () => {
@@ -33,15 +42,18 @@ process.on('SIGINT', async () => {
   stop.abort();
   log('interrupted: tearing down the sandboxes');
   const { down } = await import(path.join(repo, 'sandbox/fleet.mjs'));
-  for (const dir of liveSandboxes) await down({ dir, log }).catch((e) => log(`down ${dir}: ${e.message}`));
+  for (const dir of liveSandboxes)
+    await down({ dir, log }).catch((e) => log(`down ${dir}: ${e.message}`));
   process.exit(130);
 });
 
 // Not alongside CI or another sandbox: wait before the run and before each measurement.
 let waitedMs = 0;
-const idle = opts['no-wait'] ? async () => {} : async () => {
-  waitedMs += await waitForIdle({ log, ours: ownPids });
-};
+const idle = opts['no-wait']
+  ? async () => {}
+  : async () => {
+      waitedMs += await waitForIdle({ log, ours: ownPids });
+    };
 try {
   await idle();
 } catch (e) {
@@ -51,11 +63,21 @@ try {
 
 if (!opts['no-build']) {
   log('npm run build');
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['run', '--silent', 'build'], {
+    cwd: repo,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 const tryRun = (file, args) => {
-  try { return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
+  try {
+    return execFileSync(file, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return null;
+  }
 };
 const machine = {
   cores: os.cpus().length,
@@ -83,7 +105,13 @@ if (parts.has('sandbox')) {
     log('sandbox figures skipped: they need root and systemd-nspawn');
   } else {
     log('2, 3, 4, 6: sandbox fleets');
-    const r = await onSandbox({ repo, signal: stop.signal, log, idle, ...(quick ? { checkRuns: 2, rollouts: 1, recoveries: 1, onHostRuns: 1 } : {}) });
+    const r = await onSandbox({
+      repo,
+      signal: stop.signal,
+      log,
+      idle,
+      ...(quick ? { checkRuns: 2, rollouts: 1, recoveries: 1, onHostRuns: 1 } : {}),
+    });
     figures.push(...r.figures);
     details.sandbox = r.details;
     for (const e of r.details.errors ?? []) skipped.push(`sandbox ${e.split('\n')[0]}`);
@@ -91,7 +119,12 @@ if (parts.has('sandbox')) {
 }
 if (parts.has('sim')) {
   log('5. fleet scale, simulated');
-  const r = await fleetScale({ repo, log, idle, ...(quick ? { seeds: [1], sizes: [10, 100], targetMs: 500 } : {}) });
+  const r = await fleetScale({
+    repo,
+    log,
+    idle,
+    ...(quick ? { seeds: [1], sizes: [10, 100], targetMs: 500 } : {}),
+  });
   figures.push(...r.figures);
   details.sim = r.runs;
 }
@@ -104,13 +137,20 @@ const results = {
   durationS,
   waitedForOthersS: Math.round(waitedMs / 1000),
   machine,
-  summary: { targets: withTarget.length, met: withTarget.filter((f) => f.met).length, notMet: withTarget.filter((f) => !f.met).map((f) => f.name), skipped },
+  summary: {
+    targets: withTarget.length,
+    met: withTarget.filter((f) => f.met).length,
+    notMet: withTarget.filter((f) => !f.met).map((f) => f.name),
+    skipped,
+  },
   figures,
   details,
 };
 await writeFile(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(path.join(outDir, 'results.md'), markdown(results));
-log(`done in ${durationS} s: ${results.summary.met} of ${results.summary.targets} targets met; ${path.relative(process.cwd(), path.join(outDir, 'results.md'))}`);
+log(
+  `done in ${durationS} s: ${results.summary.met} of ${results.summary.targets} targets met; ${path.relative(process.cwd(), path.join(outDir, 'results.md'))}`,
+);
 
 function markdown(r) {
   const num = (x) => (Number.isFinite(x) ? String(x) : '–');
@@ -128,7 +168,10 @@ function markdown(r) {
     '| figure | median | min | max | unit | runs | target | met |',
     '| --- | ---: | ---: | ---: | --- | ---: | --- | --- |',
   ];
-  for (const f of r.figures) lines.push(`| ${f.name} | ${num(f.median)} | ${num(f.min)} | ${num(f.max)} | ${f.unit} | ${f.runs} | ${f.target ? f.target.text : ''} | ${f.met === null ? '' : f.met ? 'yes' : '**no**'} |`);
+  for (const f of r.figures)
+    lines.push(
+      `| ${f.name} | ${num(f.median)} | ${num(f.min)} | ${num(f.max)} | ${f.unit} | ${f.runs} | ${f.target ? f.target.text : ''} | ${f.met === null ? '' : f.met ? 'yes' : '**no**'} |`,
+    );
   lines.push('', METHOD);
   return `${lines.join('\n')}\n`;
 }

@@ -24,8 +24,22 @@ export async function startup({ repo, runs = 20, log, idle = async () => {} }) {
   const figures = [figure('start-up: node -e 0 (baseline)', t.node, 'ms')];
   for (const k of ['version', 'help']) {
     figures.push(figure(`start-up: exo-deploy --${k}`, t[k], 'ms'));
-    figures.push(figure(`start-up: --${k} / node -e 0`, t[k].map((x, i) => x / t.node[i]), '×', at('<=', 2.5, 'at most 2.5 × node -e 0 (paired runs)')));
-    figures.push(figure(`start-up: --${k} minus node -e 0`, t[k].map((x, i) => x - t.node[i]), 'ms', at('<=', 100, 'no more than 100 ms above node -e 0 (paired runs)')));
+    figures.push(
+      figure(
+        `start-up: --${k} / node -e 0`,
+        t[k].map((x, i) => x / t.node[i]),
+        '×',
+        at('<=', 2.5, 'at most 2.5 × node -e 0 (paired runs)'),
+      ),
+    );
+    figures.push(
+      figure(
+        `start-up: --${k} minus node -e 0`,
+        t[k].map((x, i) => x - t.node[i]),
+        'ms',
+        at('<=', 100, 'no more than 100 ms above node -e 0 (paired runs)'),
+      ),
+    );
   }
   return figures;
 }

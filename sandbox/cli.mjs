@@ -15,15 +15,32 @@ const usage = `usage: sandbox up --hosts N --dir DIR [--no-deploy] [--via exo-de
        sandbox rootfs`;
 
 const argv = minimist(process.argv.slice(2), {
-  string: ['dir', 'version', 'fault', 'fault-on', 'via', 'era', 'package-version', 'load-seconds', 'declared-era'],
+  string: [
+    'dir',
+    'version',
+    'fault',
+    'fault-on',
+    'via',
+    'era',
+    'package-version',
+    'load-seconds',
+    'declared-era',
+  ],
   boolean: ['deploy', 'help'],
   default: { deploy: true, hosts: 3 },
 });
 const [command] = argv._;
-const fail = (msg) => { console.error(msg); process.exit(2); };
+const fail = (msg) => {
+  console.error(msg);
+  process.exit(2);
+};
 
-if (argv.help || !command) { console.log(usage); process.exit(command ? 0 : 2); }
-if (process.getuid?.() !== 0 && command !== 'release') fail('sandbox: run as root (it creates network namespaces and containers)');
+if (argv.help || !command) {
+  console.log(usage);
+  process.exit(command ? 0 : 2);
+}
+if (process.getuid?.() !== 0 && command !== 'release')
+  fail('sandbox: run as root (it creates network namespaces and containers)');
 
 try {
   if (command === 'up') {
@@ -31,17 +48,27 @@ try {
     // Ctrl-C (or SIGTERM) during up: up stops at its next step and removes what it made;
     // during the first deploy, the hosts are taken down once the deploy has stopped.
     const abort = new AbortController();
-    const onSignal = () => { console.error('[sandbox] interrupted: cleaning up'); abort.abort(); };
+    const onSignal = () => {
+      console.error('[sandbox] interrupted: cleaning up');
+      abort.abort();
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const via = argv.via ?? 'exo-deploy';
-    const state = await up({ dir: argv.dir, hosts: Number(argv.hosts), deploy: false, signal: abort.signal });
+    const state = await up({
+      dir: argv.dir,
+      hosts: Number(argv.hosts),
+      deploy: false,
+      signal: abort.signal,
+    });
     if (argv.deploy && !abort.signal.aborted) {
       try {
         await deployFirstRelease(argv.dir, { via });
       } catch (e) {
         if (!abort.signal.aborted) {
-          console.error(`[sandbox] the first deploy failed: ${e.message}\n[sandbox] the hosts stay up; \`sandbox down --dir ${argv.dir}\` removes them`);
+          console.error(
+            `[sandbox] the first deploy failed: ${e.message}\n[sandbox] the hosts stay up; \`sandbox down --dir ${argv.dir}\` removes them`,
+          );
           process.exit(1);
         }
       }
@@ -57,14 +84,27 @@ try {
     process.exit(0);
   } else if (command === 'release') {
     if (!argv.dir || !argv.version) fail(usage);
-    const faultOn = argv['fault-on'] ? String(argv['fault-on']).split(',').map((s) => s.trim()).filter(Boolean) : [];
+    const faultOn = argv['fault-on']
+      ? String(argv['fault-on'])
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
     // --era: the stand-in's era (default: 1.0.x libp2p, else zenoh); --declared-era: the era the
     // hosts' configuration claims for the release (default: the real one)
-    const loadSeconds = argv['load-seconds'] === undefined ? undefined : Number(argv['load-seconds']);
-    if (loadSeconds !== undefined && !(loadSeconds >= 0)) fail(`sandbox release: --load-seconds must be a number >= 0, got ${argv['load-seconds']}`);
+    const loadSeconds =
+      argv['load-seconds'] === undefined ? undefined : Number(argv['load-seconds']);
+    if (loadSeconds !== undefined && !(loadSeconds >= 0))
+      fail(`sandbox release: --load-seconds must be a number >= 0, got ${argv['load-seconds']}`);
     const r = await release({
-      dir: argv.dir, version: String(argv.version), fault: argv.fault ?? 'none', faultOn,
-      era: argv.era, packageVersion: argv['package-version'], loadSeconds, declaredEra: argv['declared-era'],
+      dir: argv.dir,
+      version: String(argv.version),
+      fault: argv.fault ?? 'none',
+      faultOn,
+      era: argv.era,
+      packageVersion: argv['package-version'],
+      loadSeconds,
+      declaredEra: argv['declared-era'],
     });
     console.log(r.rev);
   } else if (command === 'down') {

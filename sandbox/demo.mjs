@@ -12,12 +12,15 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-demo-'));
 const config = path.join(dir, 'config', 'exo-deploy.toml');
 const cli = path.join(REPO, 'dist/cli/cli.js');
 const say = (text) => console.log(`\n${chalk.bold.cyan('==>')} ${chalk.bold(text)}`);
-const exoDeploy = (...args) => $({ env: nixEnv(), nothrow: true, stdio: 'inherit' })`node ${cli} --config ${config} ${args}`;
+const exoDeploy = (...args) =>
+  $({ env: nixEnv(), nothrow: true, stdio: 'inherit' })`node ${cli} --config ${config} ${args}`;
 
 const stop = new AbortController();
 process.once('SIGINT', () => stop.abort());
 try {
-  say('Bringing up 3 sandbox hosts (systemd-nspawn, sshd, Nix) and deploying exo 0.1.0 with exo-deploy');
+  say(
+    'Bringing up 3 sandbox hosts (systemd-nspawn, sshd, Nix) and deploying exo 0.1.0 with exo-deploy',
+  );
   await up({ dir, hosts: 3, signal: stop.signal });
 
   say('exo-deploy check');

@@ -27,7 +27,12 @@ const TEMPLATES = path.join(REPO, 'sandbox/templates');
 export const API_PORT = 52415;
 export const FIRST_VERSION = '0.1.0';
 const SUBNETS = [10, 250]; // 10.231.K.0/24, K in this range
-const GIT_ID = ['-c', 'user.name=exo-deploy sandbox', '-c', 'user.email=sandbox@exo-deploy.invalid'];
+const GIT_ID = [
+  '-c',
+  'user.name=exo-deploy sandbox',
+  '-c',
+  'user.email=sandbox@exo-deploy.invalid',
+];
 
 /** The Nix settings for a machine without a network (as NIX_CONFIG). */
 export const NIX_CONFIG = NIX_CONF.trim();
@@ -40,7 +45,9 @@ export const statePath = (dir) => path.join(path.resolve(dir), 'sandbox.json');
 
 /** @returns {Promise<object|null>} what up recorded in DIR/sandbox.json, or null */
 export async function readState(dir) {
-  try { return JSON.parse(await fs.readFile(statePath(dir), 'utf8')); } catch (e) {
+  try {
+    return JSON.parse(await fs.readFile(statePath(dir), 'utf8'));
+  } catch (e) {
     if (e.code === 'ENOENT') return null;
     throw e;
   }
@@ -55,8 +62,16 @@ async function writeState(dir, state) {
 
 /** ssh options for the sandbox's hosts (also what exo-deploy.toml's ssh_options holds). */
 export function sshOptions(dir) {
-  return ['-i', path.join(path.resolve(dir), 'ssh/id_ed25519'), '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'];
+  return [
+    '-i',
+    path.join(path.resolve(dir), 'ssh/id_ed25519'),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+  ];
 }
 
 /**
@@ -64,7 +79,11 @@ export function sshOptions(dir) {
  * @returns {Promise<import('zx').ProcessOutput>} (nothrow: check .exitCode)
  */
 export function sshHost(dir, address, cmd, { timeout = 30_000 } = {}) {
-  return $({ nothrow: true, quiet: true, timeout })`ssh ${sshOptions(dir)} -o BatchMode=yes -o ConnectTimeout=5 root@${address} ${cmd}`;
+  return $({
+    nothrow: true,
+    quiet: true,
+    timeout,
+  })`ssh ${sshOptions(dir)} -o BatchMode=yes -o ConnectTimeout=5 root@${address} ${cmd}`;
 }
 
 function pidAlive(pid, marker) {
@@ -73,7 +92,9 @@ function pidAlive(pid, marker) {
     if (/^\d+ \(.*\) Z/.test(stat)) return false; // a zombie has stopped
     const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return cmdline.includes('systemd-nspawn') && (!marker || cmdline.includes(`\0-M${marker}\0`));
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 // The container's init (PID 1 in its PID namespace): the child of its systemd-nspawn.
@@ -84,9 +105,14 @@ function containerInit(nspawnPid) {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== nspawnPid) continue;
-      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1].trim().split(/\s+/);
+      const nspid = /^NSpid:\s+(.*)$/m
+        .exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]
+        .trim()
+        .split(/\s+/);
       if (nspid && nspid.length > 1 && nspid.at(-1) === '1') return Number(entry);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return null;
 }
@@ -104,14 +130,25 @@ export function orphanedContainers() {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (ppid !== '1' || state === 'Z') continue;
-      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1].trim().split(/\s+/);
+      const nspid = /^NSpid:\s+(.*)$/m
+        .exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]
+        .trim()
+        .split(/\s+/);
       if (nspid && nspid.length > 1 && nspid.at(-1) === '1') found.push(Number(entry));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return found;
 }
 
-const signal = (pid, sig) => { try { process.kill(pid, sig); } catch { /* gone */ } };
+const signal = (pid, sig) => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
+  }
+};
 
 // Stops one host: SIGTERM to systemd-nspawn (a clean shutdown of the container), repeated
 // every 2 s because a container that is still booting drops it (its init has no handler
@@ -120,17 +157,26 @@ async function stopHost(h, graceMs, log) {
   const init = containerInit(h.pid);
   const deadline = Date.now() + graceMs;
   for (let next = 0; pidAlive(h.pid, h.name) && Date.now() < deadline; await sleep(100)) {
-    if (Date.now() >= next) { signal(h.pid, 'SIGTERM'); next = Date.now() + 2000; }
+    if (Date.now() >= next) {
+      signal(h.pid, 'SIGTERM');
+      next = Date.now() + 2000;
+    }
   }
   if (pidAlive(h.pid, h.name)) {
-    log(`${h.name}: systemd-nspawn PID ${h.pid} still runs after ${graceMs / 1000} s; SIGKILL to the container's init${init ? ` (PID ${init})` : ''}`);
+    log(
+      `${h.name}: systemd-nspawn PID ${h.pid} still runs after ${graceMs / 1000} s; SIGKILL to the container's init${init ? ` (PID ${init})` : ''}`,
+    );
     if (init) signal(init, 'SIGKILL');
     for (let i = 0; i < 50 && pidAlive(h.pid, h.name); i++) await sleep(100);
     if (pidAlive(h.pid, h.name)) signal(h.pid, 'SIGKILL');
     for (let i = 0; i < 50 && pidAlive(h.pid, h.name); i++) await sleep(100);
   }
   // nspawn gone: its container's init must be gone too
-  if (init && fs.existsSync(`/proc/${init}`) && !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${init}/stat`, 'utf8'))) {
+  if (
+    init &&
+    fs.existsSync(`/proc/${init}`) &&
+    !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${init}/stat`, 'utf8'))
+  ) {
     signal(init, 'SIGKILL');
   }
 }
@@ -172,14 +218,18 @@ async function waitForHost(dir, host, { timeoutMs = 90_000, signal } = {}) {
     signal?.throwIfAborted();
     if (!pidAlive(host.pid, host.name)) {
       const tail = await fs.readFile(host.log, 'utf8').catch(() => '');
-      throw new Error(`${host.name}: systemd-nspawn (PID ${host.pid}) exited while booting:\n${tail.split('\n').slice(-20).join('\n')}`);
+      throw new Error(
+        `${host.name}: systemd-nspawn (PID ${host.pid}) exited while booting:\n${tail.split('\n').slice(-20).join('\n')}`,
+      );
     }
     const r = await sshHost(dir, host.address, 'systemctl is-system-running', { timeout: 10_000 });
-    last = (r.stdout.trim() || r.stderr.trim());
+    last = r.stdout.trim() || r.stderr.trim();
     if (last === 'running' || last === 'degraded') return last;
     await sleep(r.exitCode === 255 ? 500 : 250);
   }
-  throw new Error(`${host.name} (${host.address}) did not finish booting within ${timeoutMs / 1000} s (last: ${last || 'no answer'})`);
+  throw new Error(
+    `${host.name} (${host.address}) did not finish booting within ${timeoutMs / 1000} s (last: ${last || 'no answer'})`,
+  );
 }
 
 async function git(repo, ...args) {
@@ -194,12 +244,31 @@ export const defaultEra = (version) => (/^1\.0\./.test(String(version)) ? 'libp2
  * DIR/exo-src/release.json: the stand-in's settings (sandbox/exo-standin/README.md) plus
  * declared_era, the era the hosts' configuration will claim for this release (sandbox only).
  */
-function releaseJson({ version, fault = 'none', faultOn = [], era, packageVersion = '0.3.70', loadSeconds = 1, declaredEra }) {
+function releaseJson({
+  version,
+  fault = 'none',
+  faultOn = [],
+  era,
+  packageVersion = '0.3.70',
+  loadSeconds = 1,
+  declaredEra,
+}) {
   const realEra = era ?? defaultEra(version);
-  return JSON.stringify({
-    version, era: realEra, package_version: packageVersion, runner_load_seconds: loadSeconds,
-    fault, fault_on: faultOn, declared_era: declaredEra ?? realEra,
-  }, null, 2) + '\n';
+  return (
+    JSON.stringify(
+      {
+        version,
+        era: realEra,
+        package_version: packageVersion,
+        runner_load_seconds: loadSeconds,
+        fault,
+        fault_on: faultOn,
+        declared_era: declaredEra ?? realEra,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 /**
@@ -214,15 +283,25 @@ async function copyStandin(repo, log) {
   await fs.remove(path.join(repo, 'exo.mjs')); // the single-file layout of older sandboxes
   await fs.mkdirp(dest);
   const stat = await fs.stat(standin).catch(() => null);
-  const folder = stat?.isDirectory() ? standin : stat && path.basename(standin) === 'exo.mjs' ? path.dirname(standin) : null;
+  const folder = stat?.isDirectory()
+    ? standin
+    : stat && path.basename(standin) === 'exo.mjs'
+      ? path.dirname(standin)
+      : null;
   if (folder) {
-    await fs.copy(folder, dest, { filter: (src) => !['release.json', 'node_modules'].includes(path.basename(src)) || path.dirname(src) !== folder });
+    await fs.copy(folder, dest, {
+      filter: (src) =>
+        !['release.json', 'node_modules'].includes(path.basename(src)) ||
+        path.dirname(src) !== folder,
+    });
   } else if (stat) {
     await fs.copy(standin, path.join(dest, 'exo.mjs'));
   } else {
     log(`warning: ${standin} is missing; the exo package carries a placeholder that exits 1`);
-    await fs.writeFile(path.join(dest, 'exo.mjs'),
-      "console.error('exo stand-in missing: sandbox/exo-standin'); process.exit(1);\n");
+    await fs.writeFile(
+      path.join(dest, 'exo.mjs'),
+      "console.error('exo stand-in missing: sandbox/exo-standin'); process.exit(1);\n",
+    );
   }
 }
 
@@ -246,7 +325,10 @@ function hostsNix(hosts) {
 const tomlStr = (s) => JSON.stringify(s); // a TOML basic string is JSON-compatible for these
 function deployToml(dir, hosts) {
   const opts = sshOptions(dir).map(tomlStr).join(', ');
-  const hostTables = hosts.map((h) => `[hosts.${h.name}]\ntarget = ${tomlStr(`root@${h.address}`)}\napi = ${tomlStr(`http://${h.address}:${API_PORT}`)}\n`);
+  const hostTables = hosts.map(
+    (h) =>
+      `[hosts.${h.name}]\ntarget = ${tomlStr(`root@${h.address}`)}\napi = ${tomlStr(`http://${h.address}:${API_PORT}`)}\n`,
+  );
   return [
     '# exo-deploy configuration for the sandbox fleet (written by `npm run sandbox -- up`).',
     'flake = "."',
@@ -254,7 +336,7 @@ function deployToml(dir, hosts) {
     '',
     '[defaults]',
     `ssh_options = [${opts}]`,
-    '# the hosts are on this machine\'s bridge: a connection takes milliseconds, so a cut-off host',
+    "# the hosts are on this machine's bridge: a connection takes milliseconds, so a cut-off host",
     '# may revert itself sooner than a remote one would',
     'confirm_timeout = "20s"',
     '',
@@ -283,28 +365,47 @@ function deployToml(dir, hosts) {
  */
 export function nixpkgsLib() {
   const cache = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || '/root', '.cache');
-  const dir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : path.join(cache, 'exo-deploy/nixpkgs.lib/lib');
+  const dir = process.env.NIXPKGS_LIB
+    ? path.resolve(process.env.NIXPKGS_LIB)
+    : path.join(cache, 'exo-deploy/nixpkgs.lib/lib');
   return fs.existsSync(path.join(dir, 'default.nix')) ? dir : null;
 }
 
 /** What the config repository copies from exo-deploy: the module, and the toolkit's bundle. */
-export const MODULE_FILES = ['exo.nix', 'exo-helpers.nix', 'exo-health-counter.sh', 'exo-health-act.sh'];
+export const MODULE_FILES = [
+  'exo.nix',
+  'exo-helpers.nix',
+  'exo-health-counter.sh',
+  'exo-health-act.sh',
+];
 const TOOLKIT_FILES = ['package.json', 'dist/cli'];
 
 async function writeConfig(dir, hosts) {
   const lib = nixpkgsLib();
-  if (!lib) throw new Error('up: the hosts are NixOS configurations evaluated with nixpkgs\' lib, and none is here: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib (or put a copy at ~/.cache/exo-deploy/nixpkgs.lib/lib)');
-  if (!(await fs.pathExists(path.join(REPO, 'dist/cli/cli.js')))) throw new Error(`up: ${path.join(REPO, 'dist/cli/cli.js')} is missing (the hosts' exo-deploy package): run \`npm run build\` first`);
+  if (!lib)
+    throw new Error(
+      "up: the hosts are NixOS configurations evaluated with nixpkgs' lib, and none is here: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib (or put a copy at ~/.cache/exo-deploy/nixpkgs.lib/lib)",
+    );
+  if (!(await fs.pathExists(path.join(REPO, 'dist/cli/cli.js'))))
+    throw new Error(
+      `up: ${path.join(REPO, 'dist/cli/cli.js')} is missing (the hosts' exo-deploy package): run \`npm run build\` first`,
+    );
   const repo = path.join(dir, 'config');
   await fs.mkdirp(repo);
   await fs.copy(path.join(TEMPLATES, 'config'), repo);
   // the hosts run the module's own units, and the toolkit its health and backup units call
-  for (const f of MODULE_FILES) await fs.copy(path.join(REPO, 'modules', f), path.join(repo, 'nix/modules', f));
+  for (const f of MODULE_FILES)
+    await fs.copy(path.join(REPO, 'modules', f), path.join(repo, 'nix/modules', f));
   for (const f of TOOLKIT_FILES) await fs.copy(path.join(REPO, f), path.join(repo, 'toolkit', f));
   await fs.writeFile(path.join(repo, 'exo.json'), '{}\n');
   await fs.writeFile(path.join(repo, 'nixos.json'), '{}\n');
   const flake = path.join(repo, 'flake.nix');
-  await fs.writeFile(flake, (await fs.readFile(flake, 'utf8')).replace('@EXO_URL@', `git+file://${path.join(dir, 'exo-src')}`).replace('@NIXPKGS_LIB_URL@', `path:${lib}`));
+  await fs.writeFile(
+    flake,
+    (await fs.readFile(flake, 'utf8'))
+      .replace('@EXO_URL@', `git+file://${path.join(dir, 'exo-src')}`)
+      .replace('@NIXPKGS_LIB_URL@', `path:${lib}`),
+  );
   await fs.writeFile(path.join(repo, 'hosts.nix'), hostsNix(hosts));
   await fs.writeFile(path.join(repo, 'exo-deploy.toml'), deployToml(dir, hosts));
   await fs.writeFile(path.join(repo, '.gitignore'), 'result\nresult-*\nreports/\n');
@@ -333,10 +434,23 @@ async function nixosUnitEnvironment(dir, rootfsPath) {
   const confD = path.join(base, 'system.conf.d');
   await fs.mkdirp(bin);
   await fs.mkdirp(confD);
-  const names = (await fs.readdir(path.join(rootfsPath, 'usr/bin'))).filter((n) => /^(systemd-|systemctl$|journalctl$|busctl$|loginctl$|hostnamectl$|localectl$|timedatectl$|udevadm$)/.test(n));
-  for (const n of names) await fs.symlink(`/usr/bin/${n}`, path.join(bin, n)).catch((e) => { if (e.code !== 'EEXIST') throw e; });
-  await fs.writeFile(path.join(confD, 'nixos-unit-path.conf'), `# as on NixOS: units that set no PATH get systemd's own programs only\n[Manager]\nDefaultEnvironment=PATH=${UNIT_PATH}\n`);
-  return [[bin, UNIT_PATH], [confD, '/etc/systemd/system.conf.d']];
+  const names = (await fs.readdir(path.join(rootfsPath, 'usr/bin'))).filter((n) =>
+    /^(systemd-|systemctl$|journalctl$|busctl$|loginctl$|hostnamectl$|localectl$|timedatectl$|udevadm$)/.test(
+      n,
+    ),
+  );
+  for (const n of names)
+    await fs.symlink(`/usr/bin/${n}`, path.join(bin, n)).catch((e) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  await fs.writeFile(
+    path.join(confD, 'nixos-unit-path.conf'),
+    `# as on NixOS: units that set no PATH get systemd's own programs only\n[Manager]\nDefaultEnvironment=PATH=${UNIT_PATH}\n`,
+  );
+  return [
+    [bin, UNIT_PATH],
+    [confD, '/etc/systemd/system.conf.d'],
+  ];
 }
 
 /**
@@ -349,25 +463,39 @@ async function nixosUnitEnvironment(dir, rootfsPath) {
  */
 export async function up({ dir, hosts: count = 3, deploy = true, signal, log = defaultLog }) {
   if (!dir) throw new Error('up: --dir is required');
-  if (!Number.isInteger(count) || count < 1 || count > 32) throw new Error(`up: --hosts must be 1..32, got ${count}`);
+  if (!Number.isInteger(count) || count < 1 || count > 32)
+    throw new Error(`up: --hosts must be 1..32, got ${count}`);
   dir = path.resolve(dir);
   const t0 = Date.now();
   const existing = await readState(dir);
-  if (existing) throw new Error(`${statePath(dir)} exists: a sandbox is (or was) up in ${dir}; run down first`);
+  if (existing)
+    throw new Error(`${statePath(dir)} exists: a sandbox is (or was) up in ${dir}; run down first`);
   for (const sub of ['exo-src', 'config']) {
-    if (await fs.pathExists(path.join(dir, sub))) throw new Error(`${path.join(dir, sub)} exists: choose an empty --dir`);
+    if (await fs.pathExists(path.join(dir, sub)))
+      throw new Error(`${path.join(dir, sub)} exists: choose an empty --dir`);
   }
   await fs.mkdirp(path.join(dir, 'logs'));
   const rootfs = await ensureRootfs({ log });
 
-  const state = { version: 1, dir, created: new Date().toISOString(), rootfs: rootfs.path, subnet: null, bridge: null, hosts: [] };
+  const state = {
+    version: 1,
+    dir,
+    created: new Date().toISOString(),
+    rootfs: rootfs.path,
+    subnet: null,
+    bridge: null,
+    hosts: [],
+  };
   const step = () => signal?.throwIfAborted();
   try {
     step();
     const keyDir = path.join(dir, 'ssh');
     await fs.mkdirp(keyDir, { mode: 0o700 });
     const key = path.join(keyDir, 'id_ed25519');
-    if (!(await fs.pathExists(key))) await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${''} -C ${`exo-deploy-sandbox@${path.basename(dir)}`} -f ${key}`;
+    if (!(await fs.pathExists(key)))
+      await $({
+        quiet: true,
+      })`ssh-keygen -q -t ed25519 -N ${''} -C ${`exo-deploy-sandbox@${path.basename(dir)}`} -f ${key}`;
 
     step();
     const { k, bridge } = await claimSubnet(state, dir, log);
@@ -380,7 +508,14 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
     for (let n = 1; n <= count; n++) {
       step();
       const name = `h${n}`;
-      const host = { name, address: `10.231.${k}.${n + 1}`, netns: `exo${k}-${name}`, veth: `exo${k}-${name}`, pid: null, log: path.join(dir, 'logs', `${name}.console.log`) };
+      const host = {
+        name,
+        address: `10.231.${k}.${n + 1}`,
+        netns: `exo${k}-${name}`,
+        veth: `exo${k}-${name}`,
+        pid: null,
+        log: path.join(dir, 'logs', `${name}.console.log`),
+      };
       state.hosts.push(host);
       await writeState(dir, state);
       await $`ip netns add ${host.netns}`;
@@ -392,13 +527,24 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
       await $`ip netns exec ${host.netns} ip link set lo up`;
 
       const out = fs.openSync(host.log, 'a');
-      const child = spawn('systemd-nspawn', [
-        '-D', rootfs.path, '--volatile=overlay', '--boot', '--register=no', '--keep-unit',
-        `-M${name}`, `--network-namespace-path=/run/netns/${host.netns}`, '--console=read-only',
-        `--bind-ro=${key}.pub:/root/.ssh/authorized_keys`,
-        `--bind-ro=${key}.pub:/home/deploy/.ssh/authorized_keys`,
-        ...nixos.map(([from, to]) => `--bind-ro=${from}:${to}`),
-      ], { detached: true, stdio: ['ignore', out, out] });
+      const child = spawn(
+        'systemd-nspawn',
+        [
+          '-D',
+          rootfs.path,
+          '--volatile=overlay',
+          '--boot',
+          '--register=no',
+          '--keep-unit',
+          `-M${name}`,
+          `--network-namespace-path=/run/netns/${host.netns}`,
+          '--console=read-only',
+          `--bind-ro=${key}.pub:/root/.ssh/authorized_keys`,
+          `--bind-ro=${key}.pub:/home/deploy/.ssh/authorized_keys`,
+          ...nixos.map(([from, to]) => `--bind-ro=${from}:${to}`),
+        ],
+        { detached: true, stdio: ['ignore', out, out] },
+      );
       fs.closeSync(out);
       child.unref();
       host.pid = child.pid;
@@ -409,7 +555,12 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
     step();
     const exoSrc = await writeExoSrc(dir, log);
     const config = await writeConfig(dir, state.hosts);
-    Object.assign(state, { exoSrc, config, deployConfig: path.join(config, 'exo-deploy.toml'), sshKey: key });
+    Object.assign(state, {
+      exoSrc,
+      config,
+      deployConfig: path.join(config, 'exo-deploy.toml'),
+      sshKey: key,
+    });
     await writeState(dir, state);
 
     const booted = await Promise.all(state.hosts.map((h) => waitForHost(dir, h, { signal })));
@@ -423,7 +574,9 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
     log(`up: ${count} host(s) in ${state.upSeconds.toFixed(1)} s; config: ${state.deployConfig}`);
     return state;
   } catch (e) {
-    log(`up ${signal?.aborted ? 'interrupted' : 'failed'}, cleaning up: ${String(e?.message ?? e).split('\n')[0]}`);
+    log(
+      `up ${signal?.aborted ? 'interrupted' : 'failed'}, cleaning up: ${String(e?.message ?? e).split('\n')[0]}`,
+    );
     await writeState(dir, state).catch(() => {}); // everything made so far, also what the last step made
     await down({ dir, log }).catch((e2) => log(`cleanup after failed up: ${e2.message}`));
     throw e;
@@ -455,15 +608,19 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
       result.removed.push(`veth ${h.veth}`);
     }
   }
-  if (state.bridge && await linkExists(state.bridge)) {
+  if (state.bridge && (await linkExists(state.bridge))) {
     await $({ quiet: true, nothrow: true })`ip link del ${state.bridge}`;
     result.removed.push(`bridge ${state.bridge}`);
   }
   // up was interrupted while creating this bridge: it is ours if it exists, is empty and
   // has no address yet (another sandbox's bridge gets its address at once)
-  if (state.claiming && state.claiming !== state.bridge && await linkExists(state.claiming)) {
-    const addr = (await $({ quiet: true, nothrow: true })`ip -o addr show dev ${state.claiming}`).stdout.trim();
-    const ports = (await $({ quiet: true, nothrow: true })`ip -o link show master ${state.claiming}`).stdout.trim();
+  if (state.claiming && state.claiming !== state.bridge && (await linkExists(state.claiming))) {
+    const addr = (
+      await $({ quiet: true, nothrow: true })`ip -o addr show dev ${state.claiming}`
+    ).stdout.trim();
+    const ports = (
+      await $({ quiet: true, nothrow: true })`ip -o link show master ${state.claiming}`
+    ).stdout.trim();
     if (!addr && !ports) {
       await $({ quiet: true, nothrow: true })`ip link del ${state.claiming}`;
       result.removed.push(`bridge ${state.claiming}`);
@@ -471,12 +628,19 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
   }
   const left = [
     ...state.hosts.filter((h) => h.pid && pidAlive(h.pid, h.name)).map((h) => `PID ${h.pid}`),
-    ...(await Promise.all(state.hosts.map(async (h) => (await netnsExists(h.netns)) ? `netns ${h.netns}` : null))).filter(Boolean),
-    ...(state.bridge && await linkExists(state.bridge) ? [`bridge ${state.bridge}`] : []),
+    ...(
+      await Promise.all(
+        state.hosts.map(async (h) => ((await netnsExists(h.netns)) ? `netns ${h.netns}` : null)),
+      )
+    ).filter(Boolean),
+    ...(state.bridge && (await linkExists(state.bridge)) ? [`bridge ${state.bridge}`] : []),
   ];
   if (left.length) throw new Error(`down: could not remove ${left.join(', ')}`);
   await fs.rm(statePath(dir), { force: true });
-  if (result.stopped.length || result.removed.length) log(`down: stopped ${result.stopped.join(' ') || 'nothing'}; removed ${result.removed.length} network object(s)`);
+  if (result.stopped.length || result.removed.length)
+    log(
+      `down: stopped ${result.stopped.join(' ') || 'nothing'}; removed ${result.removed.length} network object(s)`,
+    );
   return result;
 }
 
@@ -503,34 +667,97 @@ export async function tuneConfig(config, table, settings) {
   if (at < 0) throw new Error(`no ${header} table in ${config}`);
   const start = at + header.length + 1;
   const body = /^(?:[a-z_]+ = .*\n)*/.exec(text.slice(start))[0];
-  const kept = body.split('\n').filter(Boolean).filter((l) => !(l.split(' = ')[0] in settings));
-  const set = Object.entries(settings).filter(([, v]) => v !== null).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
-  await fs.writeFile(config, `${text.slice(0, start)}${[...kept, ...set].map((l) => `${l}\n`).join('')}${text.slice(start + body.length)}`);
+  const kept = body
+    .split('\n')
+    .filter(Boolean)
+    .filter((l) => !(l.split(' = ')[0] in settings));
+  const set = Object.entries(settings)
+    .filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  await fs.writeFile(
+    config,
+    `${text.slice(0, start)}${[...kept, ...set].map((l) => `${l}\n`).join('')}${text.slice(start + body.length)}`,
+  );
 }
 
-export async function release({ dir, version, fault = 'none', faultOn = [], era, packageVersion = '0.3.70', loadSeconds = 1, declaredEra, log = defaultLog }) {
+export async function release({
+  dir,
+  version,
+  fault = 'none',
+  faultOn = [],
+  era,
+  packageVersion = '0.3.70',
+  loadSeconds = 1,
+  declaredEra,
+  log = defaultLog,
+}) {
   if (!dir) throw new Error('release: --dir is required');
-  if (!version || !/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version)) throw new Error(`release: --version must be a version like 0.2.0, got ${JSON.stringify(version)}`);
-  for (const [flag, v] of [['--era', era], ['--declared-era', declaredEra]]) {
-    if (v !== undefined && !ERAS.includes(v)) throw new Error(`release: ${flag} must be one of ${ERAS.join(', ')}, got ${JSON.stringify(v)}`);
+  if (!version || !/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version))
+    throw new Error(
+      `release: --version must be a version like 0.2.0, got ${JSON.stringify(version)}`,
+    );
+  for (const [flag, v] of [
+    ['--era', era],
+    ['--declared-era', declaredEra],
+  ]) {
+    if (v !== undefined && !ERAS.includes(v))
+      throw new Error(
+        `release: ${flag} must be one of ${ERAS.join(', ')}, got ${JSON.stringify(v)}`,
+      );
   }
-  if (typeof packageVersion !== 'string' || !packageVersion) throw new Error(`release: --package-version must be a version, got ${JSON.stringify(packageVersion)}`);
-  if (typeof loadSeconds !== 'number' || !(loadSeconds >= 0)) throw new Error(`release: --load-seconds must be a number of seconds >= 0, got ${JSON.stringify(loadSeconds)}`);
+  if (typeof packageVersion !== 'string' || !packageVersion)
+    throw new Error(
+      `release: --package-version must be a version, got ${JSON.stringify(packageVersion)}`,
+    );
+  if (typeof loadSeconds !== 'number' || !(loadSeconds >= 0))
+    throw new Error(
+      `release: --load-seconds must be a number of seconds >= 0, got ${JSON.stringify(loadSeconds)}`,
+    );
   const repo = path.join(path.resolve(dir), 'exo-src');
-  if (!(await fs.pathExists(path.join(repo, '.git')))) throw new Error(`${repo} is not a sandbox exo-src repository (run up first)`);
+  if (!(await fs.pathExists(path.join(repo, '.git'))))
+    throw new Error(`${repo} is not a sandbox exo-src repository (run up first)`);
   // the package definition too, so that a sandbox made by an older checkout builds this stand-in
   await fs.copy(path.join(TEMPLATES, 'exo-src'), repo);
   await copyStandin(repo, log);
   const realEra = era ?? defaultEra(version);
   const claimed = declaredEra ?? realEra;
-  await fs.writeFile(path.join(repo, 'release.json'), releaseJson({ version, fault, faultOn, era: realEra, packageVersion, loadSeconds, declaredEra: claimed }));
+  await fs.writeFile(
+    path.join(repo, 'release.json'),
+    releaseJson({
+      version,
+      fault,
+      faultOn,
+      era: realEra,
+      packageVersion,
+      loadSeconds,
+      declaredEra: claimed,
+    }),
+  );
   await git(repo, 'add', '-A');
   const where = faultOn.length ? ` on ${faultOn.join(',')}` : '';
   const claim = claimed !== realEra ? `, declared ${claimed}` : '';
-  await git(repo, 'commit', '-q', '--allow-empty', '-m', `exo ${version} (${realEra}${claim})${fault !== 'none' ? ` (fault ${fault}${where})` : ''}`);
+  await git(
+    repo,
+    'commit',
+    '-q',
+    '--allow-empty',
+    '-m',
+    `exo ${version} (${realEra}${claim})${fault !== 'none' ? ` (fault ${fault}${where})` : ''}`,
+  );
   const rev = (await git(repo, 'rev-parse', 'HEAD')).stdout.trim();
-  log(`release: exo ${version}, ${realEra} era${claim}, package ${packageVersion}, load ${loadSeconds} s, fault ${fault}${where}, commit ${rev.slice(0, 7)}`);
-  return { rev, version, era: realEra, declaredEra: claimed, packageVersion, loadSeconds, fault, faultOn };
+  log(
+    `release: exo ${version}, ${realEra} era${claim}, package ${packageVersion}, load ${loadSeconds} s, fault ${fault}${where}, commit ${rev.slice(0, 7)}`,
+  );
+  return {
+    rev,
+    version,
+    era: realEra,
+    declaredEra: claimed,
+    packageVersion,
+    loadSeconds,
+    fault,
+    faultOn,
+  };
 }
 
 /**
@@ -539,13 +766,23 @@ export async function release({ dir, version, fault = 'none', faultOn = [], era,
  * @param {{dir: string, namespace: string | null}} opts
  */
 export async function setNamespace({ dir, namespace }) {
-  if (namespace !== null && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(namespace)) throw new Error(`setNamespace: not a namespace: ${JSON.stringify(namespace)}`);
+  if (namespace !== null && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(namespace))
+    throw new Error(`setNamespace: not a namespace: ${JSON.stringify(namespace)}`);
   const repo = path.join(path.resolve(dir), 'config');
   const file = path.join(repo, 'hosts.nix');
   const text = await fs.readFile(file, 'utf8');
   const pinned = namespace === null ? '' : `  namespace = ${JSON.stringify(namespace)};\n`;
-  await fs.writeFile(file, text.replace(/^ {2}namespace = .*\n/m, '').replace(/^( {2}apiPort = .*\n)/m, `$1${pinned}`));
-  await git(repo, 'commit', '-q', '-am', namespace === null ? 'exo: default namespace' : `exo: namespace ${namespace}`);
+  await fs.writeFile(
+    file,
+    text.replace(/^ {2}namespace = .*\n/m, '').replace(/^( {2}apiPort = .*\n)/m, `$1${pinned}`),
+  );
+  await git(
+    repo,
+    'commit',
+    '-q',
+    '-am',
+    namespace === null ? 'exo: default namespace' : `exo: namespace ${namespace}`,
+  );
 }
 
 /**
@@ -568,7 +805,8 @@ export function setNixosSettings({ dir, settings }) {
 }
 
 async function commitSettings(dir, file, settings, what) {
-  if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) throw new Error(`${what} settings must be an object, got ${JSON.stringify(settings)}`);
+  if (settings === null || typeof settings !== 'object' || Array.isArray(settings))
+    throw new Error(`${what} settings must be an object, got ${JSON.stringify(settings)}`);
   const repo = path.join(path.resolve(dir), 'config');
   await fs.writeFile(path.join(repo, file), JSON.stringify(settings, null, 2) + '\n');
   await git(repo, 'commit', '-q', '--allow-empty', '-am', `${what}: ${JSON.stringify(settings)}`);
@@ -580,10 +818,16 @@ async function commitSettings(dir, file, settings, what) {
  * @param {{dir: string, work: number}} opts
  */
 export async function setEvaluationCost({ dir, work }) {
-  if (!Number.isInteger(work) || work < 0) throw new Error(`setEvaluationCost: work must be a whole number >= 0, got ${JSON.stringify(work)}`);
+  if (!Number.isInteger(work) || work < 0)
+    throw new Error(
+      `setEvaluationCost: work must be a whole number >= 0, got ${JSON.stringify(work)}`,
+    );
   // beside the other NixOS settings a test has set, not instead of them
   const current = await fs.readJson(path.join(path.resolve(dir), 'config', 'nixos.json'));
-  return setNixosSettings({ dir, settings: { ...current, sandbox: { ...current.sandbox, evaluationWork: work } } });
+  return setNixosSettings({
+    dir,
+    settings: { ...current, sandbox: { ...current.sandbox, evaluationWork: work } },
+  });
 }
 
 /**
@@ -595,8 +839,13 @@ export async function setEvaluationCost({ dir, work }) {
 export async function useSudoUser({ dir, host }) {
   const file = path.join(path.resolve(dir), 'config', 'exo-deploy.toml');
   const text = await fs.readFile(file, 'utf8');
-  const table = new RegExp(`(\\[hosts\\.${host}\\]\\n)target = "[^"@]*@([^"]*)"\\n(?:sudo = .*\\n)?`);
-  const edited = text.replace(table, (_, head, address) => `${head}target = ${tomlStr(`deploy@${address}`)}\nsudo = true\n`);
+  const table = new RegExp(
+    `(\\[hosts\\.${host}\\]\\n)target = "[^"@]*@([^"]*)"\\n(?:sudo = .*\\n)?`,
+  );
+  const edited = text.replace(
+    table,
+    (_, head, address) => `${head}target = ${tomlStr(`deploy@${address}`)}\nsudo = true\n`,
+  );
   if (edited === text) throw new Error(`no [hosts.${host}] table with a target in ${file}`);
   await fs.writeFile(file, edited);
 }
@@ -607,11 +856,17 @@ export async function useSudoUser({ dir, host }) {
  * @param {{dir: string, release: '26.05' | '25.11'}} opts
  */
 export async function useNixosRebuild({ dir, release }) {
-  const programs = { '26.05': NIXOS_REBUILD, '25.11': `${NIXOS_REBUILD}-25.11` };
-  if (!programs[release]) throw new Error(`useNixosRebuild: release must be 26.05 or 25.11, got ${JSON.stringify(release)}`);
+  const programs = { 26.05: NIXOS_REBUILD, 25.11: `${NIXOS_REBUILD}-25.11` };
+  if (!programs[release])
+    throw new Error(
+      `useNixosRebuild: release must be 26.05 or 25.11, got ${JSON.stringify(release)}`,
+    );
   const file = path.join(path.resolve(dir), 'config', 'exo-deploy.toml');
   const text = await fs.readFile(file, 'utf8');
-  const edited = text.replace(/^nixos_rebuild = .*$/m, `nixos_rebuild = ${tomlStr(programs[release])}`);
+  const edited = text.replace(
+    /^nixos_rebuild = .*$/m,
+    `nixos_rebuild = ${tomlStr(programs[release])}`,
+  );
   if (!/^nixos_rebuild = /m.test(text)) throw new Error(`no nixos_rebuild setting in ${file}`);
   await fs.writeFile(file, edited);
 }
@@ -641,15 +896,24 @@ export async function deployFirstRelease(dir, { via = 'exo-deploy', log = defaul
     const state = await readState(dir);
     const runs = await Promise.all(state.hosts.map((h) => nixosRebuild(dir, 'switch', h)));
     runs.forEach((r, i) => {
-      if (r.exitCode !== 0) throw new Error(`nixos-rebuild switch on ${state.hosts[i].name} exited ${r.exitCode}:\n${r.stderr}`);
+      if (r.exitCode !== 0)
+        throw new Error(
+          `nixos-rebuild switch on ${state.hosts[i].name} exited ${r.exitCode}:\n${r.stderr}`,
+        );
     });
-    log(`first release switched on ${state.hosts.map((h) => h.name).join(' ')} with ${path.relative(REPO, NIXOS_REBUILD)}`);
+    log(
+      `first release switched on ${state.hosts.map((h) => h.name).join(' ')} with ${path.relative(REPO, NIXOS_REBUILD)}`,
+    );
     return;
   }
   const cli = path.join(REPO, 'dist/cli/cli.js');
-  if (!(await fs.pathExists(cli))) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  if (!(await fs.pathExists(cli)))
+    throw new Error(`${cli} is missing: run \`npm run build\` first`);
   log('deploying the first release with exo-deploy');
-  await $({ env: nixEnv(), stdio: ['ignore', 'inherit', 'inherit'] })`node ${cli} --config ${path.join(config, 'exo-deploy.toml')} deploy --yes`;
+  await $({
+    env: nixEnv(),
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })`node ${cli} --config ${path.join(config, 'exo-deploy.toml')} deploy --yes`;
 }
 
 /**
@@ -661,5 +925,10 @@ export async function deployFirstRelease(dir, { via = 'exo-deploy', log = defaul
  */
 export function nixosRebuild(dir, action, host, extra = []) {
   dir = path.resolve(dir);
-  return $({ nothrow: true, quiet: true, cwd: dir, env: { ...nixEnv(), NIX_SSHOPTS: sshOptions(dir).join(' ') } })`${NIXOS_REBUILD} ${action} --flake ${`${path.join(dir, 'config')}#${host.name}`} --target-host ${`root@${host.address}`} ${extra}`;
+  return $({
+    nothrow: true,
+    quiet: true,
+    cwd: dir,
+    env: { ...nixEnv(), NIX_SSHOPTS: sshOptions(dir).join(' ') },
+  })`${NIXOS_REBUILD} ${action} --flake ${`${path.join(dir, 'config')}#${host.name}`} --target-host ${`root@${host.address}`} ${extra}`;
 }

@@ -11,11 +11,25 @@ import { createHash } from 'node:crypto';
 export const RECIPE_VERSION = 4;
 export const SUITE = 'bookworm';
 // debootstrap --include (nix-bin here fails: libdbd-sqlite3-perl stays unconfigured)
-export const DEBOOTSTRAP_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'curl', 'ca-certificates'];
+export const DEBOOTSTRAP_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'iproute2',
+  'curl',
+  'ca-certificates',
+];
 // installed afterwards with apt-get inside a chroot. libnss-systemd: NixOS resolves the users
 // of DynamicUser= units through nss-systemd (its postinst adds it to nsswitch.conf, as NixOS's
 // systemd module does); without it D-Bus drops the connections of such a unit's processes.
-export const CHROOT_PACKAGES = ['nix-bin', 'openssh-server', 'nodejs', 'git', 'sudo', 'libnss-systemd'];
+export const CHROOT_PACKAGES = [
+  'nix-bin',
+  'openssh-server',
+  'nodejs',
+  'git',
+  'sudo',
+  'libnss-systemd',
+];
 export const CACHE_DIR = process.env.EXO_SANDBOX_CACHE ?? '/var/cache/exo-deploy/sandbox';
 
 export const NIX_CONF = [
@@ -72,7 +86,19 @@ const SSHD_CONF = [
 
 export function rootfsKey() {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ RECIPE_VERSION, SUITE, DEBOOTSTRAP_PACKAGES, CHROOT_PACKAGES, NIX_CONF, SSHD_CONF, SUDOERS, NIX_DAEMON_SOCKET, NIX_DAEMON_SERVICE }));
+  h.update(
+    JSON.stringify({
+      RECIPE_VERSION,
+      SUITE,
+      DEBOOTSTRAP_PACKAGES,
+      CHROOT_PACKAGES,
+      NIX_CONF,
+      SSHD_CONF,
+      SUDOERS,
+      NIX_DAEMON_SOCKET,
+      NIX_DAEMON_SERVICE,
+    }),
+  );
   return h.digest('hex').slice(0, 16);
 }
 
@@ -81,13 +107,19 @@ export function rootfsPath(cacheDir = CACHE_DIR) {
 }
 
 const alive = (pid) => {
-  try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Unmount anything left mounted below `dir` (debootstrap mounts /proc and /sys in its target).
 async function unmountBelow(dir) {
-  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n')
+  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
     .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
     .filter((m) => m && (m === dir || m.startsWith(dir + '/')))
     .sort((a, b) => b.length - a.length);
@@ -121,18 +153,27 @@ async function acquireLock(lock, log) {
 
 // What runs inside the chroot gets an environment of its own: this machine's TMPDIR (the
 // tests set one) does not exist in there, and package scripts fail on it.
-const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' };
+const CHROOT_ENV = {
+  PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  LC_ALL: 'C',
+  DEBIAN_FRONTEND: 'noninteractive',
+};
 
 async function build(tmp, log) {
   log(`rootfs: debootstrap ${SUITE} minbase into ${tmp} (about 90 s, once per machine)`);
-  await $({ env: CHROOT_ENV })`debootstrap --variant=minbase --include=${DEBOOTSTRAP_PACKAGES.join(',')} ${SUITE} ${tmp}`;
+  await $({
+    env: CHROOT_ENV,
+  })`debootstrap --variant=minbase --include=${DEBOOTSTRAP_PACKAGES.join(',')} ${SUITE} ${tmp}`;
   // Keep package scripts from starting daemons inside the chroot (there is no systemd as
   // PID 1 here, so invoke-rc.d would fall back to the init scripts and start sshd).
   const policy = path.join(tmp, 'usr/sbin/policy-rc.d');
   await fs.writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
   try {
     log(`rootfs: apt-get install ${CHROOT_PACKAGES.join(' ')}`);
-    await $({ env: CHROOT_ENV })`chroot ${tmp} apt-get install -y --no-install-recommends ${CHROOT_PACKAGES}`;
+    await $({
+      env: CHROOT_ENV,
+    })`chroot ${tmp} apt-get install -y --no-install-recommends ${CHROOT_PACKAGES}`;
     await $({ env: CHROOT_ENV })`chroot ${tmp} apt-get clean`;
   } finally {
     await fs.rm(policy, { force: true });
@@ -147,16 +188,25 @@ async function build(tmp, log) {
   await fs.writeFile(path.join(tmp, 'root/.ssh/authorized_keys'), '', { mode: 0o600 });
   // the deploy user: no password ('*', not '!': sshd refuses locked accounts), sudo without
   // one; its ~/.ssh and authorized_keys placeholder its own (sshd's StrictModes), as root's
-  await $({ env: CHROOT_ENV })`chroot ${tmp} useradd --create-home --home-dir /home/${DEPLOY_USER} --shell /bin/bash ${DEPLOY_USER}`;
+  await $({
+    env: CHROOT_ENV,
+  })`chroot ${tmp} useradd --create-home --home-dir /home/${DEPLOY_USER} --shell /bin/bash ${DEPLOY_USER}`;
   await $({ env: CHROOT_ENV })`chroot ${tmp} usermod -p ${'*'} ${DEPLOY_USER}`;
-  await $({ env: CHROOT_ENV })`chroot ${tmp} install -d -m 700 -o ${DEPLOY_USER} -g ${DEPLOY_USER} /home/${DEPLOY_USER}/.ssh`;
-  await $({ env: CHROOT_ENV })`chroot ${tmp} install -m 600 -o ${DEPLOY_USER} -g ${DEPLOY_USER} /dev/null /home/${DEPLOY_USER}/.ssh/authorized_keys`;
+  await $({
+    env: CHROOT_ENV,
+  })`chroot ${tmp} install -d -m 700 -o ${DEPLOY_USER} -g ${DEPLOY_USER} /home/${DEPLOY_USER}/.ssh`;
+  await $({
+    env: CHROOT_ENV,
+  })`chroot ${tmp} install -m 600 -o ${DEPLOY_USER} -g ${DEPLOY_USER} /dev/null /home/${DEPLOY_USER}/.ssh/authorized_keys`;
   await fs.writeFile(path.join(tmp, 'etc/sudoers.d', DEPLOY_USER), SUDOERS, { mode: 0o440 });
   await fs.chmod(path.join(tmp, 'etc/sudoers.d', DEPLOY_USER), 0o440);
   await fs.writeFile(path.join(tmp, 'etc/systemd/system/nix-daemon.socket'), NIX_DAEMON_SOCKET);
   await fs.writeFile(path.join(tmp, 'etc/systemd/system/nix-daemon.service'), NIX_DAEMON_SERVICE);
   await fs.mkdirp(path.join(tmp, 'etc/systemd/system/sockets.target.wants'));
-  await fs.symlink('../nix-daemon.socket', path.join(tmp, 'etc/systemd/system/sockets.target.wants/nix-daemon.socket'));
+  await fs.symlink(
+    '../nix-daemon.socket',
+    path.join(tmp, 'etc/systemd/system/sockets.target.wants/nix-daemon.socket'),
+  );
   // Every boot gets its own machine id and takes its host name from nspawn's -M.
   await fs.writeFile(path.join(tmp, 'etc/machine-id'), '');
   await fs.rm(path.join(tmp, 'var/lib/dbus/machine-id'), { force: true });
@@ -165,13 +215,29 @@ async function build(tmp, log) {
   // Nix's folders for the system profile (nixos-rebuild sets /nix/var/nix/profiles/system)
   await fs.mkdir(path.join(tmp, 'nix/var/nix/profiles'), { recursive: true });
   // Quieter, faster boots in a container: nothing here needs these.
-  for (const unit of ['systemd-timesyncd.service', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'fstrim.timer']) {
+  for (const unit of [
+    'systemd-timesyncd.service',
+    'apt-daily.timer',
+    'apt-daily-upgrade.timer',
+    'e2scrub_all.timer',
+    'fstrim.timer',
+  ]) {
     await fs.symlink('/dev/null', path.join(tmp, 'etc/systemd/system', unit)).catch(() => {});
   }
-  await fs.writeFile(path.join(tmp, '.exo-sandbox-rootfs'), JSON.stringify({
-    key: rootfsKey(), recipe: RECIPE_VERSION, suite: SUITE,
-    packages: [...DEBOOTSTRAP_PACKAGES, ...CHROOT_PACKAGES], built: new Date().toISOString(),
-  }, null, 2) + '\n');
+  await fs.writeFile(
+    path.join(tmp, '.exo-sandbox-rootfs'),
+    JSON.stringify(
+      {
+        key: rootfsKey(),
+        recipe: RECIPE_VERSION,
+        suite: SUITE,
+        packages: [...DEBOOTSTRAP_PACKAGES, ...CHROOT_PACKAGES],
+        built: new Date().toISOString(),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 /**
@@ -191,7 +257,8 @@ export async function ensureRootfs({ cacheDir = CACHE_DIR, log = (m) => console.
     if (await done()) return { path: final, cached: true, seconds: (Date.now() - t0) / 1000 };
     // leftovers of interrupted builds (their builders are gone: we hold the lock)
     for (const name of await fs.readdir(cacheDir)) {
-      if (name.startsWith(`${path.basename(final)}.building-`)) await removeTree(path.join(cacheDir, name));
+      if (name.startsWith(`${path.basename(final)}.building-`))
+        await removeTree(path.join(cacheDir, name));
     }
     if (await fs.pathExists(final)) await removeTree(final); // incomplete (no marker)
     const tmp = `${final}.building-${process.pid}`;

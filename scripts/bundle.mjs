@@ -25,7 +25,8 @@ const outdir = path.join(repo, 'dist/cli');
 
 rmSync(outdir, { recursive: true, force: true });
 for (const rel of readdirSync(path.join(repo, 'dist/src'), { recursive: true })) {
-  if (rel.endsWith('.js') && !existsSync(path.join(repo, 'src', `${rel.slice(0, -3)}.ts`))) rmSync(path.join(repo, 'dist/src', rel));
+  if (rel.endsWith('.js') && !existsSync(path.join(repo, 'src', `${rel.slice(0, -3)}.ts`)))
+    rmSync(path.join(repo, 'dist/src', rel));
 }
 
 await build({
@@ -44,14 +45,18 @@ await build({
   minifySyntax: true,
   legalComments: 'external',
   // CommonJS dependencies (cross-spawn, @iarna/toml) call require(); an ES module has none.
-  banner: { js: "import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 
 // esbuild names each bundled CommonJS module by its path relative to absWorkingDir. A path
 // that leaves the repository or names this machine's folders would make the bundle differ
 // from machine to machine.
-const machinePaths = [...new Set([repo, realpathSync(repo), `${os.homedir()}/`])].filter((p) => p.length > 2);
+const machinePaths = [...new Set([repo, realpathSync(repo), `${os.homedir()}/`])].filter(
+  (p) => p.length > 2,
+);
 const problems = [];
 for (const file of readdirSync(outdir).sort()) {
   const text = readFileSync(path.join(outdir, file), 'utf8');
@@ -60,7 +65,9 @@ for (const file of readdirSync(outdir).sort()) {
   if (outside) problems.push(`${file} names a module outside the repository: ${outside[0]}`);
 }
 if (problems.length > 0) {
-  console.error(`scripts/bundle.mjs: dist/cli depends on where it was built, so it cannot be committed:\n  ${problems.join('\n  ')}`);
+  console.error(
+    `scripts/bundle.mjs: dist/cli depends on where it was built, so it cannot be committed:\n  ${problems.join('\n  ')}`,
+  );
   console.error('Install the dependencies inside the repository (npm ci) and build again.');
   process.exit(1);
 }

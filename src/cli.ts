@@ -7,7 +7,11 @@ import { helpText } from './options.js';
 import { parseCommandLine } from './parse-args.js';
 import type { Outcome } from './output/outcome.js';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const version = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
@@ -36,16 +40,26 @@ async function main(argv: string[]): Promise<number> {
       import('./context.js'),
       import('./run/process.js'),
       import('./output/log.js'),
-      import(`./commands/${args.command}.js`) as Promise<{ run: (ctx: import('./context.js').Context) => Promise<Outcome> }>,
+      import(`./commands/${args.command}.js`) as Promise<{
+        run: (ctx: import('./context.js').Context) => Promise<Outcome>;
+      }>,
     ]);
     const log = stderrLog({ verbose: Boolean(args.options.verbose), json });
-    const ctx = await createContext(args.options, args.positionals, { runner: execaRunner(controller.signal), cleanupRunner: execaRunner(), log, signal: controller.signal });
+    const ctx = await createContext(args.options, args.positionals, {
+      runner: execaRunner(controller.signal),
+      cleanupRunner: execaRunner(),
+      log,
+      signal: controller.signal,
+    });
     close = ctx.close;
     const outcome = await command.run(ctx);
     print(json ? `${JSON.stringify(outcome.data, null, 2)}\n` : `${outcome.text}\n`);
     return outcome.exitCode;
   } catch (caught) {
-    const error = controller.signal.aborted && !(caught instanceof ExoDeployError) ? new InterruptedError() : caught;
+    const error =
+      controller.signal.aborted && !(caught instanceof ExoDeployError)
+        ? new InterruptedError()
+        : caught;
     if (error instanceof InterruptedError) {
       process.stderr.write('interrupted\n');
       return error.exitCode;
@@ -64,9 +78,15 @@ function print(text: string): number {
 function reportError(error: unknown, json: boolean): number {
   const known = error instanceof ExoDeployError ? error : undefined;
   const exitCode = known?.exitCode ?? ExitCode.failed;
-  const message = known?.message ?? (error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.stderr.write(`error: ${message}\n${known?.details.hint ? `hint: ${known.details.hint}\n` : ''}`);
-  if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { message, exitCode, host: known?.details.host, hint: known?.details.hint } }, null, 2)}\n`);
+  const message =
+    known?.message ?? (error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.stderr.write(
+    `error: ${message}\n${known?.details.hint ? `hint: ${known.details.hint}\n` : ''}`,
+  );
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, error: { message, exitCode, host: known?.details.host, hint: known?.details.hint } }, null, 2)}\n`,
+    );
   return exitCode;
 }
 

@@ -40,8 +40,14 @@ export interface ContextDeps {
   now?: () => number;
 }
 
-export async function createContext(options: ParsedOptions, positionals: string[], deps: ContextDeps): Promise<Context> {
-  const config = options.local ? await localConfig(localOverrides(options)) : await loadConfig(path.resolve(options.config ?? DEFAULT_CONFIG_NAME));
+export async function createContext(
+  options: ParsedOptions,
+  positionals: string[],
+  deps: ContextDeps,
+): Promise<Context> {
+  const config = options.local
+    ? await localConfig(localOverrides(options))
+    : await loadConfig(path.resolve(options.config ?? DEFAULT_CONFIG_NAME));
   if (!options.local) applyCommandLineOverrides(config, options);
   const hosts = selectHosts(config.hosts, options.hosts);
   const executors = new Map<string, Executor>();
@@ -64,7 +70,10 @@ export async function createContext(options: ParsedOptions, positionals: string[
     if (!e) executors.set(host.name, (e = createExecutor(host, executorContext)));
     return e;
   };
-  const deployer = createExecutor(resolveHost(os.hostname(), { target: 'local', tags: [] }, { ...config.defaults, sudo: false }), executorContext);
+  const deployer = createExecutor(
+    resolveHost(os.hostname(), { target: 'local', tags: [] }, { ...config.defaults, sudo: false }),
+    executorContext,
+  );
   return {
     config,
     options,
@@ -98,7 +107,9 @@ function localOverrides(options: ParsedOptions): Record<string, unknown> {
 function applyCommandLineOverrides(config: Config, options: ParsedOptions): void {
   if (options.keep !== undefined) config.backup.keep = options.keep;
   if (options.dir || options.api || options.unit || options['state-dir']) {
-    throw usageError('--dir, --api, --unit and --state-dir go with --local; for configured hosts set them in the config file');
+    throw usageError(
+      '--dir, --api, --unit and --state-dir go with --local; for configured hosts set them in the config file',
+    );
   }
 }
 
@@ -107,9 +118,14 @@ export function selectHosts(all: Host[], wanted: string[] | undefined): Host[] {
   if (!wanted || wanted.length === 0) return all;
   const chosen = new Map<string, Host>();
   for (const item of wanted) {
-    const matches = item.startsWith('@') ? all.filter((h) => h.tags.includes(item.slice(1))) : all.filter((h) => h.name === item);
+    const matches = item.startsWith('@')
+      ? all.filter((h) => h.tags.includes(item.slice(1)))
+      : all.filter((h) => h.name === item);
     if (matches.length === 0) {
-      throw usageError(`--hosts: no host ${item.startsWith('@') ? 'has the tag ' : 'is named '}"${item.replace(/^@/, '')}"`, `hosts in the config: ${all.map((h) => h.name).join(', ') || '(none)'}`);
+      throw usageError(
+        `--hosts: no host ${item.startsWith('@') ? 'has the tag ' : 'is named '}"${item.replace(/^@/, '')}"`,
+        `hosts in the config: ${all.map((h) => h.name).join(', ') || '(none)'}`,
+      );
     }
     for (const h of matches) chosen.set(h.name, h);
   }

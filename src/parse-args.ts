@@ -2,7 +2,14 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from './config/duration.js';
 import { usageError } from './errors.js';
-import { COMMAND_OPTIONS, COMMANDS, GLOBAL_OPTIONS, type CommandName, type OptionSpec, type ParsedOptions } from './options.js';
+import {
+  COMMAND_OPTIONS,
+  COMMANDS,
+  GLOBAL_OPTIONS,
+  type CommandName,
+  type OptionSpec,
+  type ParsedOptions,
+} from './options.js';
 
 export interface ParsedArgs {
   command: CommandName | undefined;
@@ -20,25 +27,42 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(
-        Object.entries(ALL).map(([name, spec]) => [name, { type: spec.kind === 'boolean' ? 'boolean' : 'string', ...(spec.short ? { short: spec.short } : {}) }]),
+        Object.entries(ALL).map(([name, spec]) => [
+          name,
+          {
+            type: spec.kind === 'boolean' ? 'boolean' : 'string',
+            ...(spec.short ? { short: spec.short } : {}),
+          },
+        ]),
       ),
     });
   } catch (error) {
     throw usageError((error as Error).message.split('\n')[0] as string, 'see `exo-deploy --help`');
   }
   const [first, ...positionals] = parsed.positionals;
-  if (first !== undefined && !(first in COMMANDS)) throw usageError(`unknown command "${first}"`, `commands: ${Object.keys(COMMANDS).join(', ')}`);
+  if (first !== undefined && !(first in COMMANDS))
+    throw usageError(`unknown command "${first}"`, `commands: ${Object.keys(COMMANDS).join(', ')}`);
   const command = first as CommandName | undefined;
   const options: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(parsed.values)) {
     if (raw === undefined) continue;
-    if (name in COMMAND_OPTIONS && command && !(COMMANDS[command].options as readonly string[]).includes(name)) {
-      throw usageError(`--${name} is not an option of "${command}"`, `see \`exo-deploy ${command} --help\``);
+    if (
+      name in COMMAND_OPTIONS &&
+      command &&
+      !(COMMANDS[command].options as readonly string[]).includes(name)
+    ) {
+      throw usageError(
+        `--${name} is not an option of "${command}"`,
+        `see \`exo-deploy ${command} --help\``,
+      );
     }
     options[name] = convert(name, ALL[name] as OptionSpec, raw as string | boolean);
   }
   if (options.local && command && !COMMANDS[command].local) {
-    throw usageError(`${command} does not take --local: it works on the hosts of a config`, 'run it in your config repo, or pass --config PATH');
+    throw usageError(
+      `${command} does not take --local: it works on the hosts of a config`,
+      'run it in your config repo, or pass --config PATH',
+    );
   }
   return { command, positionals, options: options as ParsedOptions };
 }
@@ -52,13 +76,21 @@ function convert(name: string, spec: OptionSpec, raw: string | boolean): unknown
       return Number(text);
     case 'duration': {
       const ms = parseDuration(text);
-      if (ms === undefined) throw usageError(`--${name} takes a duration such as "10m" or "30s", not "${text}"`);
+      if (ms === undefined)
+        throw usageError(`--${name} takes a duration such as "10m" or "30s", not "${text}"`);
       return ms;
     }
     case 'list':
-      return text.split(',').map((s) => s.trim()).filter(Boolean);
+      return text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     case 'choice':
-      if (!spec.choices?.includes(text)) throw usageError(`--${name} takes one of ${spec.choices?.join(', ')}, not "${text}"`, 'nothing was done');
+      if (!spec.choices?.includes(text))
+        throw usageError(
+          `--${name} takes one of ${spec.choices?.join(', ')}, not "${text}"`,
+          'nothing was done',
+        );
       return text;
     default:
       return text;

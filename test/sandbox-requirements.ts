@@ -20,4 +20,7 @@ const missing = [
 
 /** True when a sandbox fleet cannot be brought up here. */
 export const noSandbox = missing.length > 0;
-if (noSandbox) console.log(`sandbox and e2e tests skipped: they need ${missing.join(', ')} (see sandbox/README.md)`);
+if (noSandbox)
+  console.log(
+    `sandbox and e2e tests skipped: they need ${missing.join(', ')} (see sandbox/README.md)`,
+  );

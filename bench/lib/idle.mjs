@@ -3,7 +3,12 @@
 // and again before each measurement, so that a CI run that starts meanwhile pauses the bench.
 import { spawnSync } from 'node:child_process';
 
-const pgrep = (flag, name) => spawnSync('pgrep', [flag, name], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+const pgrep = (flag, name) =>
+  spawnSync('pgrep', [flag, name], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
 
 /** What else runs: vitest processes, and systemd-nspawn processes that are not ours. */
 export function othersRunning(ours = new Set()) {
@@ -16,12 +21,20 @@ export function othersRunning(ours = new Set()) {
 }
 
 /** Waits (polling every 30 s) until nothing else runs; throws after maxMs. Returns the ms waited. */
-export async function waitForIdle({ log, ours = () => new Set(), maxMs = 20 * 60_000, pollMs = 30_000 }) {
+export async function waitForIdle({
+  log,
+  ours = () => new Set(),
+  maxMs = 20 * 60_000,
+  pollMs = 30_000,
+}) {
   const t0 = Date.now();
   for (;;) {
     const found = othersRunning(ours());
     if (!found.length) return Date.now() - t0;
-    if (Date.now() - t0 >= maxMs) throw new Error(`this machine is still busy after ${Math.round(maxMs / 60_000)} min: ${found.join('; ')}`);
+    if (Date.now() - t0 >= maxMs)
+      throw new Error(
+        `this machine is still busy after ${Math.round(maxMs / 60_000)} min: ${found.join('; ')}`,
+      );
     log(`this machine is busy (${found.join('; ')}): waiting, measurements must not share it`);
     await new Promise((r) => setTimeout(r, pollMs));
   }

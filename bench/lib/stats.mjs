@@ -6,7 +6,12 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toPrecision(Math.max(1, digits + Math.max(0, Math.floor(Math.log10(Math.abs(x) || 1)))))) : x);
+const round = (x, digits = 3) =>
+  Number.isFinite(x)
+    ? Number(
+        x.toPrecision(Math.max(1, digits + Math.max(0, Math.floor(Math.log10(Math.abs(x) || 1))))),
+      )
+    : x;
 const fix = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
 
 /**

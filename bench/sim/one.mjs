@@ -23,10 +23,18 @@ try {
   await writeFile(path.join(dir, 'flake.lock'), '{}\n');
   const config = path.join(dir, 'exo-deploy.toml');
   // soak 0 and a short interval: the gate's real sleeps would otherwise be the whole makespan
-  await writeFile(config, `[health]\nsoak = "0s"\ninterval = "10ms"\nready_timeout = "30s"\ntimeout = "5s"\n[rollout]\nmax_parallel = ${limit}\n[build]\nhosts_per_evaluation = 1\nmax_evaluations = ${limit}\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "${h.target}"\n`).join('')}`);
+  await writeFile(
+    config,
+    `[health]\nsoak = "0s"\ninterval = "10ms"\nready_timeout = "30s"\ntimeout = "5s"\n[rollout]\nmax_parallel = ${limit}\n[build]\nhosts_per_evaluation = 1\nmax_evaluations = ${limit}\n${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "${h.target}"\n`).join('')}`,
+  );
   const log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
   const runner = simRunner(fleet);
-  const ctx = await createContext({ config, yes: true }, [], { runner, log, signal: new AbortController().signal, fetch: simFetch(fleet) });
+  const ctx = await createContext({ config, yes: true }, [], {
+    runner,
+    log,
+    signal: new AbortController().signal,
+    fetch: simFetch(fleet),
+  });
   if (global.gc) global.gc();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -35,21 +43,25 @@ try {
   const cpu = process.cpuUsage(cpu0);
   await ctx.close();
   const ideal = idealLockstep(fleet, limit);
-  process.stdout.write(`${JSON.stringify({
-    hosts: count,
-    maxParallel: limit,
-    seed,
-    outcome: outcome.data.outcome,
-    exitCode: outcome.exitCode,
-    makespanMs,
-    idealMs: ideal.totalMs,
-    idealPhases: ideal.phases,
-    stepSpansMs: stepSpans(outcome.data),
-    cpuMs: (cpu.user + cpu.system) / 1000,
-    // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak over fork and exec into
-    // the child's maxRSS, so this process would report the bench runner's memory.
-    maxRssMB: Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      hosts: count,
+      maxParallel: limit,
+      seed,
+      outcome: outcome.data.outcome,
+      exitCode: outcome.exitCode,
+      makespanMs,
+      idealMs: ideal.totalMs,
+      idealPhases: ideal.phases,
+      stepSpansMs: stepSpans(outcome.data),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak over fork and exec into
+      // the child's maxRSS, so this process would report the bench runner's memory.
+      maxRssMB:
+        Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) /
+        1024,
+    })}\n`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -26,9 +26,15 @@ function main() {
   if (args.legacy_daemon && !process.env[DAEMON_CHILD]) {
     // zenoh era: python-daemon's DaemonContext(detach_process=True) forks, the parent exits 0
     // and the daemon runs on with its stdio on /dev/null (exo then logs to its log file only).
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      detached: true, stdio: 'ignore', env: { ...process.env, [DAEMON_CHILD]: '1' },
-    });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      {
+        detached: true,
+        stdio: 'ignore',
+        env: { ...process.env, [DAEMON_CHILD]: '1' },
+      },
+    );
     child.unref();
     process.exit(0);
   }

@@ -17,22 +17,30 @@ export const MODELS_DIR = 'models';
 
 /** exo: the identity of the exo the backed-up system ran (backups written before it was
  * named so carry it as exoVersion). */
-export const BackupMeta = z.preprocess((raw) => {
-  const meta = raw as { exo?: unknown; exoVersion?: unknown } | null;
-  return meta && typeof meta === 'object' && meta.exo === undefined && meta.exoVersion !== undefined ? { ...meta, exo: meta.exoVersion } : raw;
-}, z.object({
-  id: z.string(),
-  host: z.string(),
-  createdAt: z.string(),
-  reason: z.string(),
-  systemPath: z.string().nullable(),
-  generation: z.number().nullable(),
-  exo: z.string(),
-  healthy: z.boolean(),
-  stateDir: z.string(),
-  files: z.array(z.string()),
-  models: z.boolean(),
-}));
+export const BackupMeta = z.preprocess(
+  (raw) => {
+    const meta = raw as { exo?: unknown; exoVersion?: unknown } | null;
+    return meta &&
+      typeof meta === 'object' &&
+      meta.exo === undefined &&
+      meta.exoVersion !== undefined
+      ? { ...meta, exo: meta.exoVersion }
+      : raw;
+  },
+  z.object({
+    id: z.string(),
+    host: z.string(),
+    createdAt: z.string(),
+    reason: z.string(),
+    systemPath: z.string().nullable(),
+    generation: z.number().nullable(),
+    exo: z.string(),
+    healthy: z.boolean(),
+    stateDir: z.string(),
+    files: z.array(z.string()),
+    models: z.boolean(),
+  }),
+);
 export type BackupMeta = z.output<typeof BackupMeta>;
 
 export { timestampId as backupId, TIMESTAMP_ID as BACKUP_ID } from '../time-id.js';

@@ -14,7 +14,8 @@ const REDACTED = '<redacted>';
 
 /** A key or variable name that holds a secret: it ends in one of these words (HF_TOKEN,
  * access_token, db-password, X-Api-Key), so that max_tokens or token_count do not. */
-const SECRET_NAME = /(?:^|[^A-Za-z0-9])(?:token|secret|password|passwd|passphrase|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|credentials?|authorization|auth|cookie|webhook(?:[_-]?url)?)$|^(?:[A-Z0-9]+(?:TOKEN|SECRET|PASSWORD|PASSWD))$/i;
+const SECRET_NAME =
+  /(?:^|[^A-Za-z0-9])(?:token|secret|password|passwd|passphrase|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|credentials?|authorization|auth|cookie|webhook(?:[_-]?url)?)$|^(?:[A-Z0-9]+(?:TOKEN|SECRET|PASSWORD|PASSWD))$/i;
 
 export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name.trim());
@@ -39,37 +40,59 @@ const TOKEN_SHAPES: RegExp[] = [
 /** A value after "NAME=" or "NAME:": quoted (the quotes kept), or up to a delimiter. */
 const VALUE = String.raw`("(?:[^"\\]|\\.)*"|'[^']*'|[^\s"',;}\])]+)`;
 /** NAME = value, NAME: value, "NAME": "value" (as text, where JSON did not parse). */
-const ASSIGNMENT = new RegExp(String.raw`(["']?)([A-Za-z_][A-Za-z0-9_.-]*)\1(\s*[=:]\s*)${VALUE}`, 'g');
+const ASSIGNMENT = new RegExp(
+  String.raw`(["']?)([A-Za-z_][A-Za-z0-9_.-]*)\1(\s*[=:]\s*)${VALUE}`,
+  'g',
+);
 
 const HEADERS: [RegExp, string][] = [
   // the whole value of these headers, scheme and all
-  [/\b((?:Proxy-)?Authorization|Cookie|Set-Cookie|X-Api-Key|X-Auth-Token)(\s*:\s*)(?!\s*")[^\r\n"]+/gi, `$1$2${REDACTED}`],
+  [
+    /\b((?:Proxy-)?Authorization|Cookie|Set-Cookie|X-Api-Key|X-Auth-Token)(\s*:\s*)(?!\s*")[^\r\n"]+/gi,
+    `$1$2${REDACTED}`,
+  ],
 ];
 
 const PRIVATE_BLOCKS: [RegExp, string][] = [
   // PEM and PGP private keys, whole
-  [/-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----/g, '<redacted private key>'],
+  [
+    /-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----/g,
+    '<redacted private key>',
+  ],
   // a block cut short (a time window ended in it): its header lines and base64 lines
-  [/-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?:[ \t]*\r?\n(?:[A-Za-z-]+: .*|[A-Za-z0-9+/=]*))*/g, '<redacted private key>'],
+  [
+    /-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?:[ \t]*\r?\n(?:[A-Za-z-]+: .*|[A-Za-z0-9+/=]*))*/g,
+    '<redacted private key>',
+  ],
 ];
 
 /** scheme://user:password@host: the password (which may hold "/" and "@") up to the last "@"
  * before the host; a long user alone (a token as user name) too. */
 const URL_CREDENTIALS: [RegExp, string][] = [
-  [/(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@"']+:)[^\s"']*@(?=[^@\s"'/]+(?:[/:?#\s"']|$))/gi, `$1${REDACTED}@`],
+  [
+    /(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@"']+:)[^\s"']*@(?=[^@\s"'/]+(?:[/:?#\s"']|$))/gi,
+    `$1${REDACTED}@`,
+  ],
   [/(\b[a-z][a-z0-9+.-]*:\/\/)[A-Za-z0-9_-]{20,}@/gi, `$1${REDACTED}@`],
 ];
 
 export function redactText(text: string): string {
   let out = text;
-  for (const [pattern, replacement] of [...PRIVATE_BLOCKS, ...HEADERS, ...URL_CREDENTIALS]) out = out.replace(pattern, replacement);
-  out = out.replace(ASSIGNMENT, (whole, quote: string, name: string, sep: string, value: string) => {
-    const q = value[0] === '"' || value[0] === "'" ? value[0] : '';
-    if (isSecretName(name)) return value.includes(REDACTED) ? whole : `${quote}${name}${quote}${sep}${q}${REDACTED}${q}`;
-    // Environment="DB_PASSWORD=…", Environment=DB_PASSWORD=…: the value is text of its own
-    if (q) return `${quote}${name}${quote}${sep}${q}${redactText(value.slice(1, -1))}${q}`;
-    return /[=:]/.test(value) ? `${quote}${name}${quote}${sep}${redactText(value)}` : whole;
-  });
+  for (const [pattern, replacement] of [...PRIVATE_BLOCKS, ...HEADERS, ...URL_CREDENTIALS])
+    out = out.replace(pattern, replacement);
+  out = out.replace(
+    ASSIGNMENT,
+    (whole, quote: string, name: string, sep: string, value: string) => {
+      const q = value[0] === '"' || value[0] === "'" ? value[0] : '';
+      if (isSecretName(name))
+        return value.includes(REDACTED)
+          ? whole
+          : `${quote}${name}${quote}${sep}${q}${REDACTED}${q}`;
+      // Environment="DB_PASSWORD=…", Environment=DB_PASSWORD=…: the value is text of its own
+      if (q) return `${quote}${name}${quote}${sep}${q}${redactText(value.slice(1, -1))}${q}`;
+      return /[=:]/.test(value) ? `${quote}${name}${quote}${sep}${redactText(value)}` : whole;
+    },
+  );
   for (const shape of TOKEN_SHAPES) out = out.replace(shape, REDACTED);
   return out;
 }
@@ -79,7 +102,12 @@ export function redactJson(value: unknown): unknown {
   if (typeof value === 'string') return redactText(value);
   if (Array.isArray(value)) return value.map(redactJson);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isSecretName(k) && v !== null && typeof v !== 'object' ? REDACTED : redactJson(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        isSecretName(k) && v !== null && typeof v !== 'object' ? REDACTED : redactJson(v),
+      ]),
+    );
   }
   return value;
 }
@@ -97,14 +125,17 @@ function parsesAsJson(text: string): { value: unknown } | null {
 /** Redacts a file's content: JSON as JSON (whole, or line by line), anything else as text. */
 export function redact(content: string): string {
   const whole = parsesAsJson(content);
-  if (whole) return `${JSON.stringify(redactJson(whole.value), null, /\n\s+"/.test(content) ? 2 : undefined)}${content.endsWith('\n') ? '\n' : ''}`;
+  if (whole)
+    return `${JSON.stringify(redactJson(whole.value), null, /\n\s+"/.test(content) ? 2 : undefined)}${content.endsWith('\n') ? '\n' : ''}`;
   // one JSON object per line (journalctl -o json) next to plain lines
   const lines = content.split('\n');
   if (lines.some((l) => parsesAsJson(l))) {
-    return lines.map((l) => {
-      const parsed = parsesAsJson(l);
-      return parsed ? JSON.stringify(redactJson(parsed.value)) : redactText(l);
-    }).join('\n');
+    return lines
+      .map((l) => {
+        const parsed = parsesAsJson(l);
+        return parsed ? JSON.stringify(redactJson(parsed.value)) : redactText(l);
+      })
+      .join('\n');
   }
   return redactText(content);
 }

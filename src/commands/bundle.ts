@@ -18,15 +18,28 @@ import { DEFAULT_SINCE_MS } from './check.js';
 
 export async function run(ctx: Context): Promise<Outcome> {
   const id = timestampId(new Date(ctx.now()));
-  const out = path.resolve(ctx.options.out ?? path.join(ctx.config.reportsDir, `bundle-${id}.tar.gz`));
+  const out = path.resolve(
+    ctx.options.out ?? path.join(ctx.config.reportsDir, `bundle-${id}.tar.gz`),
+  );
   const sinceMs = ctx.now() - (ctx.options.since ?? DEFAULT_SINCE_MS);
   const staging = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bundle-'));
   const root = path.join(staging, `exo-deploy-bundle-${id}`);
   try {
-    const collected = await Promise.all(ctx.hosts.map((h) => collectHost(ctx, h, path.join(root, h.name), sinceMs)));
+    const collected = await Promise.all(
+      ctx.hosts.map((h) => collectHost(ctx, h, path.join(root, h.name), sinceMs)),
+    );
     const last = await latestRun(ctx.config.stateDir);
-    if (last) await save(root, 'deploy-journal.jsonl', await readFile(journalFile(ctx.config.stateDir, last.id), 'utf8'));
-    await save(root, 'README.txt', `exo-deploy support bundle ${id}\nhosts: ${ctx.hosts.map((h) => h.name).join(', ')}\njournal since ${new Date(sinceMs).toISOString()}\nsecrets: token-like values are redacted; environment files and keys are not collected\n`);
+    if (last)
+      await save(
+        root,
+        'deploy-journal.jsonl',
+        await readFile(journalFile(ctx.config.stateDir, last.id), 'utf8'),
+      );
+    await save(
+      root,
+      'README.txt',
+      `exo-deploy support bundle ${id}\nhosts: ${ctx.hosts.map((h) => h.name).join(', ')}\njournal since ${new Date(sinceMs).toISOString()}\nsecrets: token-like values are redacted; environment files and keys are not collected\n`,
+    );
     await mkdir(path.dirname(out), { recursive: true });
     const temp = `${out}.${process.pid}.tmp`;
     await ctx.deployer.must(['tar', '-czf', temp, '-C', staging, path.basename(root)]);
@@ -49,7 +62,12 @@ async function save(dir: string, name: string, content: string): Promise<string>
 }
 
 /** Every piece is best effort: an unreachable host still gets a folder saying why. */
-async function collectHost(ctx: Context, host: Host, dir: string, sinceMs: number): Promise<string[]> {
+async function collectHost(
+  ctx: Context,
+  host: Host,
+  dir: string,
+  sinceMs: number,
+): Promise<string[]> {
   const exec = ctx.executor(host);
   const saved: string[] = [];
   const keep = async (name: string, get: () => Promise<string>) => {
@@ -60,14 +78,43 @@ async function collectHost(ctx: Context, host: Host, dir: string, sinceMs: numbe
       saved.push(`${host.name}/${await save(dir, `${name}.error`, `${why}\n`)}`);
     }
   };
-  await keep('journal.txt', async () => (await exec.must(['journalctl', '--unit', host.unit, '--since', `@${Math.floor(sinceMs / 1000)}`, '--no-pager', '--output', 'short-iso', '--all'], { root: true, timeoutMs: ctx.config.timeouts.command })).stdout);
-  await keep('systemctl-status.txt', async () => (await exec.run(['systemctl', 'status', '--no-pager', '--full', host.unit])).stdout);
+  await keep(
+    'journal.txt',
+    async () =>
+      (
+        await exec.must(
+          [
+            'journalctl',
+            '--unit',
+            host.unit,
+            '--since',
+            `@${Math.floor(sinceMs / 1000)}`,
+            '--no-pager',
+            '--output',
+            'short-iso',
+            '--all',
+          ],
+          { root: true, timeoutMs: ctx.config.timeouts.command },
+        )
+      ).stdout,
+  );
+  await keep(
+    'systemctl-status.txt',
+    async () => (await exec.run(['systemctl', 'status', '--no-pager', '--full', host.unit])).stdout,
+  );
   await keep('state.json', async () => {
     const p = await probe(host.api, '/state', ctx.config.health.timeout, ctx.fetch);
     if (!p.ok) throw new Error(`${host.api}/state: ${p.error}`);
     return `${JSON.stringify(p.body, null, 2)}\n`;
   });
-  await keep('check.json', async () => `${JSON.stringify(await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: null, fetch: ctx.fetch }), null, 2)}\n`);
-  await keep('generations.json', async () => `${JSON.stringify(await readSystemState(exec), null, 2)}\n`);
+  await keep(
+    'check.json',
+    async () =>
+      `${JSON.stringify(await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: null, fetch: ctx.fetch }), null, 2)}\n`,
+  );
+  await keep(
+    'generations.json',
+    async () => `${JSON.stringify(await readSystemState(exec), null, 2)}\n`,
+  );
   return saved;
 }

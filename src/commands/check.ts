@@ -15,8 +15,13 @@ export async function run(ctx: Context): Promise<Outcome> {
   const sinceMs = ctx.now() - (ctx.options.since ?? DEFAULT_SINCE_MS);
   const checks = await checkHosts(ctx, sinceMs);
   const healthy = checks.every((c) => c.healthy);
-  if (ctx.options['status-file']) await writeFileAtomic(ctx.options['status-file'], `${JSON.stringify({ healthy, checks }, null, 2)}\n`);
-  if (ctx.options.textfile) await writeFileAtomic(ctx.options.textfile, prometheusText(checks, ctx.now()));
+  if (ctx.options['status-file'])
+    await writeFileAtomic(
+      ctx.options['status-file'],
+      `${JSON.stringify({ healthy, checks }, null, 2)}\n`,
+    );
+  if (ctx.options.textfile)
+    await writeFileAtomic(ctx.options.textfile, prometheusText(checks, ctx.now()));
   return {
     exitCode: healthy ? ExitCode.ok : ExitCode.failed,
     data: { healthy, checks },
@@ -40,7 +45,9 @@ export function renderCheck(c: HostCheck, nowMs: number): string {
   ];
   // nixos is true or false once read; --local does not read compatibility.
   if (c.compatibility.nixos !== null) {
-    lines.push(`  compat    ${c.compatibility.nix ?? 'no nix'}, flakes ${c.compatibility.flakes === null ? '?' : c.compatibility.flakes ? 'on' : 'off'}, ${c.compatibility.nixos ? 'NixOS' : 'not NixOS'}, ${c.compatibility.systemd ?? 'no systemd'}`);
+    lines.push(
+      `  compat    ${c.compatibility.nix ?? 'no nix'}, flakes ${c.compatibility.flakes === null ? '?' : c.compatibility.flakes ? 'on' : 'off'}, ${c.compatibility.nixos ? 'NixOS' : 'not NixOS'}, ${c.compatibility.systemd ?? 'no systemd'}`,
+    );
   }
   for (const p of c.problems) lines.push(`  ✗ ${p}`);
   for (const w of c.warnings) lines.push(`  ! ${w}`);

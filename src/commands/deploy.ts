@@ -12,9 +12,16 @@ import { writeDeployReport } from '../report/deploy-report.js';
 import { shortPath } from '../output/format.js';
 
 export async function run(ctx: Context): Promise<Outcome> {
-  if (ctx.hosts.length === 0) throw usageError('the config has no hosts to deploy to', 'add a [hosts.NAME] table');
+  if (ctx.hosts.length === 0)
+    throw usageError('the config has no hosts to deploy to', 'add a [hosts.NAME] table');
   await confirm(ctx);
-  const lock = ctx.options['dry-run'] ? null : await acquireDeployLock(ctx.config.stateDir, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`, ctx.log);
+  const lock = ctx.options['dry-run']
+    ? null
+    : await acquireDeployLock(
+        ctx.config.stateDir,
+        `deploy ${ctx.hosts.map((h) => h.name).join(',')}`,
+        ctx.log,
+      );
   const record = newRunRecord(ctx, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`);
   try {
     await refuseOverUnresolved(ctx);
@@ -27,7 +34,11 @@ export async function run(ctx: Context): Promise<Outcome> {
   } finally {
     await lock?.release();
   }
-  return { exitCode: (record.exitCode ?? ExitCode.failed) as Code, data: record, text: summary(record, ctx) };
+  return {
+    exitCode: (record.exitCode ?? ExitCode.failed) as Code,
+    data: record,
+    text: summary(record, ctx),
+  };
 }
 
 /** A deploy over hosts that the last one left on an ungated system (or a failed rollback) would
@@ -45,9 +56,18 @@ async function refuseOverUnresolved(ctx: Context): Promise<void> {
 
 /** Deploying to every host asks first on a terminal; never without one. */
 async function confirm(ctx: Context): Promise<void> {
-  if (ctx.options.yes || ctx.options['dry-run'] || ctx.options.hosts || !process.stdin.isTTY || ctx.hosts.length < 2) return;
+  if (
+    ctx.options.yes ||
+    ctx.options['dry-run'] ||
+    ctx.options.hosts ||
+    !process.stdin.isTTY ||
+    ctx.hosts.length < 2
+  )
+    return;
   const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`Deploy to all ${ctx.hosts.length} hosts (${ctx.hosts.map((h) => h.name).join(', ')})? [y/N] `);
+  const answer = await rl.question(
+    `Deploy to all ${ctx.hosts.length} hosts (${ctx.hosts.map((h) => h.name).join(', ')})? [y/N] `,
+  );
   rl.close();
   if (!/^y(es)?$/i.test(answer.trim())) throw usageError('not confirmed: nothing done');
 }
@@ -59,7 +79,9 @@ function summary(r: RunRecord, ctx: Context): string {
     // What the host runs now: checked at the end, or known from its phase.
     const onNew = onNewSystem(h.phase);
     const running = h.finalCheck?.system.running ?? (onNew ? h.built.systemPath : h.before.running);
-    lines.push(`  ${h.host}: ${h.phase}, exo ${h.before.exo} → ${h.built.exo ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`);
+    lines.push(
+      `  ${h.host}: ${h.phase}, exo ${h.before.exo} → ${h.built.exo ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`,
+    );
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
   }
   if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
@@ -70,12 +92,21 @@ function summary(r: RunRecord, ctx: Context): string {
 /** --dry-run: what would change on each host, and the steps that would change it. */
 function plan(r: RunRecord, ctx: Context): string {
   const h = ctx.config.health;
-  const lines = [`plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${(r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ')}`];
+  const lines = [
+    `plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${(r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ')}`,
+  ];
   for (const host of r.hosts) {
-    lines.push('', `${host.host}: ${host.phase === 'unchanged' ? 'already runs this system: nothing to do' : `exo ${host.before.exo} → ${host.built.exo}`}`);
+    lines.push(
+      '',
+      `${host.host}: ${host.phase === 'unchanged' ? 'already runs this system: nothing to do' : `exo ${host.before.exo} → ${host.built.exo}`}`,
+    );
     lines.push(`  ${shortPath(host.before.running)} → ${shortPath(host.built.systemPath)}`);
     for (const d of host.diff) lines.push(`  ${d}`);
   }
-  lines.push('', 'steps, per batch: backup → nixos-rebuild test → health gate (ready within ' + `${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s) → ${ctx.config.smoke.gate ? 'smoke test → ' : ''}nixos-rebuild switch → final check; on failure every touched host goes back`);
+  lines.push(
+    '',
+    'steps, per batch: backup → nixos-rebuild test → health gate (ready within ' +
+      `${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s) → ${ctx.config.smoke.gate ? 'smoke test → ' : ''}nixos-rebuild switch → final check; on failure every touched host goes back`,
+  );
   return lines.join('\n');
 }

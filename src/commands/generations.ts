@@ -13,9 +13,19 @@ export async function run(ctx: Context): Promise<Outcome> {
 function render(state: SystemState): string {
   const rows = [['GEN', 'DATE', 'STATE', 'EXO', 'SYSTEM']];
   for (const g of state.generations) {
-    const marks = [g.current ? 'current' : '', g.running ? 'running' : ''].filter(Boolean).join(',');
+    const marks = [g.current ? 'current' : '', g.running ? 'running' : '']
+      .filter(Boolean)
+      .join(',');
     rows.push([String(g.number), g.date, marks || '-', g.exo, shortPath(g.path)]);
   }
   const runningElsewhere = state.running && !state.generations.some((g) => g.running);
-  return [`${state.host}:`, table(rows), ...(runningElsewhere ? [`running ${shortPath(state.running)}: a system that is in no generation (a \`test\` activation)`] : [])].join('\n');
+  return [
+    `${state.host}:`,
+    table(rows),
+    ...(runningElsewhere
+      ? [
+          `running ${shortPath(state.running)}: a system that is in no generation (a \`test\` activation)`,
+        ]
+      : []),
+  ].join('\n');
 }

@@ -6,7 +6,12 @@ import { ExitCode, usageError } from '../errors.js';
 import { checkHost, judgeMembership, type HostCheck } from '../health/check.js';
 import type { Outcome } from '../output/outcome.js';
 import { ExoDeployError } from '../errors.js';
-import { activate, pointProfileAtGeneration, runningAndProfile, type ActivationResult } from '../system/activate.js';
+import {
+  activate,
+  pointProfileAtGeneration,
+  runningAndProfile,
+  type ActivationResult,
+} from '../system/activate.js';
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
@@ -33,7 +38,13 @@ export async function run(ctx: Context): Promise<Outcome> {
   const states = await Promise.all(ctx.hosts.map((h) => readSystemState(ctx.executor(h))));
   const plans = states.map((state) => ({ state, target: chooseTarget(state, ctx.options.to) }));
   // one change at a time per fleet and per host, as a deploy
-  const lock = dryRun ? null : await acquireDeployLock(ctx.config.stateDir, `rollback --to ${ctx.options.to ?? 'previous'} ${ctx.hosts.map((h) => h.name).join(',')}`, ctx.log);
+  const lock = dryRun
+    ? null
+    : await acquireDeployLock(
+        ctx.config.stateDir,
+        `rollback --to ${ctx.options.to ?? 'previous'} ${ctx.hosts.map((h) => h.name).join(',')}`,
+        ctx.log,
+      );
   const markers = new HostMarkers(ctx, `rollback-${timestampId(new Date(ctx.now()))}`);
   let results: HostRollback[];
   try {
@@ -49,7 +60,12 @@ export async function run(ctx: Context): Promise<Outcome> {
   return {
     exitCode: ok ? ExitCode.ok : ExitCode.failed,
     data: { ok, hosts: results },
-    text: results.map((r) => `${r.host}: generation ${r.from ?? '?'} → ${r.to}${r.error ? `\n  ✗ ${r.error}` : ''}${r.check ? `\n${renderCheck(r.check, ctx.now())}` : ''}`).join('\n\n'),
+    text: results
+      .map(
+        (r) =>
+          `${r.host}: generation ${r.from ?? '?'} → ${r.to}${r.error ? `\n  ✗ ${r.error}` : ''}${r.check ? `\n${renderCheck(r.check, ctx.now())}` : ''}`,
+      )
+      .join('\n\n'),
   };
 }
 
@@ -57,12 +73,20 @@ export function chooseTarget(state: SystemState, to: number | undefined): Genera
   const existing = state.generations.map((g) => g.number).sort((a, b) => a - b);
   if (to !== undefined) {
     const wanted = state.generations.find((g) => g.number === to);
-    if (!wanted) throw usageError(`${state.host}: there is no generation ${to}`, `generations on ${state.host}: ${existing.join(', ') || 'none'}`);
+    if (!wanted)
+      throw usageError(
+        `${state.host}: there is no generation ${to}`,
+        `generations on ${state.host}: ${existing.join(', ') || 'none'}`,
+      );
     return wanted;
   }
   const current = state.profileGeneration;
   const previous = state.generations.find((g) => current !== null && g.number < current);
-  if (!previous) throw usageError(`${state.host}: no generation before ${current ?? 'the current one'} to roll back to`, `generations on ${state.host}: ${existing.join(', ') || 'none'}`);
+  if (!previous)
+    throw usageError(
+      `${state.host}: no generation before ${current ?? 'the current one'} to roll back to`,
+      `generations on ${state.host}: ${existing.join(', ') || 'none'}`,
+    );
   return previous;
 }
 
@@ -80,28 +104,45 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
   const host = ctx.hosts.find((h) => h.name === state.host);
   if (!host) throw new Error(`unknown host ${state.host}`);
   const exec = ctx.executor(host);
-  const result: HostRollback = { host: host.name, from: state.profileGeneration, to: target.number, systemPath: target.path, activation: null, check: null };
-  if (!target.path) return { ...result, error: `generation ${target.number}'s system path cannot be read` };
+  const result: HostRollback = {
+    host: host.name,
+    from: state.profileGeneration,
+    to: target.number,
+    systemPath: target.path,
+    activation: null,
+    check: null,
+  };
+  if (!target.path)
+    return { ...result, error: `generation ${target.number}'s system path cannot be read` };
   const started = ctx.now();
   try {
     ctx.log.info(`${host.name}: activating generation ${target.number} (${target.exo})`);
     await pointProfileAtGeneration(exec, target.number);
     try {
-      result.activation = await activate(exec, target.path, 'switch', ctx.config.timeouts, ctx.signal);
+      result.activation = await activate(
+        exec,
+        target.path,
+        'switch',
+        ctx.config.timeouts,
+        ctx.signal,
+      );
     } catch (error) {
       // The host still runs what it ran: the profile (the next boot) goes back to match it.
-      if (state.profileGeneration !== null) await pointProfileAtGeneration(exec, state.profileGeneration);
+      if (state.profileGeneration !== null)
+        await pointProfileAtGeneration(exec, state.profileGeneration);
       throw error;
     }
     if (ctx.options['dry-run']) return result;
     // switch-to-configuration's exit 4: generation N runs, and units of it failed to start
-    if (result.activation.unitsFailed) result.error = `generation ${target.number} is active, but units failed to start:\n${lastLines(result.activation.output, 6)}`;
+    if (result.activation.unitsFailed)
+      result.error = `generation ${target.number} is active, but units failed to start:\n${lastLines(result.activation.output, 6)}`;
     const { running, profile } = await runningAndProfile(exec);
     if (running !== target.path || profile !== target.path) {
       result.error = `after the switch it runs ${running} with its profile on ${profile}, not generation ${target.number} (${target.path}) for both`;
     }
     const gate = await waitUntilServing(ctx, exec, started);
-    if (!gate.passed) result.error = [result.error, gate.hosts[0]?.problems.join('; ')].filter(Boolean).join('; ');
+    if (!gate.passed)
+      result.error = [result.error, gate.hosts[0]?.problems.join('; ')].filter(Boolean).join('; ');
   } catch (error) {
     if (!(error instanceof ExoDeployError)) throw error;
     result.error = error.message;
@@ -112,14 +153,27 @@ async function rollbackHost(ctx: Context, { state, target }: Plan): Promise<Host
 /** The hosts rolled back are checked together once each serves again. They restarted under new
  * node ids, which their peers learn within seconds: while some host does not see another yet,
  * they are checked again every health.interval, up to ready_timeout. */
-async function checkTogether(ctx: Context, results: HostRollback[], sinceMs: number): Promise<void> {
+async function checkTogether(
+  ctx: Context,
+  results: HostRollback[],
+  sinceMs: number,
+): Promise<void> {
   const together = oneCluster(ctx) && results.length > 1;
   const deadline = ctx.now() + ctx.config.health.ready_timeout;
   for (;;) {
-    const checks = await Promise.all(results.map((r) => {
-      const host = ctx.hosts.find((h) => h.name === r.host) as Context['hosts'][number];
-      return checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: expectedNodes(ctx), keepSeenNodes: together, fetch: ctx.fetch });
-    }));
+    const checks = await Promise.all(
+      results.map((r) => {
+        const host = ctx.hosts.find((h) => h.name === r.host) as Context['hosts'][number];
+        return checkHost(ctx.executor(host), {
+          health: ctx.config.health,
+          nix: ctx.config.programs.nix,
+          sinceMs,
+          expectedNodes: expectedNodes(ctx),
+          keepSeenNodes: together,
+          fetch: ctx.fetch,
+        });
+      }),
+    );
     const notSeen = together ? judgeMembership(checks) : new Map<string, string[]>();
     if (notSeen.size === 0 || ctx.now() >= deadline) {
       results.forEach((r, i) => (r.check = checks[i] ?? null));
@@ -133,34 +187,71 @@ async function checkTogether(ctx: Context, results: HostRollback[], sinceMs: num
  * whose rollback failed) goes back to the system its journal recorded before. */
 async function rollbackLast(ctx: Context): Promise<Outcome> {
   const last = await lastRunThatChanged(ctx.config.stateDir);
-  if (!last) throw usageError(`no deploy journal under ${ctx.config.stateDir}`, 'rollback --last undoes a deploy run from this config; see `exo-deploy rollback --to N`');
+  if (!last)
+    throw usageError(
+      `no deploy journal under ${ctx.config.stateDir}`,
+      'rollback --last undoes a deploy run from this config; see `exo-deploy rollback --to N`',
+    );
   const lock = await acquireDeployLock(ctx.config.stateDir, `rollback --last ${last.id}`, ctx.log);
   try {
     const journal = new RunJournal(journalFile(ctx.config.stateDir, last.id));
     const wanted = new Set(ctx.hosts.map((h) => h.name));
-    const targets = [...last.hosts].filter(([name, h]) => wanted.has(name) && leftOnNewSystem(h.phase));
+    const targets = [...last.hosts].filter(
+      ([name, h]) => wanted.has(name) && leftOnNewSystem(h.phase),
+    );
     if (targets.length === 0) {
-      return { exitCode: ExitCode.ok, data: { run: last.id, hosts: [] }, text: `nothing to roll back: deploy ${last.id} (${last.outcome ?? 'unfinished'}) left no host on a new system` };
+      return {
+        exitCode: ExitCode.ok,
+        data: { run: last.id, hosts: [] },
+        text: `nothing to roll back: deploy ${last.id} (${last.outcome ?? 'unfinished'}) left no host on a new system`,
+      };
     }
-    const results = await Promise.all(targets.map(async ([name, h]) => {
-      const host = ctx.hosts.find((x) => x.name === name);
-      if (!host || !h.before?.running) return { host: name, ok: false, error: 'the journal has no system recorded from before the deploy' };
-      try {
-        ctx.log.info(`${name}: back to ${h.before.running} (left ${h.phase} by ${last.id})`);
-        const restored = await restoreHost(ctx, host, h.before);
-        await journal.append({ type: 'phase', host: name, phase: 'rolled-back' });
-        const problems = restored.gate && !restored.gate.passed ? (restored.gate.hosts[0]?.problems ?? []) : [];
-        return { host: name, ok: problems.length === 0, system: h.before.running, activations: restored.activations, problems };
-      } catch (error) {
-        if (!(error instanceof ExoDeployError)) throw error;
-        return { host: name, ok: false, error: error.message };
-      }
-    }));
+    const results = await Promise.all(
+      targets.map(async ([name, h]) => {
+        const host = ctx.hosts.find((x) => x.name === name);
+        if (!host || !h.before?.running)
+          return {
+            host: name,
+            ok: false,
+            error: 'the journal has no system recorded from before the deploy',
+          };
+        try {
+          ctx.log.info(`${name}: back to ${h.before.running} (left ${h.phase} by ${last.id})`);
+          const restored = await restoreHost(ctx, host, h.before);
+          await journal.append({ type: 'phase', host: name, phase: 'rolled-back' });
+          const problems =
+            restored.gate && !restored.gate.passed ? (restored.gate.hosts[0]?.problems ?? []) : [];
+          return {
+            host: name,
+            ok: problems.length === 0,
+            system: h.before.running,
+            activations: restored.activations,
+            problems,
+          };
+        } catch (error) {
+          if (!(error instanceof ExoDeployError)) throw error;
+          return { host: name, ok: false, error: error.message };
+        }
+      }),
+    );
     // The interrupted run could not take its markers off the hosts it touched.
-    await removeMarkersOf(ctx, ctx.hosts.filter((h) => targets.some(([name]) => name === h.name)), last.id);
+    await removeMarkersOf(
+      ctx,
+      ctx.hosts.filter((h) => targets.some(([name]) => name === h.name)),
+      last.id,
+    );
     const ok = results.every((r) => r.ok);
-    const text = results.map((r) => `${r.host}: ${r.ok ? `back on ${'system' in r ? r.system : '?'}` : `NOT restored: ${'error' in r ? r.error : ('problems' in r ? r.problems?.join('; ') : '')}`}`).join('\n');
-    return { exitCode: ok ? ExitCode.ok : ExitCode.failed, data: { run: last.id, hosts: results }, text: `undoing deploy ${last.id}:\n${text}` };
+    const text = results
+      .map(
+        (r) =>
+          `${r.host}: ${r.ok ? `back on ${'system' in r ? r.system : '?'}` : `NOT restored: ${'error' in r ? r.error : 'problems' in r ? r.problems?.join('; ') : ''}`}`,
+      )
+      .join('\n');
+    return {
+      exitCode: ok ? ExitCode.ok : ExitCode.failed,
+      data: { run: last.id, hosts: results },
+      text: `undoing deploy ${last.id}:\n${text}`,
+    };
   } finally {
     await lock.release();
   }

@@ -27,7 +27,9 @@ export interface HostStatus {
 export async function run(ctx: Context): Promise<Outcome> {
   const last = await lastRunThatChanged(ctx.config.stateDir);
   const hosts = await Promise.all(ctx.hosts.map((h) => hostStatus(ctx, h, last)));
-  const rows = [['HOST', 'REACHABLE', 'GEN', 'EXO', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY']];
+  const rows = [
+    ['HOST', 'REACHABLE', 'GEN', 'EXO', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY'],
+  ];
   for (const s of hosts) {
     rows.push([
       s.host,
@@ -40,12 +42,23 @@ export async function run(ctx: Context): Promise<Outcome> {
       s.lastDeploy ? `${s.lastDeploy.phase} (${s.lastDeploy.run})` : '-',
     ]);
   }
-  const text = [table(rows), ...(last ? [describeRun(last)] : ['no deploy has run from this config yet'])].join('\n\n');
+  const text = [
+    table(rows),
+    ...(last ? [describeRun(last)] : ['no deploy has run from this config yet']),
+  ].join('\n\n');
   const healthy = hosts.every((h) => h.healthy && !h.testActivation);
-  return { exitCode: healthy ? ExitCode.ok : ExitCode.failed, data: { hosts, lastRun: last && { ...last, hosts: Object.fromEntries(last.hosts) } }, text };
+  return {
+    exitCode: healthy ? ExitCode.ok : ExitCode.failed,
+    data: { hosts, lastRun: last && { ...last, hosts: Object.fromEntries(last.hosts) } },
+    text,
+  };
 }
 
-async function hostStatus(ctx: Context, host: Context['hosts'][number], last: RunSummary | null): Promise<HostStatus> {
+async function hostStatus(
+  ctx: Context,
+  host: Context['hosts'][number],
+  last: RunSummary | null,
+): Promise<HostStatus> {
   const exec = ctx.executor(host);
   const inRun = last?.hosts.get(host.name);
   const status: HostStatus = {
@@ -63,13 +76,27 @@ async function hostStatus(ctx: Context, host: Context['hosts'][number], last: Ru
   try {
     const [state, check] = await Promise.all([
       readSystemState(exec),
-      checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now() - 10 * 60_000, sinceProcessStart: true, expectedNodes: null, fetch: ctx.fetch }, ['unit', 'api', 'journal']),
+      checkHost(
+        exec,
+        {
+          health: ctx.config.health,
+          nix: ctx.config.programs.nix,
+          sinceMs: ctx.now() - 10 * 60_000,
+          sinceProcessStart: true,
+          expectedNodes: null,
+          fetch: ctx.fetch,
+        },
+        ['unit', 'api', 'journal'],
+      ),
     ]);
     const current = state.generations.find((g) => g.current);
     status.generation = current?.number ?? null;
     status.running = state.running;
     status.testActivation = state.running !== null && current?.path !== state.running;
-    status.exo = state.generations.find((g) => g.running)?.exo ?? state.runningRelease?.identity ?? (status.testActivation ? 'test activation' : 'unknown');
+    status.exo =
+      state.generations.find((g) => g.running)?.exo ??
+      state.runningRelease?.identity ??
+      (status.testActivation ? 'test activation' : 'unknown');
     status.exoState = check.unit ? `${check.unit.activeState}/${check.unit.subState}` : '?';
     status.healthy = check.healthy;
     status.problems = check.problems;
@@ -83,14 +110,23 @@ async function hostStatus(ctx: Context, host: Context['hosts'][number], last: Ru
 
 function describeRun(r: RunSummary): string {
   const unfinished = [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase));
-  const lines = [`last deploy ${r.id} (${r.command}): ${r.outcome ?? `did not finish (no end in its journal; PID ${r.pid ?? '?'})`}`];
-  if (r.outcome === null && r.lastStep) lines.push(`  last step written: ${r.lastStep.step} ${r.lastStep.host ?? ''} ${r.lastStep.ok ? 'ok' : 'FAILED'} at ${r.lastStep.at}`);
+  const lines = [
+    `last deploy ${r.id} (${r.command}): ${r.outcome ?? `did not finish (no end in its journal; PID ${r.pid ?? '?'})`}`,
+  ];
+  if (r.outcome === null && r.lastStep)
+    lines.push(
+      `  last step written: ${r.lastStep.step} ${r.lastStep.host ?? ''} ${r.lastStep.ok ? 'ok' : 'FAILED'} at ${r.lastStep.at}`,
+    );
   const armed = [...r.hosts].filter(([, h]) => h.revertTimer?.state === 'armed');
   if (r.outcome === null && armed.length) {
-    lines.push(`  revert timers it left armed: ${armed.map(([n, h]) => `${n} (${h.revertTimer?.unit})`).join(', ')}: each host puts itself back on the system it ran before when its timer fires`);
+    lines.push(
+      `  revert timers it left armed: ${armed.map(([n, h]) => `${n} (${h.revertTimer?.unit})`).join(', ')}: each host puts itself back on the system it ran before when its timer fires`,
+    );
   }
   if (r.outcome !== 'success' && unfinished.length) {
-    lines.push(`  hosts it left on a new system: ${unfinished.map(([n, h]) => `${n} (${h.phase})`).join(', ')}`);
+    lines.push(
+      `  hosts it left on a new system: ${unfinished.map(([n, h]) => `${n} (${h.phase})`).join(', ')}`,
+    );
     lines.push('  `exo-deploy rollback --last` returns them to the systems they ran before');
   }
   return lines.join('\n');

@@ -43,7 +43,10 @@ export function resolveHost(name: string, entry: Entry, defaults: Defaults): Hos
     name,
     target: entry.target,
     local: entry.target === 'local',
-    api: (entry.api ?? defaultApi(entry.target, entry.api_port ?? defaults.api_port)).replace(/\/+$/, ''),
+    api: (entry.api ?? defaultApi(entry.target, entry.api_port ?? defaults.api_port)).replace(
+      /\/+$/,
+      '',
+    ),
     tags: entry.tags,
     sshOptions: entry.ssh_options ?? defaults.ssh_options,
     sudo: entry.sudo ?? defaults.sudo,

@@ -49,7 +49,10 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (error) {
     const e = error as { line?: number; col?: number; message: string };
     const where = e.line === undefined ? '' : `:${e.line + 1}:${(e.col ?? 0) + 1}`;
-    throw usageError(`${file}${where}: TOML syntax error: ${e.message.split('\n')[0]}`, 'fix the file; nothing was changed');
+    throw usageError(
+      `${file}${where}: TOML syntax error: ${e.message.split('\n')[0]}`,
+      'fix the file; nothing was changed',
+    );
   }
   const config = await fromParsed(raw, path.dirname(path.resolve(file)), file);
   if (config.flakeIsPath) await requireFlake(config.flake, file);
@@ -61,25 +64,49 @@ export function localConfig(overrides: Record<string, unknown>): Promise<Config>
   return fromParsed(overrides, process.cwd(), undefined);
 }
 
-export async function fromParsed(raw: unknown, dir: string, file: string | undefined): Promise<Config> {
+export async function fromParsed(
+  raw: unknown,
+  dir: string,
+  file: string | undefined,
+): Promise<Config> {
   const parsed = ConfigFile.safeParse(raw);
-  if (!parsed.success) throw usageError(formatIssues(parsed.error.issues, file), 'fix the file; nothing was changed');
+  if (!parsed.success)
+    throw usageError(formatIssues(parsed.error.issues, file), 'fix the file; nothing was changed');
   const c = parsed.data;
   if (c.rollout.canary && !(c.rollout.canary in c.hosts)) {
-    throw usageError(`${file ?? 'configuration'}: rollout.canary: no host is named "${c.rollout.canary}"`, `hosts: ${Object.keys(c.hosts).join(', ')}`);
+    throw usageError(
+      `${file ?? 'configuration'}: rollout.canary: no host is named "${c.rollout.canary}"`,
+      `hosts: ${Object.keys(c.hosts).join(', ')}`,
+    );
   }
-  const hosts = Object.entries(c.hosts).map(([name, entry]) => resolveHost(name, entry, c.defaults));
+  const hosts = Object.entries(c.hosts).map(([name, entry]) =>
+    resolveHost(name, entry, c.defaults),
+  );
   const ipv6 = hosts.filter((h) => isIpv6Url(h.api));
   if (ipv6.length) {
-    const lines = ipv6.map((h) => `hosts.${h.name}.api: not set, so it is the target's address, ${addressOf(h.target)}, an IPv6 one; ${IPV4_ONLY}`);
-    throw usageError(`${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`, 'set api = "http://IPv4:52415" for these hosts');
+    const lines = ipv6.map(
+      (h) =>
+        `hosts.${h.name}.api: not set, so it is the target's address, ${addressOf(h.target)}, an IPv6 one; ${IPV4_ONLY}`,
+    );
+    throw usageError(
+      `${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`,
+      'set api = "http://IPv4:52415" for these hosts',
+    );
   }
   // The deployer confirms every third of confirm_timeout, and one confirmation may take a whole
   // ssh connect: with less, a host could revert while everything is well.
-  const hasty = hosts.filter((h) => !h.local && h.confirmTimeoutMs < CONFIRMS_PER_TIMEOUT * c.timeouts.ssh_connect);
+  const hasty = hosts.filter(
+    (h) => !h.local && h.confirmTimeoutMs < CONFIRMS_PER_TIMEOUT * c.timeouts.ssh_connect,
+  );
   if (hasty.length) {
-    const lines = hasty.map((h) => `hosts.${h.name}: confirm_timeout ${formatDuration(h.confirmTimeoutMs)} is less than ${CONFIRMS_PER_TIMEOUT} × timeouts.ssh_connect (${formatDuration(c.timeouts.ssh_connect)}): the host could put itself back while the deployer still reaches it`);
-    throw usageError(`${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`, `raise confirm_timeout to at least ${formatDuration(CONFIRMS_PER_TIMEOUT * c.timeouts.ssh_connect)} or lower timeouts.ssh_connect`);
+    const lines = hasty.map(
+      (h) =>
+        `hosts.${h.name}: confirm_timeout ${formatDuration(h.confirmTimeoutMs)} is less than ${CONFIRMS_PER_TIMEOUT} × timeouts.ssh_connect (${formatDuration(c.timeouts.ssh_connect)}): the host could put itself back while the deployer still reaches it`,
+    );
+    throw usageError(
+      `${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`,
+      `raise confirm_timeout to at least ${formatDuration(CONFIRMS_PER_TIMEOUT * c.timeouts.ssh_connect)} or lower timeouts.ssh_connect`,
+    );
   }
   const flakeIsPath = !/^[a-z+]+:/.test(c.flake);
   return {
@@ -105,7 +132,9 @@ export async function fromParsed(raw: unknown, dir: string, file: string | undef
 /** A program given as a relative path ("./bin/x") is relative to the config's folder. */
 function resolvePrograms(programs: ConfigFile['programs'], dir: string): ConfigFile['programs'] {
   const resolve = (p: string) => (p.includes('/') ? path.resolve(dir, p) : p);
-  return Object.fromEntries(Object.entries(programs).map(([k, v]) => [k, resolve(v)])) as ConfigFile['programs'];
+  return Object.fromEntries(
+    Object.entries(programs).map(([k, v]) => [k, resolve(v)]),
+  ) as ConfigFile['programs'];
 }
 
 export function formatIssues(issues: z.core.$ZodIssue[], file: string | undefined): string {
@@ -115,13 +144,21 @@ export function formatIssues(issues: z.core.$ZodIssue[], file: string | undefine
       const where = issue.path.length ? `${keyPath}.` : '';
       return `${issue.keys.map((k) => `${where}${k}`).join(', ')}: unknown key (check the spelling; see README "Configuration")`;
     }
-    if (issue.code === 'invalid_key') return `${keyPath}: ${issue.issues[0]?.message ?? issue.message}`;
+    if (issue.code === 'invalid_key')
+      return `${keyPath}: ${issue.issues[0]?.message ?? issue.message}`;
     return `${keyPath}: ${issue.message}`;
   });
   return `${file ?? 'configuration'}: invalid configuration:\n  ${lines.join('\n  ')}`;
 }
 
 async function requireFlake(flake: string, file: string): Promise<void> {
-  const found = await stat(path.join(flake, 'flake.nix')).then(() => true, () => false);
-  if (!found) throw usageError(`${file}: flake: no flake.nix in ${flake}`, 'set "flake" to the folder of your config flake, relative to the config file');
+  const found = await stat(path.join(flake, 'flake.nix')).then(
+    () => true,
+    () => false,
+  );
+  if (!found)
+    throw usageError(
+      `${file}: flake: no flake.nix in ${flake}`,
+      'set "flake" to the folder of your config flake, relative to the config file',
+    );
 }

@@ -12,8 +12,13 @@ const duration = z
   })
   .transform((text) => parseDuration(text) as number);
 
-const plainText = z.string().min(1).regex(/^[^\0\n\r]*$/, 'must not contain NUL or line breaks');
-const absPath = z.string().regex(SAFE_ABS_PATH, 'expected an absolute path of letters, digits and ._+@%/-');
+const plainText = z
+  .string()
+  .min(1)
+  .regex(/^[^\0\n\r]*$/, 'must not contain NUL or line breaks');
+const absPath = z
+  .string()
+  .regex(SAFE_ABS_PATH, 'expected an absolute path of letters, digits and ._+@%/-');
 const program = plainText.refine((p) => !p.startsWith('-'), 'must not start with "-"');
 
 /** The lines real exo writes when something fails, in both eras (libp2p 1.0 releases and
@@ -42,7 +47,7 @@ export const DEFAULT_JOURNAL_PATTERNS = [
 
 /** An http(s) URL whose host is an IPv6 literal ("http://[fd00::5]:52415"). */
 export const isIpv6Url = (url: string) => new URL(url).hostname.startsWith('[');
-export const IPV4_ONLY = 'exo\'s API listens on IPv4 only (0.0.0.0)';
+export const IPV4_ONLY = "exo's API listens on IPv4 only (0.0.0.0)";
 
 /** Settings a host inherits from [defaults] and may override. */
 const hostSettings = {
@@ -54,7 +59,10 @@ const hostSettings = {
   exo_state_dir: absPath,
   api_port: z.number().int().min(1).max(65535),
   substitute_on_target: z.boolean(),
-  confirm_timeout: duration.refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'expected a duration from "10s" to "1h"'),
+  confirm_timeout: duration.refine(
+    (ms) => ms >= 10_000 && ms <= 3_600_000,
+    'expected a duration from "10s" to "1h"',
+  ),
   build_on: z.enum(['deployer', 'target']),
 };
 
@@ -85,7 +93,10 @@ const HostEntry = z.strictObject({
   ]),
   api: z
     .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "http://10.0.0.2:52415"' })
-    .refine((url) => !isIpv6Url(url), `${IPV4_ONLY}: use the host's IPv4 address or a name that resolves to it`)
+    .refine(
+      (url) => !isIpv6Url(url),
+      `${IPV4_ONLY}: use the host's IPv4 address or a name that resolves to it`,
+    )
     .optional(),
   tags: z.array(z.string().regex(TAG, 'expected letters, digits and _.-')).default([]),
   ssh_options: hostSettings.ssh_options.optional(),
@@ -101,7 +112,9 @@ const HostEntry = z.strictObject({
 });
 
 const Health = z.strictObject({
-  probes: z.array(z.string().regex(/^\/[A-Za-z0-9/_.?=&-]*$/, 'expected an API path such as "/models"')).default(['/node_id', '/models', '/state']),
+  probes: z
+    .array(z.string().regex(/^\/[A-Za-z0-9/_.?=&-]*$/, 'expected an API path such as "/models"'))
+    .default(['/node_id', '/models', '/state']),
   journal_patterns: z.array(plainText).default(DEFAULT_JOURNAL_PATTERNS),
   soak: duration.default(30_000),
   timeout: duration.default(5_000),
@@ -173,7 +186,14 @@ export const ConfigFile = z.strictObject({
   defaults: Defaults.prefault({}),
   health: Health.prefault({}),
   backup: Backup.prefault({}),
-  hosts: z.record(z.string().regex(HOST_NAME, 'a host name must be letters, digits and _.- and not start with "-"'), HostEntry).default({}),
+  hosts: z
+    .record(
+      z
+        .string()
+        .regex(HOST_NAME, 'a host name must be letters, digits and _.- and not start with "-"'),
+      HostEntry,
+    )
+    .default({}),
   programs: Programs.prefault({}),
   build: Build.prefault({}),
   timeouts: Timeouts.prefault({}),

@@ -22,7 +22,11 @@ export function hookEnv(record: RunRecord): Record<string, string> {
 export async function runHook(ctx: Context, name: HookName, record: RunRecord): Promise<void> {
   const argv = ctx.config.hooks[name];
   if (!argv) return;
-  const result = await ctx.deployer.run(argv, { env: hookEnv(record), timeoutMs: ctx.config.hooks.timeout, cwd: ctx.config.dir });
+  const result = await ctx.deployer.run(argv, {
+    env: hookEnv(record),
+    timeoutMs: ctx.config.hooks.timeout,
+    cwd: ctx.config.dir,
+  });
   if (result.exitCode === 0 && !result.timedOut) {
     ctx.log.info(`hook ${name}: ok`);
     return;
@@ -32,5 +36,9 @@ export async function runHook(ctx: Context, name: HookName, record: RunRecord): 
     ctx.log.warn(`hook post_deploy ${why}`);
     return;
   }
-  throw new ExoDeployError(`hook pre_deploy ${why}: the deploy did not start, nothing changed`, ExitCode.failed, { hint: `the hook is [hooks] pre_deploy in ${ctx.config.file}` });
+  throw new ExoDeployError(
+    `hook pre_deploy ${why}: the deploy did not start, nothing changed`,
+    ExitCode.failed,
+    { hint: `the hook is [hooks] pre_deploy in ${ctx.config.file}` },
+  );
 }

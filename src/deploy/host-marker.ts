@@ -8,7 +8,12 @@ import os from 'node:os';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
-import { createExclusiveArgv, FILE_TAKEN_EXIT, removeIfArgv, replaceIfArgv } from '../programs/coreutils.js';
+import {
+  createExclusiveArgv,
+  FILE_TAKEN_EXIT,
+  removeIfArgv,
+  replaceIfArgv,
+} from '../programs/coreutils.js';
 import { processAlive } from './lock.js';
 
 export const MARKER_FILE = '/run/exo-deploy/deploy.lock';
@@ -25,7 +30,11 @@ export interface Marker {
 
 /** A marker not renewed for this long is a leftover (its deploy cannot still be running): one
  * batch's build, activation, waits and soak. */
-export const markerMaxAgeMs = (ctx: Context) => ctx.config.timeouts.build + ctx.config.timeouts.activate + 2 * ctx.config.health.ready_timeout + ctx.config.health.soak;
+export const markerMaxAgeMs = (ctx: Context) =>
+  ctx.config.timeouts.build +
+  ctx.config.timeouts.activate +
+  2 * ctx.config.health.ready_timeout +
+  ctx.config.health.soak;
 
 const temp = () => `${MARKER_FILE}.${randomUUID()}`;
 
@@ -35,8 +44,17 @@ export class HostMarkers {
   private readonly placed = new Map<string, string>();
   private readonly mine: Marker;
 
-  constructor(private readonly ctx: Context, readonly run: string) {
-    this.mine = { run, deployer: os.hostname(), user: os.userInfo().username, pid: process.pid, startedAt: new Date(ctx.now()).toISOString() };
+  constructor(
+    private readonly ctx: Context,
+    readonly run: string,
+  ) {
+    this.mine = {
+      run,
+      deployer: os.hostname(),
+      user: os.userInfo().username,
+      pid: process.pid,
+      startedAt: new Date(ctx.now()).toISOString(),
+    };
   }
 
   get hosts(): string[] {
@@ -47,39 +65,85 @@ export class HostMarkers {
    * marker (its deploy's process gone, or too old) is taken over with a warning. */
   async place(hosts: readonly Host[]): Promise<void> {
     const text = JSON.stringify(this.mine);
-    const refusals = await Promise.all(hosts.map(async (h) => {
-      const exec = this.ctx.executor(h);
-      const r = await exec.run(createExclusiveArgv(MARKER_FILE, temp()), { root: true, mutates: true, input: `${text}\n` });
-      if (r.exitCode === 0) return this.mark(h, text);
-      if (r.exitCode !== FILE_TAKEN_EXIT) throw new ExoDeployError(`${h.name}: cannot write the deploy marker ${MARKER_FILE}: ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.failed, { host: h.name });
-      const found = r.stdout.trim();
-      const holder = parseMarker(found);
-      if (holder?.run === this.run) return this.mark(h, found);
-      if (!holder || !this.leftover(holder)) return refusal(h, holder);
-      this.ctx.log.warn(`${h.name}: taking over a leftover deploy marker of run ${holder.run} (${holder.user}@${holder.deployer}, since ${holder.startedAt})`);
-      const taken = await exec.run(replaceIfArgv(MARKER_FILE, found, temp(), `${MARKER_FILE}.aside.${randomUUID()}`), { root: true, mutates: true, input: `${text}\n` });
-      return taken.exitCode === 0 ? this.mark(h, text) : refusal(h, null);
-    }));
+    const refusals = await Promise.all(
+      hosts.map(async (h) => {
+        const exec = this.ctx.executor(h);
+        const r = await exec.run(createExclusiveArgv(MARKER_FILE, temp()), {
+          root: true,
+          mutates: true,
+          input: `${text}\n`,
+        });
+        if (r.exitCode === 0) return this.mark(h, text);
+        if (r.exitCode !== FILE_TAKEN_EXIT)
+          throw new ExoDeployError(
+            `${h.name}: cannot write the deploy marker ${MARKER_FILE}: ${r.stderr.trim() || `exit ${r.exitCode}`}`,
+            ExitCode.failed,
+            { host: h.name },
+          );
+        const found = r.stdout.trim();
+        const holder = parseMarker(found);
+        if (holder?.run === this.run) return this.mark(h, found);
+        if (!holder || !this.leftover(holder)) return refusal(h, holder);
+        this.ctx.log.warn(
+          `${h.name}: taking over a leftover deploy marker of run ${holder.run} (${holder.user}@${holder.deployer}, since ${holder.startedAt})`,
+        );
+        const taken = await exec.run(
+          replaceIfArgv(MARKER_FILE, found, temp(), `${MARKER_FILE}.aside.${randomUUID()}`),
+          { root: true, mutates: true, input: `${text}\n` },
+        );
+        return taken.exitCode === 0 ? this.mark(h, text) : refusal(h, null);
+      }),
+    );
     const refused = refusals.find((x): x is ExoDeployError => x instanceof ExoDeployError);
     if (refused) throw refused;
   }
 
   /** Tells other deploys this run is still at work on these hosts (a long rollout). */
   async renew(hosts: readonly Host[]): Promise<void> {
-    await Promise.all(hosts.filter((h) => this.placed.has(h.name)).map(async (h) => {
-      const text = JSON.stringify({ ...this.mine, renewedAt: new Date(this.ctx.now()).toISOString() });
-      const r = await this.ctx.executor(h).run(replaceIfArgv(MARKER_FILE, this.placed.get(h.name) as string, temp(), `${MARKER_FILE}.aside.${randomUUID()}`), { root: true, mutates: true, input: `${text}\n` });
-      if (r.exitCode === 0) this.placed.set(h.name, text);
-      else this.ctx.log.warn(`${h.name}: its deploy marker is no longer this run's: another deploy may have taken it over`);
-    }));
+    await Promise.all(
+      hosts
+        .filter((h) => this.placed.has(h.name))
+        .map(async (h) => {
+          const text = JSON.stringify({
+            ...this.mine,
+            renewedAt: new Date(this.ctx.now()).toISOString(),
+          });
+          const r = await this.ctx
+            .executor(h)
+            .run(
+              replaceIfArgv(
+                MARKER_FILE,
+                this.placed.get(h.name) as string,
+                temp(),
+                `${MARKER_FILE}.aside.${randomUUID()}`,
+              ),
+              { root: true, mutates: true, input: `${text}\n` },
+            );
+          if (r.exitCode === 0) this.placed.set(h.name, text);
+          else
+            this.ctx.log.warn(
+              `${h.name}: its deploy marker is no longer this run's: another deploy may have taken it over`,
+            );
+        }),
+    );
   }
 
   /** Removes this run's markers (best effort: a marker left by a crash is taken over later). */
   async remove(): Promise<void> {
-    await Promise.allSettled(this.ctx.hosts.filter((h) => this.placed.has(h.name)).map(async (h) => {
-      await this.ctx.executor(h).run(removeIfArgv(MARKER_FILE, this.placed.get(h.name) as string), { root: true, mutates: true, afterInterrupt: true });
-      this.placed.delete(h.name);
-    }));
+    await Promise.allSettled(
+      this.ctx.hosts
+        .filter((h) => this.placed.has(h.name))
+        .map(async (h) => {
+          await this.ctx
+            .executor(h)
+            .run(removeIfArgv(MARKER_FILE, this.placed.get(h.name) as string), {
+              root: true,
+              mutates: true,
+              afterInterrupt: true,
+            });
+          this.placed.delete(h.name);
+        }),
+    );
   }
 
   private mark(h: Host, text: string): null {
@@ -96,16 +160,25 @@ export class HostMarkers {
 
 /** Removes the markers a run left (`rollback --last` of an interrupted run): only those that are
  * still that run's. */
-export async function removeMarkersOf(ctx: Context, hosts: readonly Host[], run: string): Promise<void> {
-  await Promise.allSettled(hosts.map(async (h) => {
-    const exec = ctx.executor(h);
-    const found = (await exec.run(['cat', MARKER_FILE], { root: true })).stdout.trim();
-    if (parseMarker(found)?.run === run) await exec.run(removeIfArgv(MARKER_FILE, found), { root: true, mutates: true });
-  }));
+export async function removeMarkersOf(
+  ctx: Context,
+  hosts: readonly Host[],
+  run: string,
+): Promise<void> {
+  await Promise.allSettled(
+    hosts.map(async (h) => {
+      const exec = ctx.executor(h);
+      const found = (await exec.run(['cat', MARKER_FILE], { root: true })).stdout.trim();
+      if (parseMarker(found)?.run === run)
+        await exec.run(removeIfArgv(MARKER_FILE, found), { root: true, mutates: true });
+    }),
+  );
 }
 
 function refusal(host: Host, holder: Marker | null): ExoDeployError {
-  const who = holder ? `${holder.user}@${holder.deployer} (PID ${holder.pid}, run ${holder.run}, since ${holder.startedAt})` : 'another deploy';
+  const who = holder
+    ? `${holder.user}@${holder.deployer} (PID ${holder.pid}, run ${holder.run}, since ${holder.startedAt})`
+    : 'another deploy';
   return new ExoDeployError(`${host.name} is being deployed by ${who}`, ExitCode.locked, {
     host: host.name,
     hint: `wait for that deploy; if it is gone, remove ${MARKER_FILE} on ${host.name}`,

@@ -18,7 +18,14 @@ export type JournalEvent =
   | { type: 'before'; host: string; before: BeforeOnHost }
   | { type: 'built'; host: string; systemPath: string }
   | { type: 'phase'; host: string; phase: HostPhase }
-  | { type: 'step'; step: string; host: string | null; ok: boolean; durationMs: number; error?: string }
+  | {
+      type: 'step';
+      step: string;
+      host: string | null;
+      ok: boolean;
+      durationMs: number;
+      error?: string;
+    }
   | { type: 'revert-timer'; host: string; unit: string; state: RevertTimerState }
   | { type: 'end'; outcome: string; exitCode: number };
 
@@ -26,10 +33,12 @@ export type Stamped = JournalEvent & { at: string };
 export type StepEvent = Extract<JournalEvent, { type: 'step' }> & { at: string };
 
 export const runsDir = (stateDir: string) => path.join(stateDir, 'runs');
-export const journalFile = (stateDir: string, id: string) => path.join(runsDir(stateDir), id, 'journal.jsonl');
+export const journalFile = (stateDir: string, id: string) =>
+  path.join(runsDir(stateDir), id, 'journal.jsonl');
 
 const NOTE_DELAY_MS = 100;
-const line = (event: JournalEvent) => `${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`;
+const line = (event: JournalEvent) =>
+  `${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`;
 
 export class RunJournal {
   private pending: { line: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
@@ -57,7 +66,11 @@ export class RunJournal {
     }, NOTE_DELAY_MS).unref();
   }
 
-  private enqueue(event: JournalEvent, resolve: () => void, reject: (error: unknown) => void): void {
+  private enqueue(
+    event: JournalEvent,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+  ): void {
     this.pending.push({ line: line(event), resolve, reject });
     if (!this.flushing) void this.flush();
   }
@@ -83,7 +96,8 @@ export class RunJournal {
     try {
       const { size } = await handle.stat();
       // a line torn by a crash: the next event starts a line of its own
-      const torn = size > 0 && (await handle.read(Buffer.alloc(1), 0, 1, size - 1)).buffer[0] !== 0x0a;
+      const torn =
+        size > 0 && (await handle.read(Buffer.alloc(1), 0, 1, size - 1)).buffer[0] !== 0x0a;
       try {
         // writeFile writes it all or fails (write() may write part of it, on a full disk)
         await handle.writeFile(torn ? `\n${text}` : text);
@@ -127,10 +141,23 @@ export interface RunSummary {
 /** Folds a journal into each host's last known state. A torn last line (a crash while
  * writing) is ignored: every earlier line was fsynced whole. */
 export function foldJournal(text: string): RunSummary {
-  const summary: RunSummary = { id: '?', command: '?', pid: null, startedAt: null, outcome: null, exitCode: null, hosts: new Map(), lastStep: null };
+  const summary: RunSummary = {
+    id: '?',
+    command: '?',
+    pid: null,
+    startedAt: null,
+    outcome: null,
+    exitCode: null,
+    hosts: new Map(),
+    lastStep: null,
+  };
   const host = (name: string) => {
     let h = summary.hosts.get(name);
-    if (!h) summary.hosts.set(name, (h = { before: null, built: null, phase: 'pending', revertTimer: null }));
+    if (!h)
+      summary.hosts.set(
+        name,
+        (h = { before: null, built: null, phase: 'pending', revertTimer: null }),
+      );
     return h;
   };
   for (const line of text.split('\n')) {
@@ -172,7 +199,8 @@ export function foldJournal(text: string): RunSummary {
 /** Whether a run left hosts on a system no gate passed, or where a rollback failed: it did
  * not end (a kill), was interrupted, or its rollback failed. */
 export function unresolvedHosts(r: RunSummary): string[] {
-  if (r.outcome !== null && r.outcome !== 'interrupted' && r.outcome !== 'rollback-failed') return [];
+  if (r.outcome !== null && r.outcome !== 'interrupted' && r.outcome !== 'rollback-failed')
+    return [];
   return [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase)).map(([name]) => name);
 }
 
@@ -180,13 +208,17 @@ export function unresolvedHosts(r: RunSummary): string[] {
  * failed build) do not hide it. */
 export async function lastRunThatChanged(stateDir: string): Promise<RunSummary | null> {
   for await (const run of runsNewestFirst(stateDir)) {
-    if ([...run.hosts.values()].some((h) => !['pending', 'built', 'unchanged'].includes(h.phase))) return run;
+    if ([...run.hosts.values()].some((h) => !['pending', 'built', 'unchanged'].includes(h.phase)))
+      return run;
   }
   return null;
 }
 
 async function* runsNewestFirst(stateDir: string): AsyncGenerator<RunSummary> {
-  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[])).filter((n) => TIMESTAMP_ID.test(n)).sort().reverse();
+  const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[]))
+    .filter((n) => TIMESTAMP_ID.test(n))
+    .sort()
+    .reverse();
   for (const id of ids) {
     const text = await readFile(journalFile(stateDir, id), 'utf8').catch(() => null);
     if (text !== null) yield foldJournal(text);

@@ -22,10 +22,20 @@ export interface DeployLock {
   release(): Promise<void>;
 }
 
-export async function acquireDeployLock(stateDir: string, command: string, log: Log): Promise<DeployLock> {
+export async function acquireDeployLock(
+  stateDir: string,
+  command: string,
+  log: Log,
+): Promise<DeployLock> {
   await mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, 'deploy.lock');
-  const me: LockOwner = { pid: process.pid, host: os.hostname(), user: os.userInfo().username, startedAt: new Date().toISOString(), command };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: os.hostname(),
+    user: os.userInfo().username,
+    startedAt: new Date().toISOString(),
+    command,
+  };
   const mine = `${JSON.stringify(me)}\n`;
   // The owner is written whole under a name of this process's, then linked in place: the lock
   // never exists without its owner, and link() fails when a lock is there.
@@ -51,12 +61,21 @@ export async function acquireDeployLock(stateDir: string, command: string, log: 
       if (text === null) continue; // released meanwhile
       const holder = parseOwner(text);
       if (!holder) {
-        throw new ExoDeployError(`the deploy lock ${file} cannot be read`, ExitCode.locked, { hint: `no exo-deploy writes such a lock: look at it, and remove it if no deploy runs` });
+        throw new ExoDeployError(`the deploy lock ${file} cannot be read`, ExitCode.locked, {
+          hint: `no exo-deploy writes such a lock: look at it, and remove it if no deploy runs`,
+        });
       }
       if (holder.host !== me.host || processAlive(holder.pid)) {
-        throw new ExoDeployError(`another deploy holds the lock ${file}: ${holder.user}@${holder.host}, PID ${holder.pid}, since ${holder.startedAt} (${holder.command})`, ExitCode.locked, {
-          hint: holder.host === me.host ? 'wait for it to finish' : `it runs on ${holder.host}; if that run is gone, remove ${file}`,
-        });
+        throw new ExoDeployError(
+          `another deploy holds the lock ${file}: ${holder.user}@${holder.host}, PID ${holder.pid}, since ${holder.startedAt} (${holder.command})`,
+          ExitCode.locked,
+          {
+            hint:
+              holder.host === me.host
+                ? 'wait for it to finish'
+                : `it runs on ${holder.host}; if that run is gone, remove ${file}`,
+          },
+        );
       }
       // Stale: moved aside (of several takers, one moves this very file), checked to be the
       // one read, removed; then linked again. A lock that is not the stale one goes back.
@@ -72,10 +91,16 @@ export async function acquireDeployLock(stateDir: string, command: string, log: 
         await rm(aside, { force: true });
         continue;
       }
-      log.warn(`taking over a stale deploy lock (PID ${holder.pid} since ${holder.startedAt} is gone)`);
+      log.warn(
+        `taking over a stale deploy lock (PID ${holder.pid} since ${holder.startedAt} is gone)`,
+      );
       await rm(aside, { force: true });
     }
-    throw new ExoDeployError(`cannot take the deploy lock ${file}: it changed hands while it was tried`, ExitCode.locked, { hint: 'try again' });
+    throw new ExoDeployError(
+      `cannot take the deploy lock ${file}: it changed hands while it was tried`,
+      ExitCode.locked,
+      { hint: 'try again' },
+    );
   } finally {
     await rm(temp, { force: true });
   }

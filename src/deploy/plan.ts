@@ -6,7 +6,11 @@ import type { Release } from '../system/generations.js';
 import { onNewSystem, type HostPhase } from './record.js';
 
 /** Batches in order; every host of a batch is activated, gated and switched together. */
-export function planBatches(hosts: readonly Host[], strategy: Strategy, rollout: RolloutSettings): Host[][] {
+export function planBatches(
+  hosts: readonly Host[],
+  strategy: Strategy,
+  rollout: RolloutSettings,
+): Host[][] {
   if (hosts.length === 0) return [];
   switch (strategy) {
     case 'lockstep':
@@ -23,8 +27,14 @@ export function planBatches(hosts: readonly Host[], strategy: Strategy, rollout:
 
 /** Who goes back when `failed` (a batch) fails: with scope "all", every host on a new
  * system, batches already made permanent included; with "failed", that batch only. */
-export function hostsToRollBack(phases: ReadonlyMap<string, HostPhase>, scope: RolloutSettings['rollback_scope'], failed: readonly string[]): string[] {
-  return [...phases].filter(([name, phase]) => onNewSystem(phase) && (scope === 'all' || failed.includes(name))).map(([name]) => name);
+export function hostsToRollBack(
+  phases: ReadonlyMap<string, HostPhase>,
+  scope: RolloutSettings['rollback_scope'],
+  failed: readonly string[],
+): string[] {
+  return [...phases]
+    .filter(([name, phase]) => onNewSystem(phase) && (scope === 'all' || failed.includes(name)))
+    .map(([name]) => name);
 }
 
 /** items in order, `size` to a chunk (the last one may be smaller). */
@@ -35,13 +45,20 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Runs fn over items with at most `limit` at once (max_parallel), keeping the order of results. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      results[i] = await fn(items[i] as T, i).then((value) => ({ status: 'fulfilled', value }) as const, (reason: unknown) => ({ status: 'rejected', reason }) as const);
+      results[i] = await fn(items[i] as T, i).then(
+        (value) => ({ status: 'fulfilled', value }) as const,
+        (reason: unknown) => ({ status: 'rejected', reason }) as const,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
@@ -78,13 +95,33 @@ export function effectiveNamespace(release: Release | null): string | null {
 export function clusterSplits(systems: readonly RolloutSystem[]): string[] {
   const reasons: string[] = [];
   const noEra = systems.filter((s) => !s.release?.era);
-  if (noEra.length) reasons.push(`exo's era (libp2p or zenoh) is unknown on ${where(noEra)}: its release.json is missing or older than schema 2`);
-  const eras = groupBy(systems.filter((s) => s.release?.era), (s) => s.release?.era as string);
-  if (eras.size > 1) reasons.push(`${[...eras].map(([era, list]) => `${where(list)} run${list.length === 1 ? 's' : ''} a ${era}-era exo`).join(' but ')}, and the two eras never see each other`);
-  const zenohDefault = systems.filter((s) => s.release?.era === 'zenoh' && s.release.namespace === null);
-  if (zenohDefault.length) reasons.push(`${where(zenohDefault)} run${zenohDefault.length === 1 ? 's' : ''} a zenoh-era exo with no pinned namespace: its default is exo's Python package version, which release.json cannot tell`);
-  const namespaces = groupBy(systems.filter((s) => effectiveNamespace(s.release) !== null), (s) => effectiveNamespace(s.release) as string);
-  if (namespaces.size > 1) reasons.push(`the namespaces differ: ${[...namespaces].map(([ns, list]) => `"${ns}"${ns === LIBP2P_NETWORK_VERSION && list.every((s) => s.release?.namespace === null) ? ' (the libp2p default)' : ''} on ${where(list)}`).join(', ')}`);
+  if (noEra.length)
+    reasons.push(
+      `exo's era (libp2p or zenoh) is unknown on ${where(noEra)}: its release.json is missing or older than schema 2`,
+    );
+  const eras = groupBy(
+    systems.filter((s) => s.release?.era),
+    (s) => s.release?.era as string,
+  );
+  if (eras.size > 1)
+    reasons.push(
+      `${[...eras].map(([era, list]) => `${where(list)} run${list.length === 1 ? 's' : ''} a ${era}-era exo`).join(' but ')}, and the two eras never see each other`,
+    );
+  const zenohDefault = systems.filter(
+    (s) => s.release?.era === 'zenoh' && s.release.namespace === null,
+  );
+  if (zenohDefault.length)
+    reasons.push(
+      `${where(zenohDefault)} run${zenohDefault.length === 1 ? 's' : ''} a zenoh-era exo with no pinned namespace: its default is exo's Python package version, which release.json cannot tell`,
+    );
+  const namespaces = groupBy(
+    systems.filter((s) => effectiveNamespace(s.release) !== null),
+    (s) => effectiveNamespace(s.release) as string,
+  );
+  if (namespaces.size > 1)
+    reasons.push(
+      `the namespaces differ: ${[...namespaces].map(([ns, list]) => `"${ns}"${ns === LIBP2P_NETWORK_VERSION && list.every((s) => s.release?.namespace === null) ? ' (the libp2p default)' : ''} on ${where(list)}`).join(', ')}`,
+    );
   return reasons;
 }
 
@@ -92,7 +129,12 @@ export function clusterSplits(systems: readonly RolloutSystem[]): string[] {
 function where(systems: readonly RolloutSystem[]): string {
   const now = systems.filter((s) => s.system === 'now').map((s) => s.host);
   const next = systems.filter((s) => s.system === 'new').map((s) => s.host);
-  return [now.length ? `${now.join(', ')} (now)` : '', next.length ? `${next.join(', ')} (new system)` : ''].filter(Boolean).join(' and ');
+  return [
+    now.length ? `${now.join(', ')} (now)` : '',
+    next.length ? `${next.join(', ')} (new system)` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ');
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {

@@ -5,12 +5,20 @@ import { lastLines } from '../run/executor.js';
 import type { GateResult } from '../steps/health-gate.js';
 import type { BeforeOnHost, RunJournal } from './journal.js';
 
-export type HostPhase = 'pending' | 'built' | 'activated' | 'permanent' | 'unchanged' | 'rolled-back' | 'rollback-failed';
+export type HostPhase =
+  | 'pending'
+  | 'built'
+  | 'activated'
+  | 'permanent'
+  | 'unchanged'
+  | 'rolled-back'
+  | 'rollback-failed';
 
 /** The host may run the new system: activated (test) or made permanent (switch). */
 export const onNewSystem = (phase: HostPhase) => phase === 'activated' || phase === 'permanent';
 /** What `rollback --last` and `status` treat as not back where it was: also a failed rollback. */
-export const leftOnNewSystem = (phase: HostPhase) => onNewSystem(phase) || phase === 'rollback-failed';
+export const leftOnNewSystem = (phase: HostPhase) =>
+  onNewSystem(phase) || phase === 'rollback-failed';
 
 /** A host's revert timer: armed (it puts the host back unless confirmed), stopped, or fired
  * (the host put itself back). */
@@ -19,7 +27,13 @@ export type RevertTimerState = 'armed' | 'stopped' | 'fired';
 export interface HostRecord {
   host: string;
   /** exo: the identity of the exo each system carries (release.json), or 'unknown'. */
-  before: { running: string | null; profileGeneration: number | null; profilePath: string | null; exo: string; healthy: boolean | null };
+  before: {
+    running: string | null;
+    profileGeneration: number | null;
+    profilePath: string | null;
+    exo: string;
+    healthy: boolean | null;
+  };
   built: { systemPath: string | null; exo: string | null };
   backupId: string | null;
   diff: string[];
@@ -42,7 +56,14 @@ export interface StepRecord {
 }
 
 /** partly-rolled-back: with rollback_scope "failed", earlier batches keep the new system. */
-export type RunOutcome = 'success' | 'no-change' | 'failed' | 'rolled-back' | 'partly-rolled-back' | 'rollback-failed' | 'interrupted';
+export type RunOutcome =
+  | 'success'
+  | 'no-change'
+  | 'failed'
+  | 'rolled-back'
+  | 'partly-rolled-back'
+  | 'rollback-failed'
+  | 'interrupted';
 
 export interface RunRecord {
   id: string;
@@ -65,7 +86,12 @@ export interface RunRecord {
 
 export class Recorder {
   private readonly byName = new Map<string, HostRecord>();
-  constructor(readonly run: RunRecord, private readonly log: Log, private readonly now: () => number, readonly journal: RunJournal | null) {}
+  constructor(
+    readonly run: RunRecord,
+    private readonly log: Log,
+    private readonly now: () => number,
+    readonly journal: RunJournal | null,
+  ) {}
 
   host(name: string): HostRecord {
     let found = this.byName.get(name);
@@ -103,22 +129,56 @@ export class Recorder {
   }
 
   /** Runs one step, records its duration, outcome and output, and shows progress on stderr. */
-  async step<T>(step: string, host: string | null, fn: () => Promise<T>, output: (value: T) => string = () => ''): Promise<T> {
+  async step<T>(
+    step: string,
+    host: string | null,
+    fn: () => Promise<T>,
+    output: (value: T) => string = () => '',
+  ): Promise<T> {
     const started = this.now();
     this.log.step({ event: 'step-start', step, host });
     try {
       const value = await fn();
       const durationMs = this.now() - started;
-      this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: true, outputTail: lastLines(output(value), 15) });
+      this.run.steps.push({
+        step,
+        host,
+        startedAt: new Date(started).toISOString(),
+        durationMs,
+        ok: true,
+        outputTail: lastLines(output(value), 15),
+      });
       this.journal?.note({ type: 'step', step, host, ok: true, durationMs });
       this.log.step({ event: 'step-end', step, host, ok: true, durationMs });
       return value;
     } catch (error) {
       const durationMs = this.now() - started;
       const message = error instanceof Error ? error.message : String(error);
-      this.run.steps.push({ step, host, startedAt: new Date(started).toISOString(), durationMs, ok: false, outputTail: '', error: message });
-      this.journal?.note({ type: 'step', step, host, ok: false, durationMs, error: message.split('\n')[0] });
-      this.log.step({ event: 'step-end', step, host, ok: false, durationMs, error: message.split('\n')[0] });
+      this.run.steps.push({
+        step,
+        host,
+        startedAt: new Date(started).toISOString(),
+        durationMs,
+        ok: false,
+        outputTail: '',
+        error: message,
+      });
+      this.journal?.note({
+        type: 'step',
+        step,
+        host,
+        ok: false,
+        durationMs,
+        error: message.split('\n')[0],
+      });
+      this.log.step({
+        event: 'step-end',
+        step,
+        host,
+        ok: false,
+        durationMs,
+        error: message.split('\n')[0],
+      });
       throw error;
     }
   }

@@ -8,7 +8,15 @@ import { CONFIRMS_PER_TIMEOUT, type Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { formatDuration } from '../config/duration.js';
-import { armRevertTimer, confirmRevertTimer, revertState, revertTimerUnit, stopRevertTimer, type Confirmation, type RevertTimer } from '../system/revert-timer.js';
+import {
+  armRevertTimer,
+  confirmRevertTimer,
+  revertState,
+  revertTimerUnit,
+  stopRevertTimer,
+  type Confirmation,
+  type RevertTimer,
+} from '../system/revert-timer.js';
 import type { BeforeOnHost } from './journal.js';
 import type { Recorder } from './record.js';
 
@@ -32,18 +40,32 @@ interface Armed {
 export class RevertTimers {
   private readonly armed = new Map<string, Armed>();
 
-  constructor(private readonly ctx: Context, private readonly rec: Recorder) {}
+  constructor(
+    private readonly ctx: Context,
+    private readonly rec: Recorder,
+  ) {}
 
   /** Arms the host's timer, to put it back on `before`. A local host has no connection to
    * lose; a host that runs no system yet (its first deploy) nothing to go back to. */
   async arm(host: Host, before: BeforeOnHost): Promise<void> {
     if (host.local || this.armed.has(host.name)) return;
     if (!before.running) {
-      this.ctx.log.warn(`${host.name}: runs no NixOS system yet, so no revert timer: nothing to go back to`);
+      this.ctx.log.warn(
+        `${host.name}: runs no NixOS system yet, so no revert timer: nothing to go back to`,
+      );
       return;
     }
     const unit = revertTimerUnit(this.rec.run.id);
-    const timer = await armRevertTimer(this.ctx.executor(host), unit, { running: before.running, profilePath: before.profilePath, profileGeneration: before.profileGeneration }, host.confirmTimeoutMs);
+    const timer = await armRevertTimer(
+      this.ctx.executor(host),
+      unit,
+      {
+        running: before.running,
+        profilePath: before.profilePath,
+        profileGeneration: before.profileGeneration,
+      },
+      host.confirmTimeoutMs,
+    );
     const entry: Armed = { host, timer, lastConfirmedAt: this.ctx.now(), done: false, lost: false };
     this.armed.set(host.name, entry);
     await this.rec.setRevertTimer(host.name, unit, 'armed');
@@ -57,7 +79,9 @@ export class RevertTimers {
     const period = entry.host.confirmTimeoutMs / CONFIRMS_PER_TIMEOUT;
     entry.next = setTimeout(async () => {
       if (entry.done || this.ctx.signal.aborted) return;
-      const c = await confirmRevertTimer(this.ctx.executor(entry.host), entry.timer, period).catch(() => null);
+      const c = await confirmRevertTimer(this.ctx.executor(entry.host), entry.timer, period).catch(
+        () => null,
+      );
       if (c?.confirmed) entry.lastConfirmedAt = this.ctx.now();
       else if (c) this.ctx.log.verbose(`${entry.host.name}: revert timer not confirmed: ${c.why}`);
       if (!entry.done && !this.ctx.signal.aborted) this.confirmLater(entry);
@@ -77,10 +101,15 @@ export class RevertTimers {
   async confirm(host: Host): Promise<Confirmation> {
     const entry = this.armed.get(host.name);
     if (!entry) return { confirmed: true };
-    if (entry.lost) return { confirmed: false, fired: false, why: 'it was left to its revert timer' };
+    if (entry.lost)
+      return { confirmed: false, fired: false, why: 'it was left to its revert timer' };
     const whys: string[] = [];
     for (;;) {
-      const c = await confirmRevertTimer(this.ctx.executor(host), entry.timer, host.confirmTimeoutMs / CONFIRMS_PER_TIMEOUT);
+      const c = await confirmRevertTimer(
+        this.ctx.executor(host),
+        entry.timer,
+        host.confirmTimeoutMs / CONFIRMS_PER_TIMEOUT,
+      );
       if (c.confirmed) {
         entry.lastConfirmedAt = this.ctx.now();
         return c;
@@ -98,11 +127,17 @@ export class RevertTimers {
   async mustConfirm(host: Host, after: string): Promise<void> {
     const c = await this.confirm(host);
     if (c.confirmed) return;
-    const next = c.fired ? 'it is putting itself back on the system it ran before' : 'it puts itself back on the system it ran before when its revert timer fires';
-    throw new ExoDeployError(`${host.name}: after ${after}, cannot be reached over a new ssh connection (${c.why}); ${next}`, ExitCode.failed, {
-      host: host.name,
-      hint: 'the release may stop sshd, close port 22 in the firewall, or break the network',
-    });
+    const next = c.fired
+      ? 'it is putting itself back on the system it ran before'
+      : 'it puts itself back on the system it ran before when its revert timer fires';
+    throw new ExoDeployError(
+      `${host.name}: after ${after}, cannot be reached over a new ssh connection (${c.why}); ${next}`,
+      ExitCode.failed,
+      {
+        host: host.name,
+        hint: 'the release may stop sshd, close port 22 in the firewall, or break the network',
+      },
+    );
   }
 
   /** Whether the deployer gave up on the host: its own timer puts it back. */
@@ -125,9 +160,17 @@ export class RevertTimers {
    * when it was given up (cut off), since its timer is then the only way back.
    */
   async stopAll(): Promise<void> {
-    await Promise.allSettled([...this.armed.values()].filter((e) => !e.lost).map((e) =>
-      this.stop(e.host).catch((error: unknown) => this.ctx.log.warn(`${e.host.name}: ${error instanceof Error ? error.message : String(error)}: stop it with \`systemctl stop ${e.timer.unit}.timer\` on the host, or it puts the host back when it fires`)),
-    ));
+    await Promise.allSettled(
+      [...this.armed.values()]
+        .filter((e) => !e.lost)
+        .map((e) =>
+          this.stop(e.host).catch((error: unknown) =>
+            this.ctx.log.warn(
+              `${e.host.name}: ${error instanceof Error ? error.message : String(error)}: stop it with \`systemctl stop ${e.timer.unit}.timer\` on the host, or it puts the host back when it fires`,
+            ),
+          ),
+        ),
+    );
     for (const e of this.armed.values()) this.endConfirmations(e);
   }
 
@@ -147,22 +190,32 @@ export class RevertTimers {
         if (state.done) {
           await stopRevertTimer(exec, entry.timer).catch(() => false); // its files
           await this.rec.setRevertTimer(host.name, entry.timer.unit, 'fired');
-          if (state.exitCode === 0 || state.exitCode === 4) return `its revert timer ${entry.timer.unit} put it back (switch-to-configuration exit ${state.exitCode})`;
-          throw new ExoDeployError(`${host.name}: its revert timer ${entry.timer.unit} fired, and the revert failed (exit ${state.exitCode})`, ExitCode.needsPerson, {
-            host: host.name,
-            hint: `see \`journalctl -u ${entry.timer.unit}.service\` on ${host.name}`,
-          });
+          if (state.exitCode === 0 || state.exitCode === 4)
+            return `its revert timer ${entry.timer.unit} put it back (switch-to-configuration exit ${state.exitCode})`;
+          throw new ExoDeployError(
+            `${host.name}: its revert timer ${entry.timer.unit} fired, and the revert failed (exit ${state.exitCode})`,
+            ExitCode.needsPerson,
+            {
+              host: host.name,
+              hint: `see \`journalctl -u ${entry.timer.unit}.service\` on ${host.name}`,
+            },
+          );
         }
         last = state.running ? 'its revert is running' : 'its timer has not fired yet';
       } catch (error) {
-        if (!(error instanceof ExoDeployError) || error.exitCode === ExitCode.needsPerson) throw error;
+        if (!(error instanceof ExoDeployError) || error.exitCode === ExitCode.needsPerson)
+          throw error;
         last = error.message;
       }
       if (this.ctx.now() > deadline) {
-        throw new ExoDeployError(`${host.name}: did not put itself back by ${new Date(deadline).toISOString()} (${last})`, ExitCode.needsPerson, {
-          host: host.name,
-          hint: `reach ${host.name} at its console: \`journalctl -u ${entry.timer.unit}.service\`, and \`systemctl list-timers\` for the timer`,
-        });
+        throw new ExoDeployError(
+          `${host.name}: did not put itself back by ${new Date(deadline).toISOString()} (${last})`,
+          ExitCode.needsPerson,
+          {
+            host: host.name,
+            hint: `reach ${host.name} at its console: \`journalctl -u ${entry.timer.unit}.service\`, and \`systemctl list-timers\` for the timer`,
+          },
+        );
       }
       await sleep(RETRY_MS, undefined, { signal: this.ctx.signal });
     }
@@ -176,6 +229,8 @@ export class RevertTimers {
   private giveUp(entry: Armed): void {
     entry.lost = true;
     this.endConfirmations(entry);
-    this.ctx.log.warn(`${entry.host.name}: cannot be reached anew: left to its revert timer, which fires by ${new Date(this.firesBy(entry)).toISOString()} (${formatDuration(entry.host.confirmTimeoutMs)} after the last confirmation)`);
+    this.ctx.log.warn(
+      `${entry.host.name}: cannot be reached anew: left to its revert timer, which fires by ${new Date(this.firesBy(entry)).toISOString()} (${formatDuration(entry.host.confirmTimeoutMs)} after the last confirmation)`,
+    );
   }
 }

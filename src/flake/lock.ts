@@ -11,8 +11,15 @@ const Locked = z.looseObject({
   repo: z.string().optional(),
   path: z.string().optional(),
 });
-const Node = z.looseObject({ inputs: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(), locked: Locked.optional() });
-export const FlakeLock = z.looseObject({ nodes: z.record(z.string(), Node), root: z.string(), version: z.number() });
+const Node = z.looseObject({
+  inputs: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  locked: Locked.optional(),
+});
+export const FlakeLock = z.looseObject({
+  nodes: z.record(z.string(), Node),
+  root: z.string(),
+  version: z.number(),
+});
 export type FlakeLock = z.output<typeof FlakeLock>;
 
 export interface InputLock {
@@ -39,19 +46,24 @@ export function rootInputs(lock: FlakeLock): InputLock[] {
   return Object.entries(root?.inputs ?? {}).flatMap(([name, ref]) => {
     if (typeof ref !== 'string') return [];
     const locked = lock.nodes[ref]?.locked;
-    return [{
-      name,
-      rev: locked?.rev ?? null,
-      date: locked?.lastModified ? new Date(locked.lastModified * 1000).toISOString().slice(0, 10) : null,
-      narHash: locked?.narHash ?? null,
-      source: describeSource(locked),
-    }];
+    return [
+      {
+        name,
+        rev: locked?.rev ?? null,
+        date: locked?.lastModified
+          ? new Date(locked.lastModified * 1000).toISOString().slice(0, 10)
+          : null,
+        narHash: locked?.narHash ?? null,
+        source: describeSource(locked),
+      },
+    ];
   });
 }
 
 function describeSource(locked: z.output<typeof Locked> | undefined): string {
   if (!locked) return '?';
-  if (locked.owner && locked.repo) return `${locked.type ?? 'github'}:${locked.owner}/${locked.repo}`;
+  if (locked.owner && locked.repo)
+    return `${locked.type ?? 'github'}:${locked.owner}/${locked.repo}`;
   return locked.url ?? locked.path ?? locked.type ?? '?';
 }
 
@@ -60,12 +72,18 @@ export function diffLocks(before: FlakeLock | null, after: FlakeLock): InputChan
   const changes: InputChange[] = [];
   for (const input of rootInputs(after)) {
     const previous = old.get(input.name) ?? null;
-    if (!previous || previous.narHash !== input.narHash || previous.rev !== input.rev) changes.push({ name: input.name, before: previous, after: input });
+    if (!previous || previous.narHash !== input.narHash || previous.rev !== input.rev)
+      changes.push({ name: input.name, before: previous, after: input });
     old.delete(input.name);
   }
-  for (const removed of old.values()) changes.push({ name: removed.name, before: removed, after: null });
+  for (const removed of old.values())
+    changes.push({ name: removed.name, before: removed, after: null });
   return changes;
 }
 
-const shortRev = (i: InputLock | null) => (i ? `${i.rev?.slice(0, 7) ?? i.narHash?.slice(7, 19) ?? '?'}${i.date ? ` (${i.date})` : ''}` : 'none');
-export const describeChange = (c: InputChange) => `${c.name}: ${shortRev(c.before)} → ${shortRev(c.after)}`;
+const shortRev = (i: InputLock | null) =>
+  i
+    ? `${i.rev?.slice(0, 7) ?? i.narHash?.slice(7, 19) ?? '?'}${i.date ? ` (${i.date})` : ''}`
+    : 'none';
+export const describeChange = (c: InputChange) =>
+  `${c.name}: ${shortRev(c.before)} → ${shortRev(c.after)}`;

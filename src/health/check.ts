@@ -3,10 +3,24 @@
 import type { Config } from '../config/load.js';
 import type { Host } from '../config/host.js';
 import { ExoDeployError } from '../errors.js';
-import { dfArgv, existsArgv, meminfoArgv, parseDf, parseMeminfo, readlinkArgv, type DiskUsage, type Memory } from '../programs/coreutils.js';
+import {
+  dfArgv,
+  existsArgv,
+  meminfoArgv,
+  parseDf,
+  parseMeminfo,
+  readlinkArgv,
+  type DiskUsage,
+  type Memory,
+} from '../programs/coreutils.js';
 import { MAX_JOURNAL_LINES, parseJournal, unitJournalArgv } from '../programs/journalctl.js';
 import { experimentalFeatures, parseNixVersion, showConfigArgv } from '../programs/nix.js';
-import { parseUnitState, showUnitArgv, systemdVersionArgv, type UnitState } from '../programs/systemctl.js';
+import {
+  parseUnitState,
+  showUnitArgv,
+  systemdVersionArgv,
+  type UnitState,
+} from '../programs/systemctl.js';
 import type { Executor } from '../run/executor.js';
 import { readClusterView } from './cluster.js';
 import { membershipProblems, SeenNodes } from './membership.js';
@@ -44,7 +58,12 @@ export interface HostCheck {
     seenNodes?: SeenNodes;
   };
   resources: { memory: Memory | null; disks: DiskUsage[] };
-  compatibility: { nix: string | null; flakes: boolean | null; nixos: boolean | null; systemd: string | null };
+  compatibility: {
+    nix: string | null;
+    flakes: boolean | null;
+    nixos: boolean | null;
+    systemd: string | null;
+  };
   system: { running: string | null; profile: string | null };
 }
 
@@ -70,12 +89,23 @@ const LISTED_NODES = 64;
 
 /** The parts a check reads; the gate samples only the cheap, fast-changing ones. */
 export type CheckPart = 'api' | 'unit' | 'journal' | 'resources' | 'compatibility' | 'system';
-export const ALL_PARTS: readonly CheckPart[] = ['api', 'unit', 'journal', 'resources', 'compatibility', 'system'];
+export const ALL_PARTS: readonly CheckPart[] = [
+  'api',
+  'unit',
+  'journal',
+  'resources',
+  'compatibility',
+  'system',
+];
 /** After an activation: exo's health and the system the host runs. The preflight has read
  * the host's Nix, systemd and disks, which an activation does not change. */
 export const AFTER_ACTIVATION_PARTS: readonly CheckPart[] = ['api', 'unit', 'journal', 'system'];
 
-export async function checkHost(exec: Executor, options: CheckOptions, parts: readonly CheckPart[] = ALL_PARTS): Promise<HostCheck> {
+export async function checkHost(
+  exec: Executor,
+  options: CheckOptions,
+  parts: readonly CheckPart[] = ALL_PARTS,
+): Promise<HostCheck> {
   const host = exec.host;
   const result: HostCheck = {
     host: host.name,
@@ -88,7 +118,14 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     unit: null,
     probes: [],
     journal: { since: new Date(options.sinceMs).toISOString(), scanned: 0, matches: [] },
-    cluster: { expected: options.expectedNodes, seen: null, nodeId: null, nodes: [], failedRunners: [], instances: null },
+    cluster: {
+      expected: options.expectedNodes,
+      seen: null,
+      nodeId: null,
+      nodes: [],
+      failedRunners: [],
+      instances: null,
+    },
     resources: { memory: null, disks: [] },
     compatibility: { nix: null, flakes: null, nixos: null, systemd: null },
     system: { running: null, profile: null },
@@ -99,7 +136,10 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
     unit: () => readUnit(exec, result),
     journal: async () => {
       if (!options.sinceProcessStart) return readJournal(exec, options, result);
-      const startedAt = options.knownProcessStartMs ?? (result.unit ?? parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout)).startedAt;
+      const startedAt =
+        options.knownProcessStartMs ??
+        (result.unit ?? parseUnitState((await exec.run(showUnitArgv(exec.host.unit))).stdout))
+          .startedAt;
       const sinceMs = Math.max(options.sinceMs, startedAt ?? 0);
       result.journal.since = new Date(sinceMs).toISOString();
       return readJournal(exec, { ...options, sinceMs }, result);
@@ -110,9 +150,16 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
   };
   try {
     // The journal since the process started needs the unit's start time: read the unit once, first.
-    const unitFirst = Boolean(options.sinceProcessStart) && options.knownProcessStartMs === undefined && parts.includes('unit');
+    const unitFirst =
+      Boolean(options.sinceProcessStart) &&
+      options.knownProcessStartMs === undefined &&
+      parts.includes('unit');
     if (unitFirst) await readers.unit();
-    await Promise.all(parts.filter((p): p is Exclude<CheckPart, 'api'> => p !== 'api' && !(unitFirst && p === 'unit')).map((p) => readers[p]()));
+    await Promise.all(
+      parts
+        .filter((p): p is Exclude<CheckPart, 'api'> => p !== 'api' && !(unitFirst && p === 'unit'))
+        .map((p) => readers[p]()),
+    );
   } catch (error) {
     if (!(error instanceof ExoDeployError)) throw error;
     result.reachable = false;
@@ -123,12 +170,17 @@ export async function checkHost(exec: Executor, options: CheckOptions, parts: re
 }
 
 async function probeApi(host: Host, options: CheckOptions, result: HostCheck): Promise<void> {
-  const probes = await Promise.all(options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)));
+  const probes = await Promise.all(
+    options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)),
+  );
   // Only /node_id's body is kept: /state lists the whole cluster (and /models every model), so
   // keeping them would make a fleet's run record grow with the square of its size. What this
   // check needs of /state is read here.
-  result.probes = probes.map(({ body, ...p }) => (p.path === '/node_id' && body !== undefined ? { ...p, body } : p));
-  for (const p of result.probes) if (!p.ok) result.problems.push(`${host.api}${p.path}: ${p.error}`);
+  result.probes = probes.map(({ body, ...p }) =>
+    p.path === '/node_id' && body !== undefined ? { ...p, body } : p,
+  );
+  for (const p of result.probes)
+    if (!p.ok) result.problems.push(`${host.api}${p.path}: ${p.error}`);
   const nodeId = probes.find((p) => p.path === '/node_id' && p.ok)?.body;
   if (typeof nodeId === 'string') result.cluster.nodeId = nodeId;
   const state = probes.find((p) => p.path === '/state' && p.ok);
@@ -143,7 +195,8 @@ async function probeApi(host: Host, options: CheckOptions, result: HostCheck): P
   result.cluster.instances = view.instances.map(({ id, model }) => ({ id, model }));
   for (const r of view.failedRunners) result.problems.push(`runner ${r.runner} failed: ${r.error}`);
   const expected = options.expectedNodes;
-  if (expected !== null && view.nodes.length < expected) result.problems.push(`exo sees ${view.nodes.length} of ${expected} nodes in /state`);
+  if (expected !== null && view.nodes.length < expected)
+    result.problems.push(`exo sees ${view.nodes.length} of ${expected} nodes in /state`);
 }
 
 /**
@@ -154,9 +207,16 @@ async function probeApi(host: Host, options: CheckOptions, result: HostCheck): P
  * unhealthy with a problem naming who does not see whom, drops the kept views, and returns the
  * problems it added, by host.
  */
-export function judgeMembership(checks: readonly HostCheck[], peers: readonly HostCheck[] = []): Map<string, string[]> {
+export function judgeMembership(
+  checks: readonly HostCheck[],
+  peers: readonly HostCheck[] = [],
+): Map<string, string[]> {
   const judged = new Set(checks.map((c) => c.host));
-  const members = [...checks, ...peers].map((c) => ({ host: c.host, nodeId: c.cluster.nodeId, seen: c.cluster.seenNodes ?? null }));
+  const members = [...checks, ...peers].map((c) => ({
+    host: c.host,
+    nodeId: c.cluster.nodeId,
+    seen: c.cluster.seenNodes ?? null,
+  }));
   const problems = membershipProblems(members, (host) => judged.has(host));
   for (const c of checks) {
     const found = problems.get(c.host);
@@ -174,9 +234,23 @@ const MEMBERSHIP_PROBES = ['/node_id', '/state'];
 
 /** A host of the cluster around the ones being judged, read only for who sees whom
  * (judgeMembership's peers): its own health is not the caller's finding. */
-export function readPeer(exec: Executor, options: Pick<CheckOptions, 'health' | 'nix' | 'fetch'>): Promise<HostCheck> {
+export function readPeer(
+  exec: Executor,
+  options: Pick<CheckOptions, 'health' | 'nix' | 'fetch'>,
+): Promise<HostCheck> {
   const health = { ...options.health, probes: MEMBERSHIP_PROBES };
-  return checkHost(exec, { health, nix: options.nix, fetch: options.fetch, sinceMs: Date.now(), expectedNodes: null, keepSeenNodes: true }, ['api']);
+  return checkHost(
+    exec,
+    {
+      health,
+      nix: options.nix,
+      fetch: options.fetch,
+      sinceMs: Date.now(),
+      expectedNodes: null,
+      keepSeenNodes: true,
+    },
+    ['api'],
+  );
 }
 
 function unreadable(result: HostCheck, what: string): void {
@@ -188,26 +262,44 @@ async function readUnit(exec: Executor, result: HostCheck): Promise<void> {
   const unit = exec.host.unit;
   const out = await exec.run(showUnitArgv(unit));
   if (out.exitCode !== 0) {
-    unreadable(result, `cannot read ${unit}'s state: \`systemctl show ${unit}\` failed: ${out.stderr.trim().split('\n')[0] || `exit ${out.exitCode}`}`);
+    unreadable(
+      result,
+      `cannot read ${unit}'s state: \`systemctl show ${unit}\` failed: ${out.stderr.trim().split('\n')[0] || `exit ${out.exitCode}`}`,
+    );
     return;
   }
   const state = parseUnitState(out.stdout);
   result.unit = state;
   if (state.loadState === 'not-found') result.problems.push(`${unit} is not installed`);
-  else if (state.activeState !== 'active') result.problems.push(`${unit} is ${state.activeState} (${state.subState}${state.result !== 'success' ? `, result ${state.result}` : ''})`);
-  if (state.memoryBytes === undefined && state.activeState === 'active') result.warnings.push(`${unit}: memory accounting is off`);
+  else if (state.activeState !== 'active')
+    result.problems.push(
+      `${unit} is ${state.activeState} (${state.subState}${state.result !== 'success' ? `, result ${state.result}` : ''})`,
+    );
+  if (state.memoryBytes === undefined && state.activeState === 'active')
+    result.warnings.push(`${unit}: memory accounting is off`);
 }
 
-async function readJournal(exec: Executor, options: CheckOptions, result: HostCheck): Promise<void> {
+async function readJournal(
+  exec: Executor,
+  options: CheckOptions,
+  result: HostCheck,
+): Promise<void> {
   const out = await exec.run(unitJournalArgv(exec.host.unit, options.sinceMs), { root: true });
   if (out.exitCode !== 0) {
-    unreadable(result, `cannot read ${exec.host.unit}'s journal, so exo's failure lines cannot be looked for: journalctl exited ${out.exitCode}: ${out.stderr.trim().split('\n')[0] ?? ''}`);
+    unreadable(
+      result,
+      `cannot read ${exec.host.unit}'s journal, so exo's failure lines cannot be looked for: journalctl exited ${out.exitCode}: ${out.stderr.trim().split('\n')[0] ?? ''}`,
+    );
     return;
   }
   const read = parseJournal(out.stdout);
   // journalctl gives the newest MAX_JOURNAL_LINES: with as many, older lines of the window
   // (where a failure may be) were not read
-  if (read.length >= MAX_JOURNAL_LINES) unreadable(result, `exo wrote more than ${MAX_JOURNAL_LINES} journal lines since ${result.journal.since}: the earliest were not read, and a failure among them would be missed`);
+  if (read.length >= MAX_JOURNAL_LINES)
+    unreadable(
+      result,
+      `exo wrote more than ${MAX_JOURNAL_LINES} journal lines since ${result.journal.since}: the earliest were not read, and a failure among them would be missed`,
+    );
   // journalctl's --since takes whole seconds: the lines of the second before sinceMs (an old
   // process's last words, just before a rollback) are not this check's.
   const lines = read.filter((l) => l.at >= options.sinceMs);
@@ -215,7 +307,9 @@ async function readJournal(exec: Executor, options: CheckOptions, result: HostCh
   result.journal.matches = findFailures(lines, options.health.journal_patterns);
   if (result.journal.matches.length > 0) {
     const first = result.journal.matches[0] as JournalMatch;
-    result.problems.push(`${result.journal.matches.length} exo failure line(s) in the journal since ${result.journal.since}, first at ${first.at}: ${first.message.split('\n')[0]}`);
+    result.problems.push(
+      `${result.journal.matches.length} exo failure line(s) in the journal since ${result.journal.since}, first at ${first.at}: ${first.message.split('\n')[0]}`,
+    );
   }
 }
 
@@ -223,36 +317,52 @@ async function readResources(exec: Executor, result: HostCheck): Promise<void> {
   const paths = ['/nix/store', exec.host.exoStateDir];
   const dfEach = async () => {
     // One path missing makes df exit 1 and print fewer rows: then ask path by path.
-    const each = await Promise.all(paths.map(async (p) => {
-      const out = await exec.run(dfArgv([p]), { root: true });
-      return out.exitCode === 0 ? parseDf(out.stdout, [p]) : [];
-    }));
+    const each = await Promise.all(
+      paths.map(async (p) => {
+        const out = await exec.run(dfArgv([p]), { root: true });
+        return out.exitCode === 0 ? parseDf(out.stdout, [p]) : [];
+      }),
+    );
     return each.flat();
   };
   const [mem, disks] = await Promise.all([
     exec.run(meminfoArgv()),
     // as root: exo's state may be under /var/lib/private (0700), which df cannot stat otherwise
-    exec.run(dfArgv(paths), { root: true }).then((out) => (out.exitCode === 0 ? parseDf(out.stdout, paths) : dfEach())),
+    exec
+      .run(dfArgv(paths), { root: true })
+      .then((out) => (out.exitCode === 0 ? parseDf(out.stdout, paths) : dfEach())),
   ]);
   result.resources.memory = mem.exitCode === 0 ? parseMeminfo(mem.stdout) : null;
   result.resources.disks = disks;
   for (const d of result.resources.disks) {
-    if (d.availableBytes < LOW_DISK_BYTES) result.warnings.push(`${d.path}: only ${(d.availableBytes / 1024 ** 3).toFixed(1)} GiB free on ${d.mount}`);
+    if (d.availableBytes < LOW_DISK_BYTES)
+      result.warnings.push(
+        `${d.path}: only ${(d.availableBytes / 1024 ** 3).toFixed(1)} GiB free on ${d.mount}`,
+      );
   }
 }
 
 async function readCompatibility(exec: Executor, nix: string, result: HostCheck): Promise<void> {
-  const [version, nixos, systemd] = await Promise.all([exec.run([nix, '--version']), exec.run(existsArgv('/etc/NIXOS')), exec.run(systemdVersionArgv())]);
+  const [version, nixos, systemd] = await Promise.all([
+    exec.run([nix, '--version']),
+    exec.run(existsArgv('/etc/NIXOS')),
+    exec.run(systemdVersionArgv()),
+  ]);
   const v = version.exitCode === 0 ? parseNixVersion(version.stdout) : undefined;
   result.compatibility.nix = v?.text ?? null;
   result.compatibility.nixos = nixos.exitCode === 0;
-  result.compatibility.systemd = systemd.exitCode === 0 ? (systemd.stdout.split('\n')[0] ?? null) : null;
+  result.compatibility.systemd =
+    systemd.exitCode === 0 ? (systemd.stdout.split('\n')[0] ?? null) : null;
   if (!v) result.problems.push('nix is not installed or does not answer `nix --version`');
   else {
     const config = await exec.run(showConfigArgv(nix, v));
-    result.compatibility.flakes = config.exitCode === 0 ? experimentalFeatures(config.stdout).includes('flakes') || v.major >= 3 : null;
+    result.compatibility.flakes =
+      config.exitCode === 0
+        ? experimentalFeatures(config.stdout).includes('flakes') || v.major >= 3
+        : null;
   }
-  if (!result.compatibility.systemd) result.problems.push('systemd does not answer `systemctl --version`');
+  if (!result.compatibility.systemd)
+    result.problems.push('systemd does not answer `systemctl --version`');
   if (!result.compatibility.nixos) result.warnings.push('not NixOS (no /etc/NIXOS)');
 }
 

@@ -7,8 +7,17 @@ import { printable } from '../output/format.js';
  * runner goes Idle → Connecting → Connected → Loading → Loaded → WarmingUp → Ready; Running
  * while it serves; a failed one is Failed for a moment, then shut down and created again. */
 export const RUNNER_STATUSES = [
-  'RunnerIdle', 'RunnerConnecting', 'RunnerConnected', 'RunnerLoading', 'RunnerLoaded', 'RunnerWarmingUp',
-  'RunnerReady', 'RunnerRunning', 'RunnerShuttingDown', 'RunnerShutdown', 'RunnerFailed',
+  'RunnerIdle',
+  'RunnerConnecting',
+  'RunnerConnected',
+  'RunnerLoading',
+  'RunnerLoaded',
+  'RunnerWarmingUp',
+  'RunnerReady',
+  'RunnerRunning',
+  'RunnerShuttingDown',
+  'RunnerShutdown',
+  'RunnerFailed',
 ] as const;
 export type RunnerStatus = (typeof RUNNER_STATUSES)[number];
 
@@ -44,31 +53,59 @@ function untag(value: unknown): [tag: string, inner: Record<string, unknown>] | 
 
 export function readRunner(value: unknown): Runner {
   const [tag, inner] = untag(value) ?? ['', {}];
-  const status = (RUNNER_STATUSES as readonly string[]).includes(tag) ? (tag as RunnerStatus) : null;
-  const error = status === 'RunnerFailed' ? (typeof inner.errorMessage === 'string' ? printable(inner.errorMessage) : 'RunnerFailed') : null;
+  const status = (RUNNER_STATUSES as readonly string[]).includes(tag)
+    ? (tag as RunnerStatus)
+    : null;
+  const error =
+    status === 'RunnerFailed'
+      ? typeof inner.errorMessage === 'string'
+        ? printable(inner.errorMessage)
+        : 'RunnerFailed'
+      : null;
   return { status, error };
 }
 
 export function readInstances(instances: unknown): Instance[] {
   return Object.entries((instances ?? {}) as Record<string, Tagged>).map(([id, wrapped]) => {
-    const assignments = (untag(wrapped)?.[1].shardAssignments ?? {}) as { modelId?: unknown; nodeToRunner?: Record<string, unknown> };
+    const assignments = (untag(wrapped)?.[1].shardAssignments ?? {}) as {
+      modelId?: unknown;
+      nodeToRunner?: Record<string, unknown>;
+    };
     return {
       id,
       model: typeof assignments.modelId === 'string' ? assignments.modelId : null,
-      runners: Object.values(assignments.nodeToRunner ?? {}).filter((r): r is string => typeof r === 'string'),
+      runners: Object.values(assignments.nodeToRunner ?? {}).filter(
+        (r): r is string => typeof r === 'string',
+      ),
     };
   });
 }
 
 export function readClusterView(state: unknown): ClusterView {
-  const s = (state ?? {}) as { topology?: { nodes?: unknown }; runners?: Record<string, unknown>; instances?: unknown };
+  const s = (state ?? {}) as {
+    topology?: { nodes?: unknown };
+    runners?: Record<string, unknown>;
+    instances?: unknown;
+  };
   const rawNodes = s.topology?.nodes;
   const nodes = Array.isArray(rawNodes)
-    ? rawNodes.map((n) => (typeof n === 'string' ? n : String((n as { nodeId?: string; node_id?: string }).nodeId ?? (n as { node_id?: string }).node_id ?? JSON.stringify(n))))
+    ? rawNodes.map((n) =>
+        typeof n === 'string'
+          ? n
+          : String(
+              (n as { nodeId?: string; node_id?: string }).nodeId ??
+                (n as { node_id?: string }).node_id ??
+                JSON.stringify(n),
+            ),
+      )
     : rawNodes && typeof rawNodes === 'object'
       ? Object.keys(rawNodes)
       : [];
-  const runners = new Map(Object.entries(s.runners ?? {}).map(([id, status]) => [id, readRunner(status)]));
-  const failedRunners = [...runners].flatMap(([runner, r]) => (r.error !== null ? [{ runner, error: r.error }] : []));
+  const runners = new Map(
+    Object.entries(s.runners ?? {}).map(([id, status]) => [id, readRunner(status)]),
+  );
+  const failedRunners = [...runners].flatMap(([runner, r]) =>
+    r.error !== null ? [{ runner, error: r.error }] : [],
+  );
   return { nodes, runners, failedRunners, instances: readInstances(s.instances) };
 }

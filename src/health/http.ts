@@ -30,34 +30,55 @@ export const httpFetch: Fetch = (url, init = {}) =>
   new Promise((resolve, reject) => {
     const { signal } = init;
     if (signal?.aborted) return reject(signal.reason);
-    const failure = (error: Error) => (signal?.aborted ? signal.reason : Object.assign(new TypeError('fetch failed'), { cause: error }));
-    const request = http.request(url, { method: init.method ?? 'GET', headers: { ...init.headers, connection: 'close' }, signal }, (response) => {
-      const status = response.statusCode ?? 0;
-      const body = new Promise<string>((resolveBody, rejectBody) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          // a node that answers without end must not take this process's memory with it
-          if (size > MAX_BODY_BYTES) {
-            rejectBody(failure(Object.assign(new Error(`the answer is larger than ${MAX_BODY_BYTES / 1024 ** 2} MiB`), { code: 'E2BIG' })));
-            response.destroy();
-            return;
-          }
-          chunks.push(chunk);
+    const failure = (error: Error) =>
+      signal?.aborted
+        ? signal.reason
+        : Object.assign(new TypeError('fetch failed'), { cause: error });
+    const request = http.request(
+      url,
+      { method: init.method ?? 'GET', headers: { ...init.headers, connection: 'close' }, signal },
+      (response) => {
+        const status = response.statusCode ?? 0;
+        const body = new Promise<string>((resolveBody, rejectBody) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            // a node that answers without end must not take this process's memory with it
+            if (size > MAX_BODY_BYTES) {
+              rejectBody(
+                failure(
+                  Object.assign(
+                    new Error(`the answer is larger than ${MAX_BODY_BYTES / 1024 ** 2} MiB`),
+                    { code: 'E2BIG' },
+                  ),
+                ),
+              );
+              response.destroy();
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
+          // Node reports the drop as an 'error' ("aborted") or only as a 'close' before the end.
+          const cutShort = (error?: Error) =>
+            rejectBody(
+              failure(
+                Object.assign(new Error(CUT_SHORT, { cause: error }), {
+                  code: (error as NodeJS.ErrnoException | undefined)?.code ?? 'ECONNRESET',
+                }),
+              ),
+            );
+          response.on('error', cutShort);
+          response.on('close', () => {
+            if (!response.complete) cutShort();
+          });
         });
-        response.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
-        // Node reports the drop as an 'error' ("aborted") or only as a 'close' before the end.
-        const cutShort = (error?: Error) => rejectBody(failure(Object.assign(new Error(CUT_SHORT, { cause: error }), { code: (error as NodeJS.ErrnoException | undefined)?.code ?? 'ECONNRESET' })));
-        response.on('error', cutShort);
-        response.on('close', () => {
-          if (!response.complete) cutShort();
-        });
-      });
-      // A caller that never reads the body must not leave an unhandled rejection behind.
-      body.catch(() => {});
-      resolve({ ok: status >= 200 && status < 300, status, text: () => body });
-    });
+        // A caller that never reads the body must not leave an unhandled rejection behind.
+        body.catch(() => {});
+        resolve({ ok: status >= 200 && status < 300, status, text: () => body });
+      },
+    );
     request.on('error', (error) => reject(failure(error)));
     request.end(init.body);
   });

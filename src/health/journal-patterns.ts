@@ -18,12 +18,21 @@ export function compilePattern(pattern: string): Matcher {
   return (m) => m.includes(pattern);
 }
 
-export function findFailures(lines: readonly JournalLine[], patterns: readonly string[], limit = 20): JournalMatch[] {
+export function findFailures(
+  lines: readonly JournalLine[],
+  patterns: readonly string[],
+  limit = 20,
+): JournalMatch[] {
   const matchers = patterns.map((p) => [p, compilePattern(p)] as const);
   const matches: JournalMatch[] = [];
   for (const line of lines) {
     const hit = matchers.find(([, match]) => match(line.message));
-    if (hit) matches.push({ at: new Date(line.at).toISOString(), pattern: hit[0], message: line.message.slice(0, 500) });
+    if (hit)
+      matches.push({
+        at: new Date(line.at).toISOString(),
+        pattern: hit[0],
+        message: line.message.slice(0, 500),
+      });
     if (matches.length >= limit) break;
   }
   return matches;

@@ -61,16 +61,21 @@ export interface Member {
 }
 
 /** A node id as people compare them: its two ends. */
-export const shortNodeId = (id: string) => (id.length > 10 ? `${id.slice(0, 4)}…${id.slice(-4)}` : id);
+export const shortNodeId = (id: string) =>
+  id.length > 10 ? `${id.slice(0, 4)}…${id.slice(-4)}` : id;
 
 /**
  * Which members do not see which, by host. A viewer that lacks a peer's id is the one at fault;
  * when the viewer is not judged (a peer outside the gated batch), the problem goes to the judged
  * host it does not see. Members that did not answer are skipped: their probes failed already.
  */
-export function membershipProblems(members: readonly Member[], judged: (host: string) => boolean = () => true): Map<string, string[]> {
+export function membershipProblems(
+  members: readonly Member[],
+  judged: (host: string) => boolean = () => true,
+): Map<string, string[]> {
   const problems = new Map<string, string[]>();
-  const add = (host: string, problem: string) => problems.set(host, [...(problems.get(host) ?? []), problem]);
+  const add = (host: string, problem: string) =>
+    problems.set(host, [...(problems.get(host) ?? []), problem]);
   const known = members.filter((m): m is Member & { nodeId: string } => m.nodeId !== null);
   const keys = known.map((m) => SeenNodes.key(m.nodeId));
   const isJudged = known.map((m) => judged(m.host));
@@ -78,7 +83,11 @@ export function membershipProblems(members: readonly Member[], judged: (host: st
   for (const m of known) byId.set(m.nodeId, [...(byId.get(m.nodeId) ?? []), m.host]);
   for (const [id, hosts] of byId) {
     if (hosts.length < 2) continue;
-    for (const host of hosts.filter(judged)) add(host, `${hosts.join(' and ')} answer as the same exo node (${shortNodeId(id)}): check their api addresses`);
+    for (const host of hosts.filter(judged))
+      add(
+        host,
+        `${hosts.join(' and ')} answer as the same exo node (${shortNodeId(id)}): check their api addresses`,
+      );
   }
   // Every viewer against every member: a fleet's square, so plain loops over precomputed keys.
   for (const viewer of members) {
@@ -88,14 +97,24 @@ export function membershipProblems(members: readonly Member[], judged: (host: st
     const missing: number[] = [];
     for (let i = 0; i < known.length; i++) {
       const peer = known[i] as (typeof known)[number];
-      if (seen.hasKey(keys[i] as number) || peer.host === viewer.host || peer.nodeId === viewer.nodeId) continue;
+      if (
+        seen.hasKey(keys[i] as number) ||
+        peer.host === viewer.host ||
+        peer.nodeId === viewer.nodeId
+      )
+        continue;
       if (viewerJudged || isJudged[i]) missing.push(i);
     }
     if (missing.length === 0) continue;
-    const others = seen.count - new Set(known.filter((_, i) => seen.hasKey(keys[i] as number)).map((m) => m.nodeId)).size;
+    const others =
+      seen.count -
+      new Set(known.filter((_, i) => seen.hasKey(keys[i] as number)).map((m) => m.nodeId)).size;
     for (const i of missing) {
       const peer = known[i] as (typeof known)[number];
-      add(viewerJudged ? viewer.host : peer.host, `${viewer.host} does not see ${peer.host} (node ${shortNodeId(peer.nodeId)}); it sees ${seen.count} id(s), ${others} not of a checked host`);
+      add(
+        viewerJudged ? viewer.host : peer.host,
+        `${viewer.host} does not see ${peer.host} (node ${shortNodeId(peer.nodeId)}); it sees ${seen.count} id(s), ${others} not of a checked host`,
+      );
     }
   }
   return problems;

@@ -20,24 +20,56 @@ export interface ProbeResult {
   body?: unknown;
 }
 
-export function probe(api: string, path: string, timeoutMs: number, doFetch: Fetch = httpFetch): Promise<ProbeResult> {
+export function probe(
+  api: string,
+  path: string,
+  timeoutMs: number,
+  doFetch: Fetch = httpFetch,
+): Promise<ProbeResult> {
   return inFlight(() => probeNow(api, path, timeoutMs, doFetch));
 }
 
-async function probeNow(api: string, path: string, timeoutMs: number, doFetch: Fetch): Promise<ProbeResult> {
+async function probeNow(
+  api: string,
+  path: string,
+  timeoutMs: number,
+  doFetch: Fetch,
+): Promise<ProbeResult> {
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   try {
     const response = await doFetch(`${api}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();
     const body = parseJson(text);
-    if (!response.ok) return { path, ok: false, status: response.status, latencyMs: latency(), error: `HTTP ${response.status}` };
-    if (body === undefined) return { path, ok: false, status: response.status, latencyMs: latency(), error: 'the answer is not JSON' };
+    if (!response.ok)
+      return {
+        path,
+        ok: false,
+        status: response.status,
+        latencyMs: latency(),
+        error: `HTTP ${response.status}`,
+      };
+    if (body === undefined)
+      return {
+        path,
+        ok: false,
+        status: response.status,
+        latencyMs: latency(),
+        error: 'the answer is not JSON',
+      };
     const shapeError = checkShape(path, body);
-    return { path, ok: !shapeError, status: response.status, latencyMs: latency(), body, ...(shapeError ? { error: shapeError } : {}) };
+    return {
+      path,
+      ok: !shapeError,
+      status: response.status,
+      latencyMs: latency(),
+      body,
+      ...(shapeError ? { error: shapeError } : {}),
+    };
   } catch (error) {
     const e = error as Error & { cause?: { code?: string } };
-    const reason = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
+    const reason =
+      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
     return { path, ok: false, status: null, latencyMs: latency(), error: reason };
   }
 }
@@ -52,7 +84,9 @@ function parseJson(text: string): unknown {
 
 /** exo's shapes: /node_id is a bare JSON string, /state an object with a topology. */
 function checkShape(path: string, body: unknown): string | undefined {
-  if (path === '/node_id' && (typeof body !== 'string' || body.length === 0)) return '/node_id is not a node id string';
-  if (path === '/state' && (typeof body !== 'object' || body === null || !('topology' in body))) return '/state has no topology';
+  if (path === '/node_id' && (typeof body !== 'string' || body.length === 0))
+    return '/node_id is not a node id string';
+  if (path === '/state' && (typeof body !== 'object' || body === null || !('topology' in body)))
+    return '/state has no topology';
   return undefined;
 }

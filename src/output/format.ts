@@ -21,15 +21,24 @@ export function age(fromMs: number, nowMs: number): string {
 
 export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** A store path shortened for reading: /nix/store/abcd…-name. */
-export const shortPath = (p: string | null | undefined) => (p ? p.replace(/^(\/nix\/store\/[a-z0-9]{6})[a-z0-9]{26}/, '$1…') : '-');
+export const shortPath = (p: string | null | undefined) =>
+  p ? p.replace(/^(\/nix\/store\/[a-z0-9]{6})[a-z0-9]{26}/, '$1…') : '-';
 
 /** Text from a host (journal lines, exo's error messages) made safe to print and report:
  * terminal escape sequences (colours, OSC titles and links, cursor moves) and other control
  * characters removed, line breaks and tabs kept. */
 // eslint-disable-next-line no-control-regex
-const ESCAPES = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f\x9b]/g;
+const ESCAPES =
+  /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f\x9b]/g;
 export const printable = (text: string) => text.replace(ESCAPES, '');

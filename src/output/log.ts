@@ -24,7 +24,8 @@ export function stderrLog(options: { verbose: boolean; json?: boolean; quiet?: b
   if (options.json) return jsonLog(options.verbose);
   if (process.stderr.isTTY && !options.verbose) return liveLog();
   const stamp = () => `${new Date().toISOString().slice(11, 23)} `;
-  const write = (line: string) => process.stderr.write(`${process.stderr.isTTY ? '' : stamp()}${line}\n`);
+  const write = (line: string) =>
+    process.stderr.write(`${process.stderr.isTTY ? '' : stamp()}${line}\n`);
   return {
     isVerbose: options.verbose,
     info: (m) => options.quiet || write(m),
@@ -42,7 +43,8 @@ function stepLine(e: StepEvent): string {
 }
 
 function jsonLog(verbose: boolean): Log {
-  const emit = (record: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), ...record })}\n`);
+  const emit = (record: Record<string, unknown>) =>
+    process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), ...record })}\n`);
   return {
     isVerbose: verbose,
     info: (message) => emit({ event: 'info', message }),
@@ -81,7 +83,11 @@ function liveLog(): Log {
     verbose: () => {},
     step: (e) => {
       const host = e.host ?? 'all';
-      rows.set(host, { text: e.event === 'step-start' ? `${e.step} …` : stepLine(e).slice(host.length + 2), since: Date.now(), running: e.event === 'step-start' });
+      rows.set(host, {
+        text: e.event === 'step-start' ? `${e.step} …` : stepLine(e).slice(host.length + 2),
+        since: Date.now(),
+        running: e.event === 'step-start',
+      });
       timer ??= setInterval(draw, 500).unref();
       draw();
     },

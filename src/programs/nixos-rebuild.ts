@@ -7,7 +7,12 @@ export const helpArgv = (program: string) => [program, '--help'];
 /** Whether this nixos-rebuild can activate a given store path (its --help lists the flag). */
 export const hasStorePath = (help: string) => /--store-path\b/.test(help);
 
-export function activateStorePathArgv(program: string, action: 'test' | 'switch', storePath: string, host: Host): string[] {
+export function activateStorePathArgv(
+  program: string,
+  action: 'test' | 'switch',
+  storePath: string,
+  host: Host,
+): string[] {
   const argv = [program, action, '--store-path', storePath];
   if (!host.local) {
     argv.push('--target-host', host.target);

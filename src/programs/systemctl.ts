@@ -1,13 +1,23 @@
 // systemctl: the state of the exo unit, read as key=value properties.
 export const UNIT_PROPERTIES = [
-  'LoadState', 'ActiveState', 'SubState', 'Result', 'NRestarts', 'MainPID',
-  'ExecMainStartTimestamp', 'MemoryCurrent',
+  'LoadState',
+  'ActiveState',
+  'SubState',
+  'Result',
+  'NRestarts',
+  'MainPID',
+  'ExecMainStartTimestamp',
+  'MemoryCurrent',
 ] as const;
 
 export const showUnitArgv = (unit: string) => [
   // Microseconds: "is this journal line the running process's?" is decided to the
   // millisecond, and a crash and the rollback after it can fall within one second.
-  'systemctl', 'show', unit, `--property=${UNIT_PROPERTIES.join(',')}`, '--timestamp=us+utc',
+  'systemctl',
+  'show',
+  unit,
+  `--property=${UNIT_PROPERTIES.join(',')}`,
+  '--timestamp=us+utc',
 ];
 
 export interface UnitState {
@@ -59,23 +69,44 @@ function parseTimestamp(value: string): number | undefined {
 /** The inverse of parseTimestamp: what `--timestamp=us+utc` prints (the simulated fleets use it). */
 export function formatTimestamp(ms: number): string {
   const d = new Date(ms);
-  return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, '.$1000 UTC')}`;
+  return `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]} ${d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.(\d{3})Z$/, '.$1000 UTC')}`;
 }
 
 export const systemdVersionArgv = () => ['systemctl', '--version'];
 
 /** The units in the failed state (`--plain`: one unit a line, its name first). */
-export const failedUnitsArgv = () => ['systemctl', 'list-units', '--state=failed', '--all', '--plain', '--no-legend', '--full'];
+export const failedUnitsArgv = () => [
+  'systemctl',
+  'list-units',
+  '--state=failed',
+  '--all',
+  '--plain',
+  '--no-legend',
+  '--full',
+];
 
 export function parseFailedUnits(output: string): string[] {
-  return output.split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '').filter((unit) => /^[\w@:.\\-]+\.[a-z]+$/.test(unit));
+  return output
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[0] ?? '')
+    .filter((unit) => /^[\w@:.\\-]+\.[a-z]+$/.test(unit));
 }
 
 /** The inverse of parseFailedUnits: what `list-units --plain --no-legend` prints for them. */
-export const formatFailedUnits = (units: readonly string[]) => units.map((u) => `${u} loaded failed failed ${u}\n`).join('');
+export const formatFailedUnits = (units: readonly string[]) =>
+  units.map((u) => `${u} loaded failed failed ${u}\n`).join('');
 
 /** Which run of each unit is the current one: InvocationID changes at every start. */
-export const invocationsArgv = (units: readonly string[]) => ['systemctl', 'show', '--property=Id,InvocationID,ActiveState', '--', ...units];
+export const invocationsArgv = (units: readonly string[]) => [
+  'systemctl',
+  'show',
+  '--property=Id,InvocationID,ActiveState',
+  '--',
+  ...units,
+];
 
 export interface UnitInvocation {
   invocation: string;
@@ -85,13 +116,24 @@ export interface UnitInvocation {
 export function parseInvocations(output: string): Map<string, UnitInvocation> {
   const units = new Map<string, UnitInvocation>();
   for (const block of output.split(/\n\s*\n/)) {
-    const props = new Map(block.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const));
+    const props = new Map(
+      block
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const),
+    );
     const id = props.get('Id');
-    if (id) units.set(id, { invocation: props.get('InvocationID') ?? '', activeState: props.get('ActiveState') ?? 'unknown' });
+    if (id)
+      units.set(id, {
+        invocation: props.get('InvocationID') ?? '',
+        activeState: props.get('ActiveState') ?? 'unknown',
+      });
   }
   return units;
 }
 
 /** The inverse of parseInvocations. */
 export const formatInvocations = (units: ReadonlyMap<string, UnitInvocation>) =>
-  [...units].map(([id, u]) => `Id=${id}\nInvocationID=${u.invocation}\nActiveState=${u.activeState}\n`).join('\n');
+  [...units]
+    .map(([id, u]) => `Id=${id}\nInvocationID=${u.invocation}\nActiveState=${u.activeState}\n`)
+    .join('\n');

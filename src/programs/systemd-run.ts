@@ -4,13 +4,37 @@
  * a dropped connection. Shell built-ins only: on NixOS a unit's PATH holds nothing but systemd's
  * own programs. systemd expands $VAR in a unit's command line itself (systemd-run
  * --expand-environment=no only exists from systemd 254), so the script's every $ is written $$. */
-const SCRIPT = 'status_file=$1 && shift && "$@"; code=$?; echo "$code" > "$status_file"; exit "$code"';
+const SCRIPT =
+  'status_file=$1 && shift && "$@"; code=$?; echo "$code" > "$status_file"; exit "$code"';
 
 /** As nixos-rebuild-ng runs switch-to-configuration: LOCALE_ARCHIVE and NIXOS_INSTALL_BOOTLOADER
  * passed through from the caller, no password prompt; `env`: more NAME=VALUE settings. */
-export const transientUnitArgv = (unit: string, statusFile: string, argv: readonly string[], env: readonly string[] = []) => [
-  'systemd-run', '-E', 'LOCALE_ARCHIVE', '-E', 'NIXOS_INSTALL_BOOTLOADER', ...env.flatMap((e) => ['-E', e]), `--unit=${unit}`, '--wait', '--pipe', '--collect', '--no-ask-password', '--quiet', '--service-type=exec', '--',
-  'sh', '-c', SCRIPT.replaceAll('$', () => '$$'), 'sh', statusFile, ...argv,
+export const transientUnitArgv = (
+  unit: string,
+  statusFile: string,
+  argv: readonly string[],
+  env: readonly string[] = [],
+) => [
+  'systemd-run',
+  '-E',
+  'LOCALE_ARCHIVE',
+  '-E',
+  'NIXOS_INSTALL_BOOTLOADER',
+  ...env.flatMap((e) => ['-E', e]),
+  `--unit=${unit}`,
+  '--wait',
+  '--pipe',
+  '--collect',
+  '--no-ask-password',
+  '--quiet',
+  '--service-type=exec',
+  '--',
+  'sh',
+  '-c',
+  SCRIPT.replaceAll('$', () => '$$'),
+  'sh',
+  statusFile,
+  ...argv,
 ];
 
 /** switch-to-configuration skips the system's pre-switch checks with this (and only this) set. */
@@ -85,31 +109,79 @@ exit "$code"
 
 /** Writes REVERT_SCRIPT (stdin) to scriptFile, in a folder made if missing, then arms the timer:
  * one round trip. */
-export const armRevertTimerArgv = (dir: string, unit: string, delaySeconds: number, scriptFile: string, statusFile: string, to: RevertTo) => [
-  'sh', '-c', 'mkdir -p -- "$1" && umask 077 && cat > "$2" && shift 2 && exec "$@"', 'sh', dir, scriptFile,
+export const armRevertTimerArgv = (
+  dir: string,
+  unit: string,
+  delaySeconds: number,
+  scriptFile: string,
+  statusFile: string,
+  to: RevertTo,
+) => [
+  'sh',
+  '-c',
+  'mkdir -p -- "$1" && umask 077 && cat > "$2" && shift 2 && exec "$@"',
+  'sh',
+  dir,
+  scriptFile,
   ...revertTimerArgv(unit, delaySeconds, scriptFile, statusFile, to),
 ];
 
 /** Arms the timer (unit.timer starting unit.service) to fire delaySeconds from now, once, and
  * run scriptFile (REVERT_SCRIPT); both units go away after it fired. */
-export const revertTimerArgv = (unit: string, delaySeconds: number, scriptFile: string, statusFile: string, to: RevertTo) => [
-  'systemd-run', `--unit=${unit}`, '--description=exo-deploy: back to the previous system unless the deployer confirms',
-  `--on-active=${delaySeconds}`, '--timer-property=AccuracySec=1s', '--timer-property=RemainAfterElapse=no',
-  '--collect', '--no-ask-password', '--quiet', '--service-type=exec', '-E', 'LOCALE_ARCHIVE',
-  '-p', `RestartForceExitStatus=${LOCK_HELD_EXIT}`, '-p', 'RestartSec=3s', '--',
-  to.sh, scriptFile, statusFile, to.systemProfile, to.running, to.profilePath ?? NONE, to.profileGeneration === null ? NONE : String(to.profileGeneration), to.nixEnv,
+export const revertTimerArgv = (
+  unit: string,
+  delaySeconds: number,
+  scriptFile: string,
+  statusFile: string,
+  to: RevertTo,
+) => [
+  'systemd-run',
+  `--unit=${unit}`,
+  '--description=exo-deploy: back to the previous system unless the deployer confirms',
+  `--on-active=${delaySeconds}`,
+  '--timer-property=AccuracySec=1s',
+  '--timer-property=RemainAfterElapse=no',
+  '--collect',
+  '--no-ask-password',
+  '--quiet',
+  '--service-type=exec',
+  '-E',
+  'LOCALE_ARCHIVE',
+  '-p',
+  `RestartForceExitStatus=${LOCK_HELD_EXIT}`,
+  '-p',
+  'RestartSec=3s',
+  '--',
+  to.sh,
+  scriptFile,
+  statusFile,
+  to.systemProfile,
+  to.running,
+  to.profilePath ?? NONE,
+  to.profileGeneration === null ? NONE : String(to.profileGeneration),
+  to.nixEnv,
 ];
 
 /** Restarts the timer's countdown, and succeeds only while it has not fired: restarting a
  * timer that is gone fails, and a revert under way or done shows as its active service or its
  * status file. */
 export const confirmTimerArgv = (unit: string, statusFile: string) => [
-  'sh', '-c', 'systemctl restart -- "$1.timer" && ! systemctl is-active --quiet -- "$1.service" && ! [ -e "$2" ]', 'sh', unit, statusFile,
+  'sh',
+  '-c',
+  'systemctl restart -- "$1.timer" && ! systemctl is-active --quiet -- "$1.service" && ! [ -e "$2" ]',
+  'sh',
+  unit,
+  statusFile,
 ];
 
 /** Stops the timer (it will not fire) and removes its files; exits as systemctl stop did: 5
  * when the timer was gone already (it fired, or was stopped). */
 export const stopTimerArgv = (unit: string, files: readonly string[]) => [
-  'sh', '-c', 'unit=$1 && shift && systemctl stop -- "$unit.timer"; code=$? && rm -f -- "$@" && exit "$code"', 'sh', unit, ...files,
+  'sh',
+  '-c',
+  'unit=$1 && shift && systemctl stop -- "$unit.timer"; code=$? && rm -f -- "$@" && exit "$code"',
+  'sh',
+  unit,
+  ...files,
 ];
 export const UNIT_NOT_LOADED_EXIT = 5;

@@ -9,10 +9,12 @@ const OUTCOME_TEXT: Record<NonNullable<RunRecord['outcome']>, string> = {
   success: 'SUCCESS: every host runs the new system, healthy, made permanent',
   'no-change': 'NO CHANGE: every host already runs this system',
   failed: 'FAILED before any host was activated: nothing changed on the hosts',
-  'rolled-back': 'ROLLED BACK: the new system failed; every touched host runs the system it ran before',
-  'partly-rolled-back': 'PARTLY ROLLED BACK: the failing batch runs its old system again; earlier batches keep the new one (rollback_scope = "failed")',
+  'rolled-back':
+    'ROLLED BACK: the new system failed; every touched host runs the system it ran before',
+  'partly-rolled-back':
+    'PARTLY ROLLED BACK: the failing batch runs its old system again; earlier batches keep the new one (rollback_scope = "failed")',
   'rollback-failed': 'ROLLBACK FAILED: a person must act (see "What to do next")',
-  interrupted: 'INTERRUPTED: see each host\'s phase below',
+  interrupted: "INTERRUPTED: see each host's phase below",
 };
 
 /** Beside a host's phase: whether its revert timer put it back, or is still armed. */
@@ -22,7 +24,10 @@ const REVERT_TIMER_TEXT: Record<RevertTimerState, string> = {
   armed: ' (its revert timer is still armed: it puts itself back when it fires)',
 };
 
-export async function writeDeployReport(record: RunRecord, reportsDir: string): Promise<{ markdown: string; json: string }> {
+export async function writeDeployReport(
+  record: RunRecord,
+  reportsDir: string,
+): Promise<{ markdown: string; json: string }> {
   const base = path.join(reportsDir, `${record.id}-deploy`);
   const files = { markdown: `${base}.md`, json: `${base}.json` };
   record.reportFiles = files;
@@ -33,40 +38,87 @@ export async function writeDeployReport(record: RunRecord, reportsDir: string): 
 
 export function renderMarkdown(r: RunRecord): string {
   const out: string[] = [];
-  out.push(`# exo-deploy deploy ${r.id}`, '', `**${r.outcome ? OUTCOME_TEXT[r.outcome] : 'UNFINISHED'}** (exit ${r.exitCode ?? '?'})`, '');
+  out.push(
+    `# exo-deploy deploy ${r.id}`,
+    '',
+    `**${r.outcome ? OUTCOME_TEXT[r.outcome] : 'UNFINISHED'}** (exit ${r.exitCode ?? '?'})`,
+    '',
+  );
   out.push(`- config: \`${r.configFile ?? '-'}\`, flake \`${r.flake}\``);
-  out.push(`- started ${r.startedAt}, took ${r.durationMs === null ? '?' : formatDuration(r.durationMs)}`);
+  out.push(
+    `- started ${r.startedAt}, took ${r.durationMs === null ? '?' : formatDuration(r.durationMs)}`,
+  );
   if (r.error) out.push(`- cause: ${r.error.split('\n')[0]}`);
-  out.push('', '## Hosts', '', '| host | before | built | phase | backup |', '| --- | --- | --- | --- | --- |');
+  out.push(
+    '',
+    '## Hosts',
+    '',
+    '| host | before | built | phase | backup |',
+    '| --- | --- | --- | --- | --- |',
+  );
   for (const h of r.hosts) {
-    out.push(`| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exo}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exo ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase}${REVERT_TIMER_TEXT[h.revertTimer?.state ?? 'stopped']} | ${h.backupId ?? '-'} |`);
+    out.push(
+      `| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exo}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exo ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase}${REVERT_TIMER_TEXT[h.revertTimer?.state ?? 'stopped']} | ${h.backupId ?? '-'} |`,
+    );
   }
   out.push('', '## What changed', '');
-  for (const h of r.hosts) out.push(`### ${h.host}`, '', '```', `${shortPath(h.before.running)} → ${shortPath(h.built.systemPath)}`, ...h.diff, '```', '');
+  for (const h of r.hosts)
+    out.push(
+      `### ${h.host}`,
+      '',
+      '```',
+      `${shortPath(h.before.running)} → ${shortPath(h.built.systemPath)}`,
+      ...h.diff,
+      '```',
+      '',
+    );
   out.push('## Health evidence', '');
   if (r.gate) {
-    out.push(`Gate ${r.gate.passed ? 'passed' : 'FAILED'} after ${formatDuration(r.gate.durationMs)} (${r.gate.samples} samples).`, '');
+    out.push(
+      `Gate ${r.gate.passed ? 'passed' : 'FAILED'} after ${formatDuration(r.gate.durationMs)} (${r.gate.samples} samples).`,
+      '',
+    );
     for (const g of r.gate.hosts) {
-      out.push(`- **${g.host}**: ${g.passed ? `healthy (exo answered after ${g.readyAfterMs} ms)` : 'failed'}`);
+      out.push(
+        `- **${g.host}**: ${g.passed ? `healthy (exo answered after ${g.readyAfterMs} ms)` : 'failed'}`,
+      );
       for (const p of g.problems) out.push(`  - ${p}`);
       const s = g.lastSample;
       if (s) {
-        out.push(`  - last sample: unit ${s.unit?.activeState ?? '?'}/${s.unit?.subState ?? '?'} pid ${s.unit?.mainPid ?? '?'}, restarts ${s.unit?.restarts ?? '?'}; ${s.probes.map((p) => `${p.path} ${p.status ?? p.error}`).join(', ')}; cluster ${s.cluster.seen ?? '?'}${s.cluster.expected !== null ? `/${s.cluster.expected}` : ''}`);
-        for (const m of s.journal.matches.slice(0, 5)) out.push(`  - journal ${m.at}: \`${m.message.split('\n')[0]}\``);
+        out.push(
+          `  - last sample: unit ${s.unit?.activeState ?? '?'}/${s.unit?.subState ?? '?'} pid ${s.unit?.mainPid ?? '?'}, restarts ${s.unit?.restarts ?? '?'}; ${s.probes.map((p) => `${p.path} ${p.status ?? p.error}`).join(', ')}; cluster ${s.cluster.seen ?? '?'}${s.cluster.expected !== null ? `/${s.cluster.expected}` : ''}`,
+        );
+        for (const m of s.journal.matches.slice(0, 5))
+          out.push(`  - journal ${m.at}: \`${m.message.split('\n')[0]}\``);
       }
     }
   } else out.push('The gate did not run.');
   const finals = r.hosts.filter((h) => h.finalCheck);
   if (finals.length) {
     out.push('', 'Final state:', '');
-    for (const h of finals) out.push(`- ${h.host}: ${h.finalCheck?.healthy ? 'healthy' : `not healthy: ${h.finalCheck?.problems.join('; ')}`}, running \`${shortPath(h.finalCheck?.system.running)}\`${h.switchRestartedExo ? ' (warning: switch restarted exo)' : ''}`);
+    for (const h of finals)
+      out.push(
+        `- ${h.host}: ${h.finalCheck?.healthy ? 'healthy' : `not healthy: ${h.finalCheck?.problems.join('; ')}`}, running \`${shortPath(h.finalCheck?.system.running)}\`${h.switchRestartedExo ? ' (warning: switch restarted exo)' : ''}`,
+      );
   }
   out.push('', '## Steps', '', '| step | host | took | result |', '| --- | --- | --- | --- |');
-  for (const s of r.steps) out.push(`| ${s.step} | ${s.host ?? 'all'} | ${formatDuration(s.durationMs)} | ${s.ok ? 'ok' : `FAILED: ${(s.error ?? '').split('\n')[0]}`} |`);
+  for (const s of r.steps)
+    out.push(
+      `| ${s.step} | ${s.host ?? 'all'} | ${formatDuration(s.durationMs)} | ${s.ok ? 'ok' : `FAILED: ${(s.error ?? '').split('\n')[0]}`} |`,
+    );
   const tails = r.steps.filter((s) => s.outputTail.trim() || s.error);
   if (tails.length) {
     out.push('', '### Output (last lines)', '');
-    for (const s of tails) out.push(`<details><summary>${s.step} ${s.host ?? ''}</summary>`, '', '```', (s.error ?? s.outputTail).trim(), '```', '</details>', '');
+    for (const s of tails)
+      out.push(
+        `<details><summary>${s.step} ${s.host ?? ''}</summary>`,
+        '',
+        '```',
+        (s.error ?? s.outputTail).trim(),
+        '```',
+        '</details>',
+        '',
+      );
   }
   out.push('', '## What to do next', '', ...nextSteps(r));
   return `${out.join('\n')}\n`;
@@ -81,12 +133,20 @@ function nextSteps(r: RunRecord): string[] {
       return ['Fix the cause above and deploy again; no host was changed.'];
     case 'rolled-back':
     case 'partly-rolled-back':
-      return ['The hosts run what they ran before. Read the health evidence, fix the release, deploy again.'];
+      return [
+        'The hosts run what they ran before. Read the health evidence, fix the release, deploy again.',
+      ];
     case 'rollback-failed':
-      return r.hosts.filter((h) => h.phase === 'rollback-failed').map((h: HostRecord) =>
-        `- **${h.host}** could not be brought back to \`${h.before.running ?? '?'}\`: ${h.problems.slice(-1)[0] ?? ''}. Check it with \`exo-deploy check --hosts ${h.host}\`, then \`exo-deploy rollback --hosts ${h.host} --to ${h.before.profileGeneration ?? 'N'}\`.`);
+      return r.hosts
+        .filter((h) => h.phase === 'rollback-failed')
+        .map(
+          (h: HostRecord) =>
+            `- **${h.host}** could not be brought back to \`${h.before.running ?? '?'}\`: ${h.problems.slice(-1)[0] ?? ''}. Check it with \`exo-deploy check --hosts ${h.host}\`, then \`exo-deploy rollback --hosts ${h.host} --to ${h.before.profileGeneration ?? 'N'}\`.`,
+        );
     case 'interrupted':
-      return ['Hosts in phase "activated" run the new system without having passed the gate (not permanent: a reboot returns to the old one). Run `exo-deploy rollback --hosts …` or deploy again.'];
+      return [
+        'Hosts in phase "activated" run the new system without having passed the gate (not permanent: a reboot returns to the old one). Run `exo-deploy rollback --hosts …` or deploy again.',
+      ];
     default:
       return [];
   }

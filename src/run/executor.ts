@@ -36,10 +36,17 @@ export interface Executor {
 }
 
 export class CommandFailed extends ExoDeployError {
-  constructor(readonly host: string, readonly result: ProcessResult) {
+  constructor(
+    readonly host: string,
+    readonly result: ProcessResult,
+  ) {
     const what = result.timedOut ? 'timed out' : `exited ${result.exitCode}`;
     const tail = lastLines(result.stderr || result.stdout, 5);
-    super(`${host}: \`${result.argv.join(' ')}\` ${what}${tail ? `:\n${tail}` : ''}`, ExitCode.failed, { host });
+    super(
+      `${host}: \`${result.argv.join(' ')}\` ${what}${tail ? `:\n${tail}` : ''}`,
+      ExitCode.failed,
+      { host },
+    );
   }
 }
 
@@ -62,7 +69,8 @@ export interface ExecutorContext {
 
 export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
   const ssh = host.local ? undefined : new SshConnection(host, ctx);
-  const wrapRoot = (argv: readonly string[], root: boolean): string[] => (root && host.sudo ? ['sudo', '-n', '--', ...argv] : [...argv]);
+  const wrapRoot = (argv: readonly string[], root: boolean): string[] =>
+    root && host.sudo ? ['sudo', '-n', '--', ...argv] : [...argv];
   const wrap = (argv: readonly string[], root: boolean, fresh: boolean): string[] => {
     const asRoot = wrapRoot(argv, root);
     return ssh ? ssh.argv(asRoot, fresh) : asRoot;
@@ -75,22 +83,39 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
     // Reads issued together (a check's Promise.all) run as one process: one ssh session, or
     // one local shell instead of a spawn each.
     if (options.fresh || options.afterInterrupt) return execute(argv, options);
-    if (!options.mutates && options.input === undefined && !options.env && !options.cwd) return batcher.add(argv, options);
+    if (!options.mutates && options.input === undefined && !options.env && !options.cwd)
+      return batcher.add(argv, options);
     return ssh ? ssh.session(() => execute(argv, options)) : execute(argv, options);
   };
-  const runReads = async (batch: readonly Read[]): Promise<ProcessResult[]> => (ssh ? ssh.session(() => runTogether(batch)) : runTogether(batch));
+  const runReads = async (batch: readonly Read[]): Promise<ProcessResult[]> =>
+    ssh ? ssh.session(() => runTogether(batch)) : runTogether(batch);
   const batcher = new ReadBatcher(runReads);
   // Several reads: one process, whose timeout is the longest of theirs.
   const runTogether = async (reads: readonly Read[]): Promise<ProcessResult[]> => {
     if (reads.length === 1) return [await execute(reads[0]!.argv, reads[0]!.options)];
     const marker = await newMarker();
     const argvs = reads.map((r) => wrapRoot(r.argv, r.options.root ?? false));
-    const whole = await execute(batchArgv(argvs, marker), { timeoutMs: Math.max(...reads.map((r) => r.options.timeoutMs ?? ctx.defaultTimeoutMs)) }, false);
-    const results = parseBatchOutput(whole, marker, reads.map((r) => r.argv));
-    for (const r of results) ctx.log.verbose(`${host.name}: $ ${r.argv.join(' ')}  (${r.durationMs} ms, one session with ${reads.length - 1} other read(s), ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`})`);
+    const whole = await execute(
+      batchArgv(argvs, marker),
+      { timeoutMs: Math.max(...reads.map((r) => r.options.timeoutMs ?? ctx.defaultTimeoutMs)) },
+      false,
+    );
+    const results = parseBatchOutput(
+      whole,
+      marker,
+      reads.map((r) => r.argv),
+    );
+    for (const r of results)
+      ctx.log.verbose(
+        `${host.name}: $ ${r.argv.join(' ')}  (${r.durationMs} ms, one session with ${reads.length - 1} other read(s), ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`})`,
+      );
     return results;
   };
-  const execute = async (argv: readonly string[], options: RunOptions, logged = true): Promise<ProcessResult> => {
+  const execute = async (
+    argv: readonly string[],
+    options: RunOptions,
+    logged = true,
+  ): Promise<ProcessResult> => {
     const result = await (options.afterInterrupt ? ctx.cleanupRunner : ctx.runner)({
       argv: wrap(argv, options.root ?? false, options.fresh ?? false),
       input: options.input,
@@ -98,12 +123,19 @@ export function createExecutor(host: Host, ctx: ExecutorContext): Executor {
       env: options.env,
       cwd: options.cwd,
     });
-    if (logged) ctx.log.verbose(`${host.name}: $ ${argv.join(' ')}  (${result.durationMs} ms, ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`);
+    if (logged)
+      ctx.log.verbose(
+        `${host.name}: $ ${argv.join(' ')}  (${result.durationMs} ms, ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`,
+      );
     if (ssh && result.exitCode === 255 && !result.timedOut) {
-      throw new ExoDeployError(`${host.name}: cannot reach ${host.target} over ssh: ${lastLines(result.stderr, 2) || 'ssh exited 255'}`, ExitCode.failed, {
-        host: host.name,
-        hint: `check that \`ssh ${host.target}\` works with the ssh_options of the config`,
-      });
+      throw new ExoDeployError(
+        `${host.name}: cannot reach ${host.target} over ssh: ${lastLines(result.stderr, 2) || 'ssh exited 255'}`,
+        ExitCode.failed,
+        {
+          host: host.name,
+          hint: `check that \`ssh ${host.target}\` works with the ssh_options of the config`,
+        },
+      );
     }
     return { ...result, argv };
   };
@@ -160,7 +192,10 @@ class SshConnection {
   private opened: Promise<unknown> | undefined;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
-  constructor(private readonly host: Host, private readonly ctx: ExecutorContext) {}
+  constructor(
+    private readonly host: Host,
+    private readonly ctx: ExecutorContext,
+  ) {}
 
   async session<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.opened) {
@@ -173,7 +208,8 @@ class SshConnection {
   }
 
   private async limited<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.active >= MAX_SESSIONS) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    while (this.active >= MAX_SESSIONS)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.active += 1;
     try {
       return await fn();
@@ -190,25 +226,54 @@ class SshConnection {
 
   options(fresh = false): string[] {
     return [
-      '-o', 'BatchMode=yes',
-      '-o', `ConnectTimeout=${Math.max(1, Math.round(this.ctx.sshConnectTimeoutMs / 1000))}`,
-      '-o', 'ServerAliveInterval=5',
-      '-o', 'ServerAliveCountMax=3',
-      ...(fresh ? ['-o', 'ControlMaster=no', '-o', 'ControlPath=none'] : ['-o', 'ControlMaster=auto', '-o', `ControlPath=${this.controlPath()}`, '-o', 'ControlPersist=60']),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `ConnectTimeout=${Math.max(1, Math.round(this.ctx.sshConnectTimeoutMs / 1000))}`,
+      '-o',
+      'ServerAliveInterval=5',
+      '-o',
+      'ServerAliveCountMax=3',
+      ...(fresh
+        ? ['-o', 'ControlMaster=no', '-o', 'ControlPath=none']
+        : [
+            '-o',
+            'ControlMaster=auto',
+            '-o',
+            `ControlPath=${this.controlPath()}`,
+            '-o',
+            'ControlPersist=60',
+          ]),
       ...this.host.sshOptions,
     ];
   }
 
   argv(remote: readonly string[], fresh = false): string[] {
-    return [this.ctx.sshProgram, ...this.options(fresh), '--', this.host.target, remote.map(shellQuote).join(' ')];
+    return [
+      this.ctx.sshProgram,
+      ...this.options(fresh),
+      '--',
+      this.host.target,
+      remote.map(shellQuote).join(' '),
+    ];
   }
 
   async close(): Promise<void> {
     if (!this.controlSocket) return;
-    await this.ctx.cleanupRunner({
-      argv: [this.ctx.sshProgram, '-o', `ControlPath=${this.controlSocket}`, '-O', 'exit', '--', this.host.target],
-      timeoutMs: 5000,
-    }).catch(() => undefined);
+    await this.ctx
+      .cleanupRunner({
+        argv: [
+          this.ctx.sshProgram,
+          '-o',
+          `ControlPath=${this.controlSocket}`,
+          '-O',
+          'exit',
+          '--',
+          this.host.target,
+        ],
+        timeoutMs: 5000,
+      })
+      .catch(() => undefined);
     controlDir.give(this.controlSocket);
     this.controlSocket = undefined;
   }

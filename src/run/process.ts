@@ -45,7 +45,9 @@ export function execaRunner(signal?: AbortSignal): ProcessRunner {
       argv: spec.argv,
       exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),
       stdout: String(result.stdout ?? ''),
-      stderr: spawnFailed ? String(result.originalMessage ?? result.message) : String(result.stderr ?? ''),
+      stderr: spawnFailed
+        ? String(result.originalMessage ?? result.message)
+        : String(result.stderr ?? ''),
       durationMs: Math.round(performance.now() - started),
       timedOut: Boolean(result.timedOut),
     };

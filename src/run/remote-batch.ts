@@ -14,7 +14,7 @@ export const BATCH_SCRIPT = [
   'm=$1; shift; pids=',
   'd=$(mktemp -d) || exit 125',
   // Ended early (a timeout, Ctrl-C, the session cut): the commands still running end too.
-  "trap 'kill $pids 2>/dev/null; rm -rf \"$d\"' EXIT",
+  'trap \'kill $pids 2>/dev/null; rm -rf "$d"\' EXIT',
   "trap 'exit 143' HUP INT TERM",
   'i=0',
   'for c do i=$((i+1)); (eval "exec $c") >"$d/$i.o" 2>"$d/$i.e" </dev/null & pids="$pids $!"; done',
@@ -38,23 +38,45 @@ export async function newMarker(): Promise<string> {
 }
 
 export function batchArgv(commands: readonly (readonly string[])[], marker: string): string[] {
-  return ['sh', '-c', BATCH_SCRIPT, BATCH_NAME, marker, ...commands.map((argv) => argv.map(shellQuote).join(' '))];
+  return [
+    'sh',
+    '-c',
+    BATCH_SCRIPT,
+    BATCH_NAME,
+    marker,
+    ...commands.map((argv) => argv.map(shellQuote).join(' ')),
+  ];
 }
 
 /** The commands of a batch argv (each still one quoted command line), or null. */
-export function batchCommands(argv: readonly string[]): { marker: string; commands: string[] } | null {
-  if (argv[0] !== 'sh' || argv[2] !== BATCH_SCRIPT || argv[3] !== BATCH_NAME || !argv[4]) return null;
+export function batchCommands(
+  argv: readonly string[],
+): { marker: string; commands: string[] } | null {
+  if (argv[0] !== 'sh' || argv[2] !== BATCH_SCRIPT || argv[3] !== BATCH_NAME || !argv[4])
+    return null;
   return { marker: argv[4], commands: argv.slice(5) };
 }
 
 /** What the batch script prints for these results (the simulated fleets answer with it). */
-export function formatBatchOutput(marker: string, results: readonly { exitCode: number; stdout: string; stderr: string }[]): string {
-  return results.map((r, k) => `${marker} o ${k + 1}\n${r.stdout}\n${marker} e ${k + 1}\n${r.stderr}\n${marker} r ${k + 1} ${r.exitCode}\n`).join('');
+export function formatBatchOutput(
+  marker: string,
+  results: readonly { exitCode: number; stdout: string; stderr: string }[],
+): string {
+  return results
+    .map(
+      (r, k) =>
+        `${marker} o ${k + 1}\n${r.stdout}\n${marker} e ${k + 1}\n${r.stderr}\n${marker} r ${k + 1} ${r.exitCode}\n`,
+    )
+    .join('');
 }
 
 /** Each command's result. A command the output does not finish (the session timed out or
  * was cut) gets the whole session's exit status, and its stderr. */
-export function parseBatchOutput(whole: ProcessResult, marker: string, argvs: readonly (readonly string[])[]): ProcessResult[] {
+export function parseBatchOutput(
+  whole: ProcessResult,
+  marker: string,
+  argvs: readonly (readonly string[])[],
+): ProcessResult[] {
   const out = whole.stdout;
   const parts = argvs.map(() => ({ stdout: '', stderr: '', exitCode: null as number | null }));
   const head = `${marker} `;
@@ -69,7 +91,8 @@ export function parseBatchOutput(whole: ProcessResult, marker: string, argvs: re
     if (open && part && open.kind === 'o') part.stdout = out.slice(open.from, at - 1);
     if (open && part && open.kind === 'e') part.stderr = out.slice(open.from, at - 1);
     open = { kind, index: Number(index), from: eol + 1 };
-    if (kind === 'r' && parts[open.index - 1]) (parts[open.index - 1] as { exitCode: number | null }).exitCode = Number(status);
+    if (kind === 'r' && parts[open.index - 1])
+      (parts[open.index - 1] as { exitCode: number | null }).exitCode = Number(status);
   }
   // Cut short inside a command's output: what it printed so far.
   const last = open && parts[open.index - 1];

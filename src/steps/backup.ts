@@ -10,11 +10,34 @@ import { readSystemState, type SystemState } from '../system/generations.js';
 
 /** healthy and system: known from what the caller read (a deploy's preflight and record), or
  * read now. */
-export async function backupHost(ctx: Context, host: Host, reason: string, healthy?: boolean, knownSystem?: SystemState) {
+export async function backupHost(
+  ctx: Context,
+  host: Host,
+  reason: string,
+  healthy?: boolean,
+  knownSystem?: SystemState,
+) {
   const exec = ctx.executor(host);
   const system = knownSystem ?? (await readSystemState(exec));
-  const known = healthy ?? (await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs: ctx.now() - 60_000, expectedNodes: null, fetch: ctx.fetch }, ['unit', 'api'])).healthy;
-  const flakeLock = ctx.config.flakeIsPath && ctx.config.file ? await readFile(path.join(ctx.config.flake, 'flake.lock'), 'utf8').catch(() => null) : null;
+  const known =
+    healthy ??
+    (
+      await checkHost(
+        exec,
+        {
+          health: ctx.config.health,
+          nix: ctx.config.programs.nix,
+          sinceMs: ctx.now() - 60_000,
+          expectedNodes: null,
+          fetch: ctx.fetch,
+        },
+        ['unit', 'api'],
+      )
+    ).healthy;
+  const flakeLock =
+    ctx.config.flakeIsPath && ctx.config.file
+      ? await readFile(path.join(ctx.config.flake, 'flake.lock'), 'utf8').catch(() => null)
+      : null;
   return createBackup(exec, {
     dir: ctx.config.backup.dir,
     system,

@@ -1,6 +1,12 @@
 // Checking the selected hosts together: what `check` prints, and the deploy's preflight.
 import type { Context } from '../context.js';
-import { ALL_PARTS, checkHost, judgeMembership, type CheckPart, type HostCheck } from '../health/check.js';
+import {
+  ALL_PARTS,
+  checkHost,
+  judgeMembership,
+  type CheckPart,
+  type HostCheck,
+} from '../health/check.js';
 
 export function expectedNodes(ctx: Context): number | null {
   if (ctx.options['expect-nodes'] !== undefined) return ctx.options['expect-nodes'];
@@ -23,12 +29,28 @@ export function oneCluster(ctx: Context): boolean {
  * processes among them, were half the check's CPU time). */
 const LOCAL_PARTS: readonly CheckPart[] = ALL_PARTS.filter((p) => p !== 'compatibility');
 
-export async function checkHosts(ctx: Context, sinceMs: number, sinceProcessStart = false): Promise<HostCheck[]> {
+export async function checkHosts(
+  ctx: Context,
+  sinceMs: number,
+  sinceProcessStart = false,
+): Promise<HostCheck[]> {
   const parts = ctx.options.local ? LOCAL_PARTS : ALL_PARTS;
   const together = oneCluster(ctx) && ctx.hosts.length > 1;
   const checks = await Promise.all(
     ctx.hosts.map((host) =>
-      checkHost(ctx.executor(host), { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, sinceProcessStart, expectedNodes: expectedNodes(ctx), keepSeenNodes: together, fetch: ctx.fetch }, parts),
+      checkHost(
+        ctx.executor(host),
+        {
+          health: ctx.config.health,
+          nix: ctx.config.programs.nix,
+          sinceMs,
+          sinceProcessStart,
+          expectedNodes: expectedNodes(ctx),
+          keepSeenNodes: together,
+          fetch: ctx.fetch,
+        },
+        parts,
+      ),
     ),
   );
   if (together) judgeMembership(checks);

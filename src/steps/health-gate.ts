@@ -58,12 +58,21 @@ interface Watch {
   instances: Map<string, string | null>;
 }
 
-export async function runHealthGate(executors: readonly Executor[], options: GateOptions): Promise<GateResult> {
+export async function runHealthGate(
+  executors: readonly Executor[],
+  options: GateOptions,
+): Promise<GateResult> {
   const now = options.now ?? Date.now;
   const started = now();
   const watches: Watch[] = executors.map((exec) => ({
     exec,
-    result: { host: exec.host.name, passed: false, readyAfterMs: null, problems: [], lastSample: null },
+    result: {
+      host: exec.host.name,
+      passed: false,
+      readyAfterMs: null,
+      problems: [],
+      lastSample: null,
+    },
     baseline: null,
     probeStrikes: new Map(),
     instances: new Map(),
@@ -76,32 +85,50 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
   };
   const finish = (passed: boolean): GateResult => {
     for (const w of watches) w.result.passed = passed && w.result.problems.length === 0;
-    return { passed, hosts: watches.map((w) => w.result), durationMs: now() - started, failedAtMs, samples };
+    return {
+      passed,
+      hosts: watches.map((w) => w.result),
+      durationMs: now() - started,
+      failedAtMs,
+      samples,
+    };
   };
 
   // 1. Ready: every host answers /models within ready_timeout, without crashing on the way.
   const readyDeadline = started + options.health.ready_timeout;
   while (watches.some((w) => w.result.readyAfterMs === null)) {
     samples += 1;
-    await Promise.all(watches.filter((w) => w.result.readyAfterMs === null).map(async (w) => {
-      const sample = await takeSample(w, options);
-      const models = sample.probes.find((p) => p.path === '/models');
-      // An exo that answers with a server error is up and broken, not still starting.
-      const serverError = models?.status !== undefined && models.status !== null && models.status >= 500;
-      const strikes = serverError ? (w.probeStrikes.get('/models') ?? 0) + 1 : 0;
-      w.probeStrikes.set('/models', strikes);
-      const problems = [...crashProblems(w, sample), ...(strikes >= PROBE_STRIKES ? [`${w.exec.host.api}/models: ${models?.error} (${strikes} samples in a row)`] : [])];
-      if (problems.length) return fail(w, problems);
-      if (models?.ok) {
-        w.result.readyAfterMs = now() - started;
-        w.baseline = { pid: sample.unit?.mainPid ?? 0, restarts: sample.unit?.restarts ?? 0 };
-        options.log.info(`${w.exec.host.name}: exo answers after ${w.result.readyAfterMs} ms`);
-      }
-    }));
+    await Promise.all(
+      watches
+        .filter((w) => w.result.readyAfterMs === null)
+        .map(async (w) => {
+          const sample = await takeSample(w, options);
+          const models = sample.probes.find((p) => p.path === '/models');
+          // An exo that answers with a server error is up and broken, not still starting.
+          const serverError =
+            models?.status !== undefined && models.status !== null && models.status >= 500;
+          const strikes = serverError ? (w.probeStrikes.get('/models') ?? 0) + 1 : 0;
+          w.probeStrikes.set('/models', strikes);
+          const problems = [
+            ...crashProblems(w, sample),
+            ...(strikes >= PROBE_STRIKES
+              ? [`${w.exec.host.api}/models: ${models?.error} (${strikes} samples in a row)`]
+              : []),
+          ];
+          if (problems.length) return fail(w, problems);
+          if (models?.ok) {
+            w.result.readyAfterMs = now() - started;
+            w.baseline = { pid: sample.unit?.mainPid ?? 0, restarts: sample.unit?.restarts ?? 0 };
+            options.log.info(`${w.exec.host.name}: exo answers after ${w.result.readyAfterMs} ms`);
+          }
+        }),
+    );
     if (failedAtMs !== null) return finish(false);
     if (now() >= readyDeadline) {
       for (const w of watches.filter((x) => x.result.readyAfterMs === null)) {
-        fail(w, [`exo did not answer ${w.exec.host.api}/models within ${options.health.ready_timeout} ms (ready_timeout): ${w.result.lastSample?.probes.find((p) => p.path === '/models')?.error ?? 'no answer'}`]);
+        fail(w, [
+          `exo did not answer ${w.exec.host.api}/models within ${options.health.ready_timeout} ms (ready_timeout): ${w.result.lastSample?.probes.find((p) => p.path === '/models')?.error ?? 'no answer'}`,
+        ]);
       }
       return finish(false);
     }
@@ -116,16 +143,23 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
     const last = now() >= soakEnd;
     const judgeCluster = last && options.cluster !== undefined;
     const [, peers] = await Promise.all([
-      Promise.all(watches.map(async (w) => {
-        const sample = await takeSample(w, options, judgeCluster);
-        const problems = [...crashProblems(w, sample), ...soakProblems(w, sample, options, last)];
-        if (problems.length) fail(w, problems);
-      })),
-      judgeCluster ? Promise.all((options.cluster?.peers ?? []).map((e) => readPeer(e, options))) : [],
+      Promise.all(
+        watches.map(async (w) => {
+          const sample = await takeSample(w, options, judgeCluster);
+          const problems = [...crashProblems(w, sample), ...soakProblems(w, sample, options, last)];
+          if (problems.length) fail(w, problems);
+        }),
+      ),
+      judgeCluster
+        ? Promise.all((options.cluster?.peers ?? []).map((e) => readPeer(e, options)))
+        : [],
     ]);
     if (judgeCluster) {
       // A cluster takes a moment to form: who sees whom is judged at the end of the soak.
-      const notSeen = judgeMembership(watches.flatMap((w) => (w.result.lastSample ? [w.result.lastSample] : [])), peers);
+      const notSeen = judgeMembership(
+        watches.flatMap((w) => (w.result.lastSample ? [w.result.lastSample] : [])),
+        peers,
+      );
       for (const w of watches) {
         const problems = notSeen.get(w.exec.host.name);
         if (problems) fail(w, problems);
@@ -133,16 +167,31 @@ export async function runHealthGate(executors: readonly Executor[], options: Gat
     }
     if (failedAtMs !== null) return finish(false);
     if (last) return finish(true);
-    await sleep(Math.min(options.health.interval, Math.max(0, soakEnd - now())), undefined, { signal: options.signal });
+    await sleep(Math.min(options.health.interval, Math.max(0, soakEnd - now())), undefined, {
+      signal: options.signal,
+    });
   }
 }
 
-async function takeSample(w: Watch, options: GateOptions, keepSeenNodes = false): Promise<HostCheck> {
+async function takeSample(
+  w: Watch,
+  options: GateOptions,
+  keepSeenNodes = false,
+): Promise<HostCheck> {
   // Only the new process's journal lines count: the old one may log errors while it stops.
   const knownProcessStartMs = w.result.lastSample?.unit?.startedAt ?? undefined;
   const sample = await checkHost(
     w.exec,
-    { health: options.health, nix: options.nix, expectedNodes: options.expectedNodes, fetch: options.fetch, sinceMs: options.activatedAtMs, sinceProcessStart: true, knownProcessStartMs, keepSeenNodes },
+    {
+      health: options.health,
+      nix: options.nix,
+      expectedNodes: options.expectedNodes,
+      fetch: options.fetch,
+      sinceMs: options.activatedAtMs,
+      sinceProcessStart: true,
+      knownProcessStartMs,
+      keepSeenNodes,
+    },
     ['unit', 'api', 'journal'],
   );
   w.result.lastSample = sample;
@@ -156,8 +205,14 @@ function crashProblems(w: Watch, s: HostCheck): string[] {
   if (!s.reachable) problems.push(...s.problems);
   else problems.push(...s.unreadable);
   if (s.unit?.activeState === 'failed') problems.push(`${unitName} failed (${s.unit.result})`);
-  if (s.unit && w.baseline && s.unit.restarts > w.baseline.restarts) problems.push(`${unitName} restarted ${s.unit.restarts - w.baseline.restarts} time(s): exo crashed`);
-  if (s.unit && !w.baseline && s.unit.restarts > 0 && s.unit.activeState !== 'active') problems.push(`${unitName} is crash-looping (${s.unit.restarts} restart(s), ${s.unit.subState})`);
+  if (s.unit && w.baseline && s.unit.restarts > w.baseline.restarts)
+    problems.push(
+      `${unitName} restarted ${s.unit.restarts - w.baseline.restarts} time(s): exo crashed`,
+    );
+  if (s.unit && !w.baseline && s.unit.restarts > 0 && s.unit.activeState !== 'active')
+    problems.push(
+      `${unitName} is crash-looping (${s.unit.restarts} restart(s), ${s.unit.subState})`,
+    );
   for (const m of s.journal.matches) problems.push(`journal ${m.at}: ${m.message.split('\n')[0]}`);
   for (const r of s.cluster.failedRunners) problems.push(`runner ${r.runner} failed: ${r.error}`);
   return problems.slice(0, 10);
@@ -166,29 +221,52 @@ function crashProblems(w: Watch, s: HostCheck): string[] {
 function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolean): string[] {
   const problems: string[] = [];
   const unitName = w.exec.host.unit;
-  if (s.unit && s.unit.activeState !== 'active') problems.push(`${unitName} is ${s.unit.activeState} (${s.unit.subState})`);
-  if (s.unit && w.baseline && s.unit.mainPid !== w.baseline.pid && s.unit.activeState === 'active') problems.push(`exo's main PID changed from ${w.baseline.pid} to ${s.unit.mainPid}: it restarted`);
+  if (s.unit && s.unit.activeState !== 'active')
+    problems.push(`${unitName} is ${s.unit.activeState} (${s.unit.subState})`);
+  if (s.unit && w.baseline && s.unit.mainPid !== w.baseline.pid && s.unit.activeState === 'active')
+    problems.push(
+      `exo's main PID changed from ${w.baseline.pid} to ${s.unit.mainPid}: it restarted`,
+    );
   for (const p of s.probes) {
     const strikes = p.ok ? 0 : (w.probeStrikes.get(p.path) ?? 0) + 1;
     w.probeStrikes.set(p.path, strikes);
-    if (strikes >= PROBE_STRIKES) problems.push(`${w.exec.host.api}${p.path}: ${p.error} (${strikes} samples in a row)`);
+    if (strikes >= PROBE_STRIKES)
+      problems.push(`${w.exec.host.api}${p.path}: ${p.error} (${strikes} samples in a row)`);
   }
   const instances = s.cluster.instances;
   if (instances) {
     const listed = new Set(instances.map((i) => i.id));
     for (const [id, model] of w.instances) {
-      if (!listed.has(id)) problems.push(`exo deleted instance ${id}${model ? ` of ${model}` : ''} (its runners failed)`);
+      if (!listed.has(id))
+        problems.push(
+          `exo deleted instance ${id}${model ? ` of ${model}` : ''} (its runners failed)`,
+        );
     }
     w.instances = new Map(instances.map((i) => [i.id, i.model]));
   }
   // A cluster takes a moment to form: its size must be reached by the end of the soak.
   const expected = options.expectedNodes;
-  if (last && expected !== null && (s.cluster.seen ?? 0) < expected) problems.push(`exo sees ${s.cluster.seen ?? 0} of ${expected} nodes in /state at the end of the soak`);
+  if (last && expected !== null && (s.cluster.seen ?? 0) < expected)
+    problems.push(
+      `exo sees ${s.cluster.seen ?? 0} of ${expected} nodes in /state at the end of the soak`,
+    );
   return problems;
 }
 
 /** After a rollback's activation: exo answers /models within ready_timeout without crashing
  * (no soak, no cluster size: the rest of the cluster may still be on another version). */
-export function waitUntilServing(ctx: Context, exec: Executor, activatedAtMs: number): Promise<GateResult> {
-  return runHealthGate([exec], { health: { ...ctx.config.health, soak: 0 }, nix: ctx.config.programs.nix, expectedNodes: null, fetch: ctx.fetch, activatedAtMs, signal: ctx.signal, log: ctx.log });
+export function waitUntilServing(
+  ctx: Context,
+  exec: Executor,
+  activatedAtMs: number,
+): Promise<GateResult> {
+  return runHealthGate([exec], {
+    health: { ...ctx.config.health, soak: 0 },
+    nix: ctx.config.programs.nix,
+    expectedNodes: null,
+    fetch: ctx.fetch,
+    activatedAtMs,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
 }

@@ -4,7 +4,13 @@ import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { readlinkArgv } from '../programs/coreutils.js';
-import { activate, pointProfileAtGeneration, pointProfileAtPath, runningAndProfile, waitUntilReachable } from '../system/activate.js';
+import {
+  activate,
+  pointProfileAtGeneration,
+  pointProfileAtPath,
+  runningAndProfile,
+  waitUntilReachable,
+} from '../system/activate.js';
 import { waitUntilServing, type GateResult } from './health-gate.js';
 
 export interface BeforeState {
@@ -22,22 +28,38 @@ export interface RestoreResult {
  * revertedBy: the host puts itself back (its revert timer, after it was cut off): wait for that
  * instead of activating anything; then the same checks.
  */
-export async function restoreHost(ctx: Context, host: Host, before: BeforeState, { revertedBy }: { revertedBy?: () => Promise<string> } = {}): Promise<RestoreResult> {
+export async function restoreHost(
+  ctx: Context,
+  host: Host,
+  before: BeforeState,
+  { revertedBy }: { revertedBy?: () => Promise<string> } = {},
+): Promise<RestoreResult> {
   const exec = ctx.executor(host);
   if (!before.running) {
-    throw new ExoDeployError(`${host.name}: the system it ran before is unknown, so it cannot be restored`, ExitCode.needsPerson, { host: host.name });
+    throw new ExoDeployError(
+      `${host.name}: the system it ran before is unknown, so it cannot be restored`,
+      ExitCode.needsPerson,
+      { host: host.name },
+    );
   }
   const activations: string[] = [];
   const started = ctx.now();
   if (revertedBy) activations.push(await revertedBy());
-  else activations.push(...(await activateBefore(ctx, host, before as BeforeState & { running: string })));
+  else
+    activations.push(
+      ...(await activateBefore(ctx, host, before as BeforeState & { running: string })),
+    );
   if (ctx.options['dry-run']) return { activations, gate: null };
   await mustBeBack(ctx, host, before);
   const gate = await waitUntilServing(ctx, exec, started);
   return { activations, gate };
 }
 
-async function activateBefore(ctx: Context, host: Host, before: BeforeState & { running: string }): Promise<string[]> {
+async function activateBefore(
+  ctx: Context,
+  host: Host,
+  before: BeforeState & { running: string },
+): Promise<string[]> {
   const exec = ctx.executor(host);
   const activations: string[] = [];
   // A host that dropped off the network during the deploy gets a moment to come back.
@@ -46,17 +68,24 @@ async function activateBefore(ctx: Context, host: Host, before: BeforeState & { 
   const profileMoved = before.profilePath !== null && profileNow !== before.profilePath;
   if (profileMoved) {
     // `switch` had made the new system permanent: point the profile (and the boot entry) back.
-    if (before.profileGeneration !== null) await pointProfileAtGeneration(exec, before.profileGeneration);
+    if (before.profileGeneration !== null)
+      await pointProfileAtGeneration(exec, before.profileGeneration);
     else await pointProfileAtPath(exec, before.profilePath as string);
     activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
     if (before.profilePath !== before.running) {
-      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts, ctx.signal, { skipPreSwitchChecks: true });
+      await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts, ctx.signal, {
+        skipPreSwitchChecks: true,
+      });
       activations.push(`${before.profilePath} boot`);
     }
   }
   const action = profileMoved && before.profilePath === before.running ? 'switch' : 'test';
-  const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal, { skipPreSwitchChecks: true });
-  activations.push(`${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`);
+  const result = await activate(exec, before.running, action, ctx.config.timeouts, ctx.signal, {
+    skipPreSwitchChecks: true,
+  });
+  activations.push(
+    `${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`,
+  );
   return activations;
 }
 
@@ -65,7 +94,14 @@ async function mustBeBack(ctx: Context, host: Host, before: BeforeState): Promis
   const { running, profile } = await runningAndProfile(ctx.executor(host));
   const wrong = [
     running !== before.running ? `it runs ${running}, not ${before.running}` : null,
-    before.profilePath !== null && profile !== before.profilePath ? `its profile is ${profile}, not ${before.profilePath}` : null,
+    before.profilePath !== null && profile !== before.profilePath
+      ? `its profile is ${profile}, not ${before.profilePath}`
+      : null,
   ].filter(Boolean);
-  if (wrong.length) throw new ExoDeployError(`${host.name}: not back on the system it ran before: ${wrong.join('; ')}`, ExitCode.needsPerson, { host: host.name });
+  if (wrong.length)
+    throw new ExoDeployError(
+      `${host.name}: not back on the system it ran before: ${wrong.join('; ')}`,
+      ExitCode.needsPerson,
+      { host: host.name },
+    );
 }

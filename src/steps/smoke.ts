@@ -62,10 +62,35 @@ interface Answer {
  * current ids: right after a deploy, exo still lists the old processes' ids for up to ~40 s,
  * and its master may place onto them (or route the chat to their instances).
  */
-export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, signal?: AbortSignal, cluster: readonly string[] = []): Promise<SmokeResult> {
-  const result: SmokeResult = { ok: false, api, model: s.model, instanceId: null, nodes: 0, settledAfterMs: null, placedAfterMs: null, readyAfterMs: null, runners: {}, chat: null, removed: false, problems: [], warnings: [] };
+export async function smokeTest(
+  api: string,
+  s: SmokeSettings,
+  doFetch: Fetch,
+  signal?: AbortSignal,
+  cluster: readonly string[] = [],
+): Promise<SmokeResult> {
+  const result: SmokeResult = {
+    ok: false,
+    api,
+    model: s.model,
+    instanceId: null,
+    nodes: 0,
+    settledAfterMs: null,
+    placedAfterMs: null,
+    readyAfterMs: null,
+    runners: {},
+    chat: null,
+    removed: false,
+    problems: [],
+    warnings: [],
+  };
   const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
-    const response = await doFetch(`${api}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(Math.max(1000, s.timeoutMs)) });
+    const response = await doFetch(`${api}${path}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(Math.max(1000, s.timeoutMs)),
+    });
     let text: string;
     try {
       text = await response.text();
@@ -91,12 +116,20 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
       const answer = await probe(base, '/node_id', Math.max(1000, s.timeoutMs), doFetch);
       return answer.ok ? (answer.body as string) : null;
     };
-    if (cluster.length) await waitForSettledTopology(result, s, cluster, nodeIdOf, readState, signal);
+    if (cluster.length)
+      await waitForSettledTopology(result, s, cluster, nodeIdOf, readState, signal);
     const before = new Set((await readState()).instances.map((i) => i.id));
     const postedAt = Date.now();
-    const placed = await call('POST', '/place_instance', { model_id: s.model, sharding: 'Pipeline', instance_meta: 'MlxRing', min_nodes: s.minNodes });
+    const placed = await call('POST', '/place_instance', {
+      model_id: s.model,
+      sharding: 'Pipeline',
+      instance_meta: 'MlxRing',
+      min_nodes: s.minNodes,
+    });
     if (!placed.ok) {
-      result.problems.push(`POST /place_instance: HTTP ${placed.status} ${placed.cutShort ?? JSON.stringify(placed.json).slice(0, 200)}`);
+      result.problems.push(
+        `POST /place_instance: HTTP ${placed.status} ${placed.cutShort ?? JSON.stringify(placed.json).slice(0, 200)}`,
+      );
       return result;
     }
     const waited = await waitUntilReady(result, s, before, postedAt, readState, signal);
@@ -107,9 +140,14 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
     result.problems.push(`${api}: ${reason(error)}`);
   } finally {
     if (result.instanceId && !exoDeleted) {
-      const removed = await call('DELETE', `/instance/${result.instanceId}`).catch((error: unknown) => ({ ok: false, status: null, cutShort: reason(error) }));
+      const removed = await call('DELETE', `/instance/${result.instanceId}`).catch(
+        (error: unknown) => ({ ok: false, status: null, cutShort: reason(error) }),
+      );
       result.removed = removed.ok;
-      if (!removed.ok) result.problems.push(`DELETE /instance/${result.instanceId}: ${removed.cutShort ?? `HTTP ${removed.status}`}: remove it by hand`);
+      if (!removed.ok)
+        result.problems.push(
+          `DELETE /instance/${result.instanceId}: ${removed.cutShort ?? `HTTP ${removed.status}`}: remove it by hand`,
+        );
     }
     result.removed ||= exoDeleted;
   }
@@ -117,7 +155,14 @@ export async function smokeTest(api: string, s: SmokeSettings, doFetch: Fetch, s
   return result;
 }
 
-async function waitForSettledTopology(result: SmokeResult, s: SmokeSettings, cluster: readonly string[], nodeIdOf: (api: string) => Promise<string | null>, readState: () => Promise<ClusterView>, signal?: AbortSignal): Promise<void> {
+async function waitForSettledTopology(
+  result: SmokeResult,
+  s: SmokeSettings,
+  cluster: readonly string[],
+  nodeIdOf: (api: string) => Promise<string | null>,
+  readState: () => Promise<ClusterView>,
+  signal?: AbortSignal,
+): Promise<void> {
   const start = Date.now();
   const limit = s.settleTimeoutMs ?? EXO_NODE_TIMEOUT_MS;
   for (;;) {
@@ -130,7 +175,9 @@ async function waitForSettledTopology(result: SmokeResult, s: SmokeSettings, clu
       return;
     }
     if (Date.now() - start >= limit) {
-      result.warnings.push(`the topology still lists ${extra.length} id(s) that no managed node has now (${extra.join(', ')}) after ${limit} ms: exo may place onto them`);
+      result.warnings.push(
+        `the topology still lists ${extra.length} id(s) that no managed node has now (${extra.join(', ')}) after ${limit} ms: exo may place onto them`,
+      );
       return;
     }
     await sleep(s.pollMs ?? 500, undefined, { signal });
@@ -140,7 +187,14 @@ async function waitForSettledTopology(result: SmokeResult, s: SmokeSettings, clu
 /** Reads /state until the new instance of the model is there with every runner ready. A failed
  * runner, or exo deleting the instance (what it does after its runners failed five times),
  * ends the wait at once. */
-async function waitUntilReady(result: SmokeResult, s: SmokeSettings, before: ReadonlySet<string>, postedAt: number, readState: () => Promise<ClusterView>, signal?: AbortSignal): Promise<'ready' | 'deleted' | 'failed'> {
+async function waitUntilReady(
+  result: SmokeResult,
+  s: SmokeSettings,
+  before: ReadonlySet<string>,
+  postedAt: number,
+  readState: () => Promise<ClusterView>,
+  signal?: AbortSignal,
+): Promise<'ready' | 'deleted' | 'failed'> {
   for (;;) {
     const view = await readState();
     const elapsed = Date.now() - postedAt;
@@ -152,26 +206,36 @@ async function waitUntilReady(result: SmokeResult, s: SmokeSettings, before: Rea
         result.nodes = instance.runners.length;
         result.placedAfterMs = elapsed;
         if (result.nodes < s.minNodes) {
-          result.problems.push(`the instance spans ${result.nodes} node(s), fewer than ${s.minNodes}`);
+          result.problems.push(
+            `the instance spans ${result.nodes} node(s), fewer than ${s.minNodes}`,
+          );
           return 'failed';
         }
       } else if (elapsed >= s.timeoutMs) {
-        result.problems.push(`no instance of ${s.model} appeared in /state within ${s.timeoutMs} ms (too few nodes or too little memory? see exo's journal)`);
+        result.problems.push(
+          `no instance of ${s.model} appeared in /state within ${s.timeoutMs} ms (too few nodes or too little memory? see exo's journal)`,
+        );
         return 'failed';
       }
     } else {
       instance = view.instances.find((i) => i.id === result.instanceId);
       if (!instance) {
-        result.problems.push(`exo deleted instance ${result.instanceId} after ${elapsed} ms, before its runners were ready (its runners failed: see exo's journal)`);
+        result.problems.push(
+          `exo deleted instance ${result.instanceId} after ${elapsed} ms, before its runners were ready (its runners failed: see exo's journal)`,
+        );
         return 'deleted';
       }
     }
     if (instance) {
       const runners = instance.runners.map((id) => [id, view.runners.get(id)] as const);
-      result.runners = Object.fromEntries(runners.map(([id, r]) => [id, r?.status ?? 'not in /state']));
+      result.runners = Object.fromEntries(
+        runners.map(([id, r]) => [id, r?.status ?? 'not in /state']),
+      );
       const failed = runners.find(([, r]) => r?.status === 'RunnerFailed');
       if (failed) {
-        result.problems.push(`instance ${instance.id}: runner ${failed[0]} failed: ${failed[1]?.error}`);
+        result.problems.push(
+          `instance ${instance.id}: runner ${failed[0]} failed: ${failed[1]?.error}`,
+        );
         return 'failed';
       }
       if (runners.length > 0 && runners.every(([, r]) => r?.status === 'RunnerReady')) {
@@ -179,7 +243,13 @@ async function waitUntilReady(result: SmokeResult, s: SmokeSettings, before: Rea
         return 'ready';
       }
       if (elapsed >= s.readyTimeoutMs) {
-        result.problems.push(`the runners of instance ${instance.id} were not all ready within ${s.readyTimeoutMs} ms (smoke ready_timeout): ${Object.entries(result.runners).map(([id, st]) => `${id} ${st}`).join(', ')}`);
+        result.problems.push(
+          `the runners of instance ${instance.id} were not all ready within ${s.readyTimeoutMs} ms (smoke ready_timeout): ${Object.entries(
+            result.runners,
+          )
+            .map(([id, st]) => `${id} ${st}`)
+            .join(', ')}`,
+        );
         return 'failed';
       }
     }
@@ -187,17 +257,37 @@ async function waitUntilReady(result: SmokeResult, s: SmokeSettings, before: Rea
   }
 }
 
-async function chatOnce(result: SmokeResult, s: SmokeSettings, call: (method: string, path: string, body?: unknown) => Promise<Answer>): Promise<void> {
+async function chatOnce(
+  result: SmokeResult,
+  s: SmokeSettings,
+  call: (method: string, path: string, body?: unknown) => Promise<Answer>,
+): Promise<void> {
   const t = Date.now();
-  const chat = await call('POST', '/v1/chat/completions', { model: s.model, messages: [{ role: 'user', content: 'Reply with one word: ok' }], max_tokens: 8, stream: false });
-  const reply = (chat.json as { choices?: { message?: { content?: string } }[] } | undefined)?.choices?.[0]?.message?.content ?? null;
-  result.chat = { ok: chat.ok && reply !== null, status: chat.status, latencyMs: Date.now() - t, reply };
+  const chat = await call('POST', '/v1/chat/completions', {
+    model: s.model,
+    messages: [{ role: 'user', content: 'Reply with one word: ok' }],
+    max_tokens: 8,
+    stream: false,
+  });
+  const reply =
+    (chat.json as { choices?: { message?: { content?: string } }[] } | undefined)?.choices?.[0]
+      ?.message?.content ?? null;
+  result.chat = {
+    ok: chat.ok && reply !== null,
+    status: chat.status,
+    latencyMs: Date.now() - t,
+    reply,
+  };
   if (chat.cutShort === CUT_SHORT) {
-    result.problems.push(`POST /v1/chat/completions: HTTP ${chat.status}, then ${CUT_SHORT}: exo drops the connection when a runner dies while answering (see its journal)`);
+    result.problems.push(
+      `POST /v1/chat/completions: HTTP ${chat.status}, then ${CUT_SHORT}: exo drops the connection when a runner dies while answering (see its journal)`,
+    );
   } else if (chat.cutShort) {
     result.problems.push(`POST /v1/chat/completions: HTTP ${chat.status}, then ${chat.cutShort}`);
   } else if (!result.chat.ok) {
-    result.problems.push(`POST /v1/chat/completions: HTTP ${chat.status} ${JSON.stringify(chat.json).slice(0, 200)}`);
+    result.problems.push(
+      `POST /v1/chat/completions: HTTP ${chat.status} ${JSON.stringify(chat.json).slice(0, 200)}`,
+    );
   }
 }
 
@@ -213,7 +303,9 @@ function reason(error: unknown): string {
  * none, and the smoke test places without waiting for the topology. */
 export function managedClusterApis(ctx: Context): string[] {
   const size = ctx.config.health.cluster_size;
-  return oneCluster(ctx) && (size === 0 || size === ctx.config.hosts.length) ? ctx.config.hosts.map((h) => h.api) : [];
+  return oneCluster(ctx) && (size === 0 || size === ctx.config.hosts.length)
+    ? ctx.config.hosts.map((h) => h.api)
+    : [];
 }
 
 /** From [smoke] and the command line; min_nodes 0 means every host selected. */

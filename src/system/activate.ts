@@ -7,8 +7,17 @@ import type { Timeouts } from '../config/schema.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { CommandFailed, type Executor } from '../run/executor.js';
 import { setProfileArgv, switchGenerationArgv } from '../programs/nix-env.js';
-import { switchToConfigurationArgv, UNITS_FAILED_EXIT, type SwitchAction } from '../programs/switch-to-configuration.js';
-import { LOCK_HELD, SKIP_PRE_SWITCH_CHECKS, transientUnitArgv, unitActiveArgv } from '../programs/systemd-run.js';
+import {
+  switchToConfigurationArgv,
+  UNITS_FAILED_EXIT,
+  type SwitchAction,
+} from '../programs/switch-to-configuration.js';
+import {
+  LOCK_HELD,
+  SKIP_PRE_SWITCH_CHECKS,
+  transientUnitArgv,
+  unitActiveArgv,
+} from '../programs/systemd-run.js';
 import { mkdirArgv, readlinkArgv } from '../programs/coreutils.js';
 import type { ProcessResult } from '../run/process.js';
 
@@ -27,7 +36,8 @@ export interface ActivationResult {
 /** Where transient units leave their exit status, to be read after a dropped connection. */
 export const STATUS_DIR = '/run/exo-deploy';
 /** Hosts without systemd as PID 1 (containers, this project's own test machine) run it directly. */
-const NO_SYSTEMD = /Failed to connect to bus|System has not been booted with systemd|Failed to create bus connection/;
+const NO_SYSTEMD =
+  /Failed to connect to bus|System has not been booted with systemd|Failed to create bus connection/;
 
 /** How long to wait between two tries while another activation holds the lock. */
 const LOCK_RETRY_MS = 2000;
@@ -36,7 +46,14 @@ const LOCK_RETRY_MS = 2000;
  * skipPreSwitchChecks: for putting a host back on the system it ran before, which the system's
  * pre-switch checks (comparisons with the running system) must not refuse.
  */
-export async function activate(exec: Executor, systemPath: string, action: SwitchAction, timeouts: Timeouts, signal?: AbortSignal, { skipPreSwitchChecks = false } = {}): Promise<ActivationResult> {
+export async function activate(
+  exec: Executor,
+  systemPath: string,
+  action: SwitchAction,
+  timeouts: Timeouts,
+  signal?: AbortSignal,
+  { skipPreSwitchChecks = false } = {},
+): Promise<ActivationResult> {
   const started = Date.now();
   const env = skipPreSwitchChecks ? [SKIP_PRE_SWITCH_CHECKS] : [];
   const deadline = started + timeouts.activate;
@@ -49,8 +66,18 @@ export async function activate(exec: Executor, systemPath: string, action: Switc
     const unit = `exo-deploy-switch-${started}-${process.pid}-${attempt}`;
     const statusFile = `${STATUS_DIR}/${unit}.status`;
     try {
-      result = await exec.run(transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action), env), options);
-      if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr)) result = await exec.run([...(env.length ? ['env', ...env] : []), ...switchToConfigurationArgv(systemPath, action)], options);
+      result = await exec.run(
+        transientUnitArgv(unit, statusFile, switchToConfigurationArgv(systemPath, action), env),
+        options,
+      );
+      if (result.exitCode !== 0 && NO_SYSTEMD.test(result.stderr))
+        result = await exec.run(
+          [
+            ...(env.length ? ['env', ...env] : []),
+            ...switchToConfigurationArgv(systemPath, action),
+          ],
+          options,
+        );
     } catch (error) {
       if (!(error instanceof ExoDeployError) || exec.host.local) throw error;
       result = await resultAfterReconnect(exec, unit, statusFile, deadline, signal);
@@ -58,10 +85,16 @@ export async function activate(exec: Executor, systemPath: string, action: Switc
     }
     // Another activation (one cut off from an earlier run, or nixos-rebuild by hand) is still
     // running: wait for it rather than fail, within the activation timeout.
-    if (result.exitCode === 0 || !LOCK_HELD.test(`${result.stdout}${result.stderr}`) || Date.now() + LOCK_RETRY_MS > deadline) break;
+    if (
+      result.exitCode === 0 ||
+      !LOCK_HELD.test(`${result.stdout}${result.stderr}`) ||
+      Date.now() + LOCK_RETRY_MS > deadline
+    )
+      break;
     await sleep(LOCK_RETRY_MS, undefined, { signal });
   }
-  if (result.exitCode !== 0 && result.exitCode !== UNITS_FAILED_EXIT) throw new CommandFailed(exec.host.name, result);
+  if (result.exitCode !== 0 && result.exitCode !== UNITS_FAILED_EXIT)
+    throw new CommandFailed(exec.host.name, result);
   return {
     action,
     systemPath,
@@ -74,10 +107,20 @@ export async function activate(exec: Executor, systemPath: string, action: Switc
 }
 
 /** The connection dropped: wait until the host answers, until the unit is done, then read its status. */
-async function resultAfterReconnect(exec: Executor, unit: string, statusFile: string, deadline: number, signal?: AbortSignal): Promise<ProcessResult> {
+async function resultAfterReconnect(
+  exec: Executor,
+  unit: string,
+  statusFile: string,
+  deadline: number,
+  signal?: AbortSignal,
+): Promise<ProcessResult> {
   for (;;) {
     if (Date.now() > deadline) {
-      throw new ExoDeployError(`${exec.host.name}: lost the connection during activation and could not read its result in time (unit ${unit})`, ExitCode.needsPerson, { host: exec.host.name });
+      throw new ExoDeployError(
+        `${exec.host.name}: lost the connection during activation and could not read its result in time (unit ${unit})`,
+        ExitCode.needsPerson,
+        { host: exec.host.name },
+      );
     }
     await sleep(2000, undefined, { signal });
     try {
@@ -85,7 +128,14 @@ async function resultAfterReconnect(exec: Executor, unit: string, statusFile: st
       if (state === 'active' || state === 'activating' || state === 'deactivating') continue;
       const status = await exec.run(['cat', statusFile], { root: true });
       const exitCode = /^\d+$/.test(status.stdout.trim()) ? Number(status.stdout.trim()) : 1;
-      return { argv: [unit], exitCode, stdout: '', stderr: status.exitCode === 0 ? '' : `the unit ${unit} left no exit status`, durationMs: 0, timedOut: false };
+      return {
+        argv: [unit],
+        exitCode,
+        stdout: '',
+        stderr: status.exitCode === 0 ? '' : `the unit ${unit} left no exit status`,
+        durationMs: 0,
+        timedOut: false,
+      };
     } catch (error) {
       if (!(error instanceof ExoDeployError)) throw error; // still unreachable: try again
     }
@@ -93,7 +143,11 @@ async function resultAfterReconnect(exec: Executor, unit: string, statusFile: st
 }
 
 /** Waits until a host answers over ssh again (after a network blip), up to timeoutMs. */
-export async function waitUntilReachable(exec: Executor, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function waitUntilReachable(
+  exec: Executor,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -107,15 +161,25 @@ export async function waitUntilReachable(exec: Executor, timeoutMs: number, sign
 }
 
 /** What the host runs now and what its profile (the boot default) is: canonical store paths. */
-export async function runningAndProfile(exec: Executor): Promise<{ running: string; profile: string }> {
-  const [running = '', profile = ''] = (await exec.must(readlinkArgv([exec.host.currentSystem, exec.host.systemProfile]))).stdout.split('\n');
+export async function runningAndProfile(
+  exec: Executor,
+): Promise<{ running: string; profile: string }> {
+  const [running = '', profile = ''] = (
+    await exec.must(readlinkArgv([exec.host.currentSystem, exec.host.systemProfile]))
+  ).stdout.split('\n');
   return { running, profile };
 }
 
 export async function pointProfileAtGeneration(exec: Executor, generation: number): Promise<void> {
-  await exec.must(switchGenerationArgv(exec.host.systemProfile, generation), { root: true, mutates: true });
+  await exec.must(switchGenerationArgv(exec.host.systemProfile, generation), {
+    root: true,
+    mutates: true,
+  });
 }
 
 export async function pointProfileAtPath(exec: Executor, systemPath: string): Promise<void> {
-  await exec.must(setProfileArgv(exec.host.systemProfile, systemPath), { root: true, mutates: true });
+  await exec.must(setProfileArgv(exec.host.systemProfile, systemPath), {
+    root: true,
+    mutates: true,
+  });
 }

@@ -13,17 +13,29 @@ export async function hostActivationProblems(exec: Executor): Promise<string[]> 
   // reads issued together: one ssh session
   const [programs, [runs, canSwitch]] = await Promise.all([
     Promise.all(PROGRAMS.map((p) => exec.run(commandExistsArgv(p), { root: true }))),
-    Promise.all([exec.run(existsArgv(exec.host.currentSystem)), exec.run(isExecutableArgv(switcher(exec.host.currentSystem)))]),
+    Promise.all([
+      exec.run(existsArgv(exec.host.currentSystem)),
+      exec.run(isExecutableArgv(switcher(exec.host.currentSystem))),
+    ]),
   ]);
   return [
-    ...PROGRAMS.filter((_, i) => programs[i]?.exitCode !== 0).map((p) => `it has no ${p} on the PATH exo-deploy runs commands with`),
+    ...PROGRAMS.filter((_, i) => programs[i]?.exitCode !== 0).map(
+      (p) => `it has no ${p} on the PATH exo-deploy runs commands with`,
+    ),
     // a host that runs no system yet (its first deploy) has nothing to go back to
-    ...(runs.exitCode === 0 && canSwitch.exitCode !== 0 ? [`the system it runs (${exec.host.currentSystem}) has no bin/switch-to-configuration (system.switch.enable = false): nothing could put it back after a deploy`] : []),
+    ...(runs.exitCode === 0 && canSwitch.exitCode !== 0
+      ? [
+          `the system it runs (${exec.host.currentSystem}) has no bin/switch-to-configuration (system.switch.enable = false): nothing could put it back after a deploy`,
+        ]
+      : []),
   ];
 }
 
 /** The systems (store paths, where exec finds them) that have no switch-to-configuration. */
-export async function unswitchableSystems(exec: Executor, systems: readonly string[]): Promise<string[]> {
+export async function unswitchableSystems(
+  exec: Executor,
+  systems: readonly string[],
+): Promise<string[]> {
   const found = await Promise.all(systems.map((s) => exec.run(isExecutableArgv(switcher(s)))));
   return systems.filter((_, i) => found[i]?.exitCode !== 0);
 }

@@ -4,7 +4,13 @@
 // roll a good release back. A unit counts as an older failure when it was failed before the
 // activation and still is, in the same run (InvocationID changes at every start).
 import type { Executor } from '../run/executor.js';
-import { failedUnitsArgv, invocationsArgv, parseFailedUnits, parseInvocations, type UnitInvocation } from '../programs/systemctl.js';
+import {
+  failedUnitsArgv,
+  invocationsArgv,
+  parseFailedUnits,
+  parseInvocations,
+  type UnitInvocation,
+} from '../programs/systemctl.js';
 
 /** The failed units of a host and their runs; empty when none (or when the host cannot say). */
 export async function failedUnits(exec: Executor): Promise<Map<string, UnitInvocation>> {
@@ -18,7 +24,12 @@ export async function failedUnits(exec: Executor): Promise<Map<string, UnitInvoc
 /** The units switch-to-configuration names in "the following units failed: a, b". */
 export function reportedFailedUnits(output: string): string[] {
   const line = /the following units failed: (.*)$/m.exec(output);
-  return line?.[1] ? line[1].split(',').map((u) => u.trim()).filter(Boolean) : [];
+  return line?.[1]
+    ? line[1]
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean)
+    : [];
 }
 
 /**
@@ -26,12 +37,23 @@ export function reportedFailedUnits(output: string): string[] {
  * none is `keep` (exo's own unit always counts); null when any counts against the activation
  * or the output names none.
  */
-export async function olderFailuresOnly(exec: Executor, before: ReadonlyMap<string, UnitInvocation>, output: string, keep: string): Promise<string[] | null> {
+export async function olderFailuresOnly(
+  exec: Executor,
+  before: ReadonlyMap<string, UnitInvocation>,
+  output: string,
+  keep: string,
+): Promise<string[] | null> {
   const reported = reportedFailedUnits(output);
-  if (reported.length === 0 || reported.includes(keep) || reported.some((u) => !before.has(u))) return null;
+  if (reported.length === 0 || reported.includes(keep) || reported.some((u) => !before.has(u)))
+    return null;
   const now = await exec.run(invocationsArgv(reported));
   if (now.exitCode !== 0) return null;
   const after = parseInvocations(now.stdout);
-  const same = reported.every((u) => after.get(u)?.activeState === 'failed' && after.get(u)?.invocation === before.get(u)?.invocation && before.get(u)?.invocation !== '');
+  const same = reported.every(
+    (u) =>
+      after.get(u)?.activeState === 'failed' &&
+      after.get(u)?.invocation === before.get(u)?.invocation &&
+      before.get(u)?.invocation !== '',
+  );
   return same ? reported : null;
 }

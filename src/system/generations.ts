@@ -35,20 +35,28 @@ export async function readSystemState(exec: Executor): Promise<SystemState> {
   // list: as root, through sudo when the host says so.
   const list = await exec.run(listGenerationsArgv(host.systemProfile), { root: true });
   if (list.exitCode !== 0) {
-    throw new ExoDeployError(`${host.name}: cannot list the generations of ${host.systemProfile}: ${list.stderr.trim().split('\n')[0]}`, ExitCode.failed, {
-      host: host.name,
-      hint: 'is this a NixOS host, and is system_profile right?',
-    });
+    throw new ExoDeployError(
+      `${host.name}: cannot list the generations of ${host.systemProfile}: ${list.stderr.trim().split('\n')[0]}`,
+      ExitCode.failed,
+      {
+        host: host.name,
+        hint: 'is this a NixOS host, and is system_profile right?',
+      },
+    );
   }
   const generations = parseGenerations(list.stdout).sort((a, b) => b.number - a.number);
   const links = generations.map((g) => generationLink(host.systemProfile, g.number));
-  const resolved = (await exec.must(readlinkArgv([host.currentSystem, ...links]))).stdout.split('\n');
+  const resolved = (await exec.must(readlinkArgv([host.currentSystem, ...links]))).stdout.split(
+    '\n',
+  );
   const running = resolved[0] && resolved[0] !== host.currentSystem ? resolved[0] : null;
   const paths = generations.map((_, i) => {
     const p = resolved[i + 1];
     return p && p !== links[i] ? p : null;
   });
-  const releases = await readReleases(exec, [...new Set([...paths, running].filter((p): p is string => Boolean(p)))]);
+  const releases = await readReleases(exec, [
+    ...new Set([...paths, running].filter((p): p is string => Boolean(p))),
+  ]);
   const exoOf = (p: string | null) => (p && releases.get(p)?.identity) ?? 'unknown';
   return {
     host: host.name,
@@ -83,7 +91,10 @@ export interface Release {
 }
 
 /** What each system path carries in the release.json the module writes into it. */
-export async function readReleases(exec: Executor, systemPaths: readonly string[]): Promise<Map<string, Release>> {
+export async function readReleases(
+  exec: Executor,
+  systemPaths: readonly string[],
+): Promise<Map<string, Release>> {
   const releases = new Map<string, Release>();
   if (systemPaths.length === 0) return releases;
   const out = await exec.run(readFilesArgv(systemPaths.map((p) => `${p}/${RELEASE_FILE}`)));
@@ -105,9 +116,24 @@ export function parseRelease(content: string): Release | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const release = parsed as { version?: unknown; namespace?: unknown; exo?: { version?: unknown; identity?: unknown; revision?: unknown; package?: unknown; era?: unknown } | null };
+  const release = parsed as {
+    version?: unknown;
+    namespace?: unknown;
+    exo?: {
+      version?: unknown;
+      identity?: unknown;
+      revision?: unknown;
+      package?: unknown;
+      era?: unknown;
+    } | null;
+  };
   const exo = typeof release.exo === 'object' && release.exo !== null ? release.exo : {};
-  const version = typeof exo.version === 'string' ? exo.version : typeof release.version === 'string' ? release.version : undefined;
+  const version =
+    typeof exo.version === 'string'
+      ? exo.version
+      : typeof release.version === 'string'
+        ? release.version
+        : undefined;
   const identity = nonEmpty(exo.identity) ?? nonEmpty(version);
   if (version === undefined && identity === null) return undefined;
   return {
@@ -120,4 +146,5 @@ export function parseRelease(content: string): Release | undefined {
   };
 }
 
-const nonEmpty = (value: unknown): string | null => (typeof value === 'string' && value.trim() ? value : null);
+const nonEmpty = (value: unknown): string | null =>
+  typeof value === 'string' && value.trim() ? value : null;

@@ -3,7 +3,15 @@
 // deploy's first activation of the host, stopped once the host is done.
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { programPathArgv } from '../programs/coreutils.js';
-import { armRevertTimerArgv, confirmTimerArgv, REVERT_SCRIPT, stopTimerArgv, UNIT_NOT_LOADED_EXIT, unitActiveArgv, type RevertTo } from '../programs/systemd-run.js';
+import {
+  armRevertTimerArgv,
+  confirmTimerArgv,
+  REVERT_SCRIPT,
+  stopTimerArgv,
+  UNIT_NOT_LOADED_EXIT,
+  unitActiveArgv,
+  type RevertTo,
+} from '../programs/systemd-run.js';
 import type { Executor } from '../run/executor.js';
 import { STATUS_DIR } from './activate.js';
 
@@ -17,10 +25,31 @@ export interface RevertTimer {
 
 export const revertTimerUnit = (runId: string) => `exo-deploy-revert-${runId}`;
 
-export async function armRevertTimer(exec: Executor, unit: string, to: Pick<RevertTo, 'running' | 'profilePath' | 'profileGeneration'>, delayMs: number): Promise<RevertTimer> {
-  const [sh, nixEnv] = (await Promise.all([exec.must(programPathArgv('sh'), { root: true }), exec.must(programPathArgv('nix-env'), { root: true })])).map((r) => r.stdout.trim()) as [string, string];
-  const timer = { unit, scriptFile: `${STATUS_DIR}/${unit}.sh`, statusFile: `${STATUS_DIR}/${unit}.status` };
-  const argv = armRevertTimerArgv(STATUS_DIR, unit, Math.ceil(delayMs / 1000), timer.scriptFile, timer.statusFile, { ...to, systemProfile: exec.host.systemProfile, sh, nixEnv });
+export async function armRevertTimer(
+  exec: Executor,
+  unit: string,
+  to: Pick<RevertTo, 'running' | 'profilePath' | 'profileGeneration'>,
+  delayMs: number,
+): Promise<RevertTimer> {
+  const [sh, nixEnv] = (
+    await Promise.all([
+      exec.must(programPathArgv('sh'), { root: true }),
+      exec.must(programPathArgv('nix-env'), { root: true }),
+    ])
+  ).map((r) => r.stdout.trim()) as [string, string];
+  const timer = {
+    unit,
+    scriptFile: `${STATUS_DIR}/${unit}.sh`,
+    statusFile: `${STATUS_DIR}/${unit}.status`,
+  };
+  const argv = armRevertTimerArgv(
+    STATUS_DIR,
+    unit,
+    Math.ceil(delayMs / 1000),
+    timer.scriptFile,
+    timer.statusFile,
+    { ...to, systemProfile: exec.host.systemProfile, sh, nixEnv },
+  );
   await exec.must(argv, { root: true, mutates: true, input: REVERT_SCRIPT });
   return timer;
 }
@@ -29,11 +58,25 @@ export type Confirmation = { confirmed: true } | { confirmed: false; fired: bool
 
 /** Restarts the timer's countdown over a new ssh connection. fired: the timer is gone or the
  * revert has started, so the host is on its way back. */
-export async function confirmRevertTimer(exec: Executor, timer: RevertTimer, timeoutMs: number): Promise<Confirmation> {
+export async function confirmRevertTimer(
+  exec: Executor,
+  timer: RevertTimer,
+  timeoutMs: number,
+): Promise<Confirmation> {
   try {
-    const r = await exec.run(confirmTimerArgv(timer.unit, timer.statusFile), { root: true, mutates: true, fresh: true, timeoutMs });
+    const r = await exec.run(confirmTimerArgv(timer.unit, timer.statusFile), {
+      root: true,
+      mutates: true,
+      fresh: true,
+      timeoutMs,
+    });
     if (r.exitCode === 0) return { confirmed: true };
-    if (r.timedOut) return { confirmed: false, fired: false, why: `confirming took longer than ${Math.round(timeoutMs / 1000)}s` };
+    if (r.timedOut)
+      return {
+        confirmed: false,
+        fired: false,
+        why: `confirming took longer than ${Math.round(timeoutMs / 1000)}s`,
+      };
     return { confirmed: false, fired: true, why: `its revert timer ${timer.unit} has fired` };
   } catch (error) {
     if (!(error instanceof ExoDeployError)) throw error;
@@ -44,9 +87,17 @@ export async function confirmRevertTimer(exec: Executor, timer: RevertTimer, tim
 /** Stops the timer and removes its files. False when it was gone already (it fired). Runs
  * after Ctrl-C too. */
 export async function stopRevertTimer(exec: Executor, timer: RevertTimer): Promise<boolean> {
-  const r = await exec.run(stopTimerArgv(timer.unit, [timer.scriptFile, timer.statusFile]), { root: true, mutates: true, afterInterrupt: true });
+  const r = await exec.run(stopTimerArgv(timer.unit, [timer.scriptFile, timer.statusFile]), {
+    root: true,
+    mutates: true,
+    afterInterrupt: true,
+  });
   if (r.exitCode === 0 || r.exitCode === UNIT_NOT_LOADED_EXIT) return r.exitCode === 0;
-  throw new ExoDeployError(`${exec.host.name}: could not stop its revert timer ${timer.unit}: ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.failed, { host: exec.host.name });
+  throw new ExoDeployError(
+    `${exec.host.name}: could not stop its revert timer ${timer.unit}: ${r.stderr.trim() || `exit ${r.exitCode}`}`,
+    ExitCode.failed,
+    { host: exec.host.name },
+  );
 }
 
 export type RevertState = { done: false; running: boolean } | { done: true; exitCode: number };

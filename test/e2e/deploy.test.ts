@@ -15,10 +15,13 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const r = await f.cli(['deploy', '--yes', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.json.outcome).toBe('success');
-    expect(await Promise.all(f.hosts.map(f.generationCount))).toEqual(generationsBefore.map((n) => n + 1));
+    expect(await Promise.all(f.hosts.map(f.generationCount))).toEqual(
+      generationsBefore.map((n) => n + 1),
+    );
     for (const host of f.hosts) {
       // the PID the gate saw after `test` is the PID running after `switch`
-      const atGate = r.json.gate.hosts.find((h: { host: string }) => h.host === host.name).lastSample.unit.mainPid;
+      const atGate = r.json.gate.hosts.find((h: { host: string }) => h.host === host.name)
+        .lastSample.unit.mainPid;
       expect(atGate).toBeGreaterThan(0);
       expect(await f.mainPid(host)).toBe(atGate);
     }
@@ -32,12 +35,16 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     expect(report).toMatch(/exo-0\.1\.0 → 0\.2\.0|0\.1\.0 → 0\.2\.0/);
     await expectRunningWhatWasBuilt(r.json.hosts);
     // each host's revert timer ran from its test to its switch, and is gone
-    expect(r.json.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state)).toEqual(['stopped', 'stopped', 'stopped']);
+    expect(
+      r.json.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state),
+    ).toEqual(['stopped', 'stopped', 'stopped']);
     expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
   });
 
   /** Each host runs, and boots, exactly the system the deploy built (and gated) for it. */
-  const expectRunningWhatWasBuilt = async (hosts: { host: string; built: { systemPath: string } }[]) => {
+  const expectRunningWhatWasBuilt = async (
+    hosts: { host: string; built: { systemPath: string } }[],
+  ) => {
     const f = fleet();
     for (const host of f.hosts) {
       const built = hosts.find((h) => h.host === host.name)!.built.systemPath;
@@ -47,7 +54,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     }
   };
 
-  it('with NixOS 25.11\'s nixos-rebuild (no --store-path) the deploy activates the built systems itself', async () => {
+  it("with NixOS 25.11's nixos-rebuild (no --store-path) the deploy activates the built systems itself", async () => {
     const f = fleet();
     await f.useNixosRebuild('25.11');
     try {
@@ -57,7 +64,8 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       expect(r.json.outcome).toBe('success');
       await expectRunningWhatWasBuilt(r.json.hosts);
       const gens = await f.cli(['generations', '--json']);
-      for (const h of gens.json.hosts) expect(h.generations[0]).toMatchObject({ current: true, running: true, exo: '0.2.1' });
+      for (const h of gens.json.hosts)
+        expect(h.generations[0]).toMatchObject({ current: true, running: true, exo: '0.2.1' });
     } finally {
       await f.useNixosRebuild('26.05');
     }
@@ -73,12 +81,20 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       expect(r.exitCode, r.stderr).toBe(0);
       const builds = r.json.steps.filter((s: { step: string }) => s.step === 'build');
       expect(builds.map((s: { host: string | null }) => s.host).sort()).toEqual(['h1,h3', 'h2']);
-      expect(builds.find((s: { host: string }) => s.host === 'h2').outputTail).toMatch(/flake copied to h2 as \/nix\/store\/\S+-source/);
-      expect(r.json.steps.find((s: { step: string; host: string }) => s.step === 'copy' && s.host === 'h2').outputTail).toContain('built on the host: nothing to copy');
+      expect(builds.find((s: { host: string }) => s.host === 'h2').outputTail).toMatch(
+        /flake copied to h2 as \/nix\/store\/\S+-source/,
+      );
+      expect(
+        r.json.steps.find(
+          (s: { step: string; host: string }) => s.step === 'copy' && s.host === 'h2',
+        ).outputTail,
+      ).toContain('built on the host: nothing to copy');
       // the system was built on h2: its derivation is in h2's store, and not in this machine's
       const built = r.json.hosts.find((h: { host: string }) => h.host === 'h2').built.systemPath;
       expect(await f.ssh(h2, `nix-store --query --deriver ${built}`)).toMatch(/\.drv$/);
-      expect((await execa('nix-store', ['--check-validity', built], { reject: false })).exitCode).not.toBe(0);
+      expect(
+        (await execa('nix-store', ['--check-validity', built], { reject: false })).exitCode,
+      ).not.toBe(0);
       await expectRunningWhatWasBuilt(r.json.hosts);
     } finally {
       await f.tuneConfig('hosts.h2', { build_on: null });
@@ -88,27 +104,37 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
   it('rollback --to N puts every host on generation N and exo stays healthy, waiting out a held activation lock', async () => {
     const f = fleet();
     const gens = await f.cli(['generations', '--json']);
-    const target = gens.json.hosts.map((h: { host: string; generations: { number: number; exo: string; path: string }[] }) => ({
-      host: h.host,
-      gen: h.generations.find((g) => g.exo === '0.1.0'),
-    }));
+    const target = gens.json.hosts.map(
+      (h: { host: string; generations: { number: number; exo: string; path: string }[] }) => ({
+        host: h.host,
+        gen: h.generations.find((g) => g.exo === '0.1.0'),
+      }),
+    );
     const number = target[0].gen.number;
     // another activation still holds switch-to-configuration's lock on h2 for a few seconds
     // (NixOS's takes it without waiting): the rollback waits for it instead of failing
-    await f.ssh(f.hosts[1]!, 'systemd-run --unit=exo-e2e-hold-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 4 && until ! flock -n /run/nixos/switch-to-configuration.lock true; do sleep 0.05; done');
+    await f.ssh(
+      f.hosts[1]!,
+      'systemd-run --unit=exo-e2e-hold-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 4 && until ! flock -n /run/nixos/switch-to-configuration.lock true; do sleep 0.05; done',
+    );
     const r = await f.cli(['rollback', '--to', String(number), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     for (const host of f.hosts) {
-      expect(await f.running(host)).toBe(target.find((t: { host: string }) => t.host === host.name).gen.path);
+      expect(await f.running(host)).toBe(
+        target.find((t: { host: string }) => t.host === host.name).gen.path,
+      );
     }
     const check = await f.cli(['check', '--since', '1s']);
     expect(check.exitCode, check.stdout).toBe(0);
   });
 
-  it('backup create, then restore puts exo\'s state back and keeps what it replaced', async () => {
+  it("backup create, then restore puts exo's state back and keeps what it replaced", async () => {
     const f = fleet();
     const h1 = f.hosts[0]!;
-    await f.ssh(h1, "mkdir -p /var/lib/exo && printf 'models_dir = \"/srv/models\"\\n' > /var/lib/exo/config.toml");
+    await f.ssh(
+      h1,
+      'mkdir -p /var/lib/exo && printf \'models_dir = "/srv/models"\\n\' > /var/lib/exo/config.toml',
+    );
     const created = await f.cli(['backup', 'create', '--hosts', 'h1', '--json']);
     expect(created.exitCode, created.stderr).toBe(0);
     const id = created.json.backups[0].id;
@@ -131,12 +157,17 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const id = created.json.backups[0].id;
     // an archive cut short whose manifest was written for it: it passes the check, then tar fails
     const folder = `/var/backups/exo/${id}`;
-    await f.ssh(h1, `head -c 40 ${folder}/state.tar.gz > ${folder}/cut && mv ${folder}/cut ${folder}/state.tar.gz && cd ${folder} && sha256sum -- state.tar.gz flake.lock backup.json > manifest.sha256 2>/dev/null || sha256sum -- state.tar.gz backup.json > manifest.sha256`);
+    await f.ssh(
+      h1,
+      `head -c 40 ${folder}/state.tar.gz > ${folder}/cut && mv ${folder}/cut ${folder}/state.tar.gz && cd ${folder} && sha256sum -- state.tar.gz flake.lock backup.json > manifest.sha256 2>/dev/null || sha256sum -- state.tar.gz backup.json > manifest.sha256`,
+    );
     const pid = await f.mainPid(h1);
     const beside = await f.ssh(h1, 'ls -a /var/lib/private');
     const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h1']);
     expect(restored.exitCode, restored.stderr).toBe(1);
-    expect(restored.stderr).toMatch(new RegExp(`h1: unpacking backup ${id} failed; nothing was changed, exo runs on`));
+    expect(restored.stderr).toMatch(
+      new RegExp(`h1: unpacking backup ${id} failed; nothing was changed, exo runs on`),
+    );
     expect(await f.mainPid(h1)).toBe(pid);
     expect(await f.ssh(h1, 'cat /var/lib/exo/config.toml')).toBe('live');
     expect(await f.ssh(h1, 'ls -a /var/lib/private')).toBe(beside);

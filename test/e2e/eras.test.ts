@@ -7,9 +7,19 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
 
-const snapshot = async (f: Fleet) => Promise.all(f.hosts.map(async (h) => ({ running: await f.running(h), generations: await f.generationCount(h) })));
-const execStart = (f: Fleet, h: SandboxHost) => f.ssh(h, 'systemctl show -p ExecStart --value exo.service');
-const release = async (f: Fleet, h: SandboxHost) => JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')) as { exo: { era: string; identity: string } };
+const snapshot = async (f: Fleet) =>
+  Promise.all(
+    f.hosts.map(async (h) => ({
+      running: await f.running(h),
+      generations: await f.generationCount(h),
+    })),
+  );
+const execStart = (f: Fleet, h: SandboxHost) =>
+  f.ssh(h, 'systemctl show -p ExecStart --value exo.service');
+const release = async (f: Fleet, h: SandboxHost) =>
+  JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')) as {
+    exo: { era: string; identity: string };
+  };
 
 describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
   const fleet = useFleet(3, { soak: '6s' });
@@ -41,7 +51,9 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
     await f.ship('1.0.71');
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const steps = r.json.steps.filter((s: { step: string }) => s.step === 'test' || s.step === 'switch').map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
+    const steps = r.json.steps
+      .filter((s: { step: string }) => s.step === 'test' || s.step === 'switch')
+      .map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
     expect(steps).toEqual(['test h1', 'switch h1', 'test h2', 'switch h2', 'test h3', 'switch h3']);
     const after = await snapshot(f);
     after.forEach((a, i) => expect(a.running).not.toBe(before[i]!.running));
@@ -67,33 +79,55 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
     // a libp2p-era exo that the configuration claims is zenoh: it gets --zenoh-port and exits 2
     await f.ship('1.0.69', 'none', [], { era: 'libp2p', declaredEra: 'zenoh' });
     const r = await f.cli(['deploy', '--yes', '--json']);
-    expect(r.exitCode, JSON.stringify(r.json?.hosts?.map((h: { host: string; phase: string; problems: string[] }) => [h.host, h.phase, h.problems]))).toBe(1);
+    expect(
+      r.exitCode,
+      JSON.stringify(
+        r.json?.hosts?.map((h: { host: string; phase: string; problems: string[] }) => [
+          h.host,
+          h.phase,
+          h.problems,
+        ]),
+      ),
+    ).toBe(1);
     expect(r.json.outcome).toBe('rolled-back');
     expect((await snapshot(f)).map((s) => s.running)).toEqual(before.map((b) => b.running));
     const report = await readFile(r.json.reportFiles.markdown, 'utf8');
     expect(report).toMatch(/crash|failed to start|restarted/);
     const journal = await f.ssh(f.hosts[1]!, 'journalctl -u exo.service --no-pager -o cat -n 200');
-    expect(journal).toContain('EXO: error: unrecognized arguments: --zenoh-port 52414 --discovery-port 52413');
+    expect(journal).toContain(
+      'EXO: error: unrecognized arguments: --zenoh-port 52414 --discovery-port 52413',
+    );
     const check = await f.cli(['check', '--since', '1s']);
     expect(check.exitCode, check.stdout).toBe(0);
   });
 
-  it('a node that restarts and cannot rejoin is not hidden by its stale id in the others\' topology', async () => {
+  it("a node that restarts and cannot rejoin is not hidden by its stale id in the others' topology", async () => {
     const f = fleet();
     const h2 = f.hosts[1]!;
     const dropIn = '/run/systemd/system/exo.service.d';
     try {
       // exo on h2 restarts with a discovery namespace of its own: a new node id that nobody sees,
       // while h1 and h3 keep its old id for about 30-40 s
-      await f.ssh(h2, `mkdir -p ${dropIn} && printf '[Service]\\nEnvironment=EXO_STANDIN_FAULT=isolated\\n' > ${dropIn}/isolate.conf && systemctl daemon-reload && systemctl restart exo.service`);
-      const seenBy = JSON.parse(await f.ssh(f.hosts[0]!, 'curl -sf http://127.0.0.1:52415/state')).topology.nodes as string[];
+      await f.ssh(
+        h2,
+        `mkdir -p ${dropIn} && printf '[Service]\\nEnvironment=EXO_STANDIN_FAULT=isolated\\n' > ${dropIn}/isolate.conf && systemctl daemon-reload && systemctl restart exo.service`,
+      );
+      const seenBy = JSON.parse(await f.ssh(f.hosts[0]!, 'curl -sf http://127.0.0.1:52415/state'))
+        .topology.nodes as string[];
       expect(seenBy.length).toBeGreaterThanOrEqual(3); // the stale id still counts as a node here
       const check = await f.cli(['check', '--json']);
       expect(check.exitCode, check.stdout).toBe(1);
-      const problems = check.json.checks.flatMap((c: { host: string; problems: string[] }) => c.problems.map((p) => `${c.host}: ${p}`)).join('\n');
+      const problems = check.json.checks
+        .flatMap((c: { host: string; problems: string[] }) =>
+          c.problems.map((p) => `${c.host}: ${p}`),
+        )
+        .join('\n');
       expect(problems).toMatch(/h1: .*h2/);
     } finally {
-      await f.ssh(h2, `rm -rf ${dropIn} && systemctl daemon-reload && systemctl restart exo.service`);
+      await f.ssh(
+        h2,
+        `rm -rf ${dropIn} && systemctl daemon-reload && systemctl restart exo.service`,
+      );
     }
   });
 

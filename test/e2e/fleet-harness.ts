@@ -57,7 +57,12 @@ export interface Fleet {
   mainPid(host: SandboxHost): Promise<number>;
   generationCount(host: SandboxHost): Promise<number>;
   /** Commits a new exo release to exo-src and moves the config's exo input to it. */
-  ship(version: string, fault?: string, faultOn?: string[], release?: ReleaseSettings): Promise<void>;
+  ship(
+    version: string,
+    fault?: string,
+    faultOn?: string[],
+    release?: ReleaseSettings,
+  ): Promise<void>;
   /** Pins services.exo.namespace on every host in the config repository (not yet deployed). */
   pinNamespace(namespace: string | null): Promise<void>;
   /** Makes exo-deploy reach the host as the non-root user `deploy` with `sudo = true`. */
@@ -87,35 +92,67 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
     dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-e2e-'));
     const state = await sandbox.up({ dir, hosts: count, deploy: false, log: quiet });
     const config = state.deployConfig as string;
-    await sandbox.tuneHealth(config, { soak: '8s', ready_timeout: '20s', timeout: '2s', ...health });
+    await sandbox.tuneHealth(config, {
+      soak: '8s',
+      ready_timeout: '20s',
+      timeout: '2s',
+      ...health,
+    });
     const cli = async (args: string[]): Promise<CliRun> => {
-      const r = await execa('node', [cliPath, '--config', config, ...args], { reject: false, env: sandbox.nixEnv(), timeout: 300_000 });
+      const r = await execa('node', [cliPath, '--config', config, ...args], {
+        reject: false,
+        env: sandbox.nixEnv(),
+        timeout: 300_000,
+      });
       let json: unknown;
       try {
         json = args.includes('--json') ? JSON.parse(String(r.stdout)) : undefined;
       } catch {
         json = undefined;
       }
-      const reportPath = r.exitCode !== 0 ? /^report: (\S+\.md)$/m.exec(`${r.stdout}\n${r.stderr}`)?.[1] : undefined;
+      const reportPath =
+        r.exitCode !== 0 ? /^report: (\S+\.md)$/m.exec(`${r.stdout}\n${r.stderr}`)?.[1] : undefined;
       const report = reportPath ? await readFile(reportPath, 'utf8').catch(() => '') : '';
-      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json, report };
+      return {
+        exitCode: r.exitCode ?? -1,
+        stdout: String(r.stdout),
+        stderr: String(r.stderr),
+        json,
+        report,
+      };
     };
     const ssh = async (host: SandboxHost, command: string) => {
       const r = await sandbox.sshHost(dir as string, host.address, command);
-      if (r.exitCode !== 0) throw new Error(`ssh ${host.name} ${command}: exit ${r.exitCode}\n${r.stderr}`);
+      if (r.exitCode !== 0)
+        throw new Error(`ssh ${host.name} ${command}: exit ${r.exitCode}\n${r.stderr}`);
       return String(r.stdout).trim();
     };
     fleet = {
       dir,
       config,
-      hosts: state.hosts.map((h: SandboxHost) => ({ name: h.name, address: h.address, veth: h.veth })),
+      hosts: state.hosts.map((h: SandboxHost) => ({
+        name: h.name,
+        address: h.address,
+        veth: h.veth,
+      })),
       cli,
-      spawn: (args) => execa('node', [cliPath, '--config', config, ...args], { reject: false, env: sandbox.nixEnv(), timeout: 300_000 }),
+      spawn: (args) =>
+        execa('node', [cliPath, '--config', config, ...args], {
+          reject: false,
+          env: sandbox.nixEnv(),
+          timeout: 300_000,
+        }),
       ssh,
       running: (h) => ssh(h, 'readlink -f /run/current-system'),
-      revertUnits: async (h) => (await ssh(h, "systemctl list-units --all --plain --no-legend 'exo-deploy-revert-*'")).split('\n').filter(Boolean),
+      revertUnits: async (h) =>
+        (await ssh(h, "systemctl list-units --all --plain --no-legend 'exo-deploy-revert-*'"))
+          .split('\n')
+          .filter(Boolean),
       mainPid: async (h) => Number(await ssh(h, 'systemctl show -p MainPID --value exo.service')),
-      generationCount: async (h) => (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean).length,
+      generationCount: async (h) =>
+        (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations'))
+          .split('\n')
+          .filter(Boolean).length,
       pinNamespace: (namespace) => sandbox.setNamespace({ dir: dir as string, namespace }),
       useSudoUser: (host) => sandbox.useSudoUser({ dir: dir as string, host: host.name }),
       setExoSettings: (settings) => sandbox.setExoSettings({ dir: dir as string, settings }),
@@ -123,13 +160,21 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       useNixosRebuild: (release) => sandbox.useNixosRebuild({ dir: dir as string, release }),
       tuneConfig: (table, settings) => sandbox.tuneConfig(config, table, settings),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
-        await sandbox.release({ dir: dir as string, version, fault, faultOn, ...settings, log: quiet });
+        await sandbox.release({
+          dir: dir as string,
+          version,
+          fault,
+          faultOn,
+          ...settings,
+          log: quiet,
+        });
         const r = await cli(['update', 'exo', '--commit']);
         if (r.exitCode !== 0) throw new Error(`update failed: ${r.stderr}`);
       },
     };
     const first = await cli(['deploy', '--yes']);
-    if (first.exitCode !== 0) throw new Error(`the first deploy failed:\n${first.stdout}\n${first.stderr}`);
+    if (first.exitCode !== 0)
+      throw new Error(`the first deploy failed:\n${first.stdout}\n${first.stderr}`);
   });
 
   afterAll(async () => {

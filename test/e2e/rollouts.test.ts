@@ -9,7 +9,14 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
 
-const snapshot = async (f: Fleet) => Promise.all(f.hosts.map(async (h) => ({ running: await f.running(h), generations: await f.generationCount(h), pid: await f.mainPid(h) })));
+const snapshot = async (f: Fleet) =>
+  Promise.all(
+    f.hosts.map(async (h) => ({
+      running: await f.running(h),
+      generations: await f.generationCount(h),
+      pid: await f.mainPid(h),
+    })),
+  );
 const exoActive = async (f: Fleet, h: SandboxHost) => f.ssh(h, 'systemctl is-active exo.service');
 const waitFor = async (what: string, condition: () => boolean, ms = 120_000) => {
   const deadline = Date.now() + ms;
@@ -31,7 +38,9 @@ describe.skipIf(noFleet)('rollouts', () => {
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('refusing a rolling deploy: its batches would not form one exo cluster');
+    expect(r.stderr).toContain(
+      'refusing a rolling deploy: its batches would not form one exo cluster',
+    );
     // the sandbox's releases are of the zenoh era, whose default namespace no release.json tells
     expect(r.stderr).toContain('zenoh-era exo with no pinned namespace');
     expect(await snapshot(f)).toEqual(before);
@@ -43,7 +52,9 @@ describe.skipIf(noFleet)('rollouts', () => {
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--force', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const tests = r.json.steps.filter((s: { step: string }) => s.step === 'test' || s.step === 'switch').map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
+    const tests = r.json.steps
+      .filter((s: { step: string }) => s.step === 'test' || s.step === 'switch')
+      .map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
     expect(tests).toEqual(['test h1', 'switch h1', 'test h2', 'switch h2', 'test h3', 'switch h3']);
     const after = await snapshot(f);
     after.forEach((a, i) => {
@@ -59,12 +70,18 @@ describe.skipIf(noFleet)('rollouts', () => {
     await f.ship(next(), 'runner-exit:2', ['h2']);
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--force', '--json']);
     expect(r.exitCode).toBe(1);
-    expect(r.json.hosts.map((h: { phase: string }) => h.phase)).toEqual(['rolled-back', 'rolled-back', 'pending']);
+    expect(r.json.hosts.map((h: { phase: string }) => h.phase)).toEqual([
+      'rolled-back',
+      'rolled-back',
+      'pending',
+    ]);
     const after = await snapshot(f);
     expect(after.map((a) => a.running)).toEqual(before.map((b) => b.running));
     expect(after[2]).toEqual(before[2]); // h3: same system, same generations, same exo process
     const gens = await f.cli(['generations', '--hosts', 'h1', '--json']);
-    expect(gens.json.hosts[0].generations.find((g: { current: boolean }) => g.current).path).toBe(before[0]!.running);
+    expect(gens.json.hosts[0].generations.find((g: { current: boolean }) => g.current).path).toBe(
+      before[0]!.running,
+    );
   });
 
   it('with a namespace pinned on every node, rolling needs no --force and each batch is gated with the whole cluster', async () => {
@@ -78,7 +95,8 @@ describe.skipIf(noFleet)('rollouts', () => {
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('--force');
-    for (const h of f.hosts) expect(JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')).namespace).toBe('sandbox');
+    for (const h of f.hosts)
+      expect(JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')).namespace).toBe('sandbox');
   }, 240_000);
 
   it('canary, fault on the canary: only the canary is touched and rolled back', async () => {
@@ -87,7 +105,11 @@ describe.skipIf(noFleet)('rollouts', () => {
     await f.ship(next(), 'queue-closed:2', ['h1']);
     const r = await f.cli(['deploy', '--yes', '--strategy', 'canary', '--json']);
     expect(r.exitCode).toBe(1);
-    expect(r.json.hosts.map((h: { phase: string }) => h.phase)).toEqual(['rolled-back', 'pending', 'pending']);
+    expect(r.json.hosts.map((h: { phase: string }) => h.phase)).toEqual([
+      'rolled-back',
+      'pending',
+      'pending',
+    ]);
     const after = await snapshot(f);
     expect(after[0]!.running).toBe(before[0]!.running);
     expect(after.slice(1)).toEqual(before.slice(1));
@@ -98,7 +120,9 @@ describe.skipIf(noFleet)('rollouts', () => {
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'canary', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const order = r.json.steps.filter((s: { step: string }) => s.step === 'switch').map((s: { host: string }) => s.host);
+    const order = r.json.steps
+      .filter((s: { step: string }) => s.step === 'switch')
+      .map((s: { host: string }) => s.host);
     expect(order[0]).toBe('h1');
     expect(new Set(order)).toEqual(new Set(['h1', 'h2', 'h3']));
   });
@@ -116,7 +140,11 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(r.exitCode).toBe(130);
     const status = await f.cli(['status', '--json']);
     expect(status.exitCode).toBe(1);
-    expect(status.json.hosts.map((h: { testActivation: boolean }) => h.testActivation)).toEqual([true, true, true]);
+    expect(status.json.hosts.map((h: { testActivation: boolean }) => h.testActivation)).toEqual([
+      true,
+      true,
+      true,
+    ]);
     expect(status.json.lastRun.outcome).toBe('interrupted');
     // interrupted on purpose: no host is left to revert by itself
     expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
@@ -125,7 +153,9 @@ describe.skipIf(noFleet)('rollouts', () => {
     // a deploy over the test activations is refused: it would take them for the systems to come back to
     const over = await f.cli(['deploy', '--yes']);
     expect(over.exitCode, over.stderr).toBe(2);
-    expect(over.stderr).toMatch(/left h1 \(activated\), h2 \(activated\), h3 \(activated\) unresolved/);
+    expect(over.stderr).toMatch(
+      /left h1 \(activated\), h2 \(activated\), h3 \(activated\) unresolved/,
+    );
     const undo = await f.cli(['rollback', '--last']);
     expect(undo.exitCode, undo.stdout + undo.stderr).toBe(0);
     expect((await snapshot(f)).map((s) => s.running)).toEqual(before.map((b) => b.running));
@@ -148,7 +178,10 @@ describe.skipIf(noFleet)('rollouts', () => {
     const record = JSON.parse(String(r.stdout));
     expect(r.exitCode, String(r.stderr).slice(-2000)).toBe(0);
     expect(record.outcome).toBe('success');
-    for (const h of f.hosts) expect(await f.running(h)).toBe(record.hosts.find((x: { host: string }) => x.host === h.name).built.systemPath);
+    for (const h of f.hosts)
+      expect(await f.running(h)).toBe(
+        record.hosts.find((x: { host: string }) => x.host === h.name).built.systemPath,
+      );
   });
 
   it('two deploys at once: the second exits 4 and names the holder; the first completes', async () => {
@@ -166,11 +199,22 @@ describe.skipIf(noFleet)('rollouts', () => {
   it('a stale lock (its process is gone) is taken over with a warning', async () => {
     const f = fleet();
     const lock = path.join(path.dirname(f.config), '.exo-deploy', 'deploy.lock');
-    await writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 4321, host: os.hostname(), user: 'root', startedAt: '2026-11-27T23:00:00Z', command: 'deploy h1' }));
+    await writeFile(
+      lock,
+      JSON.stringify({
+        pid: 2 ** 22 + 4321,
+        host: os.hostname(),
+        user: 'root',
+        startedAt: '2026-11-27T23:00:00Z',
+        command: 'deploy h1',
+      }),
+    );
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/taking over a stale deploy lock \(PID \d+ since 2026-11-27T23:00:00Z is gone\)/);
+    expect(r.stderr).toMatch(
+      /taking over a stale deploy lock \(PID \d+ since 2026-11-27T23:00:00Z is gone\)/,
+    );
   });
 
   it('bundle: a folder per host with what support needs, and a planted secret nowhere in it', async () => {
@@ -180,21 +224,43 @@ describe.skipIf(noFleet)('rollouts', () => {
     // The secret in exo's environment, in a command line that systemctl status shows, and in
     // exo's journal (what a start script that echoes its settings leaves there).
     const dropIn = '/run/systemd/system/exo.service.d/plant.conf';
-    await f.ssh(h1, `mkdir -p /run/systemd/system/exo.service.d && printf '[Service]\\nEnvironment=HF_TOKEN=${secret}\\nExecStartPre=/bin/echo loading token ${secret} from HF_TOKEN=${secret}\\n' > ${dropIn} && systemctl daemon-reload && systemctl restart exo.service`);
-    expect(Number(await f.ssh(h1, `journalctl -u exo.service --no-pager | grep -c ${secret}`))).toBeGreaterThan(0);
-    const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bundle-test-')), 'support.tar.gz');
+    await f.ssh(
+      h1,
+      `mkdir -p /run/systemd/system/exo.service.d && printf '[Service]\\nEnvironment=HF_TOKEN=${secret}\\nExecStartPre=/bin/echo loading token ${secret} from HF_TOKEN=${secret}\\n' > ${dropIn} && systemctl daemon-reload && systemctl restart exo.service`,
+    );
+    expect(
+      Number(await f.ssh(h1, `journalctl -u exo.service --no-pager | grep -c ${secret}`)),
+    ).toBeGreaterThan(0);
+    const out = path.join(
+      await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bundle-test-')),
+      'support.tar.gz',
+    );
     const r = await f.cli(['bundle', '--since', '1h', '--out', out, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const unpacked = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bundle-x-'));
     await execa('tar', ['-xzf', out, '-C', unpacked]);
     const [top] = await readdir(unpacked);
     const root = path.join(unpacked, top as string);
-    expect((await readdir(root)).sort()).toEqual(['README.txt', 'deploy-journal.jsonl', 'h1', 'h2', 'h3']);
-    expect((await readdir(path.join(root, 'h1'))).sort()).toEqual(['check.json', 'generations.json', 'journal.txt', 'state.json', 'systemctl-status.txt']);
+    expect((await readdir(root)).sort()).toEqual([
+      'README.txt',
+      'deploy-journal.jsonl',
+      'h1',
+      'h2',
+      'h3',
+    ]);
+    expect((await readdir(path.join(root, 'h1'))).sort()).toEqual([
+      'check.json',
+      'generations.json',
+      'journal.txt',
+      'state.json',
+      'systemctl-status.txt',
+    ]);
     const journal = await readFile(path.join(root, 'h1', 'journal.txt'), 'utf8');
     expect(journal).toContain('loading token <redacted> from HF_TOKEN=<redacted>');
     const status = await readFile(path.join(root, 'h1', 'systemctl-status.txt'), 'utf8');
-    expect(status).toContain('ExecStartPre=/bin/echo loading token <redacted> from HF_TOKEN=<redacted>');
+    expect(status).toContain(
+      'ExecStartPre=/bin/echo loading token <redacted> from HF_TOKEN=<redacted>',
+    );
     const everything = (await execa('grep', ['-r', '-l', secret, root], { reject: false })).stdout;
     expect(everything).toBe('');
     await f.ssh(h1, `rm -f ${dropIn} && systemctl daemon-reload && systemctl restart exo.service`);

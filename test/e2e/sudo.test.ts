@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { noFleet, useFleet, type Fleet } from './fleet-harness.js';
 
-const snapshot = async (f: Fleet) => Promise.all(f.hosts.map(async (h) => ({ running: await f.running(h), generations: await f.generationCount(h) })));
+const snapshot = async (f: Fleet) =>
+  Promise.all(
+    f.hosts.map(async (h) => ({
+      running: await f.running(h),
+      generations: await f.generationCount(h),
+    })),
+  );
 
 describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, () => {
   const fleet = useFleet(3);
@@ -27,8 +33,12 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const running = gens.json.hosts[0].generations.find((g: { running: boolean }) => g.running);
     expect(running.path).toBe(await f.running(h2));
     // h2 saw exo-deploy log in as deploy, and run the profile's listing as root through sudo
-    expect(await f.ssh(h2, "journalctl -o cat _COMM=sshd | grep -c 'Accepted publickey for deploy'")).not.toBe('0');
-    expect(await f.ssh(h2, 'journalctl -o cat _COMM=sudo')).toMatch(/deploy : .*USER=root ; COMMAND=\S*nix-env -p \/nix\/var\/nix\/profiles\/system --list-generations/);
+    expect(
+      await f.ssh(h2, "journalctl -o cat _COMM=sshd | grep -c 'Accepted publickey for deploy'"),
+    ).not.toBe('0');
+    expect(await f.ssh(h2, 'journalctl -o cat _COMM=sudo')).toMatch(
+      /deploy : .*USER=root ; COMMAND=\S*nix-env -p \/nix\/var\/nix\/profiles\/system --list-generations/,
+    );
   });
 
   it('a healthy deploy moves every host, h2 gets one more generation', async () => {
@@ -58,12 +68,14 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     expect(r.json.outcome).toBe('rolled-back');
     const after = await snapshot(f);
     expect(after.map((a) => a.running)).toEqual(before.map((b) => b.running));
-    expect(await f.ssh(f.hosts[1]!, 'readlink -f /nix/var/nix/profiles/system')).toBe(before[1]!.running);
+    expect(await f.ssh(f.hosts[1]!, 'readlink -f /nix/var/nix/profiles/system')).toBe(
+      before[1]!.running,
+    );
     const check = await f.cli(['check', '--since', '1s']);
     expect(check.exitCode, check.stdout).toBe(0);
   });
 
-  it('backup create and restore on h2: the backup is written as root through sudo, with exo\'s state, and put back into it', async () => {
+  it("backup create and restore on h2: the backup is written as root through sudo, with exo's state, and put back into it", async () => {
     const f = fleet();
     const h2 = f.hosts[1]!;
     await f.ssh(h2, "mkdir -p /var/lib/exo && printf 'sudo-e2e\\n' > /var/lib/exo/marker.txt");
@@ -73,7 +85,9 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const files = (await f.ssh(h2, `ls /var/backups/exo/${id}`)).split('\n');
     expect(files).toContain('state.tar.gz');
     expect(await f.ssh(h2, `stat -c %U /var/backups/exo/${id}/state.tar.gz`)).toBe('root');
-    expect(await f.ssh(h2, `tar -xzOf /var/backups/exo/${id}/state.tar.gz ./marker.txt`)).toBe('sudo-e2e');
+    expect(await f.ssh(h2, `tar -xzOf /var/backups/exo/${id}/state.tar.gz ./marker.txt`)).toBe(
+      'sudo-e2e',
+    );
 
     // restore through sudo: into exo's real (0700) folder, the state it replaces kept aside
     await f.ssh(h2, "printf 'changed\\n' > /var/lib/exo/marker.txt");
@@ -90,7 +104,13 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const h2 = f.hosts[1]!;
     const before = await f.running(h2);
     // the oldest generation, read from the host's profile itself (as root)
-    const oldest = Number((await f.ssh(h2, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).trim().split('\n')[0]!.trim().split(/\s+/)[0]);
+    const oldest = Number(
+      (await f.ssh(h2, 'nix-env -p /nix/var/nix/profiles/system --list-generations'))
+        .trim()
+        .split('\n')[0]!
+        .trim()
+        .split(/\s+/)[0],
+    );
     const target = await f.ssh(h2, `readlink -f /nix/var/nix/profiles/system-${oldest}-link`);
     expect(target).not.toBe(before);
     const r = await f.cli(['rollback', '--to', String(oldest), '--hosts', 'h2', '--json']);

@@ -26,13 +26,25 @@ beforeAll(async () => {
   await mkdir(path.join(state, 'models', 'big-model'), { recursive: true });
   await writeFile(path.join(state, 'config.toml'), 'offline = true\n');
   await writeFile(path.join(state, 'custom_model_cards', 'mine.toml'), 'model_id = "mine"\n');
-  await writeFile(path.join(state, 'models', 'big-model', 'weights.safetensors'), 'not really weights');
+  await writeFile(
+    path.join(state, 'models', 'big-model', 'weights.safetensors'),
+    'not really weights',
+  );
   await mkdir(path.join(state, '.cache', 'huggingface'), { recursive: true });
-  await writeFile(path.join(state, '.cache', 'huggingface', 'token'), 'hf_NotARealTokenButSecretAnyway');
+  await writeFile(
+    path.join(state, '.cache', 'huggingface', 'token'),
+    'hf_NotARealTokenButSecretAnyway',
+  );
   await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
-  await writeFile(path.join(dir, 'flake.lock'), '{"nodes":{"root":{}},"root":"root","version":7}\n');
+  await writeFile(
+    path.join(dir, 'flake.lock'),
+    '{"nodes":{"root":{}},"root":"root","version":7}\n',
+  );
   config = path.join(dir, 'exo-deploy.toml');
-  await writeFile(config, `[backup]\ndir = "${backups}"\nkeep = 2\n[health]\ntimeout = "200ms"\n[hosts.box]\ntarget = "local"\napi = "http://127.0.0.1:9"\nexo_state_dir = "${state}"\nsystem_profile = "${path.join(dir, 'profile')}"\ncurrent_system = "${current}"\n`);
+  await writeFile(
+    config,
+    `[backup]\ndir = "${backups}"\nkeep = 2\n[health]\ntimeout = "200ms"\n[hosts.box]\ntarget = "local"\napi = "http://127.0.0.1:9"\nexo_state_dir = "${state}"\nsystem_profile = "${path.join(dir, 'profile')}"\ncurrent_system = "${current}"\n`,
+  );
 });
 
 afterAll(async () => {
@@ -50,12 +62,29 @@ const create = async () => {
 describe('backup', () => {
   it('create records the running system, pins it, copies flake.lock, archives state without models', async () => {
     const meta = await create();
-    expect(meta).toMatchObject({ host: 'box', systemPath: system, generation: 1, exo: '1.0.7', healthy: false, models: false });
+    expect(meta).toMatchObject({
+      host: 'box',
+      systemPath: system,
+      generation: 1,
+      exo: '1.0.7',
+      healthy: false,
+      models: false,
+    });
     const folder = path.join(backups, meta.id);
-    expect((await readdir(folder)).sort()).toEqual(['backup.json', 'flake.lock', 'manifest.sha256', 'state.tar.gz', 'system']);
+    expect((await readdir(folder)).sort()).toEqual([
+      'backup.json',
+      'flake.lock',
+      'manifest.sha256',
+      'state.tar.gz',
+      'system',
+    ]);
     await execa('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: folder });
-    const archived = (await execa('tar', ['-tzf', path.join(folder, 'state.tar.gz')])).stdout.split('\n');
-    expect(archived).toEqual(expect.arrayContaining(['./config.toml', './custom_model_cards/mine.toml']));
+    const archived = (await execa('tar', ['-tzf', path.join(folder, 'state.tar.gz')])).stdout.split(
+      '\n',
+    );
+    expect(archived).toEqual(
+      expect.arrayContaining(['./config.toml', './custom_model_cards/mine.toml']),
+    );
     expect(archived.some((f) => f.includes('models/'))).toBe(false);
     // Hugging Face's token and cache stay out; the folder is its owner's alone
     expect(archived.some((f) => f.includes('.cache'))).toBe(false);
@@ -68,7 +97,8 @@ describe('backup', () => {
   it('list shows backups newest first; prune keeps `keep`', async () => {
     await create();
     await create();
-    const listed = JSON.parse((await cli(['--config', config, 'backup', 'list', '--json'])).stdout).hosts[0];
+    const listed = JSON.parse((await cli(['--config', config, 'backup', 'list', '--json'])).stdout)
+      .hosts[0];
     expect(listed.backups.map((b: { id: string }) => b.id)).toEqual([...created].reverse());
     const pruned = await cli(['--config', config, 'backup', 'prune', '--json']);
     expect(JSON.parse(pruned.stdout).hosts[0].removed).toEqual([created[0]]);
@@ -82,7 +112,9 @@ describe('backup', () => {
     const meta = JSON.parse(await readFile(file, 'utf8'));
     await writeFile(file, JSON.stringify({ ...meta, id: '../../outside' }));
     try {
-      const listed = JSON.parse((await cli(['--config', config, 'backup', 'list', '--json'])).stdout).hosts[0];
+      const listed = JSON.parse(
+        (await cli(['--config', config, 'backup', 'list', '--json'])).stdout,
+      ).hosts[0];
       expect(listed.backups.map((b: { id: string }) => b.id)).toContain(id);
       expect(listed.backups.map((b: { id: string }) => b.id)).not.toContain('../../outside');
     } finally {
@@ -92,14 +124,35 @@ describe('backup', () => {
 
   it('an interrupted create never shows as a backup, and list says it is there', async () => {
     // Enough state that tar is still running when the run is killed.
-    await execa('dd', ['if=/dev/urandom', `of=${path.join(state, 'custom_model_cards', 'large.bin')}`, 'bs=1M', 'count=300', 'status=none']);
-    const run = execa('node', [path.resolve(import.meta.dirname, '../../dist/cli/cli.js'), '--config', config, 'backup', 'create'], { detached: true, reject: false });
+    await execa('dd', [
+      'if=/dev/urandom',
+      `of=${path.join(state, 'custom_model_cards', 'large.bin')}`,
+      'bs=1M',
+      'count=300',
+      'status=none',
+    ]);
+    const run = execa(
+      'node',
+      [
+        path.resolve(import.meta.dirname, '../../dist/cli/cli.js'),
+        '--config',
+        config,
+        'backup',
+        'create',
+      ],
+      { detached: true, reject: false },
+    );
     const deadline = Date.now() + 30_000;
-    while (!(await readdir(backups)).some((n) => n.startsWith('.partial-')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (
+      !(await readdir(backups)).some((n) => n.startsWith('.partial-')) &&
+      Date.now() < deadline
+    )
+      await new Promise((r) => setTimeout(r, 20));
     process.kill(-(run.pid as number), 'SIGKILL');
     await run;
     await rm(path.join(state, 'custom_model_cards', 'large.bin'));
-    const listed = JSON.parse((await cli(['--config', config, 'backup', 'list', '--json'])).stdout).hosts[0];
+    const listed = JSON.parse((await cli(['--config', config, 'backup', 'list', '--json'])).stdout)
+      .hosts[0];
     expect(listed.backups.map((b: { id: string }) => b.id)).toEqual(created.slice(1).reverse());
     expect(listed.partial).toHaveLength(1);
     const partialId = (listed.partial[0] as string).replace('.partial-', '');
@@ -116,6 +169,11 @@ describe('backup', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(`box: backup ${id} does not match its manifest`);
     expect(r.stderr).toContain('flake.lock: FAILED');
-    expect((await readdir(state)).sort()).toEqual(['.cache', 'config.toml', 'custom_model_cards', 'models']);
+    expect((await readdir(state)).sort()).toEqual([
+      '.cache',
+      'config.toml',
+      'custom_model_cards',
+      'models',
+    ]);
   });
 });

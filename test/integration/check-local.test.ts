@@ -20,12 +20,31 @@ describe('check --local', () => {
     const dir = await tempDir('check-local');
     const status = path.join(dir, 'run', 'health.json');
     const textfile = path.join(dir, 'textfile', 'exo.prom');
-    const r = await cli(['check', '--local', '--api', `http://127.0.0.1:${port}`, '--state-dir', dir, '--since', '2m', '--status-file', status, '--textfile', textfile]);
+    const r = await cli([
+      'check',
+      '--local',
+      '--api',
+      `http://127.0.0.1:${port}`,
+      '--state-dir',
+      dir,
+      '--since',
+      '2m',
+      '--status-file',
+      status,
+      '--textfile',
+      textfile,
+    ]);
     // this machine has no systemd as PID 1: the unit part fails, the API part answers
     expect(r.exitCode).toBe(1);
     const written = JSON.parse(await readFile(status, 'utf8'));
     expect(written.healthy).toBe(false);
-    expect(written.checks[0].probes.map((p: { path: string; ok: boolean }) => [p.path, p.ok])).toEqual([['/node_id', true], ['/models', true], ['/state', true]]);
+    expect(
+      written.checks[0].probes.map((p: { path: string; ok: boolean }) => [p.path, p.ok]),
+    ).toEqual([
+      ['/node_id', true],
+      ['/models', true],
+      ['/state', true],
+    ]);
     expect(written.checks[0].cluster.seen).toBe(1);
     const prom = await readFile(textfile, 'utf8');
     expect(prom).toContain('# TYPE exo_deploy_healthy gauge');

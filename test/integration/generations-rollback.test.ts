@@ -14,7 +14,8 @@ let current: string;
 let systems: string[];
 let standin: { child: ResultPromise } | undefined;
 
-const generationsOf = async () => (await execa('nix-env', ['-p', profile, '--list-generations'])).stdout;
+const generationsOf = async () =>
+  (await execa('nix-env', ['-p', profile, '--list-generations'])).stdout;
 
 beforeAll(async () => {
   dir = await tempDir('generations');
@@ -24,7 +25,19 @@ beforeAll(async () => {
   await mkdir(path.dirname(profile), { recursive: true });
   // 1.0.3 is a build of exo's own flake: no version, named by its revision (release.json schema 2)
   const releases: Record<string, object | undefined> = {
-    '1.0.3': { schemaVersion: 2, exo: { version: '', identity: 'b5375f8ce0a1', revision: 'b5375f8ce0a1b2c3d4e5f60718293a4b5c6d7e8f', package: '/nix/store/x-exo', era: 'zenoh' }, namespace: 'lab', ports: { api: 52415, libp2p: null, zenoh: 52414, discovery: 52413 }, stateDir: '/var/lib/exo' },
+    '1.0.3': {
+      schemaVersion: 2,
+      exo: {
+        version: '',
+        identity: 'b5375f8ce0a1',
+        revision: 'b5375f8ce0a1b2c3d4e5f60718293a4b5c6d7e8f',
+        package: '/nix/store/x-exo',
+        era: 'zenoh',
+      },
+      namespace: 'lab',
+      ports: { api: 52415, libp2p: null, zenoh: 52414, discovery: 52413 },
+      stateDir: '/var/lib/exo',
+    },
   };
   for (const version of ['1.0.1', '1.0.2', '1.0.3']) {
     const system = await buildFakeSystem(dir, version, current, releases[version]);
@@ -36,7 +49,10 @@ beforeAll(async () => {
   standin = await startStandin(port);
   config = path.join(dir, 'exo-deploy.toml');
   await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
-  await writeFile(config, `[health]\nready_timeout = "10s"\ncluster_size = 1\n[hosts.box]\ntarget = "local"\napi = "http://127.0.0.1:${port}"\nsystem_profile = "${profile}"\ncurrent_system = "${current}"\n`);
+  await writeFile(
+    config,
+    `[health]\nready_timeout = "10s"\ncluster_size = 1\n[hosts.box]\ntarget = "local"\napi = "http://127.0.0.1:${port}"\nsystem_profile = "${profile}"\ncurrent_system = "${current}"\n`,
+  );
 });
 
 afterAll(async () => {
@@ -48,13 +64,25 @@ describe('generations', () => {
     const r = await cli(['--config', config, 'generations', '--json']);
     expect(r.exitCode).toBe(0);
     const { hosts } = JSON.parse(r.stdout);
-    expect(hosts[0].generations.map((g: { number: number; exo: string; current: boolean; running: boolean; path: string }) => [g.number, g.exo, g.current, g.running, g.path])).toEqual([
+    expect(
+      hosts[0].generations.map(
+        (g: { number: number; exo: string; current: boolean; running: boolean; path: string }) => [
+          g.number,
+          g.exo,
+          g.current,
+          g.running,
+          g.path,
+        ],
+      ),
+    ).toEqual([
       [3, 'b5375f8ce0a1', true, true, systems[2]],
       [2, '1.0.2', false, false, systems[1]],
       [1, '1.0.1', false, false, systems[0]],
     ]);
     const text = await cli(['generations'], { cwd: dir });
-    expect(text.stdout).toMatch(/^box:\nGEN\s+DATE\s+STATE\s+EXO\s+SYSTEM\n3\s+\S+ \S+\s+current,running\s+b5375f8ce0a1\s/m);
+    expect(text.stdout).toMatch(
+      /^box:\nGEN\s+DATE\s+STATE\s+EXO\s+SYSTEM\n3\s+\S+ \S+\s+current,running\s+b5375f8ce0a1\s/m,
+    );
   });
 });
 

@@ -17,7 +17,11 @@ export interface CliResult {
 
 /** Runs the built exo-deploy, as a user would. */
 export async function cli(args: string[], options: { cwd?: string } = {}): Promise<CliResult> {
-  const r = await execa('node', [cliPath, ...args], { cwd: options.cwd ?? repoRoot, reject: false, timeout: 120_000 });
+  const r = await execa('node', [cliPath, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    reject: false,
+    timeout: 120_000,
+  });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
@@ -26,9 +30,16 @@ export const tempDir = (prefix: string) => mkdtemp(path.join(os.tmpdir(), `exo-d
 /** A store path shaped like a NixOS system: etc/exo/release.json (schema 1 with the version,
  * unless given) and a bin/switch-to-configuration that points `currentSystem` at itself, as
  * activation does. */
-export async function buildFakeSystem(dir: string, version: string, currentSystem: string, release?: object): Promise<string> {
+export async function buildFakeSystem(
+  dir: string,
+  version: string,
+  currentSystem: string,
+  release?: object,
+): Promise<string> {
   const expr = path.join(dir, 'system.nix');
-  await writeFile(expr, `{ version, current, release }:
+  await writeFile(
+    expr,
+    `{ version, current, release }:
 derivation {
   name = "nixos-system-test-\${version}";
   system = builtins.currentSystem;
@@ -42,9 +53,22 @@ derivation {
   '' ];
   inherit version current release;
 }
-`);
+`,
+  );
   const json = JSON.stringify(release ?? { schemaVersion: 1, exo: { version } });
-  const r = await execa('nix-build', [expr, '--argstr', 'version', version, '--argstr', 'current', currentSystem, '--argstr', 'release', json, '--no-out-link']);
+  const r = await execa('nix-build', [
+    expr,
+    '--argstr',
+    'version',
+    version,
+    '--argstr',
+    'current',
+    currentSystem,
+    '--argstr',
+    'release',
+    json,
+    '--no-out-link',
+  ]);
   return r.stdout.trim();
 }
 
@@ -61,15 +85,31 @@ export async function freePort(): Promise<number> {
 
 /** The exo stand-in on 127.0.0.1: an exo that answers, for the API side of a check. (The
  * child is wrapped: execa's process is a thenable, and awaiting it would wait for its exit.) */
-export async function startStandin(port: number, peers: number[] = [], name = 'it'): Promise<{ child: ResultPromise }> {
-  const child = execa('node', [path.join(repoRoot, 'sandbox/exo-standin/exo.mjs'), '--api-port', String(port)], {
-    env: { EXO_STANDIN_BIND: '127.0.0.1', EXO_STANDIN_HOSTNAME: name, EXO_STANDIN_COLOR: '0', EXO_STANDIN_PEERS: peers.map((p) => `127.0.0.1:${p}`).join(',') },
-    reject: false,
-    stdio: 'ignore',
-  });
+export async function startStandin(
+  port: number,
+  peers: number[] = [],
+  name = 'it',
+): Promise<{ child: ResultPromise }> {
+  const child = execa(
+    'node',
+    [path.join(repoRoot, 'sandbox/exo-standin/exo.mjs'), '--api-port', String(port)],
+    {
+      env: {
+        EXO_STANDIN_BIND: '127.0.0.1',
+        EXO_STANDIN_HOSTNAME: name,
+        EXO_STANDIN_COLOR: '0',
+        EXO_STANDIN_PEERS: peers.map((p) => `127.0.0.1:${p}`).join(','),
+      },
+      reject: false,
+      stdio: 'ignore',
+    },
+  );
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${port}/models`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/models`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child };
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -60,7 +60,11 @@ describe('httpFetch', () => {
   });
 
   it('sends a method, headers and a body', async () => {
-    const r = await httpFetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    const r = await httpFetch(`${base}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
     expect(JSON.parse(await r.text())).toEqual({ got: { a: 1 } });
     expect(seen.at(-1)).toEqual({ method: 'POST', type: 'application/json', body: '{"a":1}' });
   });
@@ -75,19 +79,35 @@ describe('httpFetch', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    await expect(httpFetch(`http://127.0.0.1:${port}/node_id`)).rejects.toMatchObject({ name: 'TypeError', cause: { code: 'ECONNREFUSED' } });
-    await expect(httpFetch(`${base}/slow`, { signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(httpFetch(`http://127.0.0.1:${port}/node_id`)).rejects.toMatchObject({
+      name: 'TypeError',
+      cause: { code: 'ECONNREFUSED' },
+    });
+    await expect(
+      httpFetch(`${base}/slow`, { signal: AbortSignal.timeout(200) }),
+    ).rejects.toMatchObject({ name: 'TimeoutError' });
   });
 
   it('an answer whose connection drops after its status: the status, then a body that fails to read', async () => {
     const r = await httpFetch(`${base}/cut`, { method: 'POST', body: '{}' });
     expect([r.ok, r.status]).toEqual([true, 200]);
-    await expect(r.text()).rejects.toMatchObject({ name: 'TypeError', cause: { message: CUT_SHORT } });
-    expect(await probe(base, '/cut', 1000)).toMatchObject({ ok: false, status: null, error: 'ECONNRESET' });
+    await expect(r.text()).rejects.toMatchObject({
+      name: 'TypeError',
+      cause: { message: CUT_SHORT },
+    });
+    expect(await probe(base, '/cut', 1000)).toMatchObject({
+      ok: false,
+      status: null,
+      error: 'ECONNRESET',
+    });
   });
 
   it('gives the probes what they read: ok, HTTP status, no answer in time', async () => {
-    const [ok, broken, slow] = await Promise.all([probe(base, '/node_id', 1000), probe(base, '/broken', 1000), probe(base, '/slow', 200)]);
+    const [ok, broken, slow] = await Promise.all([
+      probe(base, '/node_id', 1000),
+      probe(base, '/broken', 1000),
+      probe(base, '/slow', 200),
+    ]);
     expect(ok).toMatchObject({ ok: true, status: 200, body: 'abc' });
     expect(broken).toMatchObject({ ok: false, status: 500, error: 'HTTP 500' });
     expect(slow).toMatchObject({ ok: false, status: null, error: 'no answer within 200 ms' });

@@ -33,13 +33,24 @@ describe.skipIf(!root)('run journal on a full disk', () => {
     // the rest of the disk taken: what is left is the journal's own page, part used
     const filler = path.join(mountPoint, 'filler');
     await writeFile(filler, Buffer.alloc(15 * 4096)).catch(() => undefined);
-    const big = { type: 'step' as const, step: 'x'.repeat(6000), host: 'h1', ok: true, durationMs: 1 };
+    const big = {
+      type: 'step' as const,
+      step: 'x'.repeat(6000),
+      host: 'h1',
+      ok: true,
+      durationMs: 1,
+    };
     await expect(journal.append(big)).rejects.toMatchObject({ code: 'ENOSPC' });
     expect(await readFile(file, 'utf8')).toBe(before);
     await rm(filler);
     await journal.append({ type: 'phase', host: 'h1', phase: 'permanent' });
     const folded = foldJournal(await readFile(file, 'utf8'));
     expect(folded.hosts.get('h1')?.phase).toBe('permanent');
-    expect((await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).type)).toEqual(['phase', 'phase']);
+    expect(
+      (await readFile(file, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).type),
+    ).toEqual(['phase', 'phase']);
   });
 });

@@ -32,13 +32,25 @@ describe('deploy lock between processes', () => {
     dirs.push(dir);
     const log = path.join(dir, 'holds.jsonl');
     const lockModule = path.join(repoRoot, 'dist/src/deploy/lock.js');
-    const runs = await Promise.all(Array.from({ length: 20 }, () =>
-      execa('node', ['--input-type=module', '-e', RACER, lockModule, path.join(dir, 'state'), log], { reject: false })));
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        execa(
+          'node',
+          ['--input-type=module', '-e', RACER, lockModule, path.join(dir, 'state'), log],
+          { reject: false },
+        ),
+      ),
+    );
     expect(runs.filter((r) => ![0, 4].includes(r.exitCode ?? -1)).map((r) => r.stderr)).toEqual([]);
-    const holds = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { from: number; to: number }).sort((a, b) => a.from - b.from);
+    const holds = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { from: number; to: number })
+      .sort((a, b) => a.from - b.from);
     expect(holds.length).toBeGreaterThanOrEqual(1);
     expect(holds.length).toBe(runs.filter((r) => r.exitCode === 0).length);
-    for (let i = 1; i < holds.length; i++) expect(holds[i]!.from).toBeGreaterThanOrEqual(holds[i - 1]!.to);
+    for (let i = 1; i < holds.length; i++)
+      expect(holds[i]!.from).toBeGreaterThanOrEqual(holds[i - 1]!.to);
     expect(await readdir(path.join(dir, 'state'))).toEqual([]);
   });
 });

@@ -18,14 +18,14 @@ const shells = ['sh', 'bash', 'dash'].filter((s) => {
 const commands: string[][] = [
   ['printf', '%s', 'no newline at the end'],
   ['sh', '-c', 'echo out; echo err >&2; exit 3'],
-  ['printf', '%s\n\n', "it's \"quoted\" — ünïcödé, $HOME `id` ;|&"],
+  ['printf', '%s\n\n', 'it\'s "quoted" — ünïcödé, $HOME `id` ;|&'],
   ['sh', '-c', 'sleep 0.3; echo slow'],
   ['true'],
   ['no-such-program-here'],
 ];
 
 describe.each(shells)('the batch script in %s', (shell) => {
-  it('returns each command\'s stdout, stderr and exit status, in order', async () => {
+  it("returns each command's stdout, stderr and exit status, in order", async () => {
     const marker = await newMarker();
     const argv = batchArgv(commands, marker);
     const whole = await execaRunner()({ argv: [shell, ...argv.slice(1)], timeoutMs: 10_000 });
@@ -34,17 +34,20 @@ describe.each(shells)('the batch script in %s', (shell) => {
     expect(results.map((r) => [r.stdout, r.stderr, r.exitCode])).toEqual([
       ['no newline at the end', '', 0],
       ['out\n', 'err\n', 3],
-      ["it's \"quoted\" — ünïcödé, $HOME `id` ;|&\n\n", '', 0],
+      ['it\'s "quoted" — ünïcödé, $HOME `id` ;|&\n\n', '', 0],
       ['slow\n', '', 0],
       ['', '', 0],
       ['', expect.stringContaining('no-such-program-here'), 127],
     ]);
   });
 
-  it('gives the commands it did not finish the session\'s failure, and leaves none running', async () => {
+  it("gives the commands it did not finish the session's failure, and leaves none running", async () => {
     const marker = await newMarker();
     const slow = [['true'], ['sleep', '7.25']];
-    const whole = await execaRunner()({ argv: [shell, ...batchArgv(slow, marker).slice(1)], timeoutMs: 500 });
+    const whole = await execaRunner()({
+      argv: [shell, ...batchArgv(slow, marker).slice(1)],
+      timeoutMs: 500,
+    });
     const [first, second] = parseBatchOutput(whole, marker, slow);
     expect(whole.timedOut).toBe(true);
     expect(first).toMatchObject({ exitCode: 0, timedOut: false });

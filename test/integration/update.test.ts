@@ -11,7 +11,10 @@ let config: string;
 const git = (repo: string, ...args: string[]) => execa('git', ['-C', repo, ...args]);
 
 async function commitExo(version: string) {
-  await writeFile(path.join(exoSrc, 'flake.nix'), `{ outputs = _: { version = "${version}"; }; }\n`);
+  await writeFile(
+    path.join(exoSrc, 'flake.nix'),
+    `{ outputs = _: { version = "${version}"; }; }\n`,
+  );
   await git(exoSrc, 'add', '-A');
   await git(exoSrc, 'commit', '-qm', `exo ${version}`);
   return (await git(exoSrc, 'rev-parse', 'HEAD')).stdout.trim();
@@ -25,7 +28,10 @@ beforeAll(async () => {
   await git(exoSrc, 'init', '-q');
   await commitExo('1.0.0');
   await git(config, 'init', '-q');
-  await writeFile(path.join(config, 'flake.nix'), `{ inputs.exo.url = "git+file://${exoSrc}"; outputs = { self, exo }: { }; }\n`);
+  await writeFile(
+    path.join(config, 'flake.nix'),
+    `{ inputs.exo.url = "git+file://${exoSrc}"; outputs = { self, exo }: { }; }\n`,
+  );
   await writeFile(path.join(config, 'exo-deploy.toml'), 'flake = "."\n');
   await git(config, 'add', '-A');
   await execa('nix', ['flake', 'lock', config]);
@@ -48,7 +54,11 @@ describe('update', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.changed).toHaveLength(1);
-    expect(out.changed[0]).toMatchObject({ name: 'exo', before: { rev: oldRev }, after: { rev: newRev } });
+    expect(out.changed[0]).toMatchObject({
+      name: 'exo',
+      before: { rev: oldRev },
+      after: { rev: newRev },
+    });
     expect(out.argv).toEqual(expect.arrayContaining(['flake', 'lock', '--update-input', 'exo']));
     const lockAfter = JSON.parse(await readFile(path.join(config, 'flake.lock'), 'utf8'));
     expect(lockAfter.nodes.exo.locked.rev).toBe(newRev);

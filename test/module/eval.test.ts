@@ -9,7 +9,9 @@ import { type Era, parseExoArgs, splitExecStart } from './exo-argparse.js';
 import { haveLib, libArg, nixEval, nixEvalError, nixPath, repoRoot } from './nix-eval.js';
 
 if (!haveLib) {
-  console.log('module evaluation tests skipped: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib');
+  console.log(
+    'module evaluation tests skipped: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib',
+  );
 }
 
 type Unit = {
@@ -35,13 +37,26 @@ type Eval = {
 };
 
 /** Which exo of test/module/nix/stub-pkgs.nix is services.exo.package (default: nixpkgs' 1.0.71). */
-type StubExo = 'exo' | 'exo-flake' | 'exo-future' | 'exo-unstable-old' | 'exo-unstable-new' | 'exo-pre-v1';
+type StubExo =
+  | 'exo'
+  | 'exo-flake'
+  | 'exo-future'
+  | 'exo-unstable-old'
+  | 'exo-unstable-new'
+  | 'exo-pre-v1';
 
 /** Evaluate services.exo with `exo` merged over { enable = true; } (as JSON). */
-function evalExo(exo: Record<string, unknown> = {}, pkg: StubExo = 'exo', extra: Record<string, unknown> = {}): Promise<Eval> {
+function evalExo(
+  exo: Record<string, unknown> = {},
+  pkg: StubExo = 'exo',
+  extra: Record<string, unknown> = {},
+): Promise<Eval> {
   return nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
     arg: { lib: libArg() },
-    argstr: { configJSON: JSON.stringify({ ...extra, services: { exo: { enable: true, ...exo } } }), package: pkg },
+    argstr: {
+      configJSON: JSON.stringify({ ...extra, services: { exo: { enable: true, ...exo } } }),
+      package: pkg,
+    },
   });
 }
 /** The same with a pkgs that has no exo-deploy: nixpkgs, without this flake's overlay or module wrapper. */
@@ -51,19 +66,28 @@ function evalExoWithoutToolkit(exo: Record<string, unknown> = {}): Promise<Eval>
     argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, ...exo } } }) },
   });
 }
-const release = (r: Eval) => JSON.parse(r.etc['exo/release.json']!) as Record<string, unknown> & { exo: Record<string, unknown> };
+const release = (r: Eval) =>
+  JSON.parse(r.etc['exo/release.json']!) as Record<string, unknown> & {
+    exo: Record<string, unknown>;
+  };
 const exoUnit = async (exo: Record<string, unknown> = {}) => (await evalExo(exo)).services.exo!;
-const execStart = async (exo: Record<string, unknown> = {}) => (await exoUnit(exo)).serviceConfig.ExecStart as string;
+const execStart = async (exo: Record<string, unknown> = {}) =>
+  (await exoUnit(exo)).serviceConfig.ExecStart as string;
 
 const EXO = '/nix/store/00000000000000000000000000000000-exo-1.0.71';
 const EXO_FLAKE = '/nix/store/22222222222222222222222222222222-exo';
 const TOOLKIT = '/nix/store/00000000000000000000000000000000-exo-deploy-0.1.0/bin/exo-deploy';
-const packageJSON = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string; description: string };
+const packageJSON = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+  version: string;
+  description: string;
+};
 
 describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   describe('disabled', () => {
     it('defines nothing', async () => {
-      const r = await nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, { arg: { lib: libArg() } });
+      const r = await nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
+        arg: { lib: libArg() },
+      });
       expect(r.services).toEqual({});
       expect(r.timers).toEqual({});
       expect(r.etc).toEqual({});
@@ -91,7 +115,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(sc.User).toBeUndefined();
       expect(sc.EnvironmentFile).toBeUndefined();
       expect(unit.wantedBy).toEqual(['multi-user.target']);
-      expect(unit.environment).toMatchObject({ EXO_HOME: '/var/lib/exo', HOME: '/var/lib/exo', EXO_DEFAULT_MODELS_DIR: '/var/lib/exo/models' });
+      expect(unit.environment).toMatchObject({
+        EXO_HOME: '/var/lib/exo',
+        HOME: '/var/lib/exo',
+        EXO_DEFAULT_MODELS_DIR: '/var/lib/exo/models',
+      });
     });
 
     it('harden the unit like ollama.nix, relaxed only where exo needs it', async () => {
@@ -119,7 +147,9 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
 
     it('wait for /models before the unit counts as started', async () => {
-      expect((await exoUnit()).postStart).toContain('curl --silent --fail --output /dev/null --max-time 5 http://127.0.0.1:52415/models');
+      expect((await exoUnit()).postStart).toContain(
+        'curl --silent --fail --output /dev/null --max-time 5 http://127.0.0.1:52415/models',
+      );
     });
 
     it('add a health check as a user of its own, root only after it, and a daily backup run as root', async () => {
@@ -128,7 +158,9 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(health.serviceConfig.ExecStart).toBe(
         `/nix/store/11111111111111111111111111111111-exo-health-counter "${TOOLKIT}" "check" "--local" "--since" "2m" "--api" "http://127.0.0.1:52415" "--unit" "exo.service" "--state-dir" "/var/lib/private/exo" "--status-file" "/run/exo-healthcheck/health.json"`,
       );
-      expect(health.serviceConfig.ExecStopPost).toBe('+/nix/store/11111111111111111111111111111111-exo-health-act');
+      expect(health.serviceConfig.ExecStopPost).toBe(
+        '+/nix/store/11111111111111111111111111111111-exo-health-act',
+      );
       expect(health.serviceConfig).toMatchObject({
         Type: 'oneshot',
         User: 'exo-healthcheck',
@@ -140,7 +172,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         RuntimeDirectoryPreserve: 'yes',
       });
       expect(health.serviceConfig.DynamicUser).toBeUndefined();
-      expect(r.users.users['exo-healthcheck']).toEqual({ isSystemUser: true, group: 'exo-healthcheck', description: "exo's health check" });
+      expect(r.users.users['exo-healthcheck']).toEqual({
+        isSystemUser: true,
+        group: 'exo-healthcheck',
+        description: "exo's health check",
+      });
       expect(r.users.groups['exo-healthcheck']).toEqual({});
       expect(health.environment).toEqual({
         EXO_HEALTH_STATE_DIR: '/run/exo-healthcheck',
@@ -150,24 +186,45 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         EXO_HEALTH_UNIT: 'exo.service',
         EXO_HEALTH_STATUS_FILE: '/run/exo/health.json',
       });
-      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '2m', OnUnitActiveSec: '2m', AccuracySec: '1s' });
+      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({
+        OnBootSec: '2m',
+        OnUnitActiveSec: '2m',
+        AccuracySec: '1s',
+      });
 
       const backup = r.services['exo-backup']!;
       expect(backup.serviceConfig.ExecStart).toEqual([
         `${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/var/lib/private/exo"`,
         `${TOOLKIT} "backup" "prune" "--local" "--dir" "/var/backups/exo" "--keep" "10"`,
       ]);
-      expect(backup.serviceConfig.ReadWritePaths).toEqual(['/var/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles']);
+      expect(backup.serviceConfig.ReadWritePaths).toEqual([
+        '/var/backups/exo',
+        '/nix/var/nix/gcroots',
+        '/nix/var/nix/profiles',
+      ]);
       expect(backup.environment).toEqual({ NIX_REMOTE: 'daemon' });
       expect(backup.onSuccess).toEqual([]);
-      expect(r.timers['exo-backup']!.timerConfig).toEqual({ OnCalendar: 'daily', Persistent: 'true', RandomizedDelaySec: '1h' });
+      expect(r.timers['exo-backup']!.timerConfig).toEqual({
+        OnCalendar: 'daily',
+        Persistent: 'true',
+        RandomizedDelaySec: '1h',
+      });
       expect(r.restic).toEqual({});
     });
 
     it('keep the firewall closed, bound exo log files, and write release.json', async () => {
       const r = await evalExo();
-      expect(r.firewall).toMatchObject({ allowedTCPPorts: [], allowedUDPPorts: [], allowedTCPPortRanges: [], interfaces: {} });
-      expect(r.tmpfiles).toEqual(['e /var/lib/private/exo/exo_log - - - 14d', 'd /run/exo 0755 root root -', 'd /var/backups/exo 0700 root root -']);
+      expect(r.firewall).toMatchObject({
+        allowedTCPPorts: [],
+        allowedUDPPorts: [],
+        allowedTCPPortRanges: [],
+        interfaces: {},
+      });
+      expect(r.tmpfiles).toEqual([
+        'e /var/lib/private/exo/exo_log - - - 14d',
+        'd /run/exo 0755 root root -',
+        'd /var/backups/exo 0700 root root -',
+      ]);
       expect(release(r)).toEqual({
         schemaVersion: 2,
         exo: { version: '1.0.71', identity: '1.0.71', revision: null, era: 'libp2p', package: EXO },
@@ -183,19 +240,35 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
 
   describe('options', () => {
     it('ports reach the command line, the readiness URL, the health check and release.json', async () => {
-      const r = await evalExo({ apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, host: '10.0.0.5' }, 'exo-flake');
-      expect(r.services.exo!.serviceConfig.ExecStart).toContain('"--api-port" "8000" "--zenoh-port" "8001" "--discovery-port" "8002"');
+      const r = await evalExo(
+        { apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, host: '10.0.0.5' },
+        'exo-flake',
+      );
+      expect(r.services.exo!.serviceConfig.ExecStart).toContain(
+        '"--api-port" "8000" "--zenoh-port" "8001" "--discovery-port" "8002"',
+      );
       expect(r.services.exo!.postStart).toContain('http://10.0.0.5:8000/models');
-      expect(r.services['exo-healthcheck']!.serviceConfig.ExecStart).toContain('"--api" "http://10.0.0.5:8000"');
+      expect(r.services['exo-healthcheck']!.serviceConfig.ExecStart).toContain(
+        '"--api" "http://10.0.0.5:8000"',
+      );
       expect(release(r).ports).toEqual({ api: 8000, libp2p: null, zenoh: 8001, discovery: 8002 });
       const libp2p = await evalExo({ apiPort: 8000, libp2pPort: 8003 });
-      expect(libp2p.services.exo!.serviceConfig.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "8000" "--libp2p-port" "8003"`);
-      expect(release(libp2p).ports).toEqual({ api: 8000, libp2p: 8003, zenoh: null, discovery: null });
+      expect(libp2p.services.exo!.serviceConfig.ExecStart).toBe(
+        `${EXO}/bin/exo "--api-port" "8000" "--libp2p-port" "8003"`,
+      );
+      expect(release(libp2p).ports).toEqual({
+        api: 8000,
+        libp2p: 8003,
+        zenoh: null,
+        discovery: null,
+      });
     });
 
     it('zenoh era: namespace and offline become flags; namespace is recorded in release.json', async () => {
       const r = await evalExo({ namespace: 'home-cluster', offline: true }, 'exo-flake');
-      expect(r.services.exo!.serviceConfig.ExecStart).toMatch(/"--namespace" "home-cluster" "--offline"$/);
+      expect(r.services.exo!.serviceConfig.ExecStart).toMatch(
+        /"--namespace" "home-cluster" "--offline"$/,
+      );
       expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBeUndefined();
       expect(release(r).namespace).toBe('home-cluster');
     });
@@ -208,11 +281,16 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
 
     it('extraArgs are escaped for systemd', async () => {
-      expect(await execStart({ extraArgs: ['-v', 'a b', '50%', '$X'] })).toMatch(/"-v" "a b" "50%%" "\$\$X"$/);
+      expect(await execStart({ extraArgs: ['-v', 'a b', '50%', '$X'] })).toMatch(
+        /"-v" "a b" "50%%" "\$\$X"$/,
+      );
     });
 
     it('environment adds variables and environmentFile keeps secrets out of the store', async () => {
-      const unit = await exoUnit({ environment: { EXO_MAX_CONCURRENT_REQUESTS: '4' }, environmentFile: '/run/secrets/exo.env' });
+      const unit = await exoUnit({
+        environment: { EXO_MAX_CONCURRENT_REQUESTS: '4' },
+        environmentFile: '/run/secrets/exo.env',
+      });
       expect(unit.environment.EXO_MAX_CONCURRENT_REQUESTS).toBe('4');
       expect(unit.environment.EXO_HOME).toBe('/var/lib/exo');
       expect(unit.serviceConfig.EnvironmentFile).toBe('/run/secrets/exo.env');
@@ -221,17 +299,34 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     it('a static user gets created and owns a state folder outside /var/lib', async () => {
       const r = await evalExo({ user: 'exo', stateDir: '/srv/exo' });
       const sc = r.services.exo!.serviceConfig;
-      expect(sc).toMatchObject({ User: 'exo', Group: 'exo', DynamicUser: false, StateDirectory: [], WorkingDirectory: '/srv/exo' });
-      expect(r.users.users.exo).toEqual({ isSystemUser: true, group: 'exo', home: '/srv/exo', extraGroups: [] });
+      expect(sc).toMatchObject({
+        User: 'exo',
+        Group: 'exo',
+        DynamicUser: false,
+        StateDirectory: [],
+        WorkingDirectory: '/srv/exo',
+      });
+      expect(r.users.users.exo).toEqual({
+        isSystemUser: true,
+        group: 'exo',
+        home: '/srv/exo',
+        extraGroups: [],
+      });
       expect(r.users.groups).toEqual({ exo: {}, 'exo-healthcheck': {} });
       expect(r.tmpfiles).toContain('d /srv/exo 0750 exo exo -');
       expect(r.tmpfiles).toContain('e /srv/exo/exo_log - - - 14d');
-      expect(r.services['exo-backup']!.serviceConfig.ExecStart).toContain(`${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/srv/exo"`);
+      expect(r.services['exo-backup']!.serviceConfig.ExecStart).toContain(
+        `${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "/srv/exo"`,
+      );
     });
 
     it('a separate group can be given', async () => {
       const r = await evalExo({ user: 'exo', group: 'ai' });
-      expect(r.services.exo!.serviceConfig).toMatchObject({ User: 'exo', Group: 'ai', StateDirectory: ['exo'] });
+      expect(r.services.exo!.serviceConfig).toMatchObject({
+        User: 'exo',
+        Group: 'ai',
+        StateDirectory: ['exo'],
+      });
       expect(r.users.groups).toEqual({ ai: {}, 'exo-healthcheck': {} });
     });
 
@@ -239,7 +334,9 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       const sc = (await exoUnit({ modelsDir: '/var/lib/exo-models' })).serviceConfig;
       expect(sc.StateDirectory).toEqual(['exo', 'exo-models']);
       expect(sc.ReadWritePaths).toEqual(['/var/lib/exo-models']);
-      expect((await exoUnit({ modelsDir: '/var/lib/exo-models' })).environment.EXO_DEFAULT_MODELS_DIR).toBe('/var/lib/exo-models');
+      expect(
+        (await exoUnit({ modelsDir: '/var/lib/exo-models' })).environment.EXO_DEFAULT_MODELS_DIR,
+      ).toBe('/var/lib/exo-models');
     });
 
     it('a models folder of a static user outside /var/lib is created by tmpfiles', async () => {
@@ -249,14 +346,27 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
 
     it.each([
-      ['cuda', ['char-nvidiactl', 'char-nvidia-caps', 'char-nvidia-frontend', 'char-nvidia-uvm'], ['video']],
+      [
+        'cuda',
+        ['char-nvidiactl', 'char-nvidia-caps', 'char-nvidia-frontend', 'char-nvidia-uvm'],
+        ['video'],
+      ],
       ['rocm', ['char-drm', 'char-fb', 'char-kfd'], ['video', 'render']],
-    ])('acceleration = %s opens the GPU devices and allows the JIT', async (acceleration, devices, groups) => {
-      const sc = (await exoUnit({ acceleration })).serviceConfig;
-      expect(sc).toMatchObject({ DeviceAllow: devices, SupplementaryGroups: groups, PrivateDevices: false, MemoryDenyWriteExecute: false, DevicePolicy: 'closed' });
-      const r = await evalExo({ acceleration, user: 'exo' });
-      expect(r.users.users.exo!.extraGroups).toEqual(groups);
-    });
+    ])(
+      'acceleration = %s opens the GPU devices and allows the JIT',
+      async (acceleration, devices, groups) => {
+        const sc = (await exoUnit({ acceleration })).serviceConfig;
+        expect(sc).toMatchObject({
+          DeviceAllow: devices,
+          SupplementaryGroups: groups,
+          PrivateDevices: false,
+          MemoryDenyWriteExecute: false,
+          DevicePolicy: 'closed',
+        });
+        const r = await evalExo({ acceleration, user: 'exo' });
+        expect(r.users.users.exo!.extraGroups).toEqual(groups);
+      },
+    );
 
     it('waitForReady = false drops the readiness wait; startTimeout bounds the start', async () => {
       const unit = await exoUnit({ waitForReady: false, startTimeout: '10min' });
@@ -265,7 +375,9 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
 
     it('logRetention sets the age of the tmpfiles rule', async () => {
-      expect((await evalExo({ logRetention: '3d' })).tmpfiles).toContain('e /var/lib/private/exo/exo_log - - - 3d');
+      expect((await evalExo({ logRetention: '3d' })).tmpfiles).toContain(
+        'e /var/lib/private/exo/exo_log - - - 3d',
+      );
     });
   });
 
@@ -281,21 +393,39 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
     it('libp2p era: openFirewall fixes the libp2p port and opens it, the API and mDNS', async () => {
       const r = await evalExo({ openFirewall: true });
-      expect(r.firewall).toMatchObject({ allowedTCPPorts: [52415, 52414], allowedUDPPorts: [5353], allowedTCPPortRanges: [{ from: 49152, to: 65535 }] });
-      expect(r.services.exo!.serviceConfig.ExecStart).toBe(`${EXO}/bin/exo "--api-port" "52415" "--libp2p-port" "52414"`);
-      expect((await evalExo({ openFirewall: true, libp2pPort: 4001 })).firewall.allowedTCPPorts).toEqual([52415, 4001]);
+      expect(r.firewall).toMatchObject({
+        allowedTCPPorts: [52415, 52414],
+        allowedUDPPorts: [5353],
+        allowedTCPPortRanges: [{ from: 49152, to: 65535 }],
+      });
+      expect(r.services.exo!.serviceConfig.ExecStart).toBe(
+        `${EXO}/bin/exo "--api-port" "52415" "--libp2p-port" "52414"`,
+      );
+      expect(
+        (await evalExo({ openFirewall: true, libp2pPort: 4001 })).firewall.allowedTCPPorts,
+      ).toEqual([52415, 4001]);
     });
     it('openRingPorts = false leaves the range closed; a custom range is used', async () => {
-      expect((await evalExo({ openFirewall: true, openRingPorts: false })).firewall.allowedTCPPortRanges).toEqual([]);
-      expect((await evalExo({ openFirewall: true, ringPortRange: { from: 50000, to: 50100 } })).firewall.allowedTCPPortRanges).toEqual([
-        { from: 50000, to: 50100 },
-      ]);
+      expect(
+        (await evalExo({ openFirewall: true, openRingPorts: false })).firewall.allowedTCPPortRanges,
+      ).toEqual([]);
+      expect(
+        (await evalExo({ openFirewall: true, ringPortRange: { from: 50000, to: 50100 } })).firewall
+          .allowedTCPPortRanges,
+      ).toEqual([{ from: 50000, to: 50100 }]);
     });
     it('firewallInterfaces opens the ports only on those interfaces', async () => {
-      const r = await evalExo({ openFirewall: true, firewallInterfaces: ['enp3s0', 'wg0'], apiPort: 8000 });
+      const r = await evalExo({
+        openFirewall: true,
+        firewallInterfaces: ['enp3s0', 'wg0'],
+        apiPort: 8000,
+      });
       expect(r.firewall.allowedTCPPorts).toEqual([]);
       expect(Object.keys(r.firewall.interfaces)).toEqual(['enp3s0', 'wg0']);
-      expect(r.firewall.interfaces.wg0).toMatchObject({ allowedTCPPorts: [8000, 52414], allowedUDPPorts: [5353] });
+      expect(r.firewall.interfaces.wg0).toMatchObject({
+        allowedTCPPorts: [8000, 52414],
+        allowedUDPPorts: [5353],
+      });
     });
   });
 
@@ -308,7 +438,12 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
     it('passes interval, expected nodes, textfile and extra arguments to the check', async () => {
       const r = await evalExo({
-        healthCheck: { interval: '30s', expectNodes: 3, textfile: '/var/lib/node-exporter/exo.prom', extraArgs: ['--verbose'] },
+        healthCheck: {
+          interval: '30s',
+          expectNodes: 3,
+          textfile: '/var/lib/node-exporter/exo.prom',
+          extraArgs: ['--verbose'],
+        },
       });
       const unit = r.services['exo-healthcheck']!;
       expect(unit.serviceConfig.ExecStart).toMatch(
@@ -318,19 +453,38 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(unit.serviceConfig.ReadWritePaths).toBeUndefined();
       expect(unit.environment.EXO_HEALTH_TEXTFILE).toBe('/var/lib/node-exporter/exo.prom');
       expect(r.tmpfiles).toContain('d /var/lib/node-exporter 0755 root root -');
-      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({ OnBootSec: '30s', OnUnitActiveSec: '30s', AccuracySec: '1s' });
+      expect(r.timers['exo-healthcheck']!.timerConfig).toEqual({
+        OnBootSec: '30s',
+        OnUnitActiveSec: '30s',
+        AccuracySec: '1s',
+      });
     });
     it('sets the failure counting and the OnFailure= hooks', async () => {
-      const unit = (await evalExo({
-        healthCheck: { failureThreshold: 5, restart: false, restartInterval: 600, onFailure: ['alert@%n.service'] },
-      })).services['exo-healthcheck']!;
-      expect(unit.environment).toMatchObject({ EXO_HEALTH_THRESHOLD: '5', EXO_HEALTH_RESTART: '0', EXO_HEALTH_RESTART_INTERVAL: '600' });
+      const unit = (
+        await evalExo({
+          healthCheck: {
+            failureThreshold: 5,
+            restart: false,
+            restartInterval: 600,
+            onFailure: ['alert@%n.service'],
+          },
+        })
+      ).services['exo-healthcheck']!;
+      expect(unit.environment).toMatchObject({
+        EXO_HEALTH_THRESHOLD: '5',
+        EXO_HEALTH_RESTART: '0',
+        EXO_HEALTH_RESTART_INTERVAL: '600',
+      });
       expect(unit.onFailure).toEqual(['alert@%n.service']);
     });
     it('rejects an interval that is not both a systemd and an exo-deploy duration', async () => {
       const err = await nixEvalError(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
         arg: { lib: libArg() },
-        argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, healthCheck: { interval: '5min' } } } }) },
+        argstr: {
+          configJSON: JSON.stringify({
+            services: { exo: { enable: true, healthCheck: { interval: '5min' } } },
+          }),
+        },
       });
       expect(err).toMatch(/healthCheck\.interval/);
     });
@@ -344,13 +498,19 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(r.tmpfiles).not.toContain('d /var/backups/exo 0700 root root -');
     });
     it('uses dir, keep and includeModels', async () => {
-      const r = await evalExo({ backup: { dir: '/srv/backups/exo', keep: 3, includeModels: true } });
+      const r = await evalExo({
+        backup: { dir: '/srv/backups/exo', keep: 3, includeModels: true },
+      });
       const sc = r.services['exo-backup']!.serviceConfig;
       expect(sc.ExecStart).toEqual([
         `${TOOLKIT} "backup" "create" "--local" "--dir" "/srv/backups/exo" "--state-dir" "/var/lib/private/exo" "--models"`,
         `${TOOLKIT} "backup" "prune" "--local" "--dir" "/srv/backups/exo" "--keep" "3"`,
       ]);
-      expect(sc.ReadWritePaths).toEqual(['/srv/backups/exo', '/nix/var/nix/gcroots', '/nix/var/nix/profiles']);
+      expect(sc.ReadWritePaths).toEqual([
+        '/srv/backups/exo',
+        '/nix/var/nix/gcroots',
+        '/nix/var/nix/profiles',
+      ]);
       expect(r.tmpfiles).toContain('d /srv/backups/exo 0700 root root -');
     });
     it('timerConfig = null leaves only the service; a custom timer is used as given', async () => {
@@ -367,11 +527,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
   });
 
-  describe('exo\'s two eras', () => {
+  describe("exo's two eras", () => {
     // Each case: a package, an optional era override, and the era whose flags exo accepts.
     const cases: [string, StubExo, Record<string, unknown>, Era][] = [
-      ['nixpkgs\' exo 1.0.71', 'exo', {}, 'libp2p'],
-      ['exo\'s flake package (no version)', 'exo-flake', {}, 'zenoh'],
+      ["nixpkgs' exo 1.0.71", 'exo', {}, 'libp2p'],
+      ["exo's flake package (no version)", 'exo-flake', {}, 'zenoh'],
       ['an unstable version from before zenoh', 'exo-unstable-old', {}, 'libp2p'],
       ['an unstable version from after zenoh', 'exo-unstable-new', {}, 'zenoh'],
       ['an unknown version with era = "zenoh"', 'exo-future', { era: 'zenoh' }, 'zenoh'],
@@ -380,60 +540,159 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     const other = (era: Era): Era => (era === 'zenoh' ? 'libp2p' : 'zenoh');
     const settings: [string, Record<string, unknown>][] = [
       ['no option set', {}],
-      ['a namespace, open firewall, offline and extra flags', { namespace: 'lab', openFirewall: true, offline: true, extraArgs: ['-v', '--no-downloads'] }],
+      [
+        'a namespace, open firewall, offline and extra flags',
+        {
+          namespace: 'lab',
+          openFirewall: true,
+          offline: true,
+          extraArgs: ['-v', '--no-downloads'],
+        },
+      ],
     ];
 
     describe.each(cases)('%s', (_name, pkg, eraOption, era) => {
-      it.each(settings)(`gives a command line that the ${era}-era exo accepts, with %s`, async (_s, exo) => {
-        const r = await evalExo({ ...eraOption, ...exo }, pkg);
-        expect(r.failedAssertions).toEqual([]);
-        const { argv } = splitExecStart(r.services.exo!.serviceConfig.ExecStart as string);
-        const parsed = parseExoArgs(era, argv);
-        expect(parsed).toMatchObject({ ok: true });
-        if (parsed.ok && exo.namespace && era === 'zenoh') expect(parsed.values.namespace).toBe(exo.namespace);
-        // exo main refuses to start with the libp2p era's variable set
-        if (era === 'zenoh') expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBeUndefined();
-        else expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBe(exo.namespace as string | undefined);
-        expect(release(r).exo.era).toBe(era);
-        if (Object.keys(exo).length) expect(parseExoArgs(other(era), argv)).toMatchObject({ ok: false, error: expect.stringMatching(/^unrecognized arguments: --(zenoh|libp2p)-port/) });
-      });
+      it.each(settings)(
+        `gives a command line that the ${era}-era exo accepts, with %s`,
+        async (_s, exo) => {
+          const r = await evalExo({ ...eraOption, ...exo }, pkg);
+          expect(r.failedAssertions).toEqual([]);
+          const { argv } = splitExecStart(r.services.exo!.serviceConfig.ExecStart as string);
+          const parsed = parseExoArgs(era, argv);
+          expect(parsed).toMatchObject({ ok: true });
+          if (parsed.ok && exo.namespace && era === 'zenoh')
+            expect(parsed.values.namespace).toBe(exo.namespace);
+          // exo main refuses to start with the libp2p era's variable set
+          if (era === 'zenoh')
+            expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBeUndefined();
+          else
+            expect(r.services.exo!.environment.EXO_LIBP2P_NAMESPACE).toBe(
+              exo.namespace as string | undefined,
+            );
+          expect(release(r).exo.era).toBe(era);
+          if (Object.keys(exo).length)
+            expect(parseExoArgs(other(era), argv)).toMatchObject({
+              ok: false,
+              error: expect.stringMatching(/^unrecognized arguments: --(zenoh|libp2p)-port/),
+            });
+        },
+      );
     });
 
     it('an exo from before the 1.0 rewrite is an error that says what to use', async () => {
       const r = await evalExo({}, 'exo-pre-v1');
-      expect(r.failedAssertions).toEqual([expect.stringMatching(/exo 0-unstable-2024-12-07, from before exo's 1.0 rewrite.*Use exo 1\.0 or later/)]);
+      expect(r.failedAssertions).toEqual([
+        expect.stringMatching(
+          /exo 0-unstable-2024-12-07, from before exo's 1.0 rewrite.*Use exo 1\.0 or later/,
+        ),
+      ]);
     });
 
     it('an exo whose version tells no era is an error that names the option', async () => {
       const r = await evalExo({}, 'exo-future');
-      expect(r.failedAssertions).toEqual([expect.stringMatching(/services\.exo\.era: cannot tell from exo's version \("1\.1\.0"\).*Set services\.exo\.era/)]);
+      expect(r.failedAssertions).toEqual([
+        expect.stringMatching(
+          /services\.exo\.era: cannot tell from exo's version \("1\.1\.0"\).*Set services\.exo\.era/,
+        ),
+      ]);
     });
 
     it('release.json names the exo of every generation, also without a version', async () => {
-      expect(release(await evalExo({}, 'exo-flake')).exo).toMatchObject({ version: '', identity: '22222222222222222222222222222222-exo', revision: null, package: EXO_FLAKE });
+      expect(release(await evalExo({}, 'exo-flake')).exo).toMatchObject({
+        version: '',
+        identity: '22222222222222222222222222222222-exo',
+        revision: null,
+        package: EXO_FLAKE,
+      });
       const rev = 'b5375f8ce0a1b2c3d4e5f60718293a4b5c6d7e8f';
-      expect(release(await evalExo({ packageRevision: rev }, 'exo-flake')).exo).toMatchObject({ identity: 'b5375f8ce0a1', revision: rev });
-      expect(release(await evalExo({ packageRevision: rev })).exo).toMatchObject({ identity: '1.0.71', revision: rev });
+      expect(release(await evalExo({ packageRevision: rev }, 'exo-flake')).exo).toMatchObject({
+        identity: 'b5375f8ce0a1',
+        revision: rev,
+      });
+      expect(release(await evalExo({ packageRevision: rev })).exo).toMatchObject({
+        identity: '1.0.71',
+        revision: rev,
+      });
     });
 
     it.each([
-      ['zenoh without IPv6', {}, 'exo-flake', { networking: { enableIPv6: false } }, /IPv6 link-local multicast/],
+      [
+        'zenoh without IPv6',
+        {},
+        'exo-flake',
+        { networking: { enableIPv6: false } },
+        /IPv6 link-local multicast/,
+      ],
       ['zenoh port 0', { zenohPort: 0 }, 'exo-flake', {}, /must not be 0/],
-      ['a namespace that argparse reads as an option', { namespace: '-lab' }, 'exo-flake', {}, /starts with "-"/],
-      ['bootstrap peers in the zenoh era', { extraArgs: ['--bootstrap-peers', '/ip4/1.2.3.4'] }, 'exo-flake', {}, /Bootstrap peers has been temporarily removed/],
-      ['bootstrap peers by environment in the zenoh era', { environment: { EXO_BOOTSTRAP_PEERS: 'x' } }, 'exo-flake', {}, /Bootstrap peers/],
-      ['the libp2p variable set by hand', { environment: { EXO_LIBP2P_NAMESPACE: 'x' } }, 'exo', {}, /EXO_LIBP2P_NAMESPACE.*services\.exo\.namespace/],
-      ['an open firewall over a random libp2p port', { openFirewall: true, libp2pPort: null }, 'exo', {}, /random TCP port/],
-      ['a libp2p flag under zenoh', { extraArgs: ['--libp2p-port', '4001'] }, 'exo-flake', {}, /zenoh-era exo does not accept/],
-      ['a flag prefix of an owned flag', { extraArgs: ['--names', 'x'] }, 'exo-flake', {}, /extraArgs contains \["--names"\]/],
-      ['flags exo never had', { extraArgs: ['--exo-home', '/x'] }, 'exo', {}, /\["--exo-home"\], which the libp2p-era exo does not accept/],
-    ] as [string, Record<string, unknown>, StubExo, Record<string, unknown>, RegExp][])('refuse %s', async (_name, exo, pkg, extra, message) => {
-      const r = await evalExo(exo, pkg, extra);
-      expect(r.failedAssertions).toEqual([expect.stringMatching(message)]);
-    });
+      [
+        'a namespace that argparse reads as an option',
+        { namespace: '-lab' },
+        'exo-flake',
+        {},
+        /starts with "-"/,
+      ],
+      [
+        'bootstrap peers in the zenoh era',
+        { extraArgs: ['--bootstrap-peers', '/ip4/1.2.3.4'] },
+        'exo-flake',
+        {},
+        /Bootstrap peers has been temporarily removed/,
+      ],
+      [
+        'bootstrap peers by environment in the zenoh era',
+        { environment: { EXO_BOOTSTRAP_PEERS: 'x' } },
+        'exo-flake',
+        {},
+        /Bootstrap peers/,
+      ],
+      [
+        'the libp2p variable set by hand',
+        { environment: { EXO_LIBP2P_NAMESPACE: 'x' } },
+        'exo',
+        {},
+        /EXO_LIBP2P_NAMESPACE.*services\.exo\.namespace/,
+      ],
+      [
+        'an open firewall over a random libp2p port',
+        { openFirewall: true, libp2pPort: null },
+        'exo',
+        {},
+        /random TCP port/,
+      ],
+      [
+        'a libp2p flag under zenoh',
+        { extraArgs: ['--libp2p-port', '4001'] },
+        'exo-flake',
+        {},
+        /zenoh-era exo does not accept/,
+      ],
+      [
+        'a flag prefix of an owned flag',
+        { extraArgs: ['--names', 'x'] },
+        'exo-flake',
+        {},
+        /extraArgs contains \["--names"\]/,
+      ],
+      [
+        'flags exo never had',
+        { extraArgs: ['--exo-home', '/x'] },
+        'exo',
+        {},
+        /\["--exo-home"\], which the libp2p-era exo does not accept/,
+      ],
+    ] as [string, Record<string, unknown>, StubExo, Record<string, unknown>, RegExp][])(
+      'refuse %s',
+      async (_name, exo, pkg, extra, message) => {
+        const r = await evalExo(exo, pkg, extra);
+        expect(r.failedAssertions).toEqual([expect.stringMatching(message)]);
+      },
+    );
 
     it('bootstrap peers are fine in the libp2p era', async () => {
-      expect((await evalExo({ extraArgs: ['--bootstrap-peers', '/ip4/10.0.0.2/tcp/4001'] })).failedAssertions).toEqual([]);
+      expect(
+        (await evalExo({ extraArgs: ['--bootstrap-peers', '/ip4/10.0.0.2/tcp/4001'] }))
+          .failedAssertions,
+      ).toEqual([]);
     });
   });
 
@@ -446,16 +705,25 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   - or set services.exo.toolkitPackage;
   - or set services.exo.healthCheck.enable = false and services.exo.backup.enable = false.`;
 
-    it('defaults to pkgs.exo-deploy (this flake\'s overlay)', async () => {
+    it("defaults to pkgs.exo-deploy (this flake's overlay)", async () => {
       expect((await evalExo()).toolkitPackage).toBe('exo-deploy-0.1.0');
     });
     it('without pkgs.exo-deploy, health check and backup on: exactly one assertion says what to do', async () => {
-      expect((await evalExoWithoutToolkit()).failedAssertions).toEqual([message('services.exo.healthCheck and services.exo.backup run')]);
-      expect((await evalExoWithoutToolkit({ healthCheck: { enable: false } })).failedAssertions).toEqual([message('services.exo.backup runs')]);
-      expect((await evalExoWithoutToolkit({ backup: { enable: false } })).failedAssertions).toEqual([message('services.exo.healthCheck runs')]);
+      expect((await evalExoWithoutToolkit()).failedAssertions).toEqual([
+        message('services.exo.healthCheck and services.exo.backup run'),
+      ]);
+      expect(
+        (await evalExoWithoutToolkit({ healthCheck: { enable: false } })).failedAssertions,
+      ).toEqual([message('services.exo.backup runs')]);
+      expect((await evalExoWithoutToolkit({ backup: { enable: false } })).failedAssertions).toEqual(
+        [message('services.exo.healthCheck runs')],
+      );
     });
     it('without pkgs.exo-deploy, health check and backup off: evaluates, and nothing asks for the toolkit', async () => {
-      const r = await evalExoWithoutToolkit({ healthCheck: { enable: false }, backup: { enable: false } });
+      const r = await evalExoWithoutToolkit({
+        healthCheck: { enable: false },
+        backup: { enable: false },
+      });
       expect(r.failedAssertions).toEqual([]);
       expect(r.toolkitPackage).toBeNull();
       expect(r.systemPackages).toEqual(['exo-1.0.71']);
@@ -463,7 +731,10 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(r.timers).toEqual({});
     });
     it('with health check and backup off, a toolkit that is there is not installed either', async () => {
-      expect((await evalExo({ healthCheck: { enable: false }, backup: { enable: false } })).systemPackages).toEqual(['exo-1.0.71']);
+      expect(
+        (await evalExo({ healthCheck: { enable: false }, backup: { enable: false } }))
+          .systemPackages,
+      ).toEqual(['exo-1.0.71']);
     });
   });
 
@@ -487,8 +758,11 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   });
 
   describe('flake.nix', () => {
-    it('has the outputs; its package, the overlay and the module wrapper\'s toolkit need no override', async () => {
-      const f = await nixEval<Record<string, unknown>>(`import ${nixPath('test/module/nix/eval-flake.nix')}`, { arg: { lib: libArg() } });
+    it("has the outputs; its package, the overlay and the module wrapper's toolkit need no override", async () => {
+      const f = await nixEval<Record<string, unknown>>(
+        `import ${nixPath('test/module/nix/eval-flake.nix')}`,
+        { arg: { lib: libArg() } },
+      );
       // nix/package.nix called by pkgs.callPackage with nothing but what nixpkgs has
       const pkg = {
         name: 'exo-deploy-0.1.0',
@@ -501,11 +775,25 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(f).toMatchObject({
         inputs: ['nixpkgs'],
         nixpkgsUrl: 'github:NixOS/nixpkgs/nixos-25.11',
-        outputs: ['apps', 'checks', 'formatter', 'nixosModules', 'overlays', 'packages', 'templates'],
-        packages: { 'x86_64-linux': ['default', 'exo-deploy'], 'aarch64-linux': ['default', 'exo-deploy'] },
+        outputs: [
+          'apps',
+          'checks',
+          'formatter',
+          'nixosModules',
+          'overlays',
+          'packages',
+          'templates',
+        ],
+        packages: {
+          'x86_64-linux': ['default', 'exo-deploy'],
+          'aarch64-linux': ['default', 'exo-deploy'],
+        },
         package: pkg,
         defaultIsPackage: true,
-        checks: { 'x86_64-linux': ['deploy', 'module', 'package'], 'aarch64-linux': ['deploy', 'module', 'package'] },
+        checks: {
+          'x86_64-linux': ['deploy', 'module', 'package'],
+          'aarch64-linux': ['deploy', 'module', 'package'],
+        },
         apps: { 'x86_64-linux': 'app', 'aarch64-linux': 'app' },
         appProgram: expect.stringMatching(/-exo-deploy-0\.1\.0\/bin\/exo-deploy$/),
         formatter: { 'x86_64-linux': 'nixfmt-tree', 'aarch64-linux': 'nixfmt-tree' },
@@ -522,11 +810,14 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
 
   describe('nix/package.nix', () => {
     const evalPackage = () =>
-      nixEval<Record<string, unknown> & { srcFiles: string[]; installPhase: string; attrs: string[] }>(
-        `import ${nixPath('test/module/nix/eval-package.nix')}`,
-        { arg: { lib: libArg() }, readWrite: true },
-      );
-    const bundleFiles = () => readdirSync(path.join(repoRoot, 'dist/cli')).map((f) => `dist/cli/${f}`);
+      nixEval<
+        Record<string, unknown> & { srcFiles: string[]; installPhase: string; attrs: string[] }
+      >(`import ${nixPath('test/module/nix/eval-package.nix')}`, {
+        arg: { lib: libArg() },
+        readWrite: true,
+      });
+    const bundleFiles = () =>
+      readdirSync(path.join(repoRoot, 'dist/cli')).map((f) => `dist/cli/${f}`);
 
     it('installs the committed bundle and package.json and wraps it with nodejs_22: no npm, no registry', async () => {
       const p = await evalPackage();
@@ -541,7 +832,17 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         dontBuild: true,
         dontConfigure: true,
       });
-      expect(p.attrs).toEqual(['buildInputs', 'dontBuild', 'dontConfigure', 'installPhase', 'meta', 'nativeBuildInputs', 'pname', 'src', 'version']);
+      expect(p.attrs).toEqual([
+        'buildInputs',
+        'dontBuild',
+        'dontConfigure',
+        'installPhase',
+        'meta',
+        'nativeBuildInputs',
+        'pname',
+        'src',
+        'version',
+      ]);
       expect(p.installPhase).toContain('cp -r dist/cli $out/lib/exo-deploy/dist/');
       expect(p.installPhase).toContain('cp package.json $out/lib/exo-deploy/');
       expect(p.installPhase).toMatch(
@@ -555,19 +856,40 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect([...p.srcFiles].sort()).toEqual(['package.json', ...bundleFiles()].sort());
     });
 
-    it('builds (stand-in stdenv, this machine\'s node) into a command that runs', async () => {
+    it("builds (stand-in stdenv, this machine's node) into a command that runs", async () => {
       const { stdout } = await execa(
         'nix-build',
-        ['--no-out-link', path.join(repoRoot, 'test/module/nix/build-package.nix'), '--arg', 'lib', libArg(), '--argstr', 'node', process.execPath],
+        [
+          '--no-out-link',
+          path.join(repoRoot, 'test/module/nix/build-package.nix'),
+          '--arg',
+          'lib',
+          libArg(),
+          '--argstr',
+          'node',
+          process.execPath,
+        ],
         { cwd: repoRoot, timeout: 120_000 },
       );
       const out = stdout.trim().split('\n').at(-1)!;
       expect(out).toMatch(/^\/nix\/store\/[0-9a-z]{32}-exo-deploy-0\.1\.0$/);
-      const installed = readdirSync(path.join(out, 'lib/exo-deploy/dist/cli')).map((f) => `dist/cli/${f}`);
+      const installed = readdirSync(path.join(out, 'lib/exo-deploy/dist/cli')).map(
+        (f) => `dist/cli/${f}`,
+      );
       expect(installed.sort()).toEqual(bundleFiles().sort());
-      expect(readFileSync(path.join(out, 'lib/exo-deploy/package.json'), 'utf8')).toBe(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+      expect(readFileSync(path.join(out, 'lib/exo-deploy/package.json'), 'utf8')).toBe(
+        readFileSync(path.join(repoRoot, 'package.json'), 'utf8'),
+      );
       const env = { ...process.env, NODE_PATH: undefined };
-      expect((await execa(path.join(out, 'bin/exo-deploy'), ['--version'], { cwd: '/', env, extendEnv: false })).stdout).toBe(packageJSON.version);
+      expect(
+        (
+          await execa(path.join(out, 'bin/exo-deploy'), ['--version'], {
+            cwd: '/',
+            env,
+            extendEnv: false,
+          })
+        ).stdout,
+      ).toBe(packageJSON.version);
     });
   });
 
@@ -580,7 +902,9 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(t.names).toEqual(['exo-module', 'exo-deploy-deploy']);
       for (const script of [t.module, t.deploy]) {
         // the driver defines start_all, subtest and the machines; only the syntax is checked here
-        await execa('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: script });
+        await execa('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], {
+          input: script,
+        });
       }
     });
   });

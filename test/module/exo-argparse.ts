@@ -38,7 +38,9 @@ export const FLAGS: Record<Era, Flag[]> = {
   ],
 };
 
-export type Parsed = { ok: true; values: Record<string, string | true> } | { ok: false; error: string };
+export type Parsed =
+  | { ok: true; values: Record<string, string | true> }
+  | { ok: false; error: string };
 
 /** Parse argv as `EXO` would (long options, `--opt=value`, unambiguous prefixes, short flags). */
 export function parseExoArgs(era: Era, argv: readonly string[]): Parsed {
@@ -51,9 +53,14 @@ export function parseExoArgs(era: Era, argv: readonly string[]): Parsed {
       unrecognized.push(arg);
       continue;
     }
-    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [name, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
     const exact = flags.find((f) => f.names.includes(name));
-    const byPrefix = name.startsWith('--') ? flags.filter((f) => f.names.some((n) => n.startsWith('--') && n.startsWith(name))) : [];
+    const byPrefix = name.startsWith('--')
+      ? flags.filter((f) => f.names.some((n) => n.startsWith('--') && n.startsWith(name)))
+      : [];
     if (!exact && byPrefix.length > 1) return { ok: false, error: `ambiguous option: ${name}` };
     const flag = exact ?? byPrefix[0];
     if (!flag) {
@@ -61,16 +68,22 @@ export function parseExoArgs(era: Era, argv: readonly string[]): Parsed {
       continue;
     }
     if (!flag.takesValue) {
-      if (inline !== undefined) return { ok: false, error: `argument ${flag.names.join('/')}: ignored explicit argument '${inline}'` };
+      if (inline !== undefined)
+        return {
+          ok: false,
+          error: `argument ${flag.names.join('/')}: ignored explicit argument '${inline}'`,
+        };
       values[flag.dest] = true;
       continue;
     }
     const value = inline ?? argv[i + 1];
-    if (value === undefined || (inline === undefined && value.startsWith('-'))) return { ok: false, error: `argument ${flag.names.join('/')}: expected one argument` };
+    if (value === undefined || (inline === undefined && value.startsWith('-')))
+      return { ok: false, error: `argument ${flag.names.join('/')}: expected one argument` };
     if (inline === undefined) i++;
     values[flag.dest] = value;
   }
-  if (unrecognized.length) return { ok: false, error: `unrecognized arguments: ${unrecognized.join(' ')}` };
+  if (unrecognized.length)
+    return { ok: false, error: `unrecognized arguments: ${unrecognized.join(' ')}` };
   return { ok: true, values };
 }
 
@@ -80,6 +93,8 @@ export function splitExecStart(execStart: string): { program: string; argv: stri
   const rest = execStart.slice(program.length).trim();
   const quoted = rest.match(/"(?:[^"\\]|\\.)*"/g) ?? [];
   if (quoted.join(' ') !== rest) throw new Error(`not a list of quoted arguments: ${rest}`);
-  const argv = quoted.map((q) => (JSON.parse(q) as string).replace(/%%/g, '%').replace(/\$\$/g, '$'));
+  const argv = quoted.map((q) =>
+    (JSON.parse(q) as string).replace(/%%/g, '%').replace(/\$\$/g, '$'),
+  );
   return { program, argv };
 }

@@ -3,7 +3,17 @@
 // published results), run with bash as systemd runs them, one after the other, with a fake
 // check command and a fake systemctl that records its arguments.
 import { execa } from 'execa';
-import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -44,11 +54,17 @@ async function unit(checkScript: string, env: Record<string, string> = {}) {
   return { check: check.exitCode, act: after.exitCode, actStderr: after.stderr };
 }
 /** The unit around a check that exits with `checkExit`; the counter's exit code. */
-const run = async (checkExit: number, env: Record<string, string> = {}) => (await unit(`exit ${checkExit}`, env)).check;
+const run = async (checkExit: number, env: Record<string, string> = {}) =>
+  (await unit(`exit ${checkExit}`, env)).check;
 
-const failures = async () => (existsSync(`${state}/health-failures`) ? (await readFile(`${state}/health-failures`, 'utf8')).trim() : null);
+const failures = async () =>
+  existsSync(`${state}/health-failures`)
+    ? (await readFile(`${state}/health-failures`, 'utf8')).trim()
+    : null;
 const restarts = async () =>
-  existsSync(`${dir}/systemctl.log`) ? (await readFile(`${dir}/systemctl.log`, 'utf8')).trim().split('\n') : [];
+  existsSync(`${dir}/systemctl.log`)
+    ? (await readFile(`${dir}/systemctl.log`, 'utf8')).trim().split('\n')
+    : [];
 
 describe('the health unit: counter, then act', () => {
   it('passes a healthy check and clears the counter', async () => {
@@ -107,12 +123,18 @@ describe('the health unit: counter, then act', () => {
   });
 
   it('refuses to run without a check command', async () => {
-    const r = await execa('bash', [counter], { reject: false, env: { EXO_HEALTH_STATE_DIR: state } });
+    const r = await execa('bash', [counter], {
+      reject: false,
+      env: { EXO_HEALTH_STATE_DIR: state },
+    });
     expect(r.exitCode).toBe(2);
   });
 
-  it('publishes the status and the textfile readable by all, under the unit\'s umask, and does not republish an old one', async () => {
-    const env = { EXO_HEALTH_STATUS_FILE: `${published}/health.json`, EXO_HEALTH_TEXTFILE: `${published}/exo.prom` };
+  it("publishes the status and the textfile readable by all, under the unit's umask, and does not republish an old one", async () => {
+    const env = {
+      EXO_HEALTH_STATUS_FILE: `${published}/health.json`,
+      EXO_HEALTH_TEXTFILE: `${published}/exo.prom`,
+    };
     const write = `mkdir -p "${state}" && echo '{"healthy":true}' > "${state}/health.json" && echo 'exo_healthy 1' > "${state}/health.prom"`;
     expect(await unit(write, env)).toMatchObject({ check: 0, act: 0 });
     expect(await readFile(`${published}/health.json`, 'utf8')).toBe('{"healthy":true}\n');
@@ -129,14 +151,17 @@ describe('the health unit: counter, then act', () => {
   it('never follows a symbolic link the check left: a secret is not published, the unit fails', async () => {
     await writeFile(path.join(dir, 'secret'), 'root-only\n', { mode: 0o600 });
     const env = { EXO_HEALTH_STATUS_FILE: `${published}/health.json` };
-    const r = await unit(`mkdir -p "${state}" && ln -s "${dir}/secret" "${state}/health.json"`, env);
+    const r = await unit(
+      `mkdir -p "${state}" && ln -s "${dir}/secret" "${state}/health.json"`,
+      env,
+    );
     expect(r.act).toBe(1);
     expect(r.actStderr).toMatch(/health\.json is not a regular file; not published/);
     expect(existsSync(`${published}/health.json`)).toBe(false);
     expect(existsSync(`${state}/health.json`)).toBe(false);
   });
 
-  it('restarts only the module\'s unit, whatever the request file holds or points to', async () => {
+  it("restarts only the module's unit, whatever the request file holds or points to", async () => {
     await mkdir(state, { recursive: true });
     await symlink('/etc/passwd', `${state}/health-restart-requested`);
     expect((await unit('exit 0')).act).toBe(0);

@@ -20,7 +20,14 @@ export async function nixEval<T = unknown>(
   expr: string,
   args: { arg?: Record<string, string>; argstr?: Record<string, string>; readWrite?: boolean } = {},
 ): Promise<T> {
-  const argv = ['--eval', '--strict', '--json', ...(args.readWrite ? ['--read-write-mode'] : []), '--expr', expr];
+  const argv = [
+    '--eval',
+    '--strict',
+    '--json',
+    ...(args.readWrite ? ['--read-write-mode'] : []),
+    '--expr',
+    expr,
+  ];
   for (const [k, v] of Object.entries(args.arg ?? {})) argv.push('--arg', k, v);
   for (const [k, v] of Object.entries(args.argstr ?? {})) argv.push('--argstr', k, v);
   const { stdout } = await execa('nix-instantiate', argv, { cwd: repoRoot, timeout: 60_000 });
@@ -28,7 +35,10 @@ export async function nixEval<T = unknown>(
 }
 
 /** Same as nixEval, but resolves to the error text when evaluation fails. */
-export async function nixEvalError(expr: string, args: Parameters<typeof nixEval>[1] = {}): Promise<string> {
+export async function nixEvalError(
+  expr: string,
+  args: Parameters<typeof nixEval>[1] = {},
+): Promise<string> {
   try {
     await nixEval(expr, args);
   } catch (e) {

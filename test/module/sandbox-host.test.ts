@@ -24,9 +24,17 @@ interface SandboxHost {
 
 const HOST_EXPR = 'test/module/nix/eval-sandbox-host.nix';
 const evalHost = (settings: object = {}, extra: object = {}) =>
-  nixEval<SandboxHost>(`import ./${HOST_EXPR}`, { arg: { lib: libArg() }, argstr: { settingsJSON: JSON.stringify(settings), extraJSON: JSON.stringify(extra) }, readWrite: true });
+  nixEval<SandboxHost>(`import ./${HOST_EXPR}`, {
+    arg: { lib: libArg() },
+    argstr: { settingsJSON: JSON.stringify(settings), extraJSON: JSON.stringify(extra) },
+    readWrite: true,
+  });
 const evalHostError = (settings: object = {}, extra: object = {}) =>
-  nixEvalError(`import ./${HOST_EXPR}`, { arg: { lib: libArg() }, argstr: { settingsJSON: JSON.stringify(settings), extraJSON: JSON.stringify(extra) }, readWrite: true });
+  nixEvalError(`import ./${HOST_EXPR}`, {
+    arg: { lib: libArg() },
+    argstr: { settingsJSON: JSON.stringify(settings), extraJSON: JSON.stringify(extra) },
+    readWrite: true,
+  });
 
 /** The lines of one [Section] of a unit file. */
 function section(text: string, name: string): string[] {
@@ -39,25 +47,39 @@ function section(text: string, name: string): string[] {
 
 /** KEY=VALUE lines as systemd reads a NixOS unit setting: one line a list element. */
 const settingLines = (settings: Record<string, unknown>) =>
-  Object.entries(settings).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x === true ? 'true' : x === false ? 'false' : String(x)}`));
+  Object.entries(settings).flatMap(([k, v]) =>
+    (Array.isArray(v) ? v : [v]).map(
+      (x) => `${k}=${x === true ? 'true' : x === false ? 'false' : String(x)}`,
+    ),
+  );
 
-describe.skipIf(!haveLib)('the sandbox hosts render the module\'s own units', () => {
-  it('every setting of the module\'s services is in the unit the hosts run', async () => {
+describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () => {
+  it("every setting of the module's services is in the unit the hosts run", async () => {
     const host = await evalHost();
     expect(Object.keys(host.services).sort()).toEqual(['exo', 'exo-backup', 'exo-healthcheck']);
     for (const [name, s] of Object.entries(host.services)) {
       const unit = host.units[`${name}.service`]!;
       const lines = section(unit, 'Service');
-      for (const line of settingLines(s.serviceConfig)) expect(lines, `${name}: ${line}`).toContain(line);
-      for (const [k, v] of Object.entries(s.environment)) if (v !== null) expect(lines, `${name}: ${k}`).toContain(`Environment=${JSON.stringify(`${k}=${v}`)}`);
+      for (const line of settingLines(s.serviceConfig))
+        expect(lines, `${name}: ${line}`).toContain(line);
+      for (const [k, v] of Object.entries(s.environment))
+        if (v !== null)
+          expect(lines, `${name}: ${k}`).toContain(`Environment=${JSON.stringify(`${k}=${v}`)}`);
       // PATH: the unit's own packages, then NixOS's default (coreutils … systemd)
       const pathLine = lines.find((l) => l.startsWith('Environment="PATH='))!;
       for (const p of s.path) expect(pathLine, `${name}: PATH`).toContain(`${p}/bin`);
-      expect(pathLine).toMatch(/coreutils-[^/]*\/bin:.*findutils.*gnugrep.*gnused.*systemd-[^/]*\/bin/);
-      expect(lines.some((l) => l.startsWith('ExecStartPost=')), `${name}: postStart`).toBe(s.hasPostStart);
+      expect(pathLine).toMatch(
+        /coreutils-[^/]*\/bin:.*findutils.*gnugrep.*gnused.*systemd-[^/]*\/bin/,
+      );
+      expect(
+        lines.some((l) => l.startsWith('ExecStartPost=')),
+        `${name}: postStart`,
+      ).toBe(s.hasPostStart);
     }
     expect(section(host.units['exo.service']!, 'Install')).toEqual(['WantedBy=multi-user.target']);
-    expect(section(host.units['exo-healthcheck.service']!, 'Service')).toContain('X-RestartIfChanged=false');
+    expect(section(host.units['exo-healthcheck.service']!, 'Service')).toContain(
+      'X-RestartIfChanged=false',
+    );
   });
 
   it('the timers too, wanted by timers.target', async () => {
@@ -65,21 +87,30 @@ describe.skipIf(!haveLib)('the sandbox hosts render the module\'s own units', ()
     expect(host.timers['exo-healthcheck']).toMatchObject({ OnUnitActiveSec: '5s' });
     for (const [name, t] of Object.entries(host.timers)) {
       const unit = host.units[`${name}.timer`]!;
-      for (const line of settingLines(t)) expect(section(unit, 'Timer'), `${name}: ${line}`).toContain(line);
+      for (const line of settingLines(t))
+        expect(section(unit, 'Timer'), `${name}: ${line}`).toContain(line);
       expect(section(unit, 'Install')).toEqual(['WantedBy=timers.target']);
     }
   });
 
-  it('an option of the module the sandbox cannot honour fails the hosts\' evaluation', async () => {
-    expect(await evalHostError({}, { systemd: { services: { exo: { preStop: 'true' } } } })).toMatch(/option `systemd\.services\.exo\.preStop' does not exist/);
-    expect(await evalHostError({}, { users: { users: { alice: { isNormalUser: true } } } })).toMatch(/the sandbox hosts make only system users/);
-    expect(await evalHostError({ namespace: '-x' })).toMatch(/Failed assertions:[\s\S]*starts with "-"/);
+  it("an option of the module the sandbox cannot honour fails the hosts' evaluation", async () => {
+    expect(
+      await evalHostError({}, { systemd: { services: { exo: { preStop: 'true' } } } }),
+    ).toMatch(/option `systemd\.services\.exo\.preStop' does not exist/);
+    expect(
+      await evalHostError({}, { users: { users: { alice: { isNormalUser: true } } } }),
+    ).toMatch(/the sandbox hosts make only system users/);
+    expect(await evalHostError({ namespace: '-x' })).toMatch(
+      /Failed assertions:[\s\S]*starts with "-"/,
+    );
   });
 
   it('the sandbox copies every file modules/exo.nix reads', () => {
     const referenced = new Set<string>();
     const visit = (file: string) => {
-      for (const m of readFileSync(path.join(repoRoot, 'modules', file), 'utf8').matchAll(/\.\/([\w.-]+\.(?:nix|sh))/g)) {
+      for (const m of readFileSync(path.join(repoRoot, 'modules', file), 'utf8').matchAll(
+        /\.\/([\w.-]+\.(?:nix|sh))/g,
+      )) {
         if (!referenced.has(m[1]!)) {
           referenced.add(m[1]!);
           if (m[1]!.endsWith('.nix')) visit(m[1]!);

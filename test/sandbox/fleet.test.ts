@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { noSandbox as skip } from '../sandbox-requirements.js';
 
-
 type Host = { name: string; address: string; netns: string; veth: string; pid: number };
 type Out = { exitCode: number | null; stdout: string; stderr: string };
 
@@ -26,35 +25,60 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     if (r.exitCode !== 0) throw new Error(`ssh ${h.name} ${cmd}: exit ${r.exitCode}\n${r.stderr}`);
     return r.stdout.trim();
   };
-  const mainPid = async (h: Host) => Number((await ssh(h, 'systemctl show -p MainPID --value exo')));
+  const mainPid = async (h: Host) => Number(await ssh(h, 'systemctl show -p MainPID --value exo'));
   const generations = async (h: Host) =>
-    (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations')).split('\n').filter(Boolean);
+    (await ssh(h, 'nix-env -p /nix/var/nix/profiles/system --list-generations'))
+      .split('\n')
+      .filter(Boolean);
   const currentSystem = (h: Host) => ssh(h, 'readlink /run/current-system');
   const profilePath = (h: Host) => ssh(h, 'readlink -f /nix/var/nix/profiles/system');
   const toplevel = (h: Host) =>
-    execFileSync('nix', ['eval', '--raw', `${dir}/config#nixosConfigurations.${h.name}.config.system.build.toplevel.outPath`],
-      { env: fleet.nixEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    execFileSync(
+      'nix',
+      [
+        'eval',
+        '--raw',
+        `${dir}/config#nixosConfigurations.${h.name}.config.system.build.toplevel.outPath`,
+      ],
+      { env: fleet.nixEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    ).trim();
   const rebuild = async (action: string, h: Host, extra: string[] = []) => {
     const r: Out = await fleet.nixosRebuild(dir, action as 'switch', h, extra);
     return r;
   };
   const mustRebuild = async (action: string, h: Host, extra: string[] = []) => {
     const r = await rebuild(action, h, extra);
-    if (r.exitCode !== 0) throw new Error(`nixos-rebuild ${action} ${h.name}: exit ${r.exitCode}\n${r.stderr}`);
+    if (r.exitCode !== 0)
+      throw new Error(`nixos-rebuild ${action} ${h.name}: exit ${r.exitCode}\n${r.stderr}`);
     return r;
   };
   const get = async (h: Host, route: string) => {
-    const res = await fetch(`http://${h.address}:52415${route}`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`http://${h.address}:52415${route}`, {
+      signal: AbortSignal.timeout(2000),
+    });
     return res.json() as Promise<unknown>;
   };
-  const until = async <T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000) => {
+  const until = async <T>(
+    what: string,
+    fn: () => Promise<T>,
+    ok: (v: T) => boolean,
+    ms = 20_000,
+  ) => {
     const deadline = Date.now() + ms;
     let last: unknown;
     while (Date.now() < deadline) {
-      try { const v = await fn(); if (ok(v)) return v; last = v; } catch (e) { last = e; }
+      try {
+        const v = await fn();
+        if (ok(v)) return v;
+        last = v;
+      } catch (e) {
+        last = e;
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    throw new Error(
+      `${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`,
+    );
   };
   const newRelease = async (version: string, fault = 'none', faultOn: string[] = []) => {
     await fleet.release({ dir, version, fault, faultOn, log });
@@ -76,8 +100,12 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('gives units NixOS\'s bare PATH: systemd\'s own programs, no coreutils', async () => {
-    const r = await fleet.sshHost(dir, h1.address, 'systemd-run --wait --pipe --quiet --collect -- sh -c "systemctl --version >/dev/null && mkdir /tmp/x"');
+  it("gives units NixOS's bare PATH: systemd's own programs, no coreutils", async () => {
+    const r = await fleet.sshHost(
+      dir,
+      h1.address,
+      'systemd-run --wait --pipe --quiet --collect -- sh -c "systemctl --version >/dev/null && mkdir /tmp/x"',
+    );
     expect(r.exitCode).toBe(127);
     expect(String(r.stderr)).toMatch(/mkdir: not found/);
   });
@@ -85,7 +113,9 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
   it('boots every host with sshd and systemd running', async () => {
     for (const h of [h1, h2]) {
       expect(await ssh(h, 'hostname')).toBe(h.name);
-      expect(['running', 'degraded']).toContain((await fleet.sshHost(dir, h.address, 'systemctl is-system-running')).stdout.trim());
+      expect(['running', 'degraded']).toContain(
+        (await fleet.sshHost(dir, h.address, 'systemctl is-system-running')).stdout.trim(),
+      );
     }
   });
 
@@ -96,14 +126,28 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
       expect(gens).toHaveLength(1);
       expect(gens[0]).toMatch(/^\s*1\s.*\(current\)/);
       expect(await currentSystem(h)).toBe(toplevel(h));
-      expect(typeof (await until(`${h.name} /node_id`, () => get(h, '/node_id'), (v) => typeof v === 'string'))).toBe('string');
+      expect(
+        typeof (await until(
+          `${h.name} /node_id`,
+          () => get(h, '/node_id'),
+          (v) => typeof v === 'string',
+        )),
+      ).toBe('string');
       const release = JSON.parse(await ssh(h, 'cat /etc/exo/release.json'));
-      expect(release).toMatchObject({ schemaVersion: 2, exo: { version: '0.1.0', identity: '0.1.0', era: 'zenoh' }, ports: { api: 52415, zenoh: 52414 }, namespace: null });
+      expect(release).toMatchObject({
+        schemaVersion: 2,
+        exo: { version: '0.1.0', identity: '0.1.0', era: 'zenoh' },
+        ports: { api: 52415, zenoh: 52414 },
+        namespace: null,
+      });
       expect(release.exo.package).toMatch(/^\/nix\/store\/[a-z0-9]{32}-exo-0\.1\.0$/);
     }
     for (const h of [h1, h2]) {
-      await until(`${h.name} /state lists both nodes`, () => get(h, '/state') as Promise<{ topology: { nodes: unknown[] } }>,
-        (s) => s.topology.nodes.length === 2);
+      await until(
+        `${h.name} /state lists both nodes`,
+        () => get(h, '/state') as Promise<{ topology: { nodes: unknown[] } }>,
+        (s) => s.topology.nodes.length === 2,
+      );
     }
   });
 
@@ -151,15 +195,45 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     expect(await currentSystem(h1)).toBe(profileBefore);
   });
 
-  it('switch-to-configuration takes its lock without waiting, as NixOS\'s does: exit 11', async () => {
+  it("switch-to-configuration takes its lock without waiting, as NixOS's does: exit 11", async () => {
     // another activation holds the lock (wait until it really does: the unit starts on its own;
     // its PATH has no sleep, as on NixOS)
-    await fleet.sshHost(dir, h1.address, 'systemd-run --unit=hold-stc-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 5');
-    await until('the lock to be held', async () => (await fleet.sshHost(dir, h1.address, 'flock -n /run/nixos/switch-to-configuration.lock true')).exitCode, (code) => code !== 0);
-    const r = await fleet.sshHost(dir, h1.address, '"$(readlink -f /run/current-system)"/bin/switch-to-configuration test');
+    await fleet.sshHost(
+      dir,
+      h1.address,
+      'systemd-run --unit=hold-stc-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 5',
+    );
+    await until(
+      'the lock to be held',
+      async () =>
+        (
+          await fleet.sshHost(
+            dir,
+            h1.address,
+            'flock -n /run/nixos/switch-to-configuration.lock true',
+          )
+        ).exitCode,
+      (code) => code !== 0,
+    );
+    const r = await fleet.sshHost(
+      dir,
+      h1.address,
+      '"$(readlink -f /run/current-system)"/bin/switch-to-configuration test',
+    );
     expect(r.exitCode).toBe(11);
     expect(String(r.stderr)).toContain('Could not acquire lock');
-    await until('the lock to be free', async () => (await fleet.sshHost(dir, h1.address, 'flock -n /run/nixos/switch-to-configuration.lock true')).exitCode, (code) => code === 0);
+    await until(
+      'the lock to be free',
+      async () =>
+        (
+          await fleet.sshHost(
+            dir,
+            h1.address,
+            'flock -n /run/nixos/switch-to-configuration.lock true',
+          )
+        ).exitCode,
+      (code) => code === 0,
+    );
   });
 
   it('exo failing to start: switch-to-configuration exits 4, nixos-rebuild reports it as ng does and exits 4', async () => {
@@ -167,16 +241,29 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     const r = await rebuild('test', h2);
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toMatch(/warning: the following units failed: exo\.service/);
-    expect(r.stderr).toMatch(/Command '.*systemd-run .*\/bin\/switch-to-configuration test' returned non-zero exit status 4\./);
-    const stc = await fleet.sshHost(dir, h2.address, `${toplevel(h2)}/bin/switch-to-configuration test`);
+    expect(r.stderr).toMatch(
+      /Command '.*systemd-run .*\/bin\/switch-to-configuration test' returned non-zero exit status 4\./,
+    );
+    const stc = await fleet.sshHost(
+      dir,
+      h2.address,
+      `${toplevel(h2)}/bin/switch-to-configuration test`,
+    );
     expect(stc.exitCode).toBe(4);
     // the fault is for h2 only
     await mustRebuild('test', h1);
-    await until('h1 /node_id', () => get(h1, '/node_id'), (v) => typeof v === 'string');
+    await until(
+      'h1 /node_id',
+      () => get(h1, '/node_id'),
+      (v) => typeof v === 'string',
+    );
   });
 
   it('pre-switch checks: a failing one stops any action before it changes anything, unless NIXOS_NO_CHECK=1', async () => {
-    await fleet.setNixosSettings({ dir, settings: { system: { preSwitchChecks: { refuse: 'echo "refusing $2 of $1"; false' } } } });
+    await fleet.setNixosSettings({
+      dir,
+      settings: { system: { preSwitchChecks: { refuse: 'echo "refusing $2 of $1"; false' } } },
+    });
     const running = await currentSystem(h1);
     const pid = await mainPid(h1);
     const r = await rebuild('test', h1);
@@ -187,8 +274,24 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     expect(await mainPid(h1)).toBe(pid);
     // only NIXOS_NO_CHECK=1 passes it, as switch-to-configuration-ng reads it
     const refused = toplevel(h1);
-    expect((await fleet.sshHost(dir, h1.address, `NIXOS_NO_CHECK=yes ${refused}/bin/switch-to-configuration dry-activate`)).exitCode).toBe(1);
-    expect((await fleet.sshHost(dir, h1.address, `NIXOS_NO_CHECK=1 ${refused}/bin/switch-to-configuration dry-activate`)).exitCode).toBe(0);
+    expect(
+      (
+        await fleet.sshHost(
+          dir,
+          h1.address,
+          `NIXOS_NO_CHECK=yes ${refused}/bin/switch-to-configuration dry-activate`,
+        )
+      ).exitCode,
+    ).toBe(1);
+    expect(
+      (
+        await fleet.sshHost(
+          dir,
+          h1.address,
+          `NIXOS_NO_CHECK=1 ${refused}/bin/switch-to-configuration dry-activate`,
+        )
+      ).exitCode,
+    ).toBe(0);
     await fleet.setNixosSettings({ dir, settings: {} });
     await mustRebuild('test', h1);
   });
@@ -200,11 +303,21 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
     for (const h of state.hosts) {
       expect(netns).not.toContain(h.netns);
-      expect(() => execFileSync('ip', ['link', 'show', 'dev', h.veth], { stdio: 'ignore' })).toThrow();
+      expect(() =>
+        execFileSync('ip', ['link', 'show', 'dev', h.veth], { stdio: 'ignore' }),
+      ).toThrow();
     }
-    expect(() => execFileSync('ip', ['link', 'show', 'dev', state.bridge], { stdio: 'ignore' })).toThrow();
+    expect(() =>
+      execFileSync('ip', ['link', 'show', 'dev', state.bridge], { stdio: 'ignore' }),
+    ).toThrow();
     for (const pid of pids) {
-      const cmdline = (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
+      const cmdline = (() => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          return '';
+        }
+      })();
       expect(cmdline).not.toContain('systemd-nspawn');
     }
     expect(existsSync(path.join(dir, 'sandbox.json'))).toBe(false);

@@ -12,10 +12,19 @@ type Host = { name: string; address: string; netns: string; veth: string; pid: n
 type State = { subnet: number; bridge: string; hosts: Host[] };
 
 const nspawnRunning = (pid: number) => {
-  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('systemd-nspawn'); } catch { return false; }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('systemd-nspawn');
+  } catch {
+    return false;
+  }
 };
 const linkExists = (name: string) => {
-  try { execFileSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 describe.skipIf(skip)('sandbox: two at once, interrupted up', () => {
@@ -23,9 +32,15 @@ describe.skipIf(skip)('sandbox: two at once, interrupted up', () => {
   let fleet: typeof import('../../sandbox/fleet.mjs');
   const dirs: string[] = [];
   const log = () => {};
-  const newDir = () => { const d = mkdtempSync(path.join(tmpdir(), 'exo-sandbox-par-')); dirs.push(d); return d; };
+  const newDir = () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'exo-sandbox-par-'));
+    dirs.push(d);
+    return d;
+  };
 
-  beforeAll(async () => { fleet = await import('../../sandbox/fleet.mjs'); });
+  beforeAll(async () => {
+    fleet = await import('../../sandbox/fleet.mjs');
+  });
   afterAll(async () => {
     for (const dir of dirs) {
       await fleet?.down({ dir, log });
@@ -35,9 +50,15 @@ describe.skipIf(skip)('sandbox: two at once, interrupted up', () => {
 
   it('runs two sandboxes side by side on separate subnets', async () => {
     const [a, b] = [newDir(), newDir()];
-    const [sa, sb] = (await Promise.all([fleet.up({ dir: a, hosts: 1, deploy: false, log }), fleet.up({ dir: b, hosts: 1, deploy: false, log })])) as [State, State];
+    const [sa, sb] = (await Promise.all([
+      fleet.up({ dir: a, hosts: 1, deploy: false, log }),
+      fleet.up({ dir: b, hosts: 1, deploy: false, log }),
+    ])) as [State, State];
     expect(sa.subnet).not.toBe(sb.subnet);
-    for (const [dir, s] of [[a, sa], [b, sb]] as const) {
+    for (const [dir, s] of [
+      [a, sa],
+      [b, sb],
+    ] as const) {
       const r = await fleet.sshHost(dir, s.hosts[0]!.address, 'hostname');
       expect(r.stdout.trim()).toBe('h1');
     }

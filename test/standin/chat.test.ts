@@ -2,12 +2,29 @@
 // the answer once the instance's runners are ready; a dropped connection (not a 500) when the
 // runner dies mid-request; the SSE error event for a streamed request.
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAST, RELEASES, freePorts, get, killAll, post, ready, runnerTags, start, until, untilRunnersReady, type Era } from './harness.js';
+import {
+  FAST,
+  RELEASES,
+  freePorts,
+  get,
+  killAll,
+  post,
+  ready,
+  runnerTags,
+  start,
+  until,
+  untilRunnersReady,
+  type Era,
+} from './harness.js';
 
 afterEach(() => killAll());
 
 const MODEL = 'mlx-community/Llama-3.2-1B-Instruct-4bit';
-const chat = (stream = false) => ({ model: MODEL, messages: [{ role: 'user', content: 'hello' }], stream });
+const chat = (stream = false) => ({
+  model: MODEL,
+  messages: [{ role: 'user', content: 'hello' }],
+  stream,
+});
 
 describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Era) => {
   it('without an instance of the model: 404 "No instance found for model X"', async () => {
@@ -16,10 +33,17 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     await ready(s);
     const r = await post(s.port, '/v1/chat/completions', chat());
     expect(r.status).toBe(404);
-    expect(JSON.parse(r.body)).toEqual({ error: { message: `No instance found for model ${MODEL}`, type: 'Not Found', param: null, code: 404 } });
+    expect(JSON.parse(r.body)).toEqual({
+      error: {
+        message: `No instance found for model ${MODEL}`,
+        type: 'Not Found',
+        param: null,
+        code: 404,
+      },
+    });
   });
 
-  it('on a ready instance: exo\'s JSON (nulls kept in v1.0.71, dropped on main) and its SSE stream', async () => {
+  it("on a ready instance: exo's JSON (nulls kept in v1.0.71, dropped on main) and its SSE stream", async () => {
     const [port] = await freePorts(1);
     const s = start({ name: 'c', port: port!, release: RELEASES[era] });
     await ready(s);
@@ -28,10 +52,18 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     expect(r.status).toBe(200);
     expect(r.complete).toBe(true);
     const body = JSON.parse(r.body);
-    expect(body).toMatchObject({ object: 'chat.completion', model: MODEL, choices: [{ index: 0, message: { role: 'assistant' }, finish_reason: 'stop' }] });
+    expect(body).toMatchObject({
+      object: 'chat.completion',
+      model: MODEL,
+      choices: [{ index: 0, message: { role: 'assistant' }, finish_reason: 'stop' }],
+    });
     expect(body.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(body.usage.total_tokens).toBeGreaterThan(0);
-    if (era === 'libp2p') expect(body).toMatchObject({ service_tier: null, choices: [{ logprobs: null, message: { tool_calls: null } }] });
+    if (era === 'libp2p')
+      expect(body).toMatchObject({
+        service_tier: null,
+        choices: [{ logprobs: null, message: { tool_calls: null } }],
+      });
     else expect(JSON.stringify(body)).not.toContain('null');
 
     const st = await post(s.port, '/v1/chat/completions', chat(true));
@@ -48,10 +80,16 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
 
   it('before the runner is ready: 200 at once, the answer when it is', async () => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'c', port: port!, release: { ...RELEASES[era], runner_load_seconds: 2 } });
+    const s = start({
+      name: 'c',
+      port: port!,
+      release: { ...RELEASES[era], runner_load_seconds: 2 },
+    });
     await ready(s);
     let tagsAtHeaders: Promise<Record<string, string>> | undefined;
-    const r = await post(s.port, '/v1/chat/completions', chat(), 20_000, () => { tagsAtHeaders = runnerTags(s); });
+    const r = await post(s.port, '/v1/chat/completions', chat(), 20_000, () => {
+      tagsAtHeaders = runnerTags(s);
+    });
     expect(r.status).toBe(200);
     expect(Object.values(await tagsAtHeaders!)).not.toContain('RunnerReady');
     expect(r.complete).toBe(true);
@@ -62,7 +100,9 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
   const startDyingRunner = async () => {
     const [port] = await freePorts(1);
     const s = start({
-      name: 'c', port: port!, release: { ...RELEASES[era], runner_load_seconds: 0.3, fault: 'runner-exit:1' },
+      name: 'c',
+      port: port!,
+      release: { ...RELEASES[era], runner_load_seconds: 0.3, fault: 'runner-exit:1' },
       env: { ...FAST, EXO_STANDIN_COLOR: '0', EXO_STANDIN_CHAT_SECONDS: '60' },
     });
     await ready(s);
@@ -76,8 +116,12 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     expect(r.status).toBe(200);
     expect(r.complete).toBe(false);
     expect(r.body).toBe('');
-    await until('the log', () => s.log().includes('ValueError: Runner shutdown before completing command (exitcode=1)'));
-    expect(s.log()).toMatch(/\| ERROR   \] Error in ASGI Framework\nTraceback \(most recent call last\):\n[\s\S]*\nValueError: Runner shutdown before completing command \(exitcode=1\)\n/);
+    await until('the log', () =>
+      s.log().includes('ValueError: Runner shutdown before completing command (exitcode=1)'),
+    );
+    expect(s.log()).toMatch(
+      /\| ERROR   \] Error in ASGI Framework\nTraceback \(most recent call last\):\n[\s\S]*\nValueError: Runner shutdown before completing command \(exitcode=1\)\n/,
+    );
   });
 
   it('streamed, the same death is an SSE error event and [DONE]', async () => {
@@ -85,7 +129,12 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     const r = await post(s.port, '/v1/chat/completions', chat(true));
     expect(r.status).toBe(200);
     expect(r.complete).toBe(true);
-    const error = { message: 'Runner shutdown before completing command (exitcode=1)', type: 'InternalServerError', ...(era === 'libp2p' ? { param: null } : {}), code: 500 };
+    const error = {
+      message: 'Runner shutdown before completing command (exitcode=1)',
+      type: 'InternalServerError',
+      ...(era === 'libp2p' ? { param: null } : {}),
+      code: 500,
+    };
     expect(r.body).toBe(`: keep-alive\n\ndata: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
   });
 
@@ -93,7 +142,9 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     const [port] = await freePorts(1);
     // the runner dies before it is ready, five times; the waiting request never starts
     const s = start({
-      name: 'c', port: port!, release: { ...RELEASES[era], runner_load_seconds: 5, fault: 'runner-exit:0.2' },
+      name: 'c',
+      port: port!,
+      release: { ...RELEASES[era], runner_load_seconds: 5, fault: 'runner-exit:0.2' },
       env: { ...FAST, EXO_STANDIN_COLOR: '0' },
     });
     await ready(s);

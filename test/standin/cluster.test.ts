@@ -2,27 +2,55 @@
 // versions; the two eras never do. And the topology's timing, as exo's master keeps it: a node
 // is in it from when it is first seen until it has been silent for more than the time-out.
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAST, RELEASES, freePorts, get, killAll, ready, request, start, topologyNodes, until, untilSees, type Release, type StandIn } from './harness.js';
+import {
+  FAST,
+  RELEASES,
+  freePorts,
+  get,
+  killAll,
+  ready,
+  request,
+  start,
+  topologyNodes,
+  until,
+  untilSees,
+  type Release,
+  type StandIn,
+} from './harness.js';
 
 afterEach(() => killAll());
 
 /** Wait until `s` has logged (at DEBUG) that it ignored the node `id`. */
 async function untilIgnored(s: StandIn, id: string, why: RegExp): Promise<void> {
   await until(`${s.name} to ignore ${id}`, () => {
-    const line = s.log().split('\n').find((l) => l.includes(`exo stand-in: ignoring node ${id} at `));
+    const line = s
+      .log()
+      .split('\n')
+      .find((l) => l.includes(`exo stand-in: ignoring node ${id} at `));
     return line !== undefined && why.test(line);
   });
 }
 
-interface Spec { name: string; release: Release; args?: string[]; env?: Record<string, string> }
+interface Spec {
+  name: string;
+  release: Release;
+  args?: string[];
+  env?: Record<string, string>;
+}
 
 /** Start nodes that all list each other as peers; resolves their ids. */
 async function cluster(specs: Spec[]): Promise<{ nodes: StandIn[]; ids: string[] }> {
   const ports = await freePorts(specs.length);
-  const nodes = specs.map((sp, i) => start({
-    name: sp.name, port: ports[i]!, release: sp.release, peers: ports.filter((_, j) => j !== i),
-    args: ['-v', ...(sp.args ?? [])], env: { EXO_STANDIN_COLOR: '0', ...sp.env },
-  }));
+  const nodes = specs.map((sp, i) =>
+    start({
+      name: sp.name,
+      port: ports[i]!,
+      release: sp.release,
+      peers: ports.filter((_, j) => j !== i),
+      args: ['-v', ...(sp.args ?? [])],
+      env: { EXO_STANDIN_COLOR: '0', ...sp.env },
+    }),
+  );
   return { nodes, ids: await Promise.all(nodes.map((n) => ready(n))) };
 }
 
@@ -37,7 +65,10 @@ describe('namespaces and eras', () => {
     const st = (await get(nodes[0]!.port, '/state')).json;
     expect(Object.keys(st.nodeIdentities).sort()).toEqual([...ids].sort());
     expect(Object.keys(st.topology.connections[ids[0]!]).sort()).toEqual([ids[1]!, ids[2]!].sort());
-    expect(st.topology.connections[ids[0]!][ids[1]!][0].sinkMultiaddr).toEqual({ address: `/ip4/127.0.0.1/tcp/${nodes[1]!.port}`, address_type: 'ip4' });
+    expect(st.topology.connections[ids[0]!][ids[1]!][0].sinkMultiaddr).toEqual({
+      address: `/ip4/127.0.0.1/tcp/${nodes[1]!.port}`,
+      address_type: 'ip4',
+    });
   });
 
   it('libp2p: 1.0.70 and 1.0.71 share the hard-coded network key and join', async () => {
@@ -81,7 +112,11 @@ describe('namespaces and eras', () => {
 
   it('isolated: the faulty host sees no peers and no peer sees it', async () => {
     const release = { ...RELEASES.zenoh, fault: 'isolated', fault_on: ['i3'] };
-    const { nodes, ids } = await cluster([{ name: 'i1', release }, { name: 'i2', release }, { name: 'i3', release }]);
+    const { nodes, ids } = await cluster([
+      { name: 'i1', release },
+      { name: 'i2', release },
+      { name: 'i3', release },
+    ]);
     await untilSees(nodes[0]!, [ids[0]!, ids[1]!]);
     await untilSees(nodes[1]!, [ids[0]!, ids[1]!]);
     await untilIgnored(nodes[2]!, ids[0]!, /another namespace$/);
@@ -89,18 +124,20 @@ describe('namespaces and eras', () => {
     expect(await topologyNodes(nodes[2]!)).toEqual([ids[2]]);
   });
 
-  it('a --no-worker node gathers no info: it is in nobody\'s topology, its own included', async () => {
+  it("a --no-worker node gathers no info: it is in nobody's topology, its own included", async () => {
     const { nodes, ids } = await cluster([
       { name: 'w', release: RELEASES.zenoh },
       { name: 'nw', release: RELEASES.zenoh, args: ['--no-worker'] },
     ]);
     await untilSees(nodes[1]!, [ids[0]!]);
-    await until('w to have polled nw', () => nodes[0]!.log().includes(`exo stand-in: node ${ids[1]} (nw) found at`));
+    await until('w to have polled nw', () =>
+      nodes[0]!.log().includes(`exo stand-in: node ${ids[1]} (nw) found at`),
+    );
     expect(await topologyNodes(nodes[0]!)).toEqual([ids[0]]);
   });
 });
 
-describe('topology timing (exo\'s master: silent for more than the time-out, checked periodically)', () => {
+describe("topology timing (exo's master: silent for more than the time-out, checked periodically)", () => {
   it('a killed node stays in the topology until it times out; a restarted one comes back under a new id', async () => {
     const ports = await freePorts(2);
     const env = { ...FAST, EXO_STANDIN_NODE_TIMEOUT: '3', EXO_STANDIN_COLOR: '0' };
@@ -121,15 +158,29 @@ describe('topology timing (exo\'s master: silent for more than the time-out, che
     expect(Object.keys(st.lastSeen).sort()).toEqual([ia, ib, ib2].sort());
     // then the old id times out, with the master's line
     await untilSees(a, [ia, ib2], 10_000);
-    expect(a.log()).toMatch(new RegExp(`\\| INFO    \\] Manually removing node ${ib} due to inactivity$`, 'm'));
+    expect(a.log()).toMatch(
+      new RegExp(`\\| INFO    \\] Manually removing node ${ib} due to inactivity$`, 'm'),
+    );
     expect(a.log()).not.toContain(`Manually removing node ${ib2}`);
   });
 
-  it('the instances of a timed-out node go with it, on the master\'s next round', async () => {
+  it("the instances of a timed-out node go with it, on the master's next round", async () => {
     const ports = await freePorts(2);
     const env = { ...FAST, EXO_STANDIN_COLOR: '0' };
-    const a = start({ name: 'a', port: ports[0]!, release: RELEASES.zenoh, peers: [ports[1]!], env });
-    const b = start({ name: 'b', port: ports[1]!, release: RELEASES.zenoh, peers: [ports[0]!], env });
+    const a = start({
+      name: 'a',
+      port: ports[0]!,
+      release: RELEASES.zenoh,
+      peers: [ports[1]!],
+      env,
+    });
+    const b = start({
+      name: 'b',
+      port: ports[1]!,
+      release: RELEASES.zenoh,
+      peers: [ports[0]!],
+      env,
+    });
     const ids = [await ready(a), await ready(b)];
     await untilSees(a, ids);
     const model = 'mlx-community/Qwen3-0.6B-4bit';
@@ -137,10 +188,17 @@ describe('topology timing (exo\'s master: silent for more than the time-out, che
     expect(r.status).toBe(200);
     const iid = await until('the 2-node instance', async () => {
       const st = (await get(a.port, '/state')).json;
-      return Object.keys(st.instances).find((k) => st.instances[k].MlxRingInstance.shardAssignments.modelId === model);
+      return Object.keys(st.instances).find(
+        (k) => st.instances[k].MlxRingInstance.shardAssignments.modelId === model,
+      );
     });
     process.kill(b.proc.pid!, 'SIGKILL');
-    await until('b to time out', () => a.log().includes(`Manually removing node ${ids[1]} due to inactivity`));
-    await until('the instance to go', async () => !((await get(a.port, '/state')).json.instances[iid!]));
+    await until('b to time out', () =>
+      a.log().includes(`Manually removing node ${ids[1]} due to inactivity`),
+    );
+    await until(
+      'the instance to go',
+      async () => !(await get(a.port, '/state')).json.instances[iid!],
+    );
   });
 });

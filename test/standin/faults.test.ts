@@ -1,11 +1,28 @@
 // Injected faults of the whole process, chosen per release and optionally per host, or per
 // process with EXO_STANDIN_FAULT. (runner-exit and queue-closed: runners.test.ts, chat.test.ts.)
 import { afterEach, describe, expect, it } from 'vitest';
-import { RELEASES, freePorts, get, killAll, ready, request, runToExit, start, until, topologyNodes, untilRunnersReady, untilSees } from './harness.js';
+import {
+  RELEASES,
+  freePorts,
+  get,
+  killAll,
+  ready,
+  request,
+  runToExit,
+  start,
+  until,
+  topologyNodes,
+  untilRunnersReady,
+  untilSees,
+} from './harness.js';
 
 afterEach(() => killAll());
 
-const RELEASE = (fault: string, fault_on: string[] = []) => ({ ...RELEASES.zenoh, fault, fault_on });
+const RELEASE = (fault: string, fault_on: string[] = []) => ({
+  ...RELEASES.zenoh,
+  fault,
+  fault_on,
+});
 
 describe('exo stand-in faults', () => {
   it('crash-on-start: exits 1 at once with a Python traceback', async () => {
@@ -15,7 +32,7 @@ describe('exo stand-in faults', () => {
     expect(r.stderr).toMatch(/^RuntimeError: exo stand-in: injected fault 'crash-on-start'$/m);
   });
 
-  it('exit-after:S: serves, then exits 1 with exo\'s unhandled-exception lines', async () => {
+  it("exit-after:S: serves, then exits 1 with exo's unhandled-exception lines", async () => {
     const [port] = await freePorts(1);
     const s = start({ name: 'e1', port: port!, release: RELEASE('exit-after:1') });
     await ready(s);
@@ -30,7 +47,9 @@ describe('exo stand-in faults', () => {
     const s = start({ name: 'c1', port: port!, release: RELEASE('closed-resource:1') });
     await ready(s);
     await until('traceback', () => /^anyio\.ClosedResourceError$/m.test(s.log()));
-    expect(s.log()).toMatch(/\| WARNING \] Error in command processor\nTraceback \(most recent call last\):/);
+    expect(s.log()).toMatch(
+      /\| WARNING \] Error in command processor\nTraceback \(most recent call last\):/,
+    );
     expect((await get(s.port, '/state')).status).toBe(200);
   });
 
@@ -79,11 +98,16 @@ describe('exo stand-in faults', () => {
     expect((await get(bad.port, '/state')).status).toBe(500);
   });
 
-  it('EXO_STANDIN_FAULT overrides the release\'s fault for this process, whatever fault_on says', async () => {
+  it("EXO_STANDIN_FAULT overrides the release's fault for this process, whatever fault_on says", async () => {
     const [p1, p2] = await freePorts(2);
     const release = RELEASE('http-500', ['nobody']);
     const plain = start({ name: 'plain', port: p1!, release });
-    const over = start({ name: 'over', port: p2!, release, env: { EXO_STANDIN_FAULT: 'http-500' } });
+    const over = start({
+      name: 'over',
+      port: p2!,
+      release,
+      env: { EXO_STANDIN_FAULT: 'http-500' },
+    });
     await ready(plain);
     await ready(over);
     expect((await get(plain.port, '/state')).status).toBe(200);
@@ -93,16 +117,37 @@ describe('exo stand-in faults', () => {
 
   it('EXO_STANDIN_FAULT=isolated cuts one restarted host off; =none heals a faulty release', async () => {
     const ports = await freePorts(2);
-    const a = start({ name: 'a', port: ports[0]!, release: RELEASE('none'), peers: [ports[1]!], args: ['-v'] });
-    const b = start({ name: 'b', port: ports[1]!, release: RELEASE('http-500'), peers: [ports[0]!], env: { EXO_STANDIN_FAULT: 'none' } });
+    const a = start({
+      name: 'a',
+      port: ports[0]!,
+      release: RELEASE('none'),
+      peers: [ports[1]!],
+      args: ['-v'],
+    });
+    const b = start({
+      name: 'b',
+      port: ports[1]!,
+      release: RELEASE('http-500'),
+      peers: [ports[0]!],
+      env: { EXO_STANDIN_FAULT: 'none' },
+    });
     const ids = [await ready(a), await ready(b)];
     await untilSees(a, ids);
     expect((await get(b.port, '/state')).status).toBe(200);
     process.kill(b.proc.pid!, 'SIGKILL');
     await b.exited;
-    const b2 = start({ name: 'b', port: ports[1]!, release: RELEASE('none'), peers: [ports[0]!], env: { EXO_STANDIN_FAULT: 'isolated' }, args: ['-v'] });
+    const b2 = start({
+      name: 'b',
+      port: ports[1]!,
+      release: RELEASE('none'),
+      peers: [ports[0]!],
+      env: { EXO_STANDIN_FAULT: 'isolated' },
+      args: ['-v'],
+    });
     const id2 = await ready(b2);
-    await until('b2 to ignore a', () => b2.log().includes(`exo stand-in: ignoring node ${ids[0]} at `));
+    await until('b2 to ignore a', () =>
+      b2.log().includes(`exo stand-in: ignoring node ${ids[0]} at `),
+    );
     await until('a to ignore b2', () => a.log().includes(`exo stand-in: ignoring node ${id2} at `));
     expect(await topologyNodes(b2)).toEqual([id2]);
     expect((await get(a.port, '/state/topology/nodes')).json).not.toContain(id2);

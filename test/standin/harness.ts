@@ -131,7 +131,14 @@ export function start(o: StartOptions): StandIn {
     EXO_STANDIN_PEERS: (o.peers ?? []).map((p) => `127.0.0.1:${p}`).join(','),
     ...o.env,
   };
-  for (const k of ['EXO_LIBP2P_NAMESPACE', 'EXO_ZENOH_NAMESPACE', 'EXO_BOOTSTRAP_PEERS', 'EXO_OFFLINE', 'EXO_STANDIN_FAULT', 'COLUMNS']) {
+  for (const k of [
+    'EXO_LIBP2P_NAMESPACE',
+    'EXO_ZENOH_NAMESPACE',
+    'EXO_BOOTSTRAP_PEERS',
+    'EXO_OFFLINE',
+    'EXO_STANDIN_FAULT',
+    'COLUMNS',
+  ]) {
     if (!o.env || !(k in o.env)) delete env[k];
   }
   const proc = spawn(process.execPath, [EXO_MJS, '--api-port', String(o.port), ...(o.args ?? [])], {
@@ -165,7 +172,13 @@ export async function runToExit(
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [port] = await freePorts(1);
-  const s = start({ name: 'once', port: port!, release, args, env: { EXO_STANDIN_COLOR: '0', ...env } });
+  const s = start({
+    name: 'once',
+    port: port!,
+    release,
+    args,
+    env: { EXO_STANDIN_COLOR: '0', ...env },
+  });
   const r = await withTimeout(s.exited, 10_000, 'stand-in did not exit');
   // let the pipes drain
   await new Promise((res) => setTimeout(res, 50));
@@ -187,7 +200,10 @@ export function request(
   timeoutMs = 3000,
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const data =
+      body === undefined
+        ? undefined
+        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const req = http.request(
       {
         host: '127.0.0.1',
@@ -213,7 +229,10 @@ export function request(
         });
       },
     );
-    const timer = setTimeout(() => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${urlPath}`)), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${urlPath}`)),
+      timeoutMs,
+    );
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -235,11 +254,24 @@ export interface StreamedResult {
 }
 
 /** POST and follow the answer to its end, also when the server drops the connection. */
-export function post(port: number, urlPath: string, body: unknown, timeoutMs = 20_000, onHeaders?: () => void): Promise<StreamedResult> {
+export function post(
+  port: number,
+  urlPath: string,
+  body: unknown,
+  timeoutMs = 20_000,
+  onHeaders?: () => void,
+): Promise<StreamedResult> {
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(body));
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: urlPath, agent: false, headers: { 'content-type': 'application/json', 'content-length': data.length } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: urlPath,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': data.length },
+      },
       (res) => {
         onHeaders?.();
         let text = '';
@@ -248,7 +280,12 @@ export function post(port: number, urlPath: string, body: unknown, timeoutMs = 2
           if (done) return;
           done = true;
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, complete: res.complete });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text,
+            complete: res.complete,
+          });
         };
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
@@ -257,7 +294,10 @@ export function post(port: number, urlPath: string, body: unknown, timeoutMs = 2
         res.on('close', finish);
       },
     );
-    const timer = setTimeout(() => req.destroy(new Error(`timeout after ${timeoutMs} ms: POST ${urlPath}`)), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(new Error(`timeout after ${timeoutMs} ms: POST ${urlPath}`)),
+      timeoutMs,
+    );
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -283,7 +323,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Poll `fn` until it returns a truthy value (errors count as "not yet"), within a deadline. */
-export async function until<T>(what: string, fn: () => Promise<T> | T, deadlineMs = 10_000, everyMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T> | T,
+  deadlineMs = 10_000,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + deadlineMs;
   let last: unknown;
   for (;;) {
@@ -295,18 +340,28 @@ export async function until<T>(what: string, fn: () => Promise<T> | T, deadlineM
       if ((e as { fatal?: boolean }).fatal) throw e;
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
 /** Wait until the node answers /node_id; returns its id. */
 export async function ready(s: StandIn, deadlineMs = 10_000): Promise<string> {
-  const r = await until(`${s.name} to answer /node_id`, async () => {
-    if (s.proc.exitCode !== null) throw Object.assign(new Error(`${s.name} exited ${s.proc.exitCode}: ${s.log()}`), { fatal: true });
-    const res = await get(s.port, '/node_id');
-    return res.status === 200 ? res : null;
-  }, deadlineMs);
+  const r = await until(
+    `${s.name} to answer /node_id`,
+    async () => {
+      if (s.proc.exitCode !== null)
+        throw Object.assign(new Error(`${s.name} exited ${s.proc.exitCode}: ${s.log()}`), {
+          fatal: true,
+        });
+      const res = await get(s.port, '/node_id');
+      return res.status === 200 ? res : null;
+    },
+    deadlineMs,
+  );
   return r!.json as string;
 }
 
@@ -316,9 +371,17 @@ export async function topologyNodes(s: StandIn): Promise<string[]> {
 }
 
 /** Wait until every node's /state.topology.nodes is exactly the expected set. */
-export async function untilSees(s: StandIn, expected: string[], deadlineMs = 10_000): Promise<void> {
+export async function untilSees(
+  s: StandIn,
+  expected: string[],
+  deadlineMs = 10_000,
+): Promise<void> {
   const want = [...expected].sort().join(',');
-  await until(`${s.name} to see ${want}`, async () => (await topologyNodes(s)).sort().join(',') === want, deadlineMs);
+  await until(
+    `${s.name} to see ${want}`,
+    async () => (await topologyNodes(s)).sort().join(',') === want,
+    deadlineMs,
+  );
 }
 
 /** The runner statuses in a node's /state, as tags: { runnerId: 'RunnerReady', … }. */
@@ -329,8 +392,12 @@ export async function runnerTags(s: StandIn): Promise<Record<string, string>> {
 
 /** Wait until every runner in the node's state is ready (and there is at least one). */
 export async function untilRunnersReady(s: StandIn, count = 1, deadlineMs = 10_000): Promise<void> {
-  await until(`${s.name}: ${count} runner(s) ready`, async () => {
-    const tags = Object.values(await runnerTags(s));
-    return tags.length === count && tags.every((t) => t === 'RunnerReady');
-  }, deadlineMs);
+  await until(
+    `${s.name}: ${count} runner(s) ready`,
+    async () => {
+      const tags = Object.values(await runnerTags(s));
+      return tags.length === count && tags.every((t) => t === 'RunnerReady');
+    },
+    deadlineMs,
+  );
 }

@@ -1,6 +1,17 @@
 // One stand-in node: exo's routes, JSON shapes, log lines and SIGTERM behaviour.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RELEASES, freePorts, get, killAll, ready, request, start, until, untilRunnersReady, type StandIn } from './harness.js';
+import {
+  RELEASES,
+  freePorts,
+  get,
+  killAll,
+  ready,
+  request,
+  start,
+  until,
+  untilRunnersReady,
+  type StandIn,
+} from './harness.js';
 
 afterAll(() => killAll());
 
@@ -36,14 +47,37 @@ describe('exo stand-in, one node', () => {
       expect(typeof m.storage_size_megabytes).toBe('number');
     }
     const d = await get(s.port, '/v1/models?status=downloaded');
-    expect(d.json.data.map((m: { id: string }) => m.id)).toEqual(['mlx-community/Llama-3.2-1B-Instruct-4bit']);
+    expect(d.json.data.map((m: { id: string }) => m.id)).toEqual([
+      'mlx-community/Llama-3.2-1B-Instruct-4bit',
+    ]);
   });
 
   it('GET /state has exo camelCase keys, the node in topology and a RunnerReady runner', async () => {
     const r = await get(s.port, '/state');
     expect(r.status).toBe(200);
     const st = r.json;
-    expect(Object.keys(st)).toEqual(['instances', 'runners', 'downloads', 'tasks', 'lastSeen', 'topology', 'lastEventAppliedIdx', 'nodeIdentities', 'nodeMemory', 'nodeDisk', 'nodeSystem', 'nodeNetwork', 'nodeThunderbolt', 'nodeThunderboltBridge', 'nodeRdmaCtl', 'nodeBackends', 'thunderboltBridgeCycles', 'instanceLinks', 'prefillServerPorts', 'customModelCards']);
+    expect(Object.keys(st)).toEqual([
+      'instances',
+      'runners',
+      'downloads',
+      'tasks',
+      'lastSeen',
+      'topology',
+      'lastEventAppliedIdx',
+      'nodeIdentities',
+      'nodeMemory',
+      'nodeDisk',
+      'nodeSystem',
+      'nodeNetwork',
+      'nodeThunderbolt',
+      'nodeThunderboltBridge',
+      'nodeRdmaCtl',
+      'nodeBackends',
+      'thunderboltBridgeCycles',
+      'instanceLinks',
+      'prefillServerPorts',
+      'customModelCards',
+    ]);
     expect(st.topology.nodes).toEqual([id]);
     expect(st.topology.connections).toEqual({});
     expect(st.nodeIdentities[id].friendlyName).toBe('h1');
@@ -56,15 +90,22 @@ describe('exo stand-in, one node', () => {
     expect(inst.MlxRingInstance.shardAssignments.nodeToRunner[id]).toBe(Object.keys(st.runners)[0]);
   });
 
-  it('GET /state/{path} walks the JSON; a bad path is exo\'s 404 error', async () => {
+  it("GET /state/{path} walks the JSON; a bad path is exo's 404 error", async () => {
     const r = await get(s.port, '/state/topology/nodes/0');
     expect(r.json).toBe(id);
     const bad = await get(s.port, '/state/topology/nope');
     expect(bad.status).toBe(404);
-    expect(bad.json).toEqual({ error: { message: "unable to find path 'topology.nope' in state json", type: 'Not Found', param: null, code: 404 } });
+    expect(bad.json).toEqual({
+      error: {
+        message: "unable to find path 'topology.nope' in state json",
+        type: 'Not Found',
+        param: null,
+        code: 404,
+      },
+    });
   });
 
-  it('unknown routes answer like exo\'s static mount: no /health', async () => {
+  it("unknown routes answer like exo's static mount: no /health", async () => {
     const r = await get(s.port, '/health');
     expect(r.status).toBe(404);
     expect(r.json).toEqual({ detail: 'Not Found' });
@@ -87,7 +128,9 @@ describe('exo stand-in, one node', () => {
     const log = s.log();
     expect(log).toMatch(/^\[ \d\d:\d\d:\d\d\.\d{4}(AM|PM) \| INFO {4}\] pid = \d+$/m);
     expect(log).toContain(`Starting node ${id}`);
-    expect(log).toContain(`exo stand-in: exo 0.9.0 (zenoh era, package 0.3.70), namespace 0.3.70, api port ${s.port}, zenoh port 52414, discovery port 52413, host h1, fault none`);
+    expect(log).toContain(
+      `exo stand-in: exo 0.9.0 (zenoh era, package 0.3.70), namespace 0.3.70, api port ${s.port}, zenoh port 52414, discovery port 52413, host h1, fault none`,
+    );
     expect(log).toContain(`Running on http://127.0.0.1:${s.port} (CTRL + C to quit)`);
     // colours like exo's loguru sink (colorize=True)
     expect(s.stderr()).toContain('\x1b[1mINFO    \x1b[0m');
@@ -102,18 +145,25 @@ describe('exo stand-in, one node', () => {
 });
 
 describe('exo stand-in options', () => {
-  it('-v switches to exo\'s DEBUG format and logs API requests', async () => {
+  it("-v switches to exo's DEBUG format and logs API requests", async () => {
     const [port] = await freePorts(1);
     const s = start({ name: 'hv', port: port!, release: RELEASES.zenoh, args: ['-v'] });
     await ready(s);
     await get(s.port, '/state');
     await until('debug line', () => s.log().includes('API request: GET /state'));
-    expect(s.log()).toMatch(/^\[ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \| DEBUG {4}\| exo\.api\.main:[a-z_]+:\d+ \] API request: GET \/state$/m);
+    expect(s.log()).toMatch(
+      /^\[ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \| DEBUG {4}\| exo\.api\.main:[a-z_]+:\d+ \] API request: GET \/state$/m,
+    );
   });
 
   it('EXO_STANDIN_COLOR=0 gives plain lines', async () => {
     const [port] = await freePorts(1);
-    const s = start({ name: 'hc', port: port!, release: RELEASES.zenoh, env: { EXO_STANDIN_COLOR: '0' } });
+    const s = start({
+      name: 'hc',
+      port: port!,
+      release: RELEASES.zenoh,
+      env: { EXO_STANDIN_COLOR: '0' },
+    });
     await ready(s);
     expect(s.stderr()).not.toContain('\x1b[');
   });
@@ -130,7 +180,10 @@ describe('exo stand-in options', () => {
   it('--no-api: no exo routes', async () => {
     const [port] = await freePorts(1);
     const s = start({ name: 'hn', port: port!, release: RELEASES.zenoh, args: ['--no-api'] });
-    await until('discovery route', async () => (await get(s.port, '/_standin/discovery')).status === 200);
+    await until(
+      'discovery route',
+      async () => (await get(s.port, '/_standin/discovery')).status === 200,
+    );
     expect((await get(s.port, '/node_id')).status).toBe(404);
   });
 
@@ -145,13 +198,30 @@ describe('exo stand-in options', () => {
 });
 
 describe('exo stand-in, libp2p era', () => {
-  it('/state has v1.0.71\'s keys; /node_id is a libp2p peer id', async () => {
+  it("/state has v1.0.71's keys; /node_id is a libp2p peer id", async () => {
     const [port] = await freePorts(1);
     const s = start({ name: 'l', port: port!, release: RELEASES.libp2p });
     const id = await ready(s);
     expect(id).toMatch(/^12D3KooW/);
     const st = (await get(s.port, '/state')).json;
-    expect(Object.keys(st)).toEqual(['instances', 'runners', 'downloads', 'tasks', 'lastSeen', 'topology', 'lastEventAppliedIdx', 'nodeIdentities', 'nodeMemory', 'nodeDisk', 'nodeSystem', 'nodeNetwork', 'nodeThunderbolt', 'nodeThunderboltBridge', 'nodeRdmaCtl', 'thunderboltBridgeCycles']);
+    expect(Object.keys(st)).toEqual([
+      'instances',
+      'runners',
+      'downloads',
+      'tasks',
+      'lastSeen',
+      'topology',
+      'lastEventAppliedIdx',
+      'nodeIdentities',
+      'nodeMemory',
+      'nodeDisk',
+      'nodeSystem',
+      'nodeNetwork',
+      'nodeThunderbolt',
+      'nodeThunderboltBridge',
+      'nodeRdmaCtl',
+      'thunderboltBridgeCycles',
+    ]);
     expect(st.topology.nodes).toEqual([id]);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../src/fs/atomic.js';
 
 describe('writeFileAtomic', () => {
-  it('writes the mode asked for under a unit\'s UMask=0077: node-exporter reads the textfile', async () => {
+  it("writes the mode asked for under a unit's UMask=0077: node-exporter reads the textfile", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-atomic-'));
     const old = process.umask(0o077);
     try {

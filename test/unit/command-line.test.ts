@@ -8,12 +8,22 @@ describe('command line', () => {
     const a = parseCommandLine(['--json', '--hosts', 'a,b', 'check', '--since', '5m']);
     const b = parseCommandLine(['check', '--since', '5m', '--hosts', 'a,b', '--json']);
     expect(a).toEqual(b);
-    expect(a).toEqual({ command: 'check', positionals: [], options: { json: true, hosts: ['a', 'b'], since: 300_000 } });
+    expect(a).toEqual({
+      command: 'check',
+      positionals: [],
+      options: { json: true, hosts: ['a', 'b'], since: 300_000 },
+    });
   });
 
   it('keeps positionals for the command', () => {
-    expect(parseCommandLine(['update', 'exo', 'nixpkgs', '--commit'])).toMatchObject({ command: 'update', positionals: ['exo', 'nixpkgs'], options: { commit: true } });
-    expect(parseCommandLine(['backup', 'restore', '20261128-031500-123', '--hosts', 'h1']).positionals).toEqual(['restore', '20261128-031500-123']);
+    expect(parseCommandLine(['update', 'exo', 'nixpkgs', '--commit'])).toMatchObject({
+      command: 'update',
+      positionals: ['exo', 'nixpkgs'],
+      options: { commit: true },
+    });
+    expect(
+      parseCommandLine(['backup', 'restore', '20261128-031500-123', '--hosts', 'h1']).positionals,
+    ).toEqual(['restore', '20261128-031500-123']);
   });
 
   it.each([
@@ -24,7 +34,10 @@ describe('command line', () => {
     [['check', '--since', 'ten'], /--since takes a duration/],
     [['deploy', '--local'], /deploy does not take --local/],
     // a value from a fixed set is checked before anything is built
-    [['deploy', '--strategy', 'lockstp'], /--strategy takes one of lockstep, rolling, canary, not "lockstp"/],
+    [
+      ['deploy', '--strategy', 'lockstp'],
+      /--strategy takes one of lockstep, rolling, canary, not "lockstp"/,
+    ],
   ])('refuses %j with exit 2', (argv, message) => {
     let thrown: unknown;
     try {
@@ -38,7 +51,8 @@ describe('command line', () => {
 
   it('documents every option and command in the help text from the one table', () => {
     const help = helpText('9.9.9');
-    for (const name of [...Object.keys(GLOBAL_OPTIONS), ...Object.keys(COMMAND_OPTIONS)]) expect(help).toContain(`--${name}`);
+    for (const name of [...Object.keys(GLOBAL_OPTIONS), ...Object.keys(COMMAND_OPTIONS)])
+      expect(help).toContain(`--${name}`);
     for (const c of Object.values(COMMANDS)) expect(help).toContain(c.usage);
   });
 });

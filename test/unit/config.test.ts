@@ -16,7 +16,10 @@ async function withConfig(toml: string, flake = true) {
 async function configError(toml: string, flake = true): Promise<ExoDeployError> {
   const { file, dir } = await withConfig(toml, flake);
   const before = await readdir(dir);
-  const error = await loadConfig(file).then(() => undefined, (e: unknown) => e);
+  const error = await loadConfig(file).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ExoDeployError);
   expect((error as ExoDeployError).exitCode).toBe(ExitCode.usage);
   expect(await readdir(dir)).toEqual(before); // nothing changed
@@ -50,30 +53,53 @@ nixos_rebuild = "./bin/nixos-rebuild"
     expect(c.programs.nixos_rebuild).toBe(path.join(dir, 'bin/nixos-rebuild'));
     expect(c.reportsDir).toBe(path.join(dir, 'reports'));
     const [gpu1, me, v6] = c.hosts;
-    expect(gpu1).toMatchObject({ name: 'gpu1', local: false, api: 'http://10.0.0.11:52415', sudo: true, sshOptions: ['-p', '2222'], tags: ['gpu'], systemProfile: '/nix/var/nix/profiles/system', currentSystem: '/run/current-system' });
+    expect(gpu1).toMatchObject({
+      name: 'gpu1',
+      local: false,
+      api: 'http://10.0.0.11:52415',
+      sudo: true,
+      sshOptions: ['-p', '2222'],
+      tags: ['gpu'],
+      systemProfile: '/nix/var/nix/profiles/system',
+      currentSystem: '/run/current-system',
+    });
     expect(me).toMatchObject({ local: true, api: 'http://127.0.0.1:52415', sudo: false });
     expect(v6).toMatchObject({ target: 'fd00::5', api: 'http://10.0.0.5:52415' });
     expect(c.smoke).toMatchObject({ timeout: 180_000, ready_timeout: 600_000 });
   });
 
   it('confirm_timeout and build_on: defaults, per host, and values that cannot work', async () => {
-    const { file } = await withConfig('[defaults]\nbuild_on = "target"\n[hosts.a]\ntarget = "root@10.0.0.1"\n[hosts.b]\ntarget = "root@10.0.0.2"\nconfirm_timeout = "2m"\nbuild_on = "deployer"\n[hosts.me]\ntarget = "local"\n');
+    const { file } = await withConfig(
+      '[defaults]\nbuild_on = "target"\n[hosts.a]\ntarget = "root@10.0.0.1"\n[hosts.b]\ntarget = "root@10.0.0.2"\nconfirm_timeout = "2m"\nbuild_on = "deployer"\n[hosts.me]\ntarget = "local"\n',
+    );
     const [a, b, me] = (await loadConfig(file)).hosts;
     expect([a?.confirmTimeoutMs, a?.buildOn]).toEqual([60_000, 'target']);
     expect([b?.confirmTimeoutMs, b?.buildOn]).toEqual([120_000, 'deployer']);
     expect(me?.buildOn).toBe('deployer'); // this machine is its target
-    expect((await configError('[defaults]\nconfirm_timeout = "5s"\n')).message).toMatch(/defaults\.confirm_timeout: expected a duration from "10s" to "1h"/);
-    const hasty = await configError('[timeouts]\nssh_connect = "20s"\n[hosts.a]\ntarget = "root@10.0.0.1"\nconfirm_timeout = "40s"\n');
-    expect(hasty.message).toMatch(/hosts\.a: confirm_timeout 40s is less than 3 × timeouts\.ssh_connect \(20s\)/);
+    expect((await configError('[defaults]\nconfirm_timeout = "5s"\n')).message).toMatch(
+      /defaults\.confirm_timeout: expected a duration from "10s" to "1h"/,
+    );
+    const hasty = await configError(
+      '[timeouts]\nssh_connect = "20s"\n[hosts.a]\ntarget = "root@10.0.0.1"\nconfirm_timeout = "40s"\n',
+    );
+    expect(hasty.message).toMatch(
+      /hosts\.a: confirm_timeout 40s is less than 3 × timeouts\.ssh_connect \(20s\)/,
+    );
     expect(hasty.details.hint).toMatch(/at least 1m0s/);
-    expect((await configError('[hosts.a]\ntarget = "root@10.0.0.1"\nbuild_on = "laptop"\n')).message).toMatch(/hosts\.a\.build_on: .*"deployer".*"target"/);
+    expect(
+      (await configError('[hosts.a]\ntarget = "root@10.0.0.1"\nbuild_on = "laptop"\n')).message,
+    ).toMatch(/hosts\.a\.build_on: .*"deployer".*"target"/);
   });
 
-  it('refuses an IPv6 API address, set or derived from the target: exo\'s API listens on IPv4 only', async () => {
-    const set = await configError('[hosts.a]\ntarget = "root@10.0.0.1"\napi = "http://[fd00::5]:52415"\n');
-    expect(set.message).toContain('hosts.a.api: exo\'s API listens on IPv4 only (0.0.0.0)');
+  it("refuses an IPv6 API address, set or derived from the target: exo's API listens on IPv4 only", async () => {
+    const set = await configError(
+      '[hosts.a]\ntarget = "root@10.0.0.1"\napi = "http://[fd00::5]:52415"\n',
+    );
+    expect(set.message).toContain("hosts.a.api: exo's API listens on IPv4 only (0.0.0.0)");
     const derived = await configError('[hosts.b]\ntarget = "root@fd00::6"\n');
-    expect(derived.message).toContain('hosts.b.api: not set, so it is the target\'s address, fd00::6, an IPv6 one; exo\'s API listens on IPv4 only (0.0.0.0)');
+    expect(derived.message).toContain(
+      "hosts.b.api: not set, so it is the target's address, fd00::6, an IPv6 one; exo's API listens on IPv4 only (0.0.0.0)",
+    );
     expect(derived.details.hint).toContain('set api = "http://IPv4:52415"');
   });
 
@@ -83,8 +109,12 @@ nixos_rebuild = "./bin/nixos-rebuild"
   });
 
   it('reports schema errors with the key path and what was expected', async () => {
-    const e = await configError('[hosts.gpu1]\ntarget = "root@h"\nsudo = "yes"\n[health]\nsoak = "30"\ncluster_size = -1\n');
-    expect(e.message).toContain('hosts.gpu1.sudo: Invalid input: expected boolean, received string');
+    const e = await configError(
+      '[hosts.gpu1]\ntarget = "root@h"\nsudo = "yes"\n[health]\nsoak = "30"\ncluster_size = -1\n',
+    );
+    expect(e.message).toContain(
+      'hosts.gpu1.sudo: Invalid input: expected boolean, received string',
+    );
     expect(e.message).toContain('health.soak: expected a duration with a unit');
     expect(e.message).toContain('health.cluster_size:');
   });
@@ -95,32 +125,38 @@ nixos_rebuild = "./bin/nixos-rebuild"
     expect(e.message).toContain('hosts.a.port: unknown key');
   });
 
-  it.each([
-    ['-oProxyCommand=touch /tmp/pwned'],
-    ['a;b'],
-    ['$(reboot)'],
-    ['host name'],
-    ['`id`'],
-  ])('refuses the hostile target %j', async (target) => {
-    const e = await configError(`[hosts.h1]\ntarget = ${JSON.stringify(target)}\n`);
-    expect(e.message).toContain('hosts.h1.target: expected "local" or "[user@]host"');
-  });
+  it.each([['-oProxyCommand=touch /tmp/pwned'], ['a;b'], ['$(reboot)'], ['host name'], ['`id`']])(
+    'refuses the hostile target %j',
+    async (target) => {
+      const e = await configError(`[hosts.h1]\ntarget = ${JSON.stringify(target)}\n`);
+      expect(e.message).toContain('hosts.h1.target: expected "local" or "[user@]host"');
+    },
+  );
 
-  it.each([['-oProxyCommand=x'], ['a;b'], ['$(x)']])('refuses the hostile host name %j', async (name) => {
-    const e = await configError(`[hosts.${JSON.stringify(name)}]\ntarget = "local"\n`);
-    expect(e.message).toMatch(/a host name must be letters, digits/);
-  });
+  it.each([['-oProxyCommand=x'], ['a;b'], ['$(x)']])(
+    'refuses the hostile host name %j',
+    async (name) => {
+      const e = await configError(`[hosts.${JSON.stringify(name)}]\ntarget = "local"\n`);
+      expect(e.message).toMatch(/a host name must be letters, digits/);
+    },
+  );
 
   it('refuses programs that read as options and relative system paths', async () => {
-    const e = await configError('[programs]\nnixos_rebuild = "--help"\n[defaults]\nsystem_profile = "nix/profile"\n');
+    const e = await configError(
+      '[programs]\nnixos_rebuild = "--help"\n[defaults]\nsystem_profile = "nix/profile"\n',
+    );
     expect(e.message).toContain('programs.nixos_rebuild: must not start with "-"');
     expect(e.message).toContain('defaults.system_profile: expected an absolute path');
   });
 
   it('says so when the file or the flake is missing', async () => {
-    const missing = await loadConfig('/nonexistent/exo-deploy.toml').catch((e: ExoDeployError) => e);
+    const missing = await loadConfig('/nonexistent/exo-deploy.toml').catch(
+      (e: ExoDeployError) => e,
+    );
     expect(missing).toMatchObject({ exitCode: ExitCode.usage });
-    expect((missing as ExoDeployError).message).toContain('cannot read the config file /nonexistent/exo-deploy.toml: ENOENT');
+    expect((missing as ExoDeployError).message).toContain(
+      'cannot read the config file /nonexistent/exo-deploy.toml: ENOENT',
+    );
     const e = await configError('flake = "./nope"\n', false);
     expect(e.message).toMatch(/flake: no flake\.nix in .*nope/);
   });

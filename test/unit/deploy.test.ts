@@ -16,23 +16,47 @@ interface Setup {
   dir: string;
   warnings: string[];
   commands: () => string[];
-  run: (extra?: { signal?: AbortSignal }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  command: (name: 'status' | 'rollback' | 'deploy' | 'check', options?: ParsedOptions) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  run: (extra?: {
+    signal?: AbortSignal;
+  }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  command: (
+    name: 'status' | 'rollback' | 'deploy' | 'check',
+    options?: ParsedOptions,
+  ) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = '', names = ['h1', 'h2'], healthToml = ''): Promise<Setup> {
+async function setup(
+  configure: (f: SimFleet) => void = () => {},
+  extraToml = '',
+  names = ['h1', 'h2'],
+  healthToml = '',
+): Promise<Setup> {
   const fleet = simFleet(names);
   configure(fleet);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-unit-'));
   await writeFile(path.join(dir, 'flake.nix'), '{ outputs = _: { }; }\n');
   await writeFile(path.join(dir, 'flake.lock'), '{}\n');
   const config = path.join(dir, 'exo-deploy.toml');
-  await writeFile(config, `${extraToml}[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${healthToml}${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`);
+  await writeFile(
+    config,
+    `${extraToml}[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n${healthToml}${fleet.hosts.map((h) => `[hosts.${h.name}]\ntarget = "root@${h.address}"\n`).join('')}`,
+  );
   const fake = fakeRunner(fleetRule(fleet));
   const warnings: string[] = [];
-  const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn: (m) => warnings.push(m) };
+  const log: Log = {
+    isVerbose: false,
+    info() {},
+    verbose() {},
+    step() {},
+    warn: (m) => warnings.push(m),
+  };
   const context = (signal: AbortSignal, options: ParsedOptions = {}) =>
-    createContext({ config, yes: true, ...options }, [], { runner: fake.runner, log, signal, fetch: fleetFetch(fleet) });
+    createContext({ config, yes: true, ...options }, [], {
+      runner: fake.runner,
+      log,
+      signal,
+      fetch: fleetFetch(fleet),
+    });
   return {
     fleet,
     dir,
@@ -41,7 +65,12 @@ async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = ''
     command: async (name, options = {}) => {
       const ctx = await context(new AbortController().signal, options);
       try {
-        const mod = await { status: () => import('../../src/commands/status.js'), rollback: () => import('../../src/commands/rollback.js'), deploy: () => import('../../src/commands/deploy.js'), check: () => import('../../src/commands/check.js') }[name]();
+        const mod = await {
+          status: () => import('../../src/commands/status.js'),
+          rollback: () => import('../../src/commands/rollback.js'),
+          deploy: () => import('../../src/commands/deploy.js'),
+          check: () => import('../../src/commands/check.js'),
+        }[name]();
         return await mod.run(ctx);
       } finally {
         await ctx.close();
@@ -53,7 +82,11 @@ async function setup(configure: (f: SimFleet) => void = () => {}, extraToml = ''
         const outcome = await deploy(ctx);
         return { exitCode: outcome.exitCode, data: outcome.data };
       } catch (error) {
-        return { exitCode: (error as ExoDeployError).exitCode, data: undefined, error: error as ExoDeployError };
+        return {
+          exitCode: (error as ExoDeployError).exitCode,
+          data: undefined,
+          error: error as ExoDeployError,
+        };
       } finally {
         await ctx.close();
       }
@@ -68,21 +101,25 @@ function abortWhen(f: SimFleet, line: string, controller: AbortController): void
   const log = f.log;
   f.log = new Proxy(log, {
     get(target, prop, receiver) {
-      if (prop === 'push') return (l: string) => (l.startsWith(line) && controller.abort(new Error('SIGINT')), target.push(l));
+      if (prop === 'push')
+        return (l: string) => (
+          l.startsWith(line) && controller.abort(new Error('SIGINT')), target.push(l)
+        );
       return Reflect.get(target, prop, receiver);
     },
   });
 }
 /** What was built and activated, in order: `build h1 h2` (one Nix process), `test h1 2.0.0`
  * (switch-to-configuration of that version's system), `switch h2 2.0.0 (nixos-rebuild)`. */
-const rebuilds = (s: Setup) => s.fleet.log.flatMap((l) => {
-  const build = /^deployer: nix build (.*)$/.exec(l);
-  if (build) return [`build ${build[1]}`];
-  const stc = /^(\S+): switch-to-configuration (\S+) (\S+)/.exec(l);
-  if (stc) return [`${stc[2]} ${stc[1]} ${stc[3]}`];
-  const rebuild = /^deployer: nixos-rebuild (\S+) --store-path (\S+)/.exec(l);
-  return rebuild ? [`${rebuild[1]} ${rebuild[2]} (nixos-rebuild)`] : [];
-});
+const rebuilds = (s: Setup) =>
+  s.fleet.log.flatMap((l) => {
+    const build = /^deployer: nix build (.*)$/.exec(l);
+    if (build) return [`build ${build[1]}`];
+    const stc = /^(\S+): switch-to-configuration (\S+) (\S+)/.exec(l);
+    if (stc) return [`${stc[2]} ${stc[1]} ${stc[3]}`];
+    const rebuild = /^deployer: nixos-rebuild (\S+) --store-path (\S+)/.exec(l);
+    return rebuild ? [`${rebuild[1]} ${rebuild[2]} (nixos-rebuild)`] : [];
+  });
 
 describe('deploy', () => {
   it('success: build, copy, test, gate, switch on every host; exit 0; a report in both forms', async () => {
@@ -93,22 +130,47 @@ describe('deploy', () => {
     expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([2, 2]);
     // evaluated and built once, in one Nix process; the built systems activated as they are
-    expect(rebuilds(s)).toEqual(['build h1 h2', 'test h1 2.0.0', 'test h2 2.0.0', 'switch h1 2.0.0', 'switch h2 2.0.0']);
-    expect(s.commands().filter((c) => c.startsWith('nixos-rebuild'))).toEqual(['nixos-rebuild --help']);
-    expect(r.data.hosts.map((h: { built: { systemPath: string } }) => h.built.systemPath)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
-    expect(r.data.hosts.map((h: { phase: string; diff: string[] }) => [h.phase, h.diff])).toEqual([['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']], ['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']]]);
+    expect(rebuilds(s)).toEqual([
+      'build h1 h2',
+      'test h1 2.0.0',
+      'test h2 2.0.0',
+      'switch h1 2.0.0',
+      'switch h2 2.0.0',
+    ]);
+    expect(s.commands().filter((c) => c.startsWith('nixos-rebuild'))).toEqual([
+      'nixos-rebuild --help',
+    ]);
+    expect(r.data.hosts.map((h: { built: { systemPath: string } }) => h.built.systemPath)).toEqual([
+      sys('h1', '2.0.0'),
+      sys('h2', '2.0.0'),
+    ]);
+    expect(r.data.hosts.map((h: { phase: string; diff: string[] }) => [h.phase, h.diff])).toEqual([
+      ['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']],
+      ['permanent', ['exo: 1.0.0 → 2.0.0, +1.2 KiB']],
+    ]);
     const md = await readFile(r.data.reportFiles.markdown, 'utf8');
     expect(md).toContain('**SUCCESS');
     expect(JSON.parse(await readFile(r.data.reportFiles.json, 'utf8')).outcome).toBe('success');
     // each host's revert timer ran from before its test until after its switch, and is gone
     for (const h of ['h1', 'h2']) {
-      const own = s.fleet.log.filter((l) => l.startsWith(`${h}: `)).map((l) => l.slice(h.length + 2));
-      expect(own.filter((l) => /^(revert timer|switch-to-configuration)/.test(l))).toEqual(['revert timer armed', 'switch-to-configuration test 2.0.0', 'switch-to-configuration switch 2.0.0', 'revert timer stopped']);
+      const own = s.fleet.log
+        .filter((l) => l.startsWith(`${h}: `))
+        .map((l) => l.slice(h.length + 2));
+      expect(own.filter((l) => /^(revert timer|switch-to-configuration)/.test(l))).toEqual([
+        'revert timer armed',
+        'switch-to-configuration test 2.0.0',
+        'switch-to-configuration switch 2.0.0',
+        'revert timer stopped',
+      ]);
     }
     expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
-    expect(r.data.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state)).toEqual(['stopped', 'stopped']);
+    expect(
+      r.data.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state),
+    ).toEqual(['stopped', 'stopped']);
     // each host was confirmed over a new connection after the gate and after switch
-    expect(s.commands().filter((c) => c.includes('ControlPath=none') && c.includes('systemctl restart'))).toHaveLength(4);
+    expect(
+      s.commands().filter((c) => c.includes('ControlPath=none') && c.includes('systemctl restart')),
+    ).toHaveLength(4);
   });
 
   it('a host that cannot activate a store path or go back is refused with exit 2 before anything changes: a system without switch-to-configuration, no systemd-run', async () => {
@@ -124,21 +186,39 @@ describe('deploy', () => {
       return s;
     };
     // the new system of h2 could only be booted: refused after the build, before backup and copy
-    const built = await refused((f) => f.unswitchable.add(sys('h2', '2.0.0')), /refusing to deploy: h2: the system built for it \(\/nix\/store\/h2200\S+\) has no bin\/switch-to-configuration/);
+    const built = await refused(
+      (f) => f.unswitchable.add(sys('h2', '2.0.0')),
+      /refusing to deploy: h2: the system built for it \(\/nix\/store\/h2200\S+\) has no bin\/switch-to-configuration/,
+    );
     expect(built.commands().some((c) => / copy /.test(c))).toBe(false);
     // what the hosts run could not be gone back to: refused at preflight, before the build
-    const running_ = await refused((f) => f.unswitchable.add('/run/current-system'), /h1: the system it runs \(\/run\/current-system\) has no bin\/switch-to-configuration/);
+    const running_ = await refused(
+      (f) => f.unswitchable.add('/run/current-system'),
+      /h1: the system it runs \(\/run\/current-system\) has no bin\/switch-to-configuration/,
+    );
     expect(rebuilds(running_)).toEqual([]);
-    await refused((f) => f.missingPrograms.add('systemd-run'), /h1: it has no systemd-run on the PATH/);
+    await refused(
+      (f) => f.missingPrograms.add('systemd-run'),
+      /h1: it has no systemd-run on the PATH/,
+    );
   });
 
   it('no room for a backup: the deploy stops before anything is activated, and no half-made backup or GC root is left', async () => {
     const s = await setup((f) => (f.hosts[1]!.stateBytes = 200 * 1024 ** 3));
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
-    expect(r.data.error).toMatch(/h2: no room for a backup in \/var\/backups\/exo: exo's state is up to 200\.00 GiB to archive, 95\.37 GiB free there/);
+    expect(r.data.error).toMatch(
+      /h2: no room for a backup in \/var\/backups\/exo: exo's state is up to 200\.00 GiB to archive, 95\.37 GiB free there/,
+    );
     expect(rebuilds(s).filter((c) => !c.startsWith('build'))).toEqual([]);
-    const removed = s.commands().find((c) => / rm -rf -- \/var\/backups\/exo\/\.partial-\S+ \/nix\/var\/nix\/gcroots\/exo-deploy-backups\//.test(c) && c.includes('10.99.0.3'));
+    const removed = s
+      .commands()
+      .find(
+        (c) =>
+          / rm -rf -- \/var\/backups\/exo\/\.partial-\S+ \/nix\/var\/nix\/gcroots\/exo-deploy-backups\//.test(
+            c,
+          ) && c.includes('10.99.0.3'),
+      );
     expect(removed).toBeDefined();
   });
 
@@ -147,17 +227,33 @@ describe('deploy', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
-    expect(r.data.error).toMatch(/h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/);
+    expect(r.data.error).toMatch(
+      /h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/,
+    );
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
     // h2 was not activated by the deployer after its test: its own timer put it back
     expect(rebuilds(s).filter((c) => c.endsWith('h2 1.0.0'))).toEqual([]);
     expect(s.fleet.log).toContain('h2: revert timer fired');
     expect(rebuilds(s).filter((c) => c.endsWith('h1 1.0.0'))).toEqual(['test h1 1.0.0']);
-    expect(r.data.hosts.map((h: { revertTimer: { state: string }; phase: string }) => [h.phase, h.revertTimer.state])).toEqual([['rolled-back', 'stopped'], ['rolled-back', 'fired']]);
+    expect(
+      r.data.hosts.map((h: { revertTimer: { state: string }; phase: string }) => [
+        h.phase,
+        h.revertTimer.state,
+      ]),
+    ).toEqual([
+      ['rolled-back', 'stopped'],
+      ['rolled-back', 'fired'],
+    ]);
     expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
-    expect(r.data.steps.find((x: { step: string; host: string }) => x.step === 'rollback' && x.host === 'h2').outputTail).toMatch(/its revert timer exo-deploy-revert-\S+ put it back/);
-    expect(await readFile(r.data.reportFiles.markdown, 'utf8')).toMatch(/\| h2 \|.*\| rolled-back \(it put itself back: its revert timer fired\) \|/);
+    expect(
+      r.data.steps.find(
+        (x: { step: string; host: string }) => x.step === 'rollback' && x.host === 'h2',
+      ).outputTail,
+    ).toMatch(/its revert timer exo-deploy-revert-\S+ put it back/);
+    expect(await readFile(r.data.reportFiles.markdown, 'utf8')).toMatch(
+      /\| h2 \|.*\| rolled-back \(it put itself back: its revert timer fired\) \|/,
+    );
   });
 
   it('the copy lets each target substitute from its own caches, unless substitute_on_target = false', async () => {
@@ -165,7 +261,8 @@ describe('deploy', () => {
     const s = await setup();
     expect((await s.run()).exitCode).toBe(ExitCode.ok);
     expect(copies(s)).toHaveLength(2);
-    for (const c of copies(s)) expect(c).toMatch(/copy --substitute-on-destination --to ssh:\/\/root@10\.99\.0\.\d /);
+    for (const c of copies(s))
+      expect(c).toMatch(/copy --substitute-on-destination --to ssh:\/\/root@10\.99\.0\.\d /);
     const off = await setup(() => {}, '[defaults]\nsubstitute_on_target = false\n');
     expect((await off.run()).exitCode).toBe(ExitCode.ok);
     expect(copies(off)).toHaveLength(2);
@@ -179,11 +276,29 @@ describe('deploy', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.ok);
     expect(s.commands().filter((c) => /^nixos-rebuild (test|switch)/.test(c))).toEqual([]);
-    expect(s.fleet.log.filter((l) => /nix build|flake archive/.test(l)).sort()).toEqual(['deployer: flake archive to h1', 'deployer: flake archive to h2', 'h1: nix build h1', 'h2: nix build h2']);
+    expect(s.fleet.log.filter((l) => /nix build|flake archive/.test(l)).sort()).toEqual([
+      'deployer: flake archive to h1',
+      'deployer: flake archive to h2',
+      'h1: nix build h1',
+      'h2: nix build h2',
+    ]);
     expect(s.commands().filter((c) => / copy /.test(c))).toEqual([]);
     expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
-    expect(r.data.hosts.map((h: { built: { systemPath: string; exo: string } }) => [h.built.systemPath, h.built.exo])).toEqual([[sys('h1', '2.0.0'), '2.0.0'], [sys('h2', '2.0.0'), '2.0.0']]);
-    expect(rebuilds(s)).toEqual(['test h1 2.0.0', 'test h2 2.0.0', 'switch h1 2.0.0', 'switch h2 2.0.0']);
+    expect(
+      r.data.hosts.map((h: { built: { systemPath: string; exo: string } }) => [
+        h.built.systemPath,
+        h.built.exo,
+      ]),
+    ).toEqual([
+      [sys('h1', '2.0.0'), '2.0.0'],
+      [sys('h2', '2.0.0'), '2.0.0'],
+    ]);
+    expect(rebuilds(s)).toEqual([
+      'test h1 2.0.0',
+      'test h2 2.0.0',
+      'switch h1 2.0.0',
+      'switch h2 2.0.0',
+    ]);
   });
 
   it('no change: hosts already run the built system; nothing is activated; exit 0', async () => {
@@ -217,9 +332,16 @@ describe('deploy', () => {
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
-    expect(s.fleet.log).toEqual(expect.arrayContaining(['h1: switch-to-configuration test 1.0.0', 'h2: switch-to-configuration test 1.0.0']));
+    expect(s.fleet.log).toEqual(
+      expect.arrayContaining([
+        'h1: switch-to-configuration test 1.0.0',
+        'h2: switch-to-configuration test 1.0.0',
+      ]),
+    );
     expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
-    expect(r.data.error).toContain(`h2: test of ${sys('h2', '2.0.0')} exited 4: units failed to start`);
+    expect(r.data.error).toContain(
+      `h2: test of ${sys('h2', '2.0.0')} exited 4: units failed to start`,
+    );
   });
 
   it('a host running another system than the one built after `test` fails and is rolled back; nothing is made permanent', async () => {
@@ -227,7 +349,9 @@ describe('deploy', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
-    expect(r.data.error).toContain(`h2: after test, it runs ${sys('h2', '9.9.9')}, not the system built and copied for it (${sys('h2', '2.0.0')})`);
+    expect(r.data.error).toContain(
+      `h2: after test, it runs ${sys('h2', '9.9.9')}, not the system built and copied for it (${sys('h2', '2.0.0')})`,
+    );
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
   });
@@ -249,11 +373,15 @@ describe('deploy', () => {
     const r = await unreadable.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
-    expect(r.data.gate.hosts.find((h: { host: string }) => h.host === 'h2').problems.join('\n')).toMatch(/cannot read exo\.service's journal.*insufficient permissions/);
+    expect(
+      r.data.gate.hosts.find((h: { host: string }) => h.host === 'h2').problems.join('\n'),
+    ).toMatch(/cannot read exo\.service's journal.*insufficient permissions/);
     const noisy = await setup((f) => (f.hosts[1]!.journalNoise = 20_000));
     const n = await noisy.run();
     expect(n.exitCode).toBe(ExitCode.failed);
-    expect(n.data.gate.hosts.find((h: { host: string }) => h.host === 'h2').problems.join('\n')).toMatch(/more than 20000 journal lines since .*: the earliest were not read/);
+    expect(
+      n.data.gate.hosts.find((h: { host: string }) => h.host === 'h2').problems.join('\n'),
+    ).toMatch(/more than 20000 journal lines since .*: the earliest were not read/);
   });
 
   it('a failing final check after switch points the profile back too', async () => {
@@ -281,7 +409,13 @@ describe('deploy', () => {
     expect(r.data.outcome).toBe('rolled-back');
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
-    expect(s.fleet.log).toEqual(expect.arrayContaining(['h1: profile → generation 1', 'h2: profile → generation 1', 'h2: switch-to-configuration switch 1.0.0']));
+    expect(s.fleet.log).toEqual(
+      expect.arrayContaining([
+        'h1: profile → generation 1',
+        'h2: profile → generation 1',
+        'h2: switch-to-configuration switch 1.0.0',
+      ]),
+    );
   });
 
   it('a rollback that fails on a host exits 3 and says what state that host is in', async () => {
@@ -292,28 +426,45 @@ describe('deploy', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.needsPerson);
     expect(r.data.outcome).toBe('rollback-failed');
-    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['rolled-back', 'rollback-failed']);
+    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual([
+      'rolled-back',
+      'rollback-failed',
+    ]);
     const md = await readFile(r.data.reportFiles.markdown, 'utf8');
     expect(md).toContain('**ROLLBACK FAILED');
-    expect(md).toMatch(/\*\*h2\*\* could not be brought back to `\/nix\/store\/h2100.*exo-1\.0\.0`/);
+    expect(md).toMatch(
+      /\*\*h2\*\* could not be brought back to `\/nix\/store\/h2100.*exo-1\.0\.0`/,
+    );
   });
 
   it('Ctrl-C during the gate stops, reports the interruption and exits 130', async () => {
     const controller = new AbortController();
-    const s = await setup((f) => abortWhen(f, 'h2: switch-to-configuration test 2.0.0', controller));
+    const s = await setup((f) =>
+      abortWhen(f, 'h2: switch-to-configuration test 2.0.0', controller),
+    );
     const r = await s.run({ signal: controller.signal });
     expect(r.exitCode).toBe(ExitCode.interrupted);
     expect(r.data.outcome).toBe('interrupted');
     expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['activated', 'activated']);
     expect(rebuilds(s).filter((c) => c.startsWith('switch'))).toEqual([]);
     // interrupted on purpose: the revert timers are stopped, the hosts left as they are
-    expect(s.fleet.log.filter((l) => l.includes('revert timer'))).toEqual(expect.arrayContaining(['h1: revert timer stopped', 'h2: revert timer stopped']));
+    expect(s.fleet.log.filter((l) => l.includes('revert timer'))).toEqual(
+      expect.arrayContaining(['h1: revert timer stopped', 'h2: revert timer stopped']),
+    );
     expect(s.fleet.hosts.map((h) => h.revertTimers?.size)).toEqual([0, 0]);
 
     // What the journal on disk says, and what status and rollback --last make of it.
     const status = await s.command('status');
     expect(status.exitCode).toBe(ExitCode.failed);
-    expect(status.data.hosts.map((h: { testActivation: boolean; lastDeploy: { phase: string } }) => [h.testActivation, h.lastDeploy.phase])).toEqual([[true, 'activated'], [true, 'activated']]);
+    expect(
+      status.data.hosts.map((h: { testActivation: boolean; lastDeploy: { phase: string } }) => [
+        h.testActivation,
+        h.lastDeploy.phase,
+      ]),
+    ).toEqual([
+      [true, 'activated'],
+      [true, 'activated'],
+    ]);
     expect(status.text).toMatch(/last deploy \S+ \(deploy h1,h2\): interrupted/);
     expect(status.text).toContain('hosts it left on a new system: h1 (activated), h2 (activated)');
     // meanwhile h2's marker became another deploy's (a leftover taken over elsewhere): not ours to remove
@@ -332,24 +483,37 @@ describe('deploy', () => {
 
   it('after Ctrl-C left test activations: a deploy over them is refused (exit 2) unless --over-unresolved, which gates them and makes them permanent; a run that changed nothing does not hide the interrupted one', async () => {
     const controller = new AbortController();
-    const s = await setup((f) => abortWhen(f, 'h2: switch-to-configuration test 2.0.0', controller));
+    const s = await setup((f) =>
+      abortWhen(f, 'h2: switch-to-configuration test 2.0.0', controller),
+    );
     expect((await s.run({ signal: controller.signal })).exitCode).toBe(ExitCode.interrupted);
     // the interrupted process is gone (here it is this one): its markers are leftovers
-    for (const h of s.fleet.hosts) h.marker = `${JSON.stringify({ ...JSON.parse(h.marker as string), pid: 2 ** 22 + 12345 })}\n`;
-    const deploy = (options: ParsedOptions = {}) => s.command('deploy', { json: true, ...options }).catch((e: ExoDeployError) => ({ exitCode: e.exitCode, data: null, text: e.message }));
+    for (const h of s.fleet.hosts)
+      h.marker = `${JSON.stringify({ ...JSON.parse(h.marker as string), pid: 2 ** 22 + 12345 })}\n`;
+    const deploy = (options: ParsedOptions = {}) =>
+      s
+        .command('deploy', { json: true, ...options })
+        .catch((e: ExoDeployError) => ({ exitCode: e.exitCode, data: null, text: e.message }));
     const refused = await deploy();
     expect(refused.exitCode).toBe(ExitCode.usage);
-    expect(refused.text).toMatch(/deploy \S+ \(interrupted\) left h1 \(activated\), h2 \(activated\) unresolved/);
+    expect(refused.text).toMatch(
+      /deploy \S+ \(interrupted\) left h1 \(activated\), h2 \(activated\) unresolved/,
+    );
     // a run over it that changes no host (its build fails) does not hide it from rollback --last
     s.fleet.buildExit = 1;
     expect((await deploy({ 'over-unresolved': true })).exitCode).toBe(ExitCode.failed);
     s.fleet.buildExit = 0;
-    expect((await s.command('status')).text).toContain('hosts it left on a new system: h1 (activated), h2 (activated)');
+    expect((await s.command('status')).text).toContain(
+      'hosts it left on a new system: h1 (activated), h2 (activated)',
+    );
     // told to: the test activations are gated and made permanent, not taken for "no change"
     const over = await deploy({ 'over-unresolved': true });
     expect(over.exitCode, over.text).toBe(ExitCode.ok);
     expect(over.data.outcome).toBe('success');
-    expect(s.fleet.hosts.map((h) => h.generations.get(h.profile))).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+    expect(s.fleet.hosts.map((h) => h.generations.get(h.profile))).toEqual([
+      sys('h1', '2.0.0'),
+      sys('h2', '2.0.0'),
+    ]);
     // and a plain re-run now finds nothing to do
     expect((await deploy()).data.outcome).toBe('no-change');
   });
@@ -358,106 +522,198 @@ describe('deploy', () => {
     const s = await setup();
     const lockDir = path.join(s.dir, '.exo-deploy');
     await mkdir(lockDir, { recursive: true });
-    const holder = { pid: process.pid, host: os.hostname(), user: 'ops', startedAt: '2026-11-28T01:00:00Z', command: 'deploy h1,h2' };
+    const holder = {
+      pid: process.pid,
+      host: os.hostname(),
+      user: 'ops',
+      startedAt: '2026-11-28T01:00:00Z',
+      command: 'deploy h1,h2',
+    };
     await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify(holder));
     const held = await s.run();
     expect(held.exitCode).toBe(ExitCode.locked);
-    expect(held.error?.message).toContain(`ops@${os.hostname()}, PID ${process.pid}, since 2026-11-28T01:00:00Z`);
+    expect(held.error?.message).toContain(
+      `ops@${os.hostname()}, PID ${process.pid}, since 2026-11-28T01:00:00Z`,
+    );
     expect(rebuilds(s)).toEqual([]);
 
-    await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify({ ...holder, pid: 2 ** 22 + 12345 }));
+    await writeFile(
+      path.join(lockDir, 'deploy.lock'),
+      JSON.stringify({ ...holder, pid: 2 ** 22 + 12345 }),
+    );
     const taken = await s.run();
     expect(taken.exitCode).toBe(ExitCode.ok);
-    expect(s.warnings.join('\n')).toMatch(/taking over a stale deploy lock \(PID \d+ since 2026-11-28T01:00:00Z is gone\)/);
+    expect(s.warnings.join('\n')).toMatch(
+      /taking over a stale deploy lock \(PID \d+ since 2026-11-28T01:00:00Z is gone\)/,
+    );
   });
 });
 
 describe('deploy strategies', () => {
   const three = ['h1', 'h2', 'h3'];
   /** The activations of the new systems, in order: `test h1`, `switch h1`, … */
-  const order = (s: Setup) => rebuilds(s).filter((c) => /^(test|switch) \S+ 2\.0\.0/.test(c)).map((c) => c.split(' ').slice(0, 2).join(' '));
+  const order = (s: Setup) =>
+    rebuilds(s)
+      .filter((c) => /^(test|switch) \S+ 2\.0\.0/.test(c))
+      .map((c) => c.split(' ').slice(0, 2).join(' '));
 
   /** Every system of the fleet, old and new, carries this release. */
   const releases = (f: SimFleet, of: (version: string) => object) => {
-    for (const h of f.hosts) for (const v of ['1.0.0', '2.0.0']) f.releases.set(sys(h.name, v), of(v));
+    for (const h of f.hosts)
+      for (const v of ['1.0.0', '2.0.0']) f.releases.set(sys(h.name, v), of(v));
   };
 
-  it('rolling is refused when the new systems change exo\'s era: exit 2, nothing activated, and says what differs where', async () => {
-    const s = await setup((f) => {
-      releases(f, (v) => release(v, 'libp2p', 'lab'));
-      for (const h of f.hosts) f.releases.set(sys(h.name, '2.0.0'), release('2.0.0', 'zenoh', 'lab'));
-    }, '[rollout]\nstrategy = "rolling"\n', three);
+  it("rolling is refused when the new systems change exo's era: exit 2, nothing activated, and says what differs where", async () => {
+    const s = await setup(
+      (f) => {
+        releases(f, (v) => release(v, 'libp2p', 'lab'));
+        for (const h of f.hosts)
+          f.releases.set(sys(h.name, '2.0.0'), release('2.0.0', 'zenoh', 'lab'));
+      },
+      '[rollout]\nstrategy = "rolling"\n',
+      three,
+    );
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.usage);
-    expect(r.error?.message).toBe('refusing a rolling deploy: its batches would not form one exo cluster: h1, h2, h3 (now) run a libp2p-era exo but h1, h2, h3 (new system) run a zenoh-era exo, and the two eras never see each other');
-    expect(r.error?.details.hint).toMatch(/pin services\.exo\.namespace to the same value on every node/);
+    expect(r.error?.message).toBe(
+      'refusing a rolling deploy: its batches would not form one exo cluster: h1, h2, h3 (now) run a libp2p-era exo but h1, h2, h3 (new system) run a zenoh-era exo, and the two eras never see each other',
+    );
+    expect(r.error?.details.hint).toMatch(
+      /pin services\.exo\.namespace to the same value on every node/,
+    );
     expect(order(s)).toEqual([]);
     expect(s.commands().some((c) => /\btar -C /.test(c))).toBe(false); // no backup either
   });
 
   it('rolling and canary are refused for zenoh-era exo without a pinned namespace, and where the era is unknown', async () => {
-    const zenoh = await setup((f) => releases(f, (v) => release(v, 'zenoh')), '[rollout]\nstrategy = "canary"\n', three);
+    const zenoh = await setup(
+      (f) => releases(f, (v) => release(v, 'zenoh')),
+      '[rollout]\nstrategy = "canary"\n',
+      three,
+    );
     const refused = await zenoh.run();
     expect(refused.exitCode).toBe(ExitCode.usage);
-    expect(refused.error?.message).toMatch(/^refusing a canary deploy: .*run a zenoh-era exo with no pinned namespace/);
-    const v1 = await setup((f) => releases(f, (v) => release(v, null)), '[rollout]\nstrategy = "rolling"\n', three);
+    expect(refused.error?.message).toMatch(
+      /^refusing a canary deploy: .*run a zenoh-era exo with no pinned namespace/,
+    );
+    const v1 = await setup(
+      (f) => releases(f, (v) => release(v, null)),
+      '[rollout]\nstrategy = "rolling"\n',
+      three,
+    );
     const unknown = await v1.run();
     expect(unknown.exitCode).toBe(ExitCode.usage);
-    expect(unknown.error?.message).toMatch(/exo's era \(libp2p or zenoh\) is unknown on h1, h2, h3 \(now\) and h1, h2, h3 \(new system\)/);
+    expect(unknown.error?.message).toMatch(
+      /exo's era \(libp2p or zenoh\) is unknown on h1, h2, h3 \(now\) and h1, h2, h3 \(new system\)/,
+    );
     expect(order(v1)).toEqual([]);
   });
 
   it('rolling --force over a split goes one batch at a time, each gated as a cluster of its own', async () => {
-    const s = await setup((f) => releases(f, (v) => release(v, 'zenoh')), '[rollout]\nstrategy = "rolling"\nbatch_size = 2\n', three);
+    const s = await setup(
+      (f) => releases(f, (v) => release(v, 'zenoh')),
+      '[rollout]\nstrategy = "rolling"\nbatch_size = 2\n',
+      three,
+    );
     const ctxRun = await s.command('status'); // warm: nothing deployed yet
     expect(ctxRun.exitCode).toBe(ExitCode.ok);
     const r = await runWith(s, { force: true });
     expect(r.exitCode).toBe(ExitCode.ok);
-    expect(order(s)).toEqual(['test h1', 'test h2', 'switch h1', 'switch h2', 'test h3', 'switch h3']);
+    expect(order(s)).toEqual([
+      'test h1',
+      'test h2',
+      'switch h1',
+      'switch h2',
+      'test h3',
+      'switch h3',
+    ]);
     expect(s.warnings.join('\n')).toContain('each batch is gated as a cluster of its own');
-    expect(r.data.gate.hosts.map((h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected)).toEqual([2, 2, 1]);
+    expect(
+      r.data.gate.hosts.map(
+        (h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected,
+      ),
+    ).toEqual([2, 2, 1]);
   });
 
   it('rolling within one era and namespace: each batch is gated with the rest of the cluster, which must see it', async () => {
-    const s = await setup((f) => releases(f, (v) => release(v, 'zenoh', 'lab')), '[rollout]\nstrategy = "rolling"\n', three);
+    const s = await setup(
+      (f) => releases(f, (v) => release(v, 'zenoh', 'lab')),
+      '[rollout]\nstrategy = "rolling"\n',
+      three,
+    );
     const r = await s.run();
     expect(r.exitCode, r.error?.message).toBe(ExitCode.ok);
-    expect(order(s)).toEqual(['test h1', 'switch h1', 'test h2', 'switch h2', 'test h3', 'switch h3']);
+    expect(order(s)).toEqual([
+      'test h1',
+      'switch h1',
+      'test h2',
+      'switch h2',
+      'test h3',
+      'switch h3',
+    ]);
     expect(s.warnings).toEqual([]);
-    expect(r.data.gate.hosts.map((h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected)).toEqual([3, 3, 3]);
+    expect(
+      r.data.gate.hosts.map(
+        (h: { lastSample: { cluster: { expected: number } } }) => h.lastSample.cluster.expected,
+      ),
+    ).toEqual([3, 3, 3]);
     // the markers, placed once, were renewed at the second and third batch, then removed
-    expect(s.fleet.hosts.map((h) => [h.markerWrites, h.marker])).toEqual([[3, undefined], [3, undefined], [3, undefined]]);
+    expect(s.fleet.hosts.map((h) => [h.markerWrites, h.marker])).toEqual([
+      [3, undefined],
+      [3, undefined],
+      [3, undefined],
+    ]);
   });
 
   it('rolling within one namespace fails the batch whose new node the old ones do not see', async () => {
-    const s = await setup((f) => {
-      releases(f, (v) => release(v, 'libp2p', 'lab'));
-      f.hosts[0]!.behaviour.set(sys('h1', '2.0.0'), 'isolated');
-    }, '[rollout]\nstrategy = "rolling"\n', three);
+    const s = await setup(
+      (f) => {
+        releases(f, (v) => release(v, 'libp2p', 'lab'));
+        f.hosts[0]!.behaviour.set(sys('h1', '2.0.0'), 'isolated');
+      },
+      '[rollout]\nstrategy = "rolling"\n',
+      three,
+    );
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(order(s)).toEqual(['test h1']);
     // h1 sees none of the old nodes; they list only its former id, and are charged to h1 as peers
-    expect(r.data.hosts[0].problems).toEqual(expect.arrayContaining([
-      'h1 does not see h2 (node 0002…0065); it sees 1 id(s), 0 not of a checked host',
-      'h1 does not see h3 (node 0003…0066); it sees 1 id(s), 0 not of a checked host',
-      expect.stringMatching(/^h2 does not see h1 \(node 0001…\w{4}\); it sees 3 id\(s\), 1 not of a checked host$/),
-      expect.stringMatching(/^h3 does not see h1 \(node 0001…\w{4}\)/),
-    ]));
+    expect(r.data.hosts[0].problems).toEqual(
+      expect.arrayContaining([
+        'h1 does not see h2 (node 0002…0065); it sees 1 id(s), 0 not of a checked host',
+        'h1 does not see h3 (node 0003…0066); it sees 1 id(s), 0 not of a checked host',
+        expect.stringMatching(
+          /^h2 does not see h1 \(node 0001…\w{4}\); it sees 3 id\(s\), 1 not of a checked host$/,
+        ),
+        expect.stringMatching(/^h3 does not see h1 \(node 0001…\w{4}\)/),
+      ]),
+    );
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
   });
 
   it('canary: a failing canary stops the rollout before the other hosts are touched', async () => {
-    const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'runner-failed'), '[rollout]\nstrategy = "canary"\ncanary = "h2"\n', three);
+    const s = await setup(
+      (f) => f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'runner-failed'),
+      '[rollout]\nstrategy = "canary"\ncanary = "h2"\n',
+      three,
+    );
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(order(s)).toEqual(['test h2']);
-    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['pending', 'rolled-back', 'pending']);
+    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual([
+      'pending',
+      'rolled-back',
+      'pending',
+    ]);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
   });
 
   it('rollback_scope "failed" leaves an earlier, permanent batch on the new system', async () => {
-    const s = await setup((f) => f.hosts[2]!.behaviour.set(sys('h3', '2.0.0'), 'runner-failed'), '[rollout]\nstrategy = "canary"\ncanary = "h1"\nrollback_scope = "failed"\n', three);
+    const s = await setup(
+      (f) => f.hosts[2]!.behaviour.set(sys('h3', '2.0.0'), 'runner-failed'),
+      '[rollout]\nstrategy = "canary"\ncanary = "h1"\nrollback_scope = "failed"\n',
+      three,
+    );
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('partly-rolled-back');
@@ -465,7 +721,11 @@ describe('deploy strategies', () => {
   });
 
   it('rollback_scope "all" (the default) takes the permanent canary back too', async () => {
-    const s = await setup((f) => f.hosts[2]!.behaviour.set(sys('h3', '2.0.0'), 'runner-failed'), '[rollout]\nstrategy = "canary"\ncanary = "h1"\n', three);
+    const s = await setup(
+      (f) => f.hosts[2]!.behaviour.set(sys('h3', '2.0.0'), 'runner-failed'),
+      '[rollout]\nstrategy = "canary"\ncanary = "h1"\n',
+      three,
+    );
     const r = await s.run();
     expect(r.data.outcome).toBe('rolled-back');
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0'), sys('h3', '1.0.0')]);
@@ -483,7 +743,9 @@ describe('the gate watches what exo really does', () => {
     };
   };
   const withInstance = (f: SimFleet) => {
-    f.instances = { i1: { model: 'mlx-community/Llama-3.2-1B-Instruct-4bit', runners: ['r1', 'r2'] } };
+    f.instances = {
+      i1: { model: 'mlx-community/Llama-3.2-1B-Instruct-4bit', runners: ['r1', 'r2'] },
+    };
     f.runners = { r1: 'RunnerReady', r2: 'RunnerReady' };
   };
 
@@ -495,7 +757,11 @@ describe('the gate watches what exo really does', () => {
     const [h1, h2] = r.data.gate.hosts;
     expect(h1.lastSample.cluster.seen).toBeGreaterThanOrEqual(2);
     expect(h2.lastSample.cluster.seen).toBeGreaterThanOrEqual(2);
-    expect(h1.problems).toEqual([expect.stringMatching(/^h1 does not see h2 \(node 0002…\w{4}\); it sees 2 id\(s\), 1 not of a checked host$/)]);
+    expect(h1.problems).toEqual([
+      expect.stringMatching(
+        /^h1 does not see h2 \(node 0002…\w{4}\); it sees 2 id\(s\), 1 not of a checked host$/,
+      ),
+    ]);
     expect(h2.problems).toEqual([expect.stringMatching(/^h2 does not see h1 \(node 0001…\w{4}\)/)]);
     expect(h1.problems.join()).not.toMatch(/of 2 nodes/);
   });
@@ -508,7 +774,9 @@ describe('the gate watches what exo really does', () => {
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
-    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain('exo deleted instance i1 of mlx-community/Llama-3.2-1B-Instruct-4bit (its runners failed)');
+    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain(
+      'exo deleted instance i1 of mlx-community/Llama-3.2-1B-Instruct-4bit (its runners failed)',
+    );
   });
 
   it('a runner seen failed in a single sample fails the gate', async () => {
@@ -518,7 +786,9 @@ describe('the gate watches what exo really does', () => {
     });
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.failed);
-    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain('runner r2 failed: Terminated (exitcode=1)');
+    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain(
+      'runner r2 failed: Terminated (exitcode=1)',
+    );
   });
 
   it('instances that stay, or come and stay during the soak, are no failure', async () => {
@@ -530,13 +800,18 @@ describe('the gate watches what exo really does', () => {
       });
     });
     const r = await s.run();
-    expect(r.exitCode, JSON.stringify(r.data.gate?.hosts.map((h: { problems: string[] }) => h.problems))).toBe(ExitCode.ok);
-    expect(r.data.gate.hosts[0].lastSample.cluster.instances.map((i: { id: string }) => i.id)).toEqual(['i1', 'i2']);
+    expect(
+      r.exitCode,
+      JSON.stringify(r.data.gate?.hosts.map((h: { problems: string[] }) => h.problems)),
+    ).toBe(ExitCode.ok);
+    expect(
+      r.data.gate.hosts[0].lastSample.cluster.instances.map((i: { id: string }) => i.id),
+    ).toEqual(['i1', 'i2']);
   });
 });
 
 describe('check on a fleet', () => {
-  it('requires each host to see the others\' current ids: a stale id makes up the count, not the membership', async () => {
+  it("requires each host to see the others' current ids: a stale id makes up the count, not the membership", async () => {
     const s = await setup((f) => {
       f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated');
       f.hosts[1]!.formerIds = ['00020000000000000000000000000064'];
@@ -545,13 +820,22 @@ describe('check on a fleet', () => {
     expect(r.exitCode).toBe(ExitCode.failed);
     const [h1, h2] = r.data.checks;
     expect(h1.cluster).toMatchObject({ expected: 2, seen: 2, nodeId: s.fleet.hosts[0]!.nodeId });
-    expect(h1.problems).toEqual([`h1 does not see h2 (node 0002…0065); it sees 2 id(s), 1 not of a checked host`]);
-    expect(h2.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^h2 does not see h1 \(node 0001…0064\)/)]));
+    expect(h1.problems).toEqual([
+      `h1 does not see h2 (node 0002…0065); it sees 2 id(s), 1 not of a checked host`,
+    ]);
+    expect(h2.problems).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^h2 does not see h1 \(node 0001…0064\)/)]),
+    );
     expect(JSON.stringify(r.data)).not.toContain('seenNodes');
   });
 
   it('with a cluster_size below the hosts in the config (lone nodes, or several clusters) only counts', async () => {
-    const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated'), '', ['h1', 'h2'], 'cluster_size = 1\n');
+    const s = await setup(
+      (f) => f.hosts[1]!.behaviour.set(sys('h2', '1.0.0'), 'isolated'),
+      '',
+      ['h1', 'h2'],
+      'cluster_size = 1\n',
+    );
     const r = await s.command('check', { json: true });
     expect(r.data.checks.flatMap((c: { problems: string[] }) => c.problems)).toEqual([]);
     expect(r.exitCode).toBe(ExitCode.ok);
@@ -569,7 +853,7 @@ describe('rollback --to on a cluster', () => {
   };
   const onOldSystems = (f: SimFleet) => f.hosts.every((h) => h.running === sys(h.name, '1.0.0'));
 
-  it('checks the hosts together once each serves, and again while they have not learnt each other\'s new ids', async () => {
+  it("checks the hosts together once each serves, and again while they have not learnt each other's new ids", async () => {
     let reads = 0;
     const s = await setup((f) => {
       onSecondGeneration(f);
@@ -583,7 +867,10 @@ describe('rollback --to on a cluster', () => {
     expect(r.exitCode, r.text).toBe(ExitCode.ok);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(reads).toBeGreaterThanOrEqual(8);
-    expect(r.data.hosts.map((h: { check: { healthy: boolean } }) => h.check.healthy)).toEqual([true, true]);
+    expect(r.data.hosts.map((h: { check: { healthy: boolean } }) => h.check.healthy)).toEqual([
+      true,
+      true,
+    ]);
   });
 
   it('an activation that fails leaves the profile on the generation the host still runs, and exits 1', async () => {
@@ -608,7 +895,10 @@ describe('rollback --to on a cluster', () => {
     const r = await s.command('rollback', { json: true });
     expect(r.exitCode).toBe(ExitCode.failed);
     const h2 = s.fleet.hosts[1]!;
-    expect([h2.running, h2.generations.get(h2.profile)]).toEqual([sys('h2', '1.0.0'), sys('h2', '1.0.0')]);
+    expect([h2.running, h2.generations.get(h2.profile)]).toEqual([
+      sys('h2', '1.0.0'),
+      sys('h2', '1.0.0'),
+    ]);
     expect(r.data.hosts[1].error).toMatch(/generation 1 is active, but units failed to start/);
     expect(r.data.hosts[0].error).toBeUndefined();
   });
@@ -617,14 +907,28 @@ describe('rollback --to on a cluster', () => {
     const s = await setup(onSecondGeneration);
     const lockDir = path.join(s.dir, '.exo-deploy');
     await mkdir(lockDir, { recursive: true });
-    await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), user: 'ops', startedAt: '2026-11-28T01:00:00Z', command: 'deploy h1,h2' }));
-    const held = await s.command('rollback', { json: true }).catch((e: ExoDeployError) => ({ exitCode: e.exitCode }));
+    await writeFile(
+      path.join(lockDir, 'deploy.lock'),
+      JSON.stringify({
+        pid: process.pid,
+        host: os.hostname(),
+        user: 'ops',
+        startedAt: '2026-11-28T01:00:00Z',
+        command: 'deploy h1,h2',
+      }),
+    );
+    const held = await s
+      .command('rollback', { json: true })
+      .catch((e: ExoDeployError) => ({ exitCode: e.exitCode }));
     expect(held.exitCode).toBe(ExitCode.locked);
     expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
     await rm(path.join(lockDir, 'deploy.lock'));
     const r = await s.command('rollback', { json: true });
     expect(r.exitCode, r.text).toBe(ExitCode.ok);
-    expect(s.fleet.hosts.map((h) => [h.markerWrites, h.marker])).toEqual([[1, undefined], [1, undefined]]);
+    expect(s.fleet.hosts.map((h) => [h.markerWrites, h.marker])).toEqual([
+      [1, undefined],
+      [1, undefined],
+    ]);
   });
 
   it('a host the others never see is unhealthy once ready_timeout is over, named with its id', async () => {
@@ -634,7 +938,11 @@ describe('rollback --to on a cluster', () => {
     });
     const r = await s.command('rollback', { json: true });
     expect(r.exitCode).toBe(ExitCode.failed);
-    expect(r.data.hosts[0].check.problems).toEqual([expect.stringMatching(/^h1 does not see h2 \(node 0002…\w{4}\); it sees 2 id\(s\), 1 not of a checked host$/)]);
+    expect(r.data.hosts[0].check.problems).toEqual([
+      expect.stringMatching(
+        /^h1 does not see h2 \(node 0002…\w{4}\); it sees 2 id\(s\), 1 not of a checked host$/,
+      ),
+    ]);
   });
 });
 
@@ -648,16 +956,34 @@ describe('deploy hooks', () => {
     const failing = await setup(() => {}, '[hooks]\npre_deploy = ["check-window", "--strict"]\n');
     const stopped = await failing.run();
     expect(stopped.exitCode).toBe(ExitCode.failed);
-    expect(stopped.error?.message).toMatch(/hook pre_deploy exited 127: .*the deploy did not start, nothing changed/);
+    expect(stopped.error?.message).toMatch(
+      /hook pre_deploy exited 127: .*the deploy did not start, nothing changed/,
+    );
     expect(rebuilds(failing)).toEqual([]);
 
-    const s = await setup(() => {}, '[hooks]\npre_deploy = ["true"]\npost_deploy = ["notify", "exo"]\n');
+    const s = await setup(
+      () => {},
+      '[hooks]\npre_deploy = ["true"]\npost_deploy = ["notify", "exo"]\n',
+    );
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.ok);
     const [pre, post] = s.fleet.hookEnvs;
-    expect(pre).toMatchObject({ argv: 'true', EXO_DEPLOY_HOSTS: 'h1,h2', EXO_DEPLOY_OUTCOME: 'pending', EXO_DEPLOY_REPORT: '' });
-    expect(post).toMatchObject({ argv: 'notify exo', EXO_DEPLOY_OUTCOME: 'success', EXO_DEPLOY_EXIT_CODE: '0', EXO_DEPLOY_REPORT: r.data.reportFiles.markdown, EXO_DEPLOY_RUN_ID: r.data.id });
-    expect(s.commands().indexOf('true')).toBeLessThan(s.commands().findIndex((c) => c.startsWith('nixos-rebuild')));
+    expect(pre).toMatchObject({
+      argv: 'true',
+      EXO_DEPLOY_HOSTS: 'h1,h2',
+      EXO_DEPLOY_OUTCOME: 'pending',
+      EXO_DEPLOY_REPORT: '',
+    });
+    expect(post).toMatchObject({
+      argv: 'notify exo',
+      EXO_DEPLOY_OUTCOME: 'success',
+      EXO_DEPLOY_EXIT_CODE: '0',
+      EXO_DEPLOY_REPORT: r.data.reportFiles.markdown,
+      EXO_DEPLOY_RUN_ID: r.data.id,
+    });
+    expect(s.commands().indexOf('true')).toBeLessThan(
+      s.commands().findIndex((c) => c.startsWith('nixos-rebuild')),
+    );
   });
 });
 
@@ -668,33 +994,63 @@ describe('deploy --dry-run', () => {
     expect(r.exitCode).toBe(ExitCode.ok);
     expect(rebuilds(s)).toEqual(['build h1 h2']);
     // (whether a system has switch-to-configuration is read, `test -x`; none is run)
-    expect(s.commands().some((c) => /\btar -C /.test(c) || /bin\/switch-to-configuration (switch|boot|test|dry-activate)\b/.test(c))).toBe(false);
-    expect(s.commands().filter((c) => c.includes('bin/switch-to-configuration')).length).toBeGreaterThan(0);
+    expect(
+      s
+        .commands()
+        .some(
+          (c) =>
+            /\btar -C /.test(c) ||
+            /bin\/switch-to-configuration (switch|boot|test|dry-activate)\b/.test(c),
+        ),
+    ).toBe(false);
+    expect(
+      s.commands().filter((c) => c.includes('bin/switch-to-configuration')).length,
+    ).toBeGreaterThan(0);
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
-    expect(r.text).toContain('plan (dry run: built and copied, nothing activated): lockstep, [h1, h2]');
-    expect(r.text).toMatch(/h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n  exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/);
+    expect(r.text).toContain(
+      'plan (dry run: built and copied, nothing activated): lockstep, [h1, h2]',
+    );
+    expect(r.text).toMatch(
+      /h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n  exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/,
+    );
   });
 });
 
 describe('deploy markers on the hosts', () => {
   it('a host marked by a deploy from elsewhere is refused with exit 4; the marker of our own run is gone after it', async () => {
     const s = await setup((f) => {
-      f.hosts[1]!.marker = JSON.stringify({ run: '20261128-010000-000', deployer: 'laptop-of-ana', user: 'ana', pid: 777, startedAt: new Date().toISOString() });
+      f.hosts[1]!.marker = JSON.stringify({
+        run: '20261128-010000-000',
+        deployer: 'laptop-of-ana',
+        user: 'ana',
+        pid: 777,
+        startedAt: new Date().toISOString(),
+      });
     });
     const held = await s.run();
     expect(held.exitCode).toBe(ExitCode.locked);
-    expect(held.error?.message).toContain('h2 is being deployed by ana@laptop-of-ana (PID 777, run 20261128-010000-000');
+    expect(held.error?.message).toContain(
+      'h2 is being deployed by ana@laptop-of-ana (PID 777, run 20261128-010000-000',
+    );
     expect(rebuilds(s)).toEqual([]);
     expect(s.fleet.hosts[0]!.marker).toBeUndefined(); // nothing placed on h1 either
     expect(s.fleet.hosts[1]!.marker).toContain('laptop-of-ana'); // and the other deploy's marker stays
 
-    s.fleet.hosts[1]!.marker = JSON.stringify({ run: 'old', deployer: 'laptop-of-ana', user: 'ana', pid: 777, startedAt: '2026-01-01T00:00:00Z' });
+    s.fleet.hosts[1]!.marker = JSON.stringify({
+      run: 'old',
+      deployer: 'laptop-of-ana',
+      user: 'ana',
+      pid: 777,
+      startedAt: '2026-01-01T00:00:00Z',
+    });
     const writesBefore = s.fleet.hosts.map((h) => h.markerWrites ?? 0);
     const ok = await s.run();
     expect(ok.exitCode).toBe(ExitCode.ok);
     expect(s.warnings.join('\n')).toContain('h2: taking over a leftover deploy marker of run old');
     expect(s.fleet.hosts.map((h) => h.marker)).toEqual([undefined, undefined]);
     // placed once on each host during the run, removed at its end
-    expect(s.fleet.hosts.map((h, i) => (h.markerWrites ?? 0) - (writesBefore[i] ?? 0))).toEqual([1, 1]);
+    expect(s.fleet.hosts.map((h, i) => (h.markerWrites ?? 0) - (writesBefore[i] ?? 0))).toEqual([
+      1, 1,
+    ]);
   });
 });

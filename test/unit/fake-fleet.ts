@@ -85,7 +85,8 @@ export interface SimFleet {
   stateReads: number;
 }
 
-export const sys = (host: string, version: string) => `/nix/store/${host}${version.replace(/\./g, '')}aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-${host}-exo-${version}`;
+export const sys = (host: string, version: string) =>
+  `/nix/store/${host}${version.replace(/\./g, '')}aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-${host}-exo-${version}`;
 
 export function simFleet(names: string[]): SimFleet {
   return {
@@ -120,13 +121,30 @@ export function simFleet(names: string[]): SimFleet {
 }
 
 /** 32 hex digits, as exo's are; derived from the host and its PID, so a restart changes it. */
-const nodeIdOf = (index: number, pid: number) => `${(index + 1).toString(16).padStart(4, '0')}${pid.toString(16).padStart(28, '0')}`;
+const nodeIdOf = (index: number, pid: number) =>
+  `${(index + 1).toString(16).padStart(4, '0')}${pid.toString(16).padStart(28, '0')}`;
 
 /** A libp2p-era exo of the version in the path, namespace not pinned, unless the test says otherwise. */
-export const release = (version: string, era: 'libp2p' | 'zenoh' | null = 'libp2p', namespace: string | null = null) =>
+export const release = (
+  version: string,
+  era: 'libp2p' | 'zenoh' | null = 'libp2p',
+  namespace: string | null = null,
+) =>
   era === null
     ? { schemaVersion: 1, exo: { version }, namespace }
-    : { schemaVersion: 2, exo: { version, identity: version, revision: null, package: `/nix/store/x-exo-${version}`, era }, namespace, ports: { api: 52415 }, stateDir: '/var/lib/exo' };
+    : {
+        schemaVersion: 2,
+        exo: {
+          version,
+          identity: version,
+          revision: null,
+          package: `/nix/store/x-exo-${version}`,
+          era,
+        },
+        namespace,
+        ports: { api: 52415 },
+        stateDir: '/var/lib/exo',
+      };
 
 const versionOf = (path: string) => /exo-([\d.]+)$/.exec(path)?.[1] ?? 'unknown';
 
@@ -149,11 +167,18 @@ export function fleetRule(fleet: SimFleet): Rule {
       if (argv.includes('-O')) return {};
       const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
       if (!host) return { exitCode: 255, stderr: 'ssh: unknown host' };
-      if (host.unreachable) return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: No route to host` };
+      if (host.unreachable)
+        return {
+          exitCode: 255,
+          stderr: `ssh: connect to host ${host.address} port 22: No route to host`,
+        };
       if (host.refusesNewConnections && argv.includes('ControlPath=none')) {
         // The model's time runs fast: the host's revert timer, which nobody can confirm now, fires.
         for (const unit of host.revertTimers?.keys() ?? []) fireRevertTimer(fleet, host, unit);
-        return { exitCode: 255, stderr: `ssh: connect to host ${host.address} port 22: Connection refused` };
+        return {
+          exitCode: 255,
+          stderr: `ssh: connect to host ${host.address} port 22: Connection refused`,
+        };
       }
       return onHost(fleet, host, shellUnquote(argv.at(-1) as string), spec.input);
     }
@@ -169,26 +194,44 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
   }
   if (program === 'nix' && action === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
   if (program === 'nix' && argv.includes('build') && argv.includes('--json')) {
-    const names = argv.filter((a) => a.includes('#nixosConfigurations.')).map((a) => /#nixosConfigurations\.([^.]+)\./.exec(a)?.[1] as string);
+    const names = argv
+      .filter((a) => a.includes('#nixosConfigurations.'))
+      .map((a) => /#nixosConfigurations\.([^.]+)\./.exec(a)?.[1] as string);
     fleet.log.push(`deployer: nix build ${names.join(' ')}`);
-    if (fleet.buildExit !== 0) return { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
+    if (fleet.buildExit !== 0)
+      return { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
     return { stdout: formatBuildOutputs(names.map((n) => fleet.built.get(n) as string)) };
   }
   if (program === 'nixos-rebuild' && action === '--help') {
-    return { stdout: `usage: nixos-rebuild [-h] [--flake FLAKE]${fleet.storePath ? ' [--store-path STORE_PATH]' : ''} [--target-host TARGET_HOST] [--sudo] {switch,boot,test,build,dry-activate}\n` };
+    return {
+      stdout: `usage: nixos-rebuild [-h] [--flake FLAKE]${fleet.storePath ? ' [--store-path STORE_PATH]' : ''} [--target-host TARGET_HOST] [--sudo] {switch,boot,test,build,dry-activate}\n`,
+    };
   }
   // nixos-rebuild ACTION --store-path PATH --target-host TARGET [--sudo]
   if (program === 'nixos-rebuild' && fleet.storePath && argv[2] === '--store-path') {
     const path = argv[3] as string;
-    const host = fleet.hosts.find((h) => argv[argv.indexOf('--target-host') + 1]?.endsWith(h.address));
+    const host = fleet.hosts.find((h) =>
+      argv[argv.indexOf('--target-host') + 1]?.endsWith(h.address),
+    );
     if (!host) return { exitCode: 1 };
-    fleet.log.push(`deployer: nixos-rebuild ${action} --store-path ${host.name}${argv.includes('--sudo') ? ' --sudo' : ''}`);
+    fleet.log.push(
+      `deployer: nixos-rebuild ${action} --store-path ${host.name}${argv.includes('--sudo') ? ' --sudo' : ''}`,
+    );
     // a non-root target user activates only through the remote sudo nixos-rebuild is told to use
-    if (host.user && !argv.includes('--sudo')) return { exitCode: 1, stderr: 'error: opening lock file \'/nix/var/nix/profiles/system.lock\': Permission denied' };
+    if (host.user && !argv.includes('--sudo'))
+      return {
+        exitCode: 1,
+        stderr: "error: opening lock file '/nix/var/nix/profiles/system.lock': Permission denied",
+      };
     if (action === 'test') {
       const exit = fleet.testExit.get(host.name) ?? 0;
       activate(fleet, host, path);
-      return exit === 0 ? { stdout: 'activating the configuration...' } : { exitCode: exit, stderr: `warning: the following units failed: exo.service\nCommand '…' returned non-zero exit status ${exit}.` };
+      return exit === 0
+        ? { stdout: 'activating the configuration...' }
+        : {
+            exitCode: exit,
+            stderr: `warning: the following units failed: exo.service\nCommand '…' returned non-zero exit status ${exit}.`,
+          };
     }
     if (action === 'switch') {
       const n = Math.max(...host.generations.keys()) + 1;
@@ -204,7 +247,8 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
     fleet.log.push(`deployer: flake archive to ${host?.name}`);
     return { stdout: formatFlakeArchive('/nix/store/f1akeaaaaaaaaaaaaaaaaaaaaaaaaaaa-source') };
   }
-  if (program === 'sh' && argv[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, argv.slice(4)) };
+  if (program === 'sh' && argv[2]?.startsWith('for f do'))
+    return { stdout: releaseFiles(fleet, argv.slice(4)) };
   if (program === 'test') return systemFileTest(fleet, argv);
   return undefined;
 }
@@ -214,15 +258,20 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
 function systemFileTest(fleet: SimFleet, args: readonly string[]) {
   const file = args.at(-1) as string;
   if (file === '/run/current-system' || file.endsWith('/nixos-version')) return { exitCode: 0 };
-  if (file.endsWith('/bin/switch-to-configuration')) return { exitCode: fleet.unswitchable.has(file.replace('/bin/switch-to-configuration', '')) ? 1 : 0 };
+  if (file.endsWith('/bin/switch-to-configuration'))
+    return {
+      exitCode: fleet.unswitchable.has(file.replace('/bin/switch-to-configuration', '')) ? 1 : 0,
+    };
   return { exitCode: 1 };
 }
 
 function releaseFiles(fleet: SimFleet, files: readonly string[]): string {
-  return files.map((f) => {
-    const system = f.replace('/etc/exo/release.json', '');
-    return `${f}\0${JSON.stringify(fleet.releases.get(system) ?? release(versionOf(system)))}\0`;
-  }).join('');
+  return files
+    .map((f) => {
+      const system = f.replace('/etc/exo/release.json', '');
+      return `${f}\0${JSON.stringify(fleet.releases.get(system) ?? release(versionOf(system)))}\0`;
+    })
+    .join('');
 }
 
 /** What a non-root user may not do on a NixOS host: nix-env on the system profile (it takes
@@ -232,13 +281,33 @@ function needsRoot(args: readonly string[]): boolean {
   const [program] = args;
   if (program === 'cat') return args[1] !== '/proc/meminfo';
   if (program === 'sh') return !args[2]?.startsWith('for f do');
-  if (program === 'systemctl') return !['show', 'status', 'is-active', '--version'].includes(args[1] as string);
-  if (['readlink', 'df', 'test'].includes(program as string)) return args.some((a) => a.startsWith('/var/lib/'));
-  return ['nix-env', 'systemd-run', 'journalctl', 'mkdir', 'rm', 'tar', 'ln', 'mv', 'sync', 'find', 'ls'].includes(program as string)
-    || Boolean(program?.endsWith('/bin/switch-to-configuration'));
+  if (program === 'systemctl')
+    return !['show', 'status', 'is-active', '--version'].includes(args[1] as string);
+  if (['readlink', 'df', 'test'].includes(program as string))
+    return args.some((a) => a.startsWith('/var/lib/'));
+  return (
+    [
+      'nix-env',
+      'systemd-run',
+      'journalctl',
+      'mkdir',
+      'rm',
+      'tar',
+      'ln',
+      'mv',
+      'sync',
+      'find',
+      'ls',
+    ].includes(program as string) || Boolean(program?.endsWith('/bin/switch-to-configuration'))
+  );
 }
 
-function onHost(fleet: SimFleet, host: SimHost, command: string[], input: string | undefined): ReturnType<Rule> {
+function onHost(
+  fleet: SimFleet,
+  host: SimHost,
+  command: string[],
+  input: string | undefined,
+): ReturnType<Rule> {
   const sudo = command[0] === 'sudo' && command[1] === '-n' && command[2] === '--';
   const args = sudo ? command.slice(3) : command;
   if (sudo) (host.sudoCommands ??= []).push(args.join(' '));
@@ -248,10 +317,16 @@ function onHost(fleet: SimFleet, host: SimHost, command: string[], input: string
   return asRoot(fleet, host, args, input);
 }
 
-function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string | undefined): ReturnType<Rule> {
+function asRoot(
+  fleet: SimFleet,
+  host: SimHost,
+  args: string[],
+  _input: string | undefined,
+): ReturnType<Rule> {
   const [program] = args;
   const markerFile = MARKER_FILE;
-  if (program === 'cat' && args[1] === markerFile) return host.marker ? { stdout: host.marker } : { exitCode: 1, stderr: 'No such file' };
+  if (program === 'cat' && args[1] === markerFile)
+    return host.marker ? { stdout: host.marker } : { exitCode: 1, stderr: 'No such file' };
   if (program === 'mkdir' && args.at(-1) === '/run/exo-deploy') {
     host.runDirExists = true;
     return {};
@@ -277,7 +352,8 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   }
   // the revert timer: its script written and the timer armed (sh -c 'mkdir … && cat > … && exec
   // systemd-run …'), confirmed (restarted), stopped; its status once it fired
-  if (program === 'sh' && args[2]?.startsWith('mkdir -p') && args[6] === 'systemd-run') return asRoot(fleet, host, args.slice(6), _input);
+  if (program === 'sh' && args[2]?.startsWith('mkdir -p') && args[6] === 'systemd-run')
+    return asRoot(fleet, host, args.slice(6), _input);
   if (program === 'systemd-run' && args.some((a) => a.startsWith('--on-active='))) {
     const unit = (args.find((a) => a.startsWith('--unit=')) as string).slice('--unit='.length);
     // after "--": sh SCRIPT_FILE STATUS_FILE PROFILE RUNNING PROFILE_PATH GENERATION NIX_ENV
@@ -286,48 +362,81 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
     return {};
   }
   if (program === 'sh' && args[2]?.includes('systemctl restart')) {
-    return host.revertTimers?.has(args[4] as string) ? {} : { exitCode: 5, stderr: `Failed to restart ${args[4]}.timer: Unit ${args[4]}.timer not found.` };
+    return host.revertTimers?.has(args[4] as string)
+      ? {}
+      : {
+          exitCode: 5,
+          stderr: `Failed to restart ${args[4]}.timer: Unit ${args[4]}.timer not found.`,
+        };
   }
   if (program === 'sh' && args[2]?.includes('systemctl stop')) {
     const unit = args[4] as string;
-    if (!host.revertTimers?.delete(unit)) return { exitCode: 5, stderr: `Failed to stop ${unit}.timer: Unit ${unit}.timer not loaded.` };
+    if (!host.revertTimers?.delete(unit))
+      return {
+        exitCode: 5,
+        stderr: `Failed to stop ${unit}.timer: Unit ${unit}.timer not loaded.`,
+      };
     fleet.log.push(`${host.name}: revert timer stopped`);
     return {};
   }
-  if (program === 'systemctl' && args[1] === 'is-active') return { exitCode: 3, stdout: 'inactive\n' };
+  if (program === 'systemctl' && args[1] === 'is-active')
+    return { exitCode: 3, stdout: 'inactive\n' };
   if (program === 'cat' && args.at(-1)?.endsWith('.status')) {
     const code = host.revertStatus?.get(args.at(-1) as string);
-    return code === undefined ? { exitCode: 1, stderr: 'No such file or directory' } : { stdout: `${code}\n` };
+    return code === undefined
+      ? { exitCode: 1, stderr: 'No such file or directory' }
+      : { stdout: `${code}\n` };
   }
-  if (program === 'sh' && args[2]?.includes('command -v')) return fleet.missingPrograms.has(args.at(-1) as string) ? { exitCode: 1 } : { stdout: '/nix/store/n1x-nix-2.24.0/bin/nix-env\n' };
+  if (program === 'sh' && args[2]?.includes('command -v'))
+    return fleet.missingPrograms.has(args.at(-1) as string)
+      ? { exitCode: 1 }
+      : { stdout: '/nix/store/n1x-nix-2.24.0/bin/nix-env\n' };
   // systemd-run … -- sh -c SCRIPT sh STATUS_FILE ARGV…: run ARGV as the unit would
-  if (program === 'systemd-run') return asRoot(fleet, host, args.slice(args.indexOf('--') + 6), _input);
+  if (program === 'systemd-run')
+    return asRoot(fleet, host, args.slice(args.indexOf('--') + 6), _input);
   const profilePath = '/nix/var/nix/profiles/system';
   if (program === 'systemctl' && args[1] === 'show') {
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';
     const active = behaviour === 'down' ? 'failed' : 'active';
-    return { stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=${formatTimestamp(Date.now() - 5000)}\nMemoryCurrent=1000\n` };
+    return {
+      stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=${formatTimestamp(Date.now() - 5000)}\nMemoryCurrent=1000\n`,
+    };
   }
   if (program === 'systemctl') return { stdout: 'systemd 256 (256.8)\n' };
   if (program === 'journalctl') {
-    if (host.journalUnreadable) return { exitCode: 1, stderr: 'No journal files were opened due to insufficient permissions.\n' };
+    if (host.journalUnreadable)
+      return {
+        exitCode: 1,
+        stderr: 'No journal files were opened due to insufficient permissions.\n',
+      };
     const behaviour = host.behaviour.get(host.running) ?? 'healthy';
-    const line = (message: string) => `${JSON.stringify({ __REALTIME_TIMESTAMP: `${Date.now() * 1000}`, MESSAGE: message })}\n`;
-    return { stdout: `${line('INFO chatter').repeat(host.journalNoise ?? 0)}${behaviour === 'runner-failed' ? line('RuntimeError: Runner found to be dead') : ''}` };
+    const line = (message: string) =>
+      `${JSON.stringify({ __REALTIME_TIMESTAMP: `${Date.now() * 1000}`, MESSAGE: message })}\n`;
+    return {
+      stdout: `${line('INFO chatter').repeat(host.journalNoise ?? 0)}${behaviour === 'runner-failed' ? line('RuntimeError: Runner found to be dead') : ''}`,
+    };
   }
   if (program === 'readlink') {
     return {
-      stdout: `${args.slice(3).map((p) => {
-        if (p === '/run/current-system') return host.running;
-        if (p === profilePath) return host.generations.get(host.profile);
-        const m = /-(\d+)-link$/.exec(p);
-        return m ? (host.generations.get(Number(m[1])) ?? p) : p;
-      }).join('\n')}\n`,
+      stdout: `${args
+        .slice(3)
+        .map((p) => {
+          if (p === '/run/current-system') return host.running;
+          if (p === profilePath) return host.generations.get(host.profile);
+          const m = /-(\d+)-link$/.exec(p);
+          return m ? (host.generations.get(Number(m[1])) ?? p) : p;
+        })
+        .join('\n')}\n`,
     };
   }
   if (program === 'nix-env') {
     if (args[3] === '--list-generations') {
-      return { stdout: [...host.generations.keys()].sort((a, b) => a - b).map((n) => `   ${n}   2026-11-2${n} 10:00:00   ${n === host.profile ? '(current)' : ''}`).join('\n') };
+      return {
+        stdout: [...host.generations.keys()]
+          .sort((a, b) => a - b)
+          .map((n) => `   ${n}   2026-11-2${n} 10:00:00   ${n === host.profile ? '(current)' : ''}`)
+          .join('\n'),
+      };
     }
     if (args[3] === '--switch-generation') {
       host.profile = Number(args[4]);
@@ -343,31 +452,57 @@ function asRoot(fleet: SimFleet, host: SimHost, args: string[], _input: string |
   }
   if (program?.endsWith('/bin/switch-to-configuration')) {
     const path = program.replace('/bin/switch-to-configuration', '');
-    const builtTest = args[1] === 'test' && path === fleet.built.get(host.name) ? fleet.testExit.get(host.name) : undefined;
+    const builtTest =
+      args[1] === 'test' && path === fleet.built.get(host.name)
+        ? fleet.testExit.get(host.name)
+        : undefined;
     const exit = host.activationExit.get(`${path} ${args[1]}`) ?? builtTest ?? 0;
-    fleet.log.push(`${host.name}: switch-to-configuration ${args[1]} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`);
+    fleet.log.push(
+      `${host.name}: switch-to-configuration ${args[1]} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`,
+    );
     // exit 4: the system is active, but units failed
-    if ((exit === 0 || exit === 4) && args[1] !== 'boot') activate(fleet, host, path === fleet.built.get(host.name) ? (fleet.runsInstead.get(host.name) ?? path) : path);
-    return exit === 4 ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' } : { exitCode: exit };
+    if ((exit === 0 || exit === 4) && args[1] !== 'boot')
+      activate(
+        fleet,
+        host,
+        path === fleet.built.get(host.name) ? (fleet.runsInstead.get(host.name) ?? path) : path,
+      );
+    return exit === 4
+      ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' }
+      : { exitCode: exit };
   }
   if (program === 'nix' && args[1] === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
   // build_on = "target": the host builds its own system from the flake copied to its store
-  if (program === 'nix' && args.includes('build') && args.some((a) => a.startsWith('path:/nix/store/'))) {
+  if (
+    program === 'nix' &&
+    args.includes('build') &&
+    args.some((a) => a.startsWith('path:/nix/store/'))
+  ) {
     fleet.log.push(`${host.name}: nix build ${host.name}`);
     return { stdout: formatBuildOutputs([fleet.built.get(host.name) as string]) };
   }
-  if (program === 'nix' && args.includes('show-config')) return { stdout: 'experimental-features = flakes nix-command\n' };
-  if (program === 'nix' && args.includes('config')) return { stdout: 'experimental-features = flakes nix-command\n' };
-  if (program === 'nix' && args.includes('diff-closures')) return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
+  if (program === 'nix' && args.includes('show-config'))
+    return { stdout: 'experimental-features = flakes nix-command\n' };
+  if (program === 'nix' && args.includes('config'))
+    return { stdout: 'experimental-features = flakes nix-command\n' };
+  if (program === 'nix' && args.includes('diff-closures'))
+    return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
   if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
-  if (program === 'df') return { stdout: 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n' };
+  if (program === 'df')
+    return {
+      stdout:
+        'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 100000000 1 99999999 1% /\n',
+    };
   if (program === 'du') return { stdout: formatDu(host.stateBytes ?? 4096, args.at(-1) as string) };
   // exo's state is there when the test gave it a size
-  if (program === 'test' && host.stateBytes !== undefined && args.at(-1) === '/var/lib/exo') return {};
+  if (program === 'test' && host.stateBytes !== undefined && args.at(-1) === '/var/lib/exo')
+    return {};
   if (program === 'test') return systemFileTest(fleet, args);
-  if (program === 'sh' && args[2]?.startsWith('for f do')) return { stdout: releaseFiles(fleet, args.slice(4)) };
+  if (program === 'sh' && args[2]?.startsWith('for f do'))
+    return { stdout: releaseFiles(fleet, args.slice(4)) };
   // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync
-  if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string)) return {};
+  if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string))
+    return {};
   return undefined;
 }
 
@@ -377,7 +512,12 @@ export function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): v
   if (!statusFile || !running) return;
   host.revertTimers?.delete(unit);
   fleet.log.push(`${host.name}: revert timer fired`);
-  if (profilePath !== '-' && host.generations.get(host.profile) !== profilePath && generation !== '-') host.profile = Number(generation);
+  if (
+    profilePath !== '-' &&
+    host.generations.get(host.profile) !== profilePath &&
+    generation !== '-'
+  )
+    host.profile = Number(generation);
   activate(fleet, host, running);
   (host.revertStatus ??= new Map()).set(statusFile, 0);
 }
@@ -396,22 +536,49 @@ export function fleetFetch(fleet: SimFleet): typeof fetch {
     const url = new URL(String(input));
     const host = fleet.hosts.find((h) => h.address === url.hostname);
     const behaviour = host ? (host.behaviour.get(host.running) ?? 'healthy') : 'down';
-    if (!host || behaviour === 'down') throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
-    if (behaviour === 'http-500' && url.pathname !== '/node_id') return new Response('Internal Server Error', { status: 500 });
+    if (!host || behaviour === 'down')
+      throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+    if (behaviour === 'http-500' && url.pathname !== '/node_id')
+      return new Response('Internal Server Error', { status: 500 });
     if (url.pathname === '/state') fleet.onState?.(host, ++fleet.stateReads);
     const tagged = (status: string, inner: object = {}) => ({ [status]: inner });
-    const runners = behaviour === 'runner-failed'
-      ? { r1: tagged('RunnerFailed', { errorMessage: 'Terminated (exitcode=1)' }) }
-      : Object.fromEntries(Object.entries(fleet.runners).map(([id, status]) => [id, tagged(status, status === 'RunnerFailed' ? { errorMessage: 'Terminated (exitcode=1)' } : {})]));
-    const instances = Object.fromEntries(Object.entries(fleet.instances).map(([id, i]) => [
-      id,
-      tagged('MlxRingInstance', { instanceId: id, shardAssignments: { modelId: i.model, nodeToRunner: Object.fromEntries(i.runners.map((r, n) => [`node${n}`, r])) } }),
-    ]));
+    const runners =
+      behaviour === 'runner-failed'
+        ? { r1: tagged('RunnerFailed', { errorMessage: 'Terminated (exitcode=1)' }) }
+        : Object.fromEntries(
+            Object.entries(fleet.runners).map(([id, status]) => [
+              id,
+              tagged(
+                status,
+                status === 'RunnerFailed' ? { errorMessage: 'Terminated (exitcode=1)' } : {},
+              ),
+            ]),
+          );
+    const instances = Object.fromEntries(
+      Object.entries(fleet.instances).map(([id, i]) => [
+        id,
+        tagged('MlxRingInstance', {
+          instanceId: id,
+          shardAssignments: {
+            modelId: i.model,
+            nodeToRunner: Object.fromEntries(i.runners.map((r, n) => [`node${n}`, r])),
+          },
+        }),
+      ]),
+    );
     const bodies: Record<string, unknown> = {
       '/node_id': host.nodeId,
       '/models': { data: [] },
-      '/state': { topology: { nodes: fleet.hosts.map((h) => seenBy(fleet, host, h)).filter((id) => id !== undefined) }, runners, instances },
+      '/state': {
+        topology: {
+          nodes: fleet.hosts.map((h) => seenBy(fleet, host, h)).filter((id) => id !== undefined),
+        },
+        runners,
+        instances,
+      },
     };
-    return new Response(JSON.stringify(bodies[url.pathname] ?? { detail: 'Not Found' }), { status: url.pathname in bodies ? 200 : 404 });
+    return new Response(JSON.stringify(bodies[url.pathname] ?? { detail: 'Not Found' }), {
+      status: url.pathname in bodies ? 200 : 404,
+    });
   }) as typeof fetch;
 }

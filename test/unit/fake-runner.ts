@@ -22,14 +22,36 @@ export function fakeRunner(...rules: Rule[]): FakeRunner {
     const remote = spec.argv[0] === 'ssh' ? shellUnquote(spec.argv.at(-1) ?? '') : null;
     const batch = batchCommands(remote ?? spec.argv);
     if (batch) {
-      const alone = (command: string) => (remote ? [...spec.argv.slice(0, -1), command] : shellUnquote(command));
-      const results = await Promise.all(batch.commands.map((command) => runner({ ...spec, argv: alone(command) })));
+      const alone = (command: string) =>
+        remote ? [...spec.argv.slice(0, -1), command] : shellUnquote(command);
+      const results = await Promise.all(
+        batch.commands.map((command) => runner({ ...spec, argv: alone(command) })),
+      );
       const sshFailed = results.find((r) => r.exitCode === 255);
-      return sshFailed ? { ...sshFailed, argv: spec.argv } : { argv: spec.argv, exitCode: 0, stdout: formatBatchOutput(batch.marker, results), stderr: '', durationMs: 1, timedOut: false };
+      return sshFailed
+        ? { ...sshFailed, argv: spec.argv }
+        : {
+            argv: spec.argv,
+            exitCode: 0,
+            stdout: formatBatchOutput(batch.marker, results),
+            stderr: '',
+            durationMs: 1,
+            timedOut: false,
+          };
     }
     calls.push(spec);
-    const answer = rules.map((rule) => rule(spec.argv, spec)).find((a) => a !== undefined) ?? { exitCode: 127, stderr: `fake: no rule for ${spec.argv.join(' ')}` };
-    return { argv: spec.argv, exitCode: answer.exitCode ?? 0, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', durationMs: 1, timedOut: answer.timedOut ?? false };
+    const answer = rules.map((rule) => rule(spec.argv, spec)).find((a) => a !== undefined) ?? {
+      exitCode: 127,
+      stderr: `fake: no rule for ${spec.argv.join(' ')}`,
+    };
+    return {
+      argv: spec.argv,
+      exitCode: answer.exitCode ?? 0,
+      stdout: answer.stdout ?? '',
+      stderr: answer.stderr ?? '',
+      durationMs: 1,
+      timedOut: answer.timedOut ?? false,
+    };
   };
   return { runner, calls, lines: () => calls.map((c) => c.argv.join(' ')) };
 }

@@ -6,23 +6,56 @@ import { describe, expect, it } from 'vitest';
 import { foldJournal, journalFile, latestRun, RunJournal } from '../../src/deploy/journal.js';
 
 describe('run journal', () => {
-  it('is appended in order, one fsynced line per event, and folds into each host\'s last state', async () => {
+  it("is appended in order, one fsynced line per event, and folds into each host's last state", async () => {
     const state = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-journal-'));
     const journal = new RunJournal(journalFile(state, '20261128-031500-123'));
-    const before = { running: '/nix/store/a-old', profileGeneration: 4, profilePath: '/nix/store/a-old' };
+    const before = {
+      running: '/nix/store/a-old',
+      profileGeneration: 4,
+      profilePath: '/nix/store/a-old',
+    };
     await Promise.all([
-      journal.append({ type: 'run', id: '20261128-031500-123', command: 'deploy h1,h2', hosts: ['h1', 'h2'], pid: 4242 }),
+      journal.append({
+        type: 'run',
+        id: '20261128-031500-123',
+        command: 'deploy h1,h2',
+        hosts: ['h1', 'h2'],
+        pid: 4242,
+      }),
       journal.append({ type: 'before', host: 'h1', before }),
       journal.append({ type: 'phase', host: 'h1', phase: 'activated' }),
-      journal.append({ type: 'revert-timer', host: 'h1', unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' }),
+      journal.append({
+        type: 'revert-timer',
+        host: 'h1',
+        unit: 'exo-deploy-revert-20261128-031500-123',
+        state: 'armed',
+      }),
       journal.append({ type: 'step', step: 'test', host: 'h1', ok: true, durationMs: 1200 }),
     ]);
-    const lines = (await readFile(journal.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).type);
+    const lines = (await readFile(journal.file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).type);
     expect(lines).toEqual(['run', 'before', 'phase', 'revert-timer', 'step']);
     const run = await latestRun(state);
-    expect(run).toMatchObject({ id: '20261128-031500-123', pid: 4242, outcome: null, lastStep: { step: 'test', host: 'h1' } });
-    expect(run?.hosts.get('h1')).toEqual({ before, built: null, phase: 'activated', revertTimer: { unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' } });
-    expect(run?.hosts.get('h2')).toEqual({ before: null, built: null, phase: 'pending', revertTimer: null });
+    expect(run).toMatchObject({
+      id: '20261128-031500-123',
+      pid: 4242,
+      outcome: null,
+      lastStep: { step: 'test', host: 'h1' },
+    });
+    expect(run?.hosts.get('h1')).toEqual({
+      before,
+      built: null,
+      phase: 'activated',
+      revertTimer: { unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' },
+    });
+    expect(run?.hosts.get('h2')).toEqual({
+      before: null,
+      built: null,
+      phase: 'pending',
+      revertTimer: null,
+    });
   });
 
   it('after a torn last line (a crash while writing), the next event is a line of its own and is read back', async () => {

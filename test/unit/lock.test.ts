@@ -8,7 +8,13 @@ import { ExitCode, type ExoDeployError } from '../../src/errors.js';
 import type { Log } from '../../src/output/log.js';
 
 const warnings: string[] = [];
-const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn: (m) => warnings.push(m) };
+const log: Log = {
+  isVerbose: false,
+  info() {},
+  verbose() {},
+  step() {},
+  warn: (m) => warnings.push(m),
+};
 const dirs: string[] = [];
 const stateDir = async () => {
   const d = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-lock-'));
@@ -22,12 +28,16 @@ afterEach(async () => {
 describe('deploy lock', () => {
   it('of 20 runs trying at once, exactly one holds it; the others exit 4 naming it', async () => {
     const dir = await stateDir();
-    const tries = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => acquireDeployLock(dir, `deploy #${i}`, log)));
+    const tries = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => acquireDeployLock(dir, `deploy #${i}`, log)),
+    );
     const held = tries.filter((t) => t.status === 'fulfilled');
     expect(held).toHaveLength(1);
     for (const t of tries.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
       expect((t.reason as ExoDeployError).exitCode).toBe(ExitCode.locked);
-      expect((t.reason as Error).message).toMatch(/another deploy holds the lock .*\(deploy #\d+\)/);
+      expect((t.reason as Error).message).toMatch(
+        /another deploy holds the lock .*\(deploy #\d+\)/,
+      );
     }
     // nothing but the lock is left in the folder
     const { readdir } = await import('node:fs/promises');
@@ -46,7 +56,10 @@ describe('deploy lock', () => {
   it('a lock that cannot be read is not taken over: exit 4, and it stays', async () => {
     const dir = await stateDir();
     await writeFile(path.join(dir, 'deploy.lock'), '');
-    const error = await acquireDeployLock(dir, 'deploy', log).then(() => null, (e: ExoDeployError) => e);
+    const error = await acquireDeployLock(dir, 'deploy', log).then(
+      () => null,
+      (e: ExoDeployError) => e,
+    );
     expect(error?.exitCode).toBe(ExitCode.locked);
     expect(error?.message).toMatch(/cannot be read/);
     expect(await readFile(path.join(dir, 'deploy.lock'), 'utf8')).toBe('');

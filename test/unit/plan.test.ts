@@ -1,25 +1,61 @@
 import { describe, expect, it } from 'vitest';
 import { resolveHost } from '../../src/config/host.js';
-import { clusterSplits, effectiveNamespace, hostsToRollBack, mapLimit, planBatches, type RolloutSystem } from '../../src/deploy/plan.js';
+import {
+  clusterSplits,
+  effectiveNamespace,
+  hostsToRollBack,
+  mapLimit,
+  planBatches,
+  type RolloutSystem,
+} from '../../src/deploy/plan.js';
 import type { Era, Release } from '../../src/system/generations.js';
 import type { HostPhase } from '../../src/deploy/record.js';
 
-const defaults = { ssh_options: [], sudo: false, system_profile: '/p', current_system: '/c', unit: 'exo.service', exo_state_dir: '/s', api_port: 52415 };
-const hosts = ['h1', 'h2', 'h3', 'h4', 'h5'].map((n) => resolveHost(n, { target: `root@${n}`, tags: [] }, defaults));
-const rollout = { strategy: 'lockstep', max_parallel: 10, batch_size: 2, rollback_scope: 'all' } as const;
+const defaults = {
+  ssh_options: [],
+  sudo: false,
+  system_profile: '/p',
+  current_system: '/c',
+  unit: 'exo.service',
+  exo_state_dir: '/s',
+  api_port: 52415,
+};
+const hosts = ['h1', 'h2', 'h3', 'h4', 'h5'].map((n) =>
+  resolveHost(n, { target: `root@${n}`, tags: [] }, defaults),
+);
+const rollout = {
+  strategy: 'lockstep',
+  max_parallel: 10,
+  batch_size: 2,
+  rollback_scope: 'all',
+} as const;
 const names = (batches: { name: string }[][]) => batches.map((b) => b.map((h) => h.name));
 
 describe('rollout plan', () => {
   it('lockstep: every host in one batch', () => {
-    expect(names(planBatches(hosts, 'lockstep', rollout))).toEqual([['h1', 'h2', 'h3', 'h4', 'h5']]);
+    expect(names(planBatches(hosts, 'lockstep', rollout))).toEqual([
+      ['h1', 'h2', 'h3', 'h4', 'h5'],
+    ]);
   });
   it('rolling: batches of batch_size, in config order, the last one shorter', () => {
-    expect(names(planBatches(hosts, 'rolling', rollout))).toEqual([['h1', 'h2'], ['h3', 'h4'], ['h5']]);
-    expect(names(planBatches(hosts, 'rolling', { ...rollout, batch_size: 10 }))).toEqual([['h1', 'h2', 'h3', 'h4', 'h5']]);
+    expect(names(planBatches(hosts, 'rolling', rollout))).toEqual([
+      ['h1', 'h2'],
+      ['h3', 'h4'],
+      ['h5'],
+    ]);
+    expect(names(planBatches(hosts, 'rolling', { ...rollout, batch_size: 10 }))).toEqual([
+      ['h1', 'h2', 'h3', 'h4', 'h5'],
+    ]);
   });
   it('canary: the named host (or the first) alone, then the rest together', () => {
-    expect(names(planBatches(hosts, 'canary', { ...rollout, canary: 'h3' }))).toEqual([['h3'], ['h1', 'h2', 'h4', 'h5']]);
-    expect(names(planBatches(hosts, 'canary', rollout))).toEqual([['h1'], ['h2', 'h3', 'h4', 'h5']]);
+    expect(names(planBatches(hosts, 'canary', { ...rollout, canary: 'h3' }))).toEqual([
+      ['h3'],
+      ['h1', 'h2', 'h4', 'h5'],
+    ]);
+    expect(names(planBatches(hosts, 'canary', rollout))).toEqual([
+      ['h1'],
+      ['h2', 'h3', 'h4', 'h5'],
+    ]);
     expect(names(planBatches(hosts.slice(0, 1), 'canary', rollout))).toEqual([['h1']]);
   });
   it('nothing to plan for no hosts', () => {
@@ -28,7 +64,13 @@ describe('rollout plan', () => {
 });
 
 describe('which hosts roll back', () => {
-  const phases = new Map<string, HostPhase>([['h1', 'permanent'], ['h2', 'permanent'], ['h3', 'activated'], ['h4', 'activated'], ['h5', 'pending']]);
+  const phases = new Map<string, HostPhase>([
+    ['h1', 'permanent'],
+    ['h2', 'permanent'],
+    ['h3', 'activated'],
+    ['h4', 'activated'],
+    ['h5', 'pending'],
+  ]);
   it('scope all: every host on a new system, earlier permanent batches included', () => {
     expect(hostsToRollBack(phases, 'all', ['h3', 'h4'])).toEqual(['h1', 'h2', 'h3', 'h4']);
   });
@@ -36,7 +78,17 @@ describe('which hosts roll back', () => {
     expect(hostsToRollBack(phases, 'failed', ['h3', 'h4'])).toEqual(['h3', 'h4']);
   });
   it('never a host that was not activated or stayed unchanged', () => {
-    expect(hostsToRollBack(new Map<string, HostPhase>([['h1', 'unchanged'], ['h2', 'pending'], ['h3', 'rolled-back']]), 'all', ['h1', 'h2'])).toEqual([]);
+    expect(
+      hostsToRollBack(
+        new Map<string, HostPhase>([
+          ['h1', 'unchanged'],
+          ['h2', 'pending'],
+          ['h3', 'rolled-back'],
+        ]),
+        'all',
+        ['h1', 'h2'],
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -53,13 +105,31 @@ describe('max_parallel', () => {
       return n * 10;
     });
     expect(peak).toBe(2);
-    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed'))).toEqual([50, 10, 'failed', 20, 30, 0]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed'))).toEqual([
+      50,
+      10,
+      'failed',
+      20,
+      30,
+      0,
+    ]);
   });
 });
 
 describe('whether a rollout keeps one exo cluster', () => {
-  const rel = (identity: string, era: Era | null, namespace: string | null = null): Release => ({ identity, version: identity, revision: null, package: null, era, namespace });
-  const at = (host: string, system: 'now' | 'new', release: Release | null): RolloutSystem => ({ host, system, release });
+  const rel = (identity: string, era: Era | null, namespace: string | null = null): Release => ({
+    identity,
+    version: identity,
+    revision: null,
+    package: null,
+    era,
+    namespace,
+  });
+  const at = (host: string, system: 'now' | 'new', release: Release | null): RolloutSystem => ({
+    host,
+    system,
+    release,
+  });
 
   it('effective namespace: pinned, else v0.0.1 in the libp2p era, unknown in the zenoh era or without an era', () => {
     expect(effectiveNamespace(rel('1.0.71', 'libp2p', 'home'))).toBe('home');
@@ -72,30 +142,67 @@ describe('whether a rollout keeps one exo cluster', () => {
   });
 
   it('two libp2p releases without a pinned namespace are one mixed-version cluster', () => {
-    expect(clusterSplits([at('h1', 'now', rel('1.0.70', 'libp2p')), at('h2', 'now', rel('1.0.70', 'libp2p')), at('h1', 'new', rel('1.0.71', 'libp2p'))])).toEqual([]);
+    expect(
+      clusterSplits([
+        at('h1', 'now', rel('1.0.70', 'libp2p')),
+        at('h2', 'now', rel('1.0.70', 'libp2p')),
+        at('h1', 'new', rel('1.0.71', 'libp2p')),
+      ]),
+    ).toEqual([]);
   });
 
   it('zenoh releases with the same pinned namespace are one cluster', () => {
-    expect(clusterSplits([at('h1', 'now', rel('aaaaaaaaaaaa', 'zenoh', 'lab')), at('h1', 'new', rel('bbbbbbbbbbbb', 'zenoh', 'lab'))])).toEqual([]);
+    expect(
+      clusterSplits([
+        at('h1', 'now', rel('aaaaaaaaaaaa', 'zenoh', 'lab')),
+        at('h1', 'new', rel('bbbbbbbbbbbb', 'zenoh', 'lab')),
+      ]),
+    ).toEqual([]);
   });
 
   it('libp2p to zenoh splits the cluster, whatever the namespace', () => {
-    const splits = clusterSplits([at('h1', 'now', rel('1.0.71', 'libp2p', 'lab')), at('h2', 'now', rel('1.0.71', 'libp2p', 'lab')), at('h1', 'new', rel('b5375f8ce0a1', 'zenoh', 'lab')), at('h2', 'new', rel('b5375f8ce0a1', 'zenoh', 'lab'))]);
-    expect(splits).toEqual(['h1, h2 (now) run a libp2p-era exo but h1, h2 (new system) run a zenoh-era exo, and the two eras never see each other']);
+    const splits = clusterSplits([
+      at('h1', 'now', rel('1.0.71', 'libp2p', 'lab')),
+      at('h2', 'now', rel('1.0.71', 'libp2p', 'lab')),
+      at('h1', 'new', rel('b5375f8ce0a1', 'zenoh', 'lab')),
+      at('h2', 'new', rel('b5375f8ce0a1', 'zenoh', 'lab')),
+    ]);
+    expect(splits).toEqual([
+      'h1, h2 (now) run a libp2p-era exo but h1, h2 (new system) run a zenoh-era exo, and the two eras never see each other',
+    ]);
   });
 
   it('a zenoh release without a pinned namespace cannot be judged', () => {
-    const splits = clusterSplits([at('h1', 'now', rel('aaaaaaaaaaaa', 'zenoh')), at('h1', 'new', rel('bbbbbbbbbbbb', 'zenoh'))]);
-    expect(splits).toEqual([expect.stringMatching(/^h1 \(now\) and h1 \(new system\) run a zenoh-era exo with no pinned namespace: its default is exo's Python package version/)]);
+    const splits = clusterSplits([
+      at('h1', 'now', rel('aaaaaaaaaaaa', 'zenoh')),
+      at('h1', 'new', rel('bbbbbbbbbbbb', 'zenoh')),
+    ]);
+    expect(splits).toEqual([
+      expect.stringMatching(
+        /^h1 \(now\) and h1 \(new system\) run a zenoh-era exo with no pinned namespace: its default is exo's Python package version/,
+      ),
+    ]);
   });
 
   it('an unknown era (schema 1, or no release.json) cannot be judged', () => {
-    const splits = clusterSplits([at('h1', 'now', rel('1.0.70', null)), at('h2', 'now', null), at('h1', 'new', rel('1.0.71', 'libp2p'))]);
-    expect(splits).toEqual([expect.stringMatching(/^exo's era \(libp2p or zenoh\) is unknown on h1, h2 \(now\):/)]);
+    const splits = clusterSplits([
+      at('h1', 'now', rel('1.0.70', null)),
+      at('h2', 'now', null),
+      at('h1', 'new', rel('1.0.71', 'libp2p')),
+    ]);
+    expect(splits).toEqual([
+      expect.stringMatching(/^exo's era \(libp2p or zenoh\) is unknown on h1, h2 \(now\):/),
+    ]);
   });
 
   it('namespaces that differ split it, and say where each is', () => {
-    const splits = clusterSplits([at('h1', 'now', rel('1.0.70', 'libp2p')), at('h2', 'now', rel('1.0.70', 'libp2p')), at('h1', 'new', rel('1.0.71', 'libp2p', 'lab'))]);
-    expect(splits).toEqual(['the namespaces differ: "v0.0.1" (the libp2p default) on h1, h2 (now), "lab" on h1 (new system)']);
+    const splits = clusterSplits([
+      at('h1', 'now', rel('1.0.70', 'libp2p')),
+      at('h2', 'now', rel('1.0.70', 'libp2p')),
+      at('h1', 'new', rel('1.0.71', 'libp2p', 'lab')),
+    ]);
+    expect(splits).toEqual([
+      'the namespaces differ: "v0.0.1" (the libp2p default) on h1, h2 (now), "lab" on h1 (new system)',
+    ]);
   });
 });

@@ -1,7 +1,16 @@
 // The revert timer's script, run by a real sh against a profile of symlinks, a nix-env and
 // systems whose switch-to-configuration only write down how they were called.
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -34,7 +43,10 @@ async function host(): Promise<Host> {
     const p = path.join(dir, name);
     await mkdir(path.join(p, 'bin'), { recursive: true });
     // exits 11 (lock held) while the file "locked" exists, as switch-to-configuration-ng does
-    await writeFile(path.join(p, 'bin/switch-to-configuration'), `#!/bin/sh\nif [ -e "${dir}/locked" ]; then echo "Could not acquire lock" >&2; exit 11; fi\necho "${name} $1 NIXOS_NO_CHECK=$NIXOS_NO_CHECK" >> "${log}"\n`);
+    await writeFile(
+      path.join(p, 'bin/switch-to-configuration'),
+      `#!/bin/sh\nif [ -e "${dir}/locked" ]; then echo "Could not acquire lock" >&2; exit 11; fi\necho "${name} $1 NIXOS_NO_CHECK=$NIXOS_NO_CHECK" >> "${log}"\n`,
+    );
     await chmod(path.join(p, 'bin/switch-to-configuration'), 0o755);
     return p;
   };
@@ -44,7 +56,10 @@ async function host(): Promise<Host> {
   await symlink(next, `${profile}-2-link`);
   await symlink(`${profile}-2-link`, profile);
   const nixEnv = path.join(dir, 'nix-env');
-  await writeFile(nixEnv, `#!/bin/sh\necho "nix-env $*" >> "${log}"\n[ "$3" = --switch-generation ] && ln -sfn "$2-$4-link" "$2"\nexit 0\n`);
+  await writeFile(
+    nixEnv,
+    `#!/bin/sh\necho "nix-env $*" >> "${log}"\n[ "$3" = --switch-generation ] && ln -sfn "$2-$4-link" "$2"\nexit 0\n`,
+  );
   await chmod(nixEnv, 0o755);
   const statusFile = path.join(dir, 'revert.status');
   const scriptFile = path.join(dir, 'revert.sh');
@@ -59,18 +74,32 @@ async function host(): Promise<Host> {
     calls: async () => (await readFile(log, 'utf8')).trim().split('\n').filter(Boolean),
     revert: async (to) => {
       // the command line the timer's unit runs
-      const argv = revertTimerArgv('u', 60, scriptFile, statusFile, { systemProfile: profile, running: old, profilePath: old, profileGeneration: 1, sh: '/bin/sh', nixEnv, ...to });
+      const argv = revertTimerArgv('u', 60, scriptFile, statusFile, {
+        systemProfile: profile,
+        running: old,
+        profilePath: old,
+        profileGeneration: 1,
+        sh: '/bin/sh',
+        nixEnv,
+        ...to,
+      });
       const [sh, ...args] = argv.slice(argv.indexOf('--') + 1);
-      return run(sh as string, args).then(() => 0, (e: { code: number }) => e.code);
+      return run(sh as string, args).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
     },
   };
 }
 
-describe('the revert timer\'s script', () => {
+describe("the revert timer's script", () => {
   it('after switch: points the profile back to the recorded generation, then switches to the system the host ran', async () => {
     const h = await host();
     expect(await h.revert({})).toBe(0);
-    expect(await h.calls()).toEqual([`nix-env -p ${h.profile} --switch-generation 1`, 'old switch NIXOS_NO_CHECK=1']);
+    expect(await h.calls()).toEqual([
+      `nix-env -p ${h.profile} --switch-generation 1`,
+      'old switch NIXOS_NO_CHECK=1',
+    ]);
     expect(await readlink(h.profile)).toBe(`${h.profile}-1-link`);
     expect((await readFile(h.statusFile, 'utf8')).trim()).toBe('0');
   });
@@ -82,10 +111,14 @@ describe('the revert timer\'s script', () => {
     expect(await h.calls()).toEqual(['old switch NIXOS_NO_CHECK=1']);
   });
 
-  it('a host that ran something other than its profile: the profile\'s system is the boot default again, the one it ran is activated with test', async () => {
+  it("a host that ran something other than its profile: the profile's system is the boot default again, the one it ran is activated with test", async () => {
     const h = await host();
     expect(await h.revert({ running: h.other })).toBe(0);
-    expect(await h.calls()).toEqual([`nix-env -p ${h.profile} --switch-generation 1`, 'old boot NIXOS_NO_CHECK=1', 'other test NIXOS_NO_CHECK=1']);
+    expect(await h.calls()).toEqual([
+      `nix-env -p ${h.profile} --switch-generation 1`,
+      'old boot NIXOS_NO_CHECK=1',
+      'other test NIXOS_NO_CHECK=1',
+    ]);
   });
 
   it('while another activation holds the lock: exits 11 and writes no status (systemd starts it again); the next start finishes the job', async () => {
@@ -96,7 +129,10 @@ describe('the revert timer\'s script', () => {
     await run('rm', [path.join(h.dir, 'locked')]);
     expect(await h.revert({})).toBe(0);
     // the profile went back on the first start; the second finds it there and only switches
-    expect(await h.calls()).toEqual([`nix-env -p ${h.profile} --switch-generation 1`, 'old switch NIXOS_NO_CHECK=1']);
+    expect(await h.calls()).toEqual([
+      `nix-env -p ${h.profile} --switch-generation 1`,
+      'old switch NIXOS_NO_CHECK=1',
+    ]);
     expect((await readFile(h.statusFile, 'utf8')).trim()).toBe('0');
   });
 
@@ -106,7 +142,7 @@ describe('the revert timer\'s script', () => {
     expect(await h.calls()).toEqual(['old test NIXOS_NO_CHECK=1']);
   });
 
-  it('a failing activation: its exit status is the revert\'s, in the status file', async () => {
+  it("a failing activation: its exit status is the revert's, in the status file", async () => {
     const h = await host();
     await writeFile(path.join(h.old, 'bin/switch-to-configuration'), '#!/bin/sh\nexit 4\n');
     expect(await h.revert({})).toBe(4);

@@ -31,13 +31,25 @@ async function setup(configure: (f: SimFleet) => void = () => {}, sudo = true) {
   await writeFile(path.join(dir, 'flake.lock'), '{}\n');
   const config = path.join(dir, 'exo-deploy.toml');
   const [h1, h2] = fleet.hosts;
-  await writeFile(config, `[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n`
-    + `[hosts.h1]\ntarget = "root@${h1!.address}"\n[hosts.h2]\ntarget = "deploy@${h2!.address}"\nsudo = ${sudo}\n`);
+  await writeFile(
+    config,
+    `[health]\nsoak = "300ms"\ninterval = "50ms"\nready_timeout = "1s"\ntimeout = "200ms"\n` +
+      `[hosts.h1]\ntarget = "root@${h1!.address}"\n[hosts.h2]\ntarget = "deploy@${h2!.address}"\nsudo = ${sudo}\n`,
+  );
   const fake = fakeRunner(fleetRule(fleet));
   const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const command = async (name: Command, options: ParsedOptions = {}, positionals: string[] = []): Promise<{ exitCode: number; data: any; text: string }> => {
-    const ctx = await createContext({ config, yes: true, ...options }, positionals, { runner: fake.runner, log, signal: new AbortController().signal, fetch: fleetFetch(fleet) });
+  const command = async (
+    name: Command,
+    options: ParsedOptions = {},
+    positionals: string[] = [],
+  ): Promise<{ exitCode: number; data: any; text: string }> => {
+    const ctx = await createContext({ config, yes: true, ...options }, positionals, {
+      runner: fake.runner,
+      log,
+      signal: new AbortController().signal,
+      fetch: fleetFetch(fleet),
+    });
     try {
       return await (await modules[name]()).run(ctx);
     } finally {
@@ -63,7 +75,12 @@ describe('a host reached as a sudo user', () => {
     expect(r.exitCode, r.text).toBe(ExitCode.ok);
     const [h1, h2] = s.fleet.hosts;
     expect(h1!.sudoCommands).toBeUndefined();
-    expect(h2!.sudoCommands).toEqual(expect.arrayContaining([expect.stringMatching(/^journalctl /), expect.stringMatching(/^df .*\/var\/lib\/exo/)]));
+    expect(h2!.sudoCommands).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^journalctl /),
+        expect.stringMatching(/^df .*\/var\/lib\/exo/),
+      ]),
+    );
     expect(r.data.checks.map((c: { problems: string[] }) => c.problems)).toEqual([[], []]);
   });
 
@@ -72,7 +89,11 @@ describe('a host reached as a sudo user', () => {
     const r = await s.command('generations', { json: true });
     expect(r.exitCode, r.text).toBe(ExitCode.ok);
     expect(s.fleet.hosts[1]!.sudoCommands).toContain(LIST);
-    expect(r.data.hosts[1].generations[0]).toMatchObject({ number: 1, running: true, path: sys('h2', '1.0.0') });
+    expect(r.data.hosts[1].generations[0]).toMatchObject({
+      number: 1,
+      running: true,
+      path: sys('h2', '1.0.0'),
+    });
   });
 
   it('deploy: success, h2 on the new system in a new generation, its profile and activation through sudo; the marker too', async () => {
@@ -82,16 +103,22 @@ describe('a host reached as a sudo user', () => {
     expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([2, 2]);
     const h2 = s.fleet.hosts[1]!;
-    expect(h2.sudoCommands).toEqual(expect.arrayContaining([
-      LIST,
-      'mkdir -p -- /run/exo-deploy',
-      `nix-env -p /nix/var/nix/profiles/system --set ${sys('h2', '2.0.0')}`,
-      expect.stringMatching(new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration test$`)),
-      expect.stringMatching(new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration switch$`)),
-      // the marker: placed where there is none, removed while it is this run's
-      expect.stringMatching(/^sh -c mkdir -p .* sh \/run\/exo-deploy\/deploy\.lock /),
-      expect.stringMatching(/^sh -c if \[ .*then rm -f .* sh \/run\/exo-deploy\/deploy\.lock /),
-    ]));
+    expect(h2.sudoCommands).toEqual(
+      expect.arrayContaining([
+        LIST,
+        'mkdir -p -- /run/exo-deploy',
+        `nix-env -p /nix/var/nix/profiles/system --set ${sys('h2', '2.0.0')}`,
+        expect.stringMatching(
+          new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration test$`),
+        ),
+        expect.stringMatching(
+          new RegExp(`^systemd-run .* ${sys('h2', '2.0.0')}/bin/switch-to-configuration switch$`),
+        ),
+        // the marker: placed where there is none, removed while it is this run's
+        expect.stringMatching(/^sh -c mkdir -p .* sh \/run\/exo-deploy\/deploy\.lock /),
+        expect.stringMatching(/^sh -c if \[ .*then rm -f .* sh \/run\/exo-deploy\/deploy\.lock /),
+      ]),
+    );
     expect(s.fleet.hosts[0]!.sudoCommands).toBeUndefined();
   });
 
@@ -108,7 +135,7 @@ describe('a host reached as a sudo user', () => {
     expect(rebuilds.filter((c) => c.includes('root@')).some((c) => c.includes('sudo'))).toBe(false);
   });
 
-  it('deploy: a failing gate on h2 rolls both hosts back, h2\'s activation and profile through sudo', async () => {
+  it("deploy: a failing gate on h2 rolls both hosts back, h2's activation and profile through sudo", async () => {
     const s = await setup((f) => f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'runner-failed'));
     const r = await s.command('deploy', { json: true });
     expect(r.exitCode).toBe(ExitCode.failed);
@@ -117,11 +144,13 @@ describe('a host reached as a sudo user', () => {
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
   });
 
-  it('backup create on h2: exo\'s state folder (perhaps under the 0700 /var/lib/private) is resolved and looked for as root', async () => {
+  it("backup create on h2: exo's state folder (perhaps under the 0700 /var/lib/private) is resolved and looked for as root", async () => {
     const s = await setup();
     const r = await s.command('backup', { json: true, hosts: ['h2'] } as ParsedOptions, ['create']);
     expect(r.exitCode, r.text).toBe(ExitCode.ok);
-    expect(s.fleet.hosts[1]!.sudoCommands).toEqual(expect.arrayContaining(['readlink -m -- /var/lib/exo', 'test -e /var/lib/exo', LIST]));
+    expect(s.fleet.hosts[1]!.sudoCommands).toEqual(
+      expect.arrayContaining(['readlink -m -- /var/lib/exo', 'test -e /var/lib/exo', LIST]),
+    );
   });
 
   it('rollback --to 1 on h2: the profile and the activation through sudo', async () => {
@@ -137,7 +166,15 @@ describe('a host reached as a sudo user', () => {
     const h2 = s.fleet.hosts[1]!;
     expect(h2.running).toBe(sys('h2', '1.0.0'));
     expect(h2.profile).toBe(1);
-    expect(h2.sudoCommands).toEqual(expect.arrayContaining([LIST, expect.stringMatching(/^nix-env -p \/nix\/var\/nix\/profiles\/system --(switch-generation 1|set )/), expect.stringMatching(/^systemd-run /)]));
+    expect(h2.sudoCommands).toEqual(
+      expect.arrayContaining([
+        LIST,
+        expect.stringMatching(
+          /^nix-env -p \/nix\/var\/nix\/profiles\/system --(switch-generation 1|set )/,
+        ),
+        expect.stringMatching(/^systemd-run /),
+      ]),
+    );
     expect(s.fleet.hosts[0]!.running).toBe(sys('h1', '2.0.0'));
   });
 });

@@ -5,7 +5,16 @@
 
 import crypto from 'node:crypto';
 import { tagOf } from './era.mjs';
-import { cors, readBody, readJsonBody, send, sendError, sendJson, sendText500, validate } from './http.mjs';
+import {
+  cors,
+  readBody,
+  readJsonBody,
+  send,
+  sendError,
+  sendJson,
+  sendText500,
+  validate,
+} from './http.mjs';
 import { emit, logger, loguruTraceback } from './log.mjs';
 import { CATALOGUE, cardFor } from './models.mjs';
 
@@ -21,7 +30,12 @@ const CHAT_SECONDS = () => {
 /** pydantic's model_dump_json(exclude_none=True), which main uses for chat answers. */
 function dropNulls(x) {
   if (Array.isArray(x)) return x.map(dropNulls);
-  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== null).map(([k, v]) => [k, dropNulls(v)]));
+  if (x && typeof x === 'object')
+    return Object.fromEntries(
+      Object.entries(x)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => [k, dropNulls(v)]),
+    );
   return x;
 }
 
@@ -30,20 +44,27 @@ export class Api {
     this.node = node;
   }
 
-  get http500() { return this.node.fault.kind === 'http-500'; }
+  get http500() {
+    return this.node.fault.kind === 'http-500';
+  }
 
   async handle(req, res) {
     const node = this.node;
     const url = new URL(req.url || '/', 'http://x');
     const p = decodeURIComponent(url.pathname);
     const m = req.method || 'GET';
-    if (!p.startsWith('/_standin/')) logger.debug(`API request: ${m} ${url.pathname}`, 'exo.api.main:_log_requests:1');
+    if (!p.startsWith('/_standin/'))
+      logger.debug(`API request: ${m} ${url.pathname}`, 'exo.api.main:_log_requests:1');
     res.setHeader('server', 'hypercorn-h11');
     cors(req, res);
     if (m === 'OPTIONS' && req.headers.origin && req.headers['access-control-request-method']) {
       res.setHeader('access-control-allow-methods', 'DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT');
       res.setHeader('access-control-max-age', '600');
-      if (req.headers['access-control-request-headers']) res.setHeader('access-control-allow-headers', req.headers['access-control-request-headers']);
+      if (req.headers['access-control-request-headers'])
+        res.setHeader(
+          'access-control-allow-headers',
+          req.headers['access-control-request-headers'],
+        );
       return send(res, 200, 'OK', 'text/plain; charset=utf-8');
     }
 
@@ -64,7 +85,9 @@ export class Api {
     if (m === 'POST' && p === '/place_instance') return this.placeInstance(req, res);
     if (m === 'POST' && p === '/instance') {
       await readBody(req);
-      return sendJson(res, 501, { detail: 'POST /instance is not implemented by the exo stand-in; use /place_instance' });
+      return sendJson(res, 501, {
+        detail: 'POST /instance is not implemented by the exo stand-in; use /place_instance',
+      });
     }
     if (m === 'GET' && p === '/instance/previews') return this.previews(url, res);
     const im = /^\/instance\/([^/]+)$/.exec(p);
@@ -74,13 +97,19 @@ export class Api {
       if (!all.has(iid)) return sendError(res, 404, 'Instance not found');
       if (m === 'GET') return sendJson(res, 200, all.get(iid));
       const r = await node.requestDeleteInstance(iid);
-      if (r.status === 200) return sendJson(res, 200, { message: 'Command received.', command_id: uuid(), instance_id: iid });
+      if (r.status === 200)
+        return sendJson(res, 200, {
+          message: 'Command received.',
+          command_id: uuid(),
+          instance_id: iid,
+        });
       if (r.status === 404) return sendError(res, 404, 'Instance not found');
       return sendError(res, 500, 'Failed to reach the node that placed the instance');
     }
     if (m === 'POST' && p === '/v1/chat/completions') return this.chat(req, res);
     if (m === 'GET' && p === '/events') return sendJson(res, 200, node.events);
-    if ((m === 'GET' || m === 'HEAD') && (p === '/' || p === '/index.html')) return send(res, 200, this.dashboard(), 'text/html; charset=utf-8');
+    if ((m === 'GET' || m === 'HEAD') && (p === '/' || p === '/index.html'))
+      return send(res, 200, this.dashboard(), 'text/html; charset=utf-8');
     // everything else falls through to exo's static-files mount
     if (m === 'GET' || m === 'HEAD') return sendJson(res, 404, { detail: 'Not Found' });
     return sendJson(res, 405, { detail: 'Method Not Allowed' });
@@ -119,7 +148,9 @@ export class Api {
       const st = this.node.state();
       const have = new Set();
       for (const list of Object.values(st.downloads)) {
-        for (const d of list) if (d.DownloadCompleted) have.add(Object.values(d.DownloadCompleted.shardMetadata)[0].modelCard.modelId);
+        for (const d of list)
+          if (d.DownloadCompleted)
+            have.add(Object.values(d.DownloadCompleted.shardMetadata)[0].modelCard.modelId);
       }
       cards = cards.filter((c) => have.has(c.modelId));
     }
@@ -127,11 +158,24 @@ export class Api {
     return {
       object: 'list',
       data: cards.map((c) => ({
-        id: c.modelId, object: 'model', created, owned_by: 'exo', hugging_face_id: c.modelId,
-        name: c.modelId.split('/').pop(), description: '', context_length: c.contextLength, tags: [],
-        storage_size_megabytes: Math.floor(c.storageSize.inBytes / (1024 * 1024)), supports_tensor: c.supportsTensor,
-        tasks: c.tasks, is_custom: false, family: c.family, quantization: c.quantization, base_model: c.baseModel,
-        capabilities: c.capabilities, reasoning_dialect: c.reasoningDialect,
+        id: c.modelId,
+        object: 'model',
+        created,
+        owned_by: 'exo',
+        hugging_face_id: c.modelId,
+        name: c.modelId.split('/').pop(),
+        description: '',
+        context_length: c.contextLength,
+        tags: [],
+        storage_size_megabytes: Math.floor(c.storageSize.inBytes / (1024 * 1024)),
+        supports_tensor: c.supportsTensor,
+        tasks: c.tasks,
+        is_custom: false,
+        family: c.family,
+        quantization: c.quantization,
+        base_model: c.baseModel,
+        capabilities: c.capabilities,
+        reasoning_dialect: c.reasoningDialect,
       })),
     };
   }
@@ -151,7 +195,10 @@ export class Api {
     const c = cardFor(modelId);
     if (!c) {
       // exo would fetch the model card from Hugging Face; the stand-in is offline
-      logger.error(`Exception in ASGI application: could not load model card for ${modelId}`, 'hypercorn.error:error:1');
+      logger.error(
+        `Exception in ASGI application: could not load model card for ${modelId}`,
+        'hypercorn.error:error:1',
+      );
       return sendText500(res);
     }
     const commandId = uuid();
@@ -160,10 +207,23 @@ export class Api {
     setImmediate(() => {
       const err = node.placementError(c, sharding, meta, minNodes);
       if (err) {
-        emit('WARNING', 'Error in command processor', 'exo.master.main:_command_processor:468', loguruTraceback([
-          ['exo/master/main.py', '_command_processor', 'placement = place_instance('],
-          ['exo/master/placement.py', 'place_instance', `raise ValueError("${err.replaceAll('"', "'")}")`],
-        ], 'ValueError', err));
+        emit(
+          'WARNING',
+          'Error in command processor',
+          'exo.master.main:_command_processor:468',
+          loguruTraceback(
+            [
+              ['exo/master/main.py', '_command_processor', 'placement = place_instance('],
+              [
+                'exo/master/placement.py',
+                'place_instance',
+                `raise ValueError("${err.replaceAll('"', "'")}")`,
+              ],
+            ],
+            'ValueError',
+            err,
+          ),
+        );
         return;
       }
       node.createInstance(c, sharding, meta, node.placementNodes().slice(0, minNodes));
@@ -173,9 +233,19 @@ export class Api {
   previews(url, res) {
     const node = this.node;
     const modelId = url.searchParams.get('model_id');
-    if (!modelId) return sendJson(res, 422, { detail: [{ type: 'missing', loc: ['query', 'model_id'], msg: 'Field required', input: null }] });
+    if (!modelId)
+      return sendJson(res, 422, {
+        detail: [
+          { type: 'missing', loc: ['query', 'model_id'], msg: 'Field required', input: null },
+        ],
+      });
     const c = cardFor(modelId);
-    if (!c) return sendError(res, 400, `Failed to load model card: model ${modelId} is not known to the exo stand-in`);
+    if (!c)
+      return sendError(
+        res,
+        400,
+        `Failed to load model card: model ${modelId} is not known to the exo stand-in`,
+      );
     const n = node.placementNodes().length;
     const previews = [];
     for (const sharding of ['Pipeline', 'Tensor']) {
@@ -184,15 +254,27 @@ export class Api {
         for (let k = 1; k <= Math.max(1, n); k++) {
           const err = node.placementError(c, sharding, meta, k);
           if (err) {
-            if (!failed) previews.push({ model_id: c.modelId, sharding, instance_meta: meta, instance: null, memory_delta_by_node: null, error: err });
+            if (!failed)
+              previews.push({
+                model_id: c.modelId,
+                sharding,
+                instance_meta: meta,
+                instance: null,
+                memory_delta_by_node: null,
+                error: err,
+              });
             failed = true;
             continue;
           }
           const nodes = node.placementNodes().slice(0, k);
           const per = Math.floor(c.storageSize.inBytes / k);
           previews.push({
-            model_id: c.modelId, sharding, instance_meta: meta, instance: null,
-            memory_delta_by_node: Object.fromEntries(nodes.map((x) => [x.nodeId, per])), error: null,
+            model_id: c.modelId,
+            sharding,
+            instance_meta: meta,
+            instance: null,
+            memory_delta_by_node: Object.fromEntries(nodes.map((x) => [x.nodeId, per])),
+            error: null,
           });
         }
       }
@@ -209,24 +291,42 @@ export class Api {
     const era = node.era;
     const body = await readJsonBody(req, res);
     if (body === undefined) return;
-    const v = validate(body, { model: { type: 'string', required: true }, messages: { type: 'array', required: true }, stream: { type: 'bool', def: false } });
+    const v = validate(body, {
+      model: { type: 'string', required: true },
+      messages: { type: 'array', required: true },
+      stream: { type: 'bool', def: false },
+    });
     if (v.errors) return sendJson(res, 422, { detail: v.errors });
     const { model, messages, stream } = v.value;
-    const found = [...node.allInstances().entries()].find(([, i]) => Object.values(i)[0].shardAssignments.modelId === model);
+    const found = [...node.allInstances().entries()].find(
+      ([, i]) => Object.values(i)[0].shardAssignments.modelId === model,
+    );
     if (!found) return sendError(res, 404, `No instance found for model ${model}`);
     const [iid] = found;
     const commandId = uuid();
 
-    res.writeHead(200, stream
-      ? { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' }
-      : { 'content-type': 'application/json' });
+    res.writeHead(
+      200,
+      stream
+        ? {
+            'content-type': 'text/event-stream; charset=utf-8',
+            'cache-control': 'no-cache',
+            connection: 'close',
+            'x-accel-buffering': 'no',
+          }
+        : { 'content-type': 'application/json' },
+    );
     res.flushHeaders();
     let gone = false;
-    res.on('close', () => { gone = true; });
+    res.on('close', () => {
+      gone = true;
+    });
     let keepalive = null;
     if (stream) {
       res.write(': keep-alive\n\n');
-      keepalive = setInterval(() => { if (!gone) res.write(': keep-alive\n\n'); }, KEEPALIVE_MS);
+      keepalive = setInterval(() => {
+        if (!gone) res.write(': keep-alive\n\n');
+      }, KEEPALIVE_MS);
     }
 
     let outcome;
@@ -240,8 +340,15 @@ export class Api {
     if (outcome.kind === 'error') {
       if (stream) {
         // generate_chat_stream turns the ErrorChunk into an SSE error event
-        const error = { message: outcome.message, type: 'InternalServerError', param: null, code: 500 };
-        res.write(`data: ${JSON.stringify({ error: era === 'libp2p' ? error : dropNulls(error) })}\n\n`);
+        const error = {
+          message: outcome.message,
+          type: 'InternalServerError',
+          param: null,
+          code: 500,
+        };
+        res.write(
+          `data: ${JSON.stringify({ error: era === 'libp2p' ? error : dropNulls(error) })}\n\n`,
+        );
         res.end('data: [DONE]\n\n');
         return;
       }
@@ -251,7 +358,10 @@ export class Api {
     }
     if (outcome.kind === 'closed') {
       // the instance was deleted: exo closes the command's stream without an answer
-      if (stream) { res.end(); return; }
+      if (stream) {
+        res.end();
+        return;
+      }
       this.dropResponse(res, 'AssertionError', null, 'assert model is not None');
       return;
     }
@@ -262,32 +372,65 @@ export class Api {
     const pt = Math.max(1, Math.ceil(prompt.length / 4));
     const words = text.split(' ');
     const usage = {
-      prompt_tokens: pt, completion_tokens: words.length, total_tokens: pt + words.length,
+      prompt_tokens: pt,
+      completion_tokens: words.length,
+      total_tokens: pt + words.length,
       prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      completion_tokens_details: {
+        reasoning_tokens: 0,
+        audio_tokens: 0,
+        accepted_prediction_tokens: 0,
+        rejected_prediction_tokens: 0,
+      },
     };
     const created = Math.floor(Date.now() / 1000);
-    const message = (content) => ({ role: 'assistant', content, reasoning_content: null, name: null, tool_calls: null, tool_call_id: null, function_call: null });
+    const message = (content) => ({
+      role: 'assistant',
+      content,
+      reasoning_content: null,
+      name: null,
+      tool_calls: null,
+      tool_call_id: null,
+      function_call: null,
+    });
     const dump = (o) => JSON.stringify(era === 'libp2p' ? o : dropNulls(o));
     if (stream) {
       words.forEach((w, i) => {
         const lastOne = i === words.length - 1;
         // exo's streamed chunks are ChatCompletionResponse objects ("chat.completion")
         const chunk = {
-          id: commandId, object: 'chat.completion', created, model,
-          choices: [{ index: 0, delta: message((i ? ' ' : '') + w), logprobs: null, finish_reason: lastOne ? 'stop' : null, usage: null }],
-          usage: lastOne ? usage : null, service_tier: null,
+          id: commandId,
+          object: 'chat.completion',
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              delta: message((i ? ' ' : '') + w),
+              logprobs: null,
+              finish_reason: lastOne ? 'stop' : null,
+              usage: null,
+            },
+          ],
+          usage: lastOne ? usage : null,
+          service_tier: null,
         };
         res.write(`data: ${dump(chunk)}\n\n`);
       });
       res.end('data: [DONE]\n\n');
       return;
     }
-    res.end(dump({
-      id: commandId, object: 'chat.completion', created, model,
-      choices: [{ index: 0, message: message(text), logprobs: null, finish_reason: 'stop' }],
-      usage, service_tier: null,
-    }));
+    res.end(
+      dump({
+        id: commandId,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: message(text), logprobs: null, finish_reason: 'stop' }],
+        usage,
+        service_tier: null,
+      }),
+    );
   }
 
   /**
@@ -308,7 +451,12 @@ export class Api {
         const n2r = runnersOf();
         if (!n2r) return { kind: 'closed' };
         const all = node.allRunnerStatuses();
-        if (Object.values(n2r).every((rid) => ['RunnerReady', 'RunnerRunning'].includes(tagOf(all[rid])))) break;
+        if (
+          Object.values(n2r).every((rid) =>
+            ['RunnerReady', 'RunnerRunning'].includes(tagOf(all[rid])),
+          )
+        )
+          break;
         await sleep(CHAT_POLL_MS);
       }
       const n2r = runnersOf();
@@ -317,8 +465,15 @@ export class Api {
       const sup = localRid && node.worker ? node.worker.supervisors.get(localRid) : undefined;
       let settled = null;
       if (sup) {
-        node.worker.generate(localRid, CHAT_SECONDS()).then(() => ({ kind: 'done' }), (e) => (e.closed ? { kind: 'closed' } : { kind: 'error', message: e.message }))
-          .then((r) => { settled = r; });
+        node.worker
+          .generate(localRid, CHAT_SECONDS())
+          .then(
+            () => ({ kind: 'done' }),
+            (e) => (e.closed ? { kind: 'closed' } : { kind: 'error', message: e.message }),
+          )
+          .then((r) => {
+            settled = r;
+          });
       }
       const started = Date.now();
       for (;;) {
@@ -332,12 +487,23 @@ export class Api {
         // a remote runner's supervisor fails the task when it finds its runner dead
         const failedRemote = remote.map((r) => all[r]).find((st) => tagOf(st) === 'RunnerFailed');
         if (failedRemote) {
-          const m = /^Terminated \((.*)\)$/s.exec(String(failedRemote.RunnerFailed.errorMessage || ''));
-          if (m) return { kind: 'error', message: `Runner shutdown before completing command (${m[1]})` };
+          const m = /^Terminated \((.*)\)$/s.exec(
+            String(failedRemote.RunnerFailed.errorMessage || ''),
+          );
+          if (m)
+            return {
+              kind: 'error',
+              message: `Runner shutdown before completing command (${m[1]})`,
+            };
           break; // a runner's own failure report: no error chunk, the task waits for the next runner
         }
         // without a local runner, the generation ends when every remote process is alive for it
-        if (!sup && Date.now() - started >= CHAT_SECONDS() * 1000 && remote.every((r) => node.runnerProcessAlive(r))) return { kind: 'done' };
+        if (
+          !sup &&
+          Date.now() - started >= CHAT_SECONDS() * 1000 &&
+          remote.every((r) => node.runnerProcessAlive(r))
+        )
+          return { kind: 'done' };
         await sleep(CHAT_POLL_MS);
       }
     }
@@ -345,17 +511,30 @@ export class Api {
 
   /** hypercorn: "Error in ASGI Framework" with the app's exception, then the connection closes. */
   dropResponse(res, excType, excValue, src) {
-    emit('ERROR', 'Error in ASGI Framework', 'hypercorn.error:exception:1', loguruTraceback([
-      ['hypercorn/protocol/http_stream.py', 'handle_request', 'await self.app_send('],
-      ['starlette/responses.py', 'stream_response', 'async for chunk in self.body_iterator:'],
-      ['exo/api/adapters/chat_completions.py', 'collect_chat_response', src],
-    ], excType, excValue));
+    emit(
+      'ERROR',
+      'Error in ASGI Framework',
+      'hypercorn.error:exception:1',
+      loguruTraceback(
+        [
+          ['hypercorn/protocol/http_stream.py', 'handle_request', 'await self.app_send('],
+          ['starlette/responses.py', 'stream_response', 'async for chunk in self.body_iterator:'],
+          ['exo/api/adapters/chat_completions.py', 'collect_chat_response', src],
+        ],
+        excType,
+        excValue,
+      ),
+    );
     res.destroy();
   }
 
   dashboard() {
     const node = this.node;
-    const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]);
+    const esc = (s) =>
+      String(s).replace(
+        /[&<>"]/g,
+        (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch],
+      );
     return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>EXO</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;background:#111;color:#eee}code{color:#ffd94d}td,th{padding:.2rem .8rem;text-align:left}</style>

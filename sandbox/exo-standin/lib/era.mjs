@@ -20,8 +20,14 @@ const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 function base58(buf) {
   let n = BigInt('0x' + buf.toString('hex'));
   let out = '';
-  while (n > 0n) { out = B58[Number(n % 58n)] + out; n /= 58n; }
-  for (const b of buf) { if (b !== 0) break; out = '1' + out; }
+  while (n > 0n) {
+    out = B58[Number(n % 58n)] + out;
+    n /= 58n;
+  }
+  for (const b of buf) {
+    if (b !== 0) break;
+    out = '1' + out;
+  }
   return out;
 }
 
@@ -33,7 +39,9 @@ function base58(buf) {
 export function newNodeId(era) {
   if (era === 'libp2p') {
     // identity multihash of the protobuf-encoded ed25519 public key
-    return base58(Buffer.concat([Buffer.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]), crypto.randomBytes(32)]));
+    return base58(
+      Buffer.concat([Buffer.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]), crypto.randomBytes(32)]),
+    );
   }
   return crypto.randomBytes(16).toString('hex').replace(/^0+/, '');
 }
@@ -47,11 +55,15 @@ export const status = {
   loaded: () => ({ RunnerLoaded: {} }),
   warmingUp: () => ({ RunnerWarmingUp: {} }),
   // v1.0.71's RunnerReady has no fields; main added prefill_server_port
-  ready: (era) => (era === 'libp2p' ? { RunnerReady: {} } : { RunnerReady: { prefillServerPort: null } }),
+  ready: (era) =>
+    era === 'libp2p' ? { RunnerReady: {} } : { RunnerReady: { prefillServerPort: null } },
   running: () => ({ RunnerRunning: {} }),
   shuttingDown: () => ({ RunnerShuttingDown: {} }),
   // v1.0.71's RunnerFailed has only error_message; main added diagnostics
-  failed: (era, message) => (era === 'libp2p' ? { RunnerFailed: { errorMessage: message } } : { RunnerFailed: { errorMessage: message, diagnostics: [] } }),
+  failed: (era, message) =>
+    era === 'libp2p'
+      ? { RunnerFailed: { errorMessage: message } }
+      : { RunnerFailed: { errorMessage: message, diagnostics: [] } },
 };
 
 export const tagOf = (s) => (s ? Object.keys(s)[0] : null);
@@ -59,9 +71,10 @@ export const tagOf = (s) => (s ? Object.keys(s)[0] : null);
 /** exo's startup banner (src/exo/utils/banner.py), printed to stderr when the API starts. */
 export function banner(era, port) {
   const url = `http://localhost:${port}`;
-  const ready = era === 'libp2p'
-    ? '║  🌐 Dashboard & API Ready                                             ║'
-    : '║  Dashboard & API Ready                                                ║';
+  const ready =
+    era === 'libp2p'
+      ? '║  🌐 Dashboard & API Ready                                             ║'
+      : '║  Dashboard & API Ready                                                ║';
   return `
 ╔═══════════════════════════════════════════════════════════════════════╗
 ║                                                                       ║
@@ -93,11 +106,29 @@ ${ready}
 /** The /state keys of each era (src/exo/shared/types/state.py). */
 export function emptyState(era) {
   const st = {
-    instances: {}, runners: {}, downloads: {}, tasks: {}, lastSeen: {},
-    topology: { nodes: [], connections: {} }, lastEventAppliedIdx: -1,
-    nodeIdentities: {}, nodeMemory: {}, nodeDisk: {}, nodeSystem: {}, nodeNetwork: {},
-    nodeThunderbolt: {}, nodeThunderboltBridge: {}, nodeRdmaCtl: {},
+    instances: {},
+    runners: {},
+    downloads: {},
+    tasks: {},
+    lastSeen: {},
+    topology: { nodes: [], connections: {} },
+    lastEventAppliedIdx: -1,
+    nodeIdentities: {},
+    nodeMemory: {},
+    nodeDisk: {},
+    nodeSystem: {},
+    nodeNetwork: {},
+    nodeThunderbolt: {},
+    nodeThunderboltBridge: {},
+    nodeRdmaCtl: {},
   };
   if (era === 'libp2p') return { ...st, thunderboltBridgeCycles: [] };
-  return { ...st, nodeBackends: {}, thunderboltBridgeCycles: [], instanceLinks: {}, prefillServerPorts: {}, customModelCards: {} };
+  return {
+    ...st,
+    nodeBackends: {},
+    thunderboltBridgeCycles: [],
+    instanceLinks: {},
+    prefillServerPorts: {},
+    customModelCards: {},
+  };
 }

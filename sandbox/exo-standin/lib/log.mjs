@@ -6,15 +6,22 @@ import crypto from 'node:crypto';
 
 const LEVELS = { TRACE: 5, DEBUG: 10, INFO: 20, SUCCESS: 25, WARNING: 30, ERROR: 40, CRITICAL: 50 };
 const LEVEL_COLOR = {
-  TRACE: '\x1b[36m\x1b[1m', DEBUG: '\x1b[34m\x1b[1m', INFO: '\x1b[1m', SUCCESS: '\x1b[32m\x1b[1m',
-  WARNING: '\x1b[33m\x1b[1m', ERROR: '\x1b[31m\x1b[1m', CRITICAL: '\x1b[41m\x1b[1m',
+  TRACE: '\x1b[36m\x1b[1m',
+  DEBUG: '\x1b[34m\x1b[1m',
+  INFO: '\x1b[1m',
+  SUCCESS: '\x1b[32m\x1b[1m',
+  WARNING: '\x1b[33m\x1b[1m',
+  ERROR: '\x1b[31m\x1b[1m',
+  CRITICAL: '\x1b[41m\x1b[1m',
 };
 const RESET = '\x1b[0m';
 
 export const logConfig = {
   verbosity: 0,
   // exo's stderr sink has colorize=True, so real exo writes ANSI colours even to journald.
-  color: !['0', 'false', 'no', 'off'].includes(String(process.env.EXO_STANDIN_COLOR ?? '1').toLowerCase()),
+  color: !['0', 'false', 'no', 'off'].includes(
+    String(process.env.EXO_STANDIN_COLOR ?? '1').toLowerCase(),
+  ),
 };
 
 const pad = (n, w = 2) => String(n).padStart(w, '0');
@@ -32,11 +39,19 @@ function stamp(verbose) {
 }
 
 export function writeErr(text) {
-  try { process.stderr.write(text); } catch { /* stderr gone */ }
+  try {
+    process.stderr.write(text);
+  } catch {
+    /* stderr gone */
+  }
 }
 
 export function writeOut(text) {
-  try { process.stdout.write(text); } catch { /* stdout gone */ }
+  try {
+    process.stdout.write(text);
+  } catch {
+    /* stdout gone */
+  }
 }
 
 /** One loguru record. `where` is loguru's {name}:{function}:{line}; `exc` is text appended after it. */
@@ -69,7 +84,8 @@ export function setStore(version) {
   STORE = `/nix/store/${[...hash.slice(0, 32)].map((ch) => b32[(parseInt(ch, 16) * 2) % 32]).join('')}-exo-${version}`;
 }
 const site = (file) => `${STORE}${PYLIB}/site-packages/${file}`;
-const lineOf = (s) => 40 + (parseInt(crypto.createHash('md5').update(s).digest('hex').slice(0, 4), 16) % 900);
+const lineOf = (s) =>
+  40 + (parseInt(crypto.createHash('md5').update(s).digest('hex').slice(0, 4), 16) % 900);
 
 /** A frame: [file (site-packages-relative or absolute), function, source line, optional line number]. */
 function frameParts([file, fn, src, line]) {
@@ -80,7 +96,8 @@ function frameParts([file, fn, src, line]) {
 /** A plain CPython traceback (an uncaught exception), `final` being its last line(s). */
 export function pyTraceback(frames, final) {
   let out = 'Traceback (most recent call last):\n';
-  for (const f of frames.map(frameParts)) out += `  File "${f.full}", line ${f.line}, in ${f.fn}\n    ${f.src}\n`;
+  for (const f of frames.map(frameParts))
+    out += `  File "${f.full}", line ${f.line}, in ${f.fn}\n    ${f.src}\n`;
   return out + final + '\n';
 }
 
@@ -96,7 +113,16 @@ export function entryFrames() {
  */
 export function loguruTraceback(frames, excType, excValue) {
   const C = logConfig.color
-    ? { intro: '\x1b[33m\x1b[1m', dir: '\x1b[32m', base: '\x1b[32m\x1b[1m', line: '\x1b[33m', fn: '\x1b[35m', type: '\x1b[31m\x1b[1m', value: '\x1b[1m', r: RESET }
+    ? {
+        intro: '\x1b[33m\x1b[1m',
+        dir: '\x1b[32m',
+        base: '\x1b[32m\x1b[1m',
+        line: '\x1b[33m',
+        fn: '\x1b[35m',
+        type: '\x1b[31m\x1b[1m',
+        value: '\x1b[1m',
+        r: RESET,
+      }
     : { intro: '', dir: '', base: '', line: '', fn: '', type: '', value: '', r: '' };
   let out = frames.length ? `${C.intro}Traceback (most recent call last):${C.r}\n` : '';
   for (const f of frames.map(frameParts)) {
@@ -104,25 +130,29 @@ export function loguruTraceback(frames, excType, excValue) {
     const base = f.full.slice(f.full.lastIndexOf('/') + 1);
     out += `\n  File "${C.dir}${dir}${C.r}${C.base}${base}${C.r}", line ${C.line}${f.line}${C.r}, in ${C.fn}${f.fn}${C.r}\n    ${f.src}\n`;
   }
-  out += (frames.length ? '\n' : '') + (excValue === null
-    ? `${C.type}${excType}${C.r}\n`
-    : `${C.type}${excType}${C.r}:${C.value} ${excValue}${C.r}\n`);
+  out +=
+    (frames.length ? '\n' : '') +
+    (excValue === null
+      ? `${C.type}${excType}${C.r}\n`
+      : `${C.type}${excType}${C.r}:${C.value} ${excValue}${C.r}\n`);
   return out;
 }
 
 /** Python's repr() of a str, as argparse and f-strings print it. */
 export function pyRepr(s) {
   const q = s.includes("'") && !s.includes('"') ? '"' : "'";
-  const body = [...s].map((ch) => {
-    if (ch === '\\') return '\\\\';
-    if (ch === q) return '\\' + q;
-    if (ch === '\n') return '\\n';
-    if (ch === '\t') return '\\t';
-    if (ch === '\r') return '\\r';
-    const code = ch.codePointAt(0);
-    if (code < 0x20 || code === 0x7f) return '\\x' + code.toString(16).padStart(2, '0');
-    return ch;
-  }).join('');
+  const body = [...s]
+    .map((ch) => {
+      if (ch === '\\') return '\\\\';
+      if (ch === q) return '\\' + q;
+      if (ch === '\n') return '\\n';
+      if (ch === '\t') return '\\t';
+      if (ch === '\r') return '\\r';
+      const code = ch.codePointAt(0);
+      if (code < 0x20 || code === 0x7f) return '\\x' + code.toString(16).padStart(2, '0');
+      return ch;
+    })
+    .join('');
   return q + body + q;
 }
 

@@ -7,7 +7,14 @@ import { writeErr } from './log.mjs';
 
 export const DEFAULT_MODEL = 'mlx-community/Llama-3.2-1B-Instruct-4bit';
 
-const FAULTS_WITH_S = ['exit-after', 'runner-exit', 'runner-crash', 'queue-closed', 'closed-resource', 'slow-start'];
+const FAULTS_WITH_S = [
+  'exit-after',
+  'runner-exit',
+  'runner-crash',
+  'queue-closed',
+  'closed-resource',
+  'slow-start',
+];
 // cut-ssh is the system's, not exo's (the hosts' configuration applies it): exo runs healthy.
 const FAULTS_PLAIN = ['none', 'crash-on-start', 'hang', 'http-500', 'isolated', 'cut-ssh'];
 export const FAULT_NAMES = [...FAULTS_PLAIN, ...FAULTS_WITH_S.map((f) => `${f}:S`)];
@@ -26,7 +33,8 @@ export function parseFault(spec) {
   return null;
 }
 
-export const faultText = (f) => (FAULTS_WITH_S.includes(f.kind) ? `${f.kind}:${f.seconds}` : f.kind);
+export const faultText = (f) =>
+  FAULTS_WITH_S.includes(f.kind) ? `${f.kind}:${f.seconds}` : f.kind;
 
 /**
  * Reads the release settings: EXO_STANDIN_RELEASE, else release.json next to exo.mjs.
@@ -44,17 +52,25 @@ export function loadRelease(dir) {
     configError(`${file}: "version" must be a non-empty string`);
   }
   const era = raw.era ?? defaultEra(raw.version);
-  if (!ERAS.includes(era)) configError(`${file}: unknown era ${JSON.stringify(era)} (one of ${ERAS.join(', ')})`);
+  if (!ERAS.includes(era))
+    configError(`${file}: unknown era ${JSON.stringify(era)} (one of ${ERAS.join(', ')})`);
   const fault = parseFault(raw.fault ?? 'none');
-  if (!fault) configError(`${file}: unknown fault ${JSON.stringify(raw.fault)} (one of ${FAULT_NAMES.join(', ')})`);
+  if (!fault)
+    configError(
+      `${file}: unknown fault ${JSON.stringify(raw.fault)} (one of ${FAULT_NAMES.join(', ')})`,
+    );
   const faultOn = raw.fault_on ?? [];
-  if (!Array.isArray(faultOn) || faultOn.some((h) => typeof h !== 'string')) configError(`${file}: "fault_on" must be a list of host names`);
+  if (!Array.isArray(faultOn) || faultOn.some((h) => typeof h !== 'string'))
+    configError(`${file}: "fault_on" must be a list of host names`);
   const packageVersion = raw.package_version ?? DEFAULT_PACKAGE_VERSION;
-  if (typeof packageVersion !== 'string' || !packageVersion) configError(`${file}: "package_version" must be a non-empty string`);
+  if (typeof packageVersion !== 'string' || !packageVersion)
+    configError(`${file}: "package_version" must be a non-empty string`);
   const loadSeconds = raw.runner_load_seconds ?? 1;
-  if (typeof loadSeconds !== 'number' || !(loadSeconds >= 0)) configError(`${file}: "runner_load_seconds" must be a number >= 0`);
+  if (typeof loadSeconds !== 'number' || !(loadSeconds >= 0))
+    configError(`${file}: "runner_load_seconds" must be a number >= 0`);
   const model = raw.model === undefined ? DEFAULT_MODEL : raw.model;
-  if (model !== null && typeof model !== 'string') configError(`${file}: "model" must be a model id or null`);
+  if (model !== null && typeof model !== 'string')
+    configError(`${file}: "model" must be a model id or null`);
   return { file, version: raw.version, era, packageVersion, fault, faultOn, model, loadSeconds };
 }
 
@@ -66,7 +82,10 @@ export function loadRelease(dir) {
 export function effectiveFault(release, hostname, env = process.env) {
   if (env.EXO_STANDIN_FAULT !== undefined && env.EXO_STANDIN_FAULT !== '') {
     const f = parseFault(env.EXO_STANDIN_FAULT);
-    if (!f) configError(`EXO_STANDIN_FAULT: unknown fault ${JSON.stringify(env.EXO_STANDIN_FAULT)} (one of ${FAULT_NAMES.join(', ')})`);
+    if (!f)
+      configError(
+        `EXO_STANDIN_FAULT: unknown fault ${JSON.stringify(env.EXO_STANDIN_FAULT)} (one of ${FAULT_NAMES.join(', ')})`,
+      );
     return f;
   }
   const applies = release.faultOn.length === 0 || release.faultOn.includes(hostname);

@@ -28,18 +28,32 @@ const W_RUN = 'exo.worker.runner.runner';
 
 /** src/exo/utils/keyed_backoff.py: the n-th retry waits min(cap, base * 2^n) after the last attempt. */
 class KeyedBackoff {
-  constructor(base, cap) { this.base = base; this.cap = cap; this.attemptsOf = new Map(); this.last = new Map(); }
+  constructor(base, cap) {
+    this.base = base;
+    this.cap = cap;
+    this.attemptsOf = new Map();
+    this.last = new Map();
+  }
   shouldProceed(key) {
     const delay = Math.min(this.cap, this.base * 2 ** (this.attemptsOf.get(key) ?? 0));
     return performance.now() / 1000 - (this.last.get(key) ?? -Infinity) >= delay;
   }
-  record(key) { this.last.set(key, performance.now() / 1000); this.attemptsOf.set(key, (this.attemptsOf.get(key) ?? 0) + 1); }
-  attempts(key) { return this.attemptsOf.get(key) ?? 0; }
-  reset(key) { this.attemptsOf.delete(key); this.last.delete(key); }
+  record(key) {
+    this.last.set(key, performance.now() / 1000);
+    this.attemptsOf.set(key, (this.attemptsOf.get(key) ?? 0) + 1);
+  }
+  attempts(key) {
+    return this.attemptsOf.get(key) ?? 0;
+  }
+  reset(key) {
+    this.attemptsOf.delete(key);
+    this.last.delete(key);
+  }
 }
 
 /** Python's str() of exo's Shutdown task, as "Task … dropped" warnings print it. */
-const shutdownRepr = (iid, rid) => `Shutdown(task_id='${crypto.randomUUID()}' task_status=<TaskStatus.Pending: 'Pending'> instance_id='${iid}' runner_id='${rid}')`;
+const shutdownRepr = (iid, rid) =>
+  `Shutdown(task_id='${crypto.randomUUID()}' task_status=<TaskStatus.Pending: 'Pending'> instance_id='${iid}' runner_id='${rid}')`;
 
 class Supervisor {
   constructor(worker, iid, rid, inner) {
@@ -62,7 +76,9 @@ class Supervisor {
     this.othersFailuresAtStart = worker.node.allRunnerFailures();
   }
 
-  get node() { return this.worker.node; }
+  get node() {
+    return this.worker.node;
+  }
 
   at(seconds, fn) {
     const t = setTimeout(fn, Math.max(0, seconds) * 1000);
@@ -70,7 +86,10 @@ class Supervisor {
     return t;
   }
 
-  cancelTimers() { for (const t of this.timers) clearTimeout(t); this.timers = []; }
+  cancelTimers() {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
 
   setStatus(s) {
     this.status = s;
@@ -82,16 +101,26 @@ class Supervisor {
     const n = this.node;
     const L = n.release.loadSeconds;
     const era = n.era;
-    logger.info(`Fast synch flag: ${n.args.fast_synch === false ? 0 : 1}`, 'exo.worker.runner.bootstrap:entrypoint:59');
+    logger.info(
+      `Fast synch flag: ${n.args.fast_synch === false ? 0 : 1}`,
+      'exo.worker.runner.bootstrap:entrypoint:59',
+    );
     if (era === 'libp2p') logger.info('hello from the runner', `${W_RUN}:__init__:93`);
     logger.info('runner created', `${W_RUN}:__init__:125`);
     this.setStatus(status.idle());
     // multi-node instances connect their group first (plan._init_distributed_backend)
     let t = 0;
     if (this.multi) {
-      this.at(0, () => { logger.info('Worker plan: ConnectToGroup', `${W_MAIN}:225`); logger.info('runner connecting', `${W_RUN}:handle_first_task:239`); this.setStatus(status.connecting()); });
+      this.at(0, () => {
+        logger.info('Worker plan: ConnectToGroup', `${W_MAIN}:225`);
+        logger.info('runner connecting', `${W_RUN}:handle_first_task:239`);
+        this.setStatus(status.connecting());
+      });
       t = 0.1 * L;
-      this.at(t, () => { this.setStatus(status.connected()); logger.info('runner connected', `${W_RUN}:handle_first_task:247`); });
+      this.at(t, () => {
+        this.setStatus(status.connected());
+        logger.info('runner connected', `${W_RUN}:handle_first_task:247`);
+      });
     }
     const loadEnd = t + (this.multi ? 0.6 : 0.7) * L;
     this.at(t, () => {
@@ -100,7 +129,9 @@ class Supervisor {
       this.setStatus(status.loading(0, this.layers));
     });
     // one progress report half-way, as the loader reports layers
-    this.at((t + loadEnd) / 2, () => this.setStatus(status.loading(Math.floor(this.layers / 2), this.layers)));
+    this.at((t + loadEnd) / 2, () =>
+      this.setStatus(status.loading(Math.floor(this.layers / 2), this.layers)),
+    );
     this.at(loadEnd, () => {
       this.setStatus(status.loaded());
       logger.info('runner loaded', `${W_RUN}:handle_first_task:275`);
@@ -109,7 +140,10 @@ class Supervisor {
       this.setStatus(status.warmingUp());
     });
     this.at(L, () => {
-      logger.info(`runner initialized in ${(L + 0.0001).toFixed(6)} seconds`, `${W_RUN}:handle_first_task:284`);
+      logger.info(
+        `runner initialized in ${(L + 0.0001).toFixed(6)} seconds`,
+        `${W_RUN}:handle_first_task:284`,
+      );
       this.setStatus(status.ready(era));
       logger.info('runner ready', `${W_RUN}:handle_first_task:295`);
     });
@@ -127,13 +161,18 @@ class Supervisor {
     const W = WATCHDOG_S() * 1000;
     const tick = () => {
       if (this.ended) return;
-      if (!this.alive) { this.checkRunner(); return; }
+      if (!this.alive) {
+        this.checkRunner();
+        return;
+      }
       this.watchTimer = setTimeout(tick, W);
     };
     this.watchTimer = setTimeout(tick, W);
   }
 
-  stopWatching() { clearTimeout(this.watchTimer); }
+  stopWatching() {
+    clearTimeout(this.watchTimer);
+  }
 
   /** The runner process dies without closing its channel (killed, crashed in native code, …). */
   die(code) {
@@ -156,11 +195,22 @@ class Supervisor {
     const msg = "exo stand-in: injected fault 'runner-crash'";
     const frames = [
       ['exo/worker/runner/bootstrap.py', 'entrypoint', 'runner.main()', era === 'libp2p' ? 52 : 89],
-      [era === 'libp2p' ? 'exo/worker/runner/llm_inference/runner.py' : 'exo/worker/runner/runner.py', 'main', 'self.handle_first_task(item)'],
+      [
+        era === 'libp2p'
+          ? 'exo/worker/runner/llm_inference/runner.py'
+          : 'exo/worker/runner/runner.py',
+        'main',
+        'self.handle_first_task(item)',
+      ],
       ['exo/worker/engines/mlx/generator/generate.py', 'step', 'raise RuntimeError(msg)'],
     ];
     this.cancelTimers();
-    emit('WARNING', `Runner ${this.rid} crashed with critical exception ${msg}`, `exo.worker.runner.bootstrap:entrypoint:${era === 'libp2p' ? 59 : 93}`, loguruTraceback(frames, 'RuntimeError', msg));
+    emit(
+      'WARNING',
+      `Runner ${this.rid} crashed with critical exception ${msg}`,
+      `exo.worker.runner.bootstrap:entrypoint:${era === 'libp2p' ? 59 : 93}`,
+      loguruTraceback(frames, 'RuntimeError', msg),
+    );
     if (era === 'libp2p') {
       this.setStatus(status.failed(era, msg));
       logger.info('bye from the runner', 'exo.worker.runner.bootstrap:entrypoint:75');
@@ -179,7 +229,8 @@ class Supervisor {
     // RunnerTerminationError.__str__: "Type: message\n" + the formatted traceback
     const cause = `exitcode=1\nRunner error: RuntimeError: ${msg}\n${pyTraceback(frames, `RuntimeError: ${msg}`)}`;
     emit('ERROR', `Runner terminated with ${cause}`, `${where}:399`);
-    for (const task of [...this.tasks]) task.fail(`Runner shutdown before completing command (${cause})`);
+    for (const task of [...this.tasks])
+      task.fail(`Runner shutdown before completing command (${cause})`);
     this.tasks.clear();
     this.setStatus(status.failed(era, `Terminated (${cause})`));
     this.finish();
@@ -199,7 +250,11 @@ class Supervisor {
       // main's AsyncProcess pipes the runner's stdout into the log (RunnerStdioHandler)
       logger.info('Runner stdout: Unreachable code path - let me know!', `${W_SUP}:<lambda>:107`);
     }
-    emit('WARNING', 'Runner communication closed unexpectedly', 'exo.worker.runner.bootstrap:entrypoint:91');
+    emit(
+      'WARNING',
+      'Runner communication closed unexpectedly',
+      'exo.worker.runner.bootstrap:entrypoint:91',
+    );
     logger.info('bye from the runner', 'exo.worker.runner.bootstrap:entrypoint:105');
     this.alive = false;
     this.exitCode = 0;
@@ -216,9 +271,15 @@ class Supervisor {
       return;
     }
     const cause = `exitcode=${this.exitCode}`;
-    emit('ERROR', `Runner terminated with ${cause}`, `${where}:396`, loguruTraceback([], 'RuntimeError', 'Runner found to be dead'));
+    emit(
+      'ERROR',
+      `Runner terminated with ${cause}`,
+      `${where}:396`,
+      loguruTraceback([], 'RuntimeError', 'Runner found to be dead'),
+    );
     // in-progress generations get an ErrorChunk
-    for (const task of [...this.tasks]) task.fail(`Runner shutdown before completing command (${cause})`);
+    for (const task of [...this.tasks])
+      task.fail(`Runner shutdown before completing command (${cause})`);
     this.tasks.clear();
     this.setStatus(status.failed(this.node.era, `Terminated (${cause})`));
     this.finish();
@@ -230,8 +291,13 @@ class Supervisor {
     this.cancelTimers();
     this.stopWatching();
     logger.info('Runner supervisor shutting down', `${W_SUP}:run:255`);
-    if (this.node.era === 'libp2p') logger.info('Runner process succesfully terminated', `${W_SUP}:run:164`);
-    else logger.info(`Runner process successfully terminated: ${this.exitCode ?? 0}`, `${W_SUP}:run:271`);
+    if (this.node.era === 'libp2p')
+      logger.info('Runner process succesfully terminated', `${W_SUP}:run:164`);
+    else
+      logger.info(
+        `Runner process successfully terminated: ${this.exitCode ?? 0}`,
+        `${W_SUP}:run:271`,
+      );
   }
 
   /**
@@ -242,7 +308,11 @@ class Supervisor {
     logger.info('Worker plan: Shutdown', `${W_MAIN}:225`);
     if (this.ended) {
       // the supervisor closed its task channel when it finished
-      emit('WARNING', `Task ${shutdownRepr(this.iid, this.rid)} dropped, runner closed communication.`, `${W_SUP}:start_task:297`);
+      emit(
+        'WARNING',
+        `Task ${shutdownRepr(this.iid, this.rid)} dropped, runner closed communication.`,
+        `${W_SUP}:start_task:297`,
+      );
       return;
     }
     if (!this.alive) {
@@ -250,7 +320,9 @@ class Supervisor {
       // supervisor down (the watchdog may still report meanwhile)
       this.cancelTimers();
       this.worker.blockFor(SHUTDOWN_WAIT_S());
-      setTimeout(() => { if (!this.ended) this.finish(); }, SHUTDOWN_WAIT_S() * 1000);
+      setTimeout(() => {
+        if (!this.ended) this.finish();
+      }, SHUTDOWN_WAIT_S() * 1000);
       return;
     }
     this.cancelTimers();
@@ -282,7 +354,9 @@ export class Worker {
   }
 
   /** The plan loop awaits its current task (the worker's plan_step is sequential). */
-  blockFor(seconds) { this.blockedUntil = performance.now() + seconds * 1000; }
+  blockFor(seconds) {
+    this.blockedUntil = performance.now() + seconds * 1000;
+  }
 
   start() {
     logger.info('Starting Worker', 'exo.worker.main:run:103');
@@ -295,7 +369,10 @@ export class Worker {
     for (const s of this.supervisors.values()) {
       s.cancelTimers();
       s.stopWatching();
-      if (!s.ended) { s.ended = true; logger.info('Runner supervisor shutting down', `${W_SUP}:run:255`); }
+      if (!s.ended) {
+        s.ended = true;
+        logger.info('Runner supervisor shutting down', `${W_SUP}:run:255`);
+      }
     }
   }
 
@@ -304,7 +381,10 @@ export class Worker {
     if (tagOf(s) === 'RunnerFailed') this.failures.set(rid, (this.failures.get(rid) ?? 0) + 1);
     if (s) this.statuses.set(rid, s);
     else this.statuses.delete(rid);
-    this.node.record('RunnerStatusUpdated', { runnerId: rid, runnerStatus: s ?? { RunnerShutdown: {} } });
+    this.node.record('RunnerStatusUpdated', {
+      runnerId: rid,
+      runnerStatus: s ?? { RunnerShutdown: {} },
+    });
   }
 
   /** What peers need to know about this node's runner processes (for chat across nodes). */
@@ -321,7 +401,8 @@ export class Worker {
 
   /** Instances deleted by another node's master: exo's worker resets their backoff too. */
   forgetGone(instances) {
-    for (const iid of [...this.backoff.attemptsOf.keys()]) if (!instances.has(iid)) this.instanceDeleted(iid);
+    for (const iid of [...this.backoff.attemptsOf.keys()])
+      if (!instances.has(iid)) this.instanceDeleted(iid);
   }
 
   /** One step of exo's plan loop: at most one task per step, in plan()'s order. */
@@ -334,12 +415,17 @@ export class Worker {
     const failures = node.allRunnerFailures();
     const failed = (rid) => tagOf(all[rid]) === 'RunnerFailed';
     // peers are polled, so a short-lived Failed status may be seen only as a failure count
-    const failedSince = (s, rid) => failed(rid) || (failures[rid] ?? 0) > (s.othersFailuresAtStart[rid] ?? 0);
+    const failedSince = (s, rid) =>
+      failed(rid) || (failures[rid] ?? 0) > (s.othersFailuresAtStart[rid] ?? 0);
 
     // _kill_runner
     for (const s of this.supervisors.values()) {
       const inst = instances.get(s.iid);
-      const others = inst ? Object.values(Object.values(inst)[0].shardAssignments.nodeToRunner).filter((r) => r !== s.rid) : [];
+      const others = inst
+        ? Object.values(Object.values(inst)[0].shardAssignments.nodeToRunner).filter(
+            (r) => r !== s.rid,
+          )
+        : [];
       if (!inst || tagOf(s.status) === 'RunnerFailed' || others.some((r) => failedSince(s, r))) {
         this.supervisors.delete(s.rid);
         s.shutdown();
@@ -358,7 +444,11 @@ export class Worker {
       if (this.backoff.attempts(iid) >= MAX_INSTANCE_RETRIES) {
         if (!this.deletionAsked.has(iid)) {
           this.deletionAsked.add(iid);
-          emit('WARNING', `Instance ${iid} exceeded ${MAX_INSTANCE_RETRIES} retries, requesting deletion`, `${W_MAIN}:214`);
+          emit(
+            'WARNING',
+            `Instance ${iid} exceeded ${MAX_INSTANCE_RETRIES} retries, requesting deletion`,
+            `${W_MAIN}:214`,
+          );
           node.requestDeleteInstance(iid);
         }
         continue;
@@ -380,16 +470,29 @@ export class Worker {
   generate(rid, seconds) {
     const s = this.supervisors.get(rid);
     return new Promise((resolve, reject) => {
-      if (!s) { reject(new Error('no runner')); return; }
+      if (!s) {
+        reject(new Error('no runner'));
+        return;
+      }
       let timer = null;
       const task = {
-        fail: (m) => { clearTimeout(timer); reject(new Error(m)); },
-        cancelled: () => { clearTimeout(timer); reject(Object.assign(new Error('instance deleted'), { closed: true })); },
+        fail: (m) => {
+          clearTimeout(timer);
+          reject(new Error(m));
+        },
+        cancelled: () => {
+          clearTimeout(timer);
+          reject(Object.assign(new Error('instance deleted'), { closed: true }));
+        },
       };
       s.tasks.add(task);
       if (s.ended) {
         // the supervisor's task channel is closed: the task is dropped and never answered
-        emit('WARNING', `Task TextGeneration(command_id='${crypto.randomUUID()}' instance_id='${s.iid}') dropped, runner closed communication.`, `${W_SUP}:start_task:297`);
+        emit(
+          'WARNING',
+          `Task TextGeneration(command_id='${crypto.randomUUID()}' instance_id='${s.iid}') dropped, runner closed communication.`,
+          `${W_SUP}:start_task:297`,
+        );
         return;
       }
       if (!s.alive) return; // sent to a dead process: only the watchdog ends it
