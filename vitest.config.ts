@@ -5,9 +5,8 @@ import { defineConfig } from 'vitest/config';
 
 // Every temporary folder the tests make, and the programs they start make, goes in one folder
 // of this run (TMPDIR), removed when the run ends (test/global-setup.ts).
-const tmp = (process.env.EXO_DEPLOY_TEST_TMPDIR ??= mkdtempSync(
-  path.join(os.tmpdir(), 'exo-deploy-tests-'),
-));
+process.env.EXO_DEPLOY_TEST_TMPDIR ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-tests-'));
+const tmp = process.env.EXO_DEPLOY_TEST_TMPDIR;
 
 // One run, four tiers told apart by folder: unit (fake run layer), module (Nix evaluation),
 // integration (real Nix on this machine), e2e (the sandbox fleet, as root).

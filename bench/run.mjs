@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench: exo-deploy's benchmarks (issue 6), written to bench/results.md and
+// npm run bench: exo-deploy's benchmarks against their targets, written to bench/results.md and
 // bench/results.json. A benchmark, not a test: it never fails on a slow machine; each figure
 // says whether this run met its target.
 //

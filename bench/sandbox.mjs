@@ -95,7 +95,7 @@ function machineBusyMs() {
     .trim()
     .split(/\s+/)
     .map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks;
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = ticks;
   return (user + nice + system + irq + softirq + steal) * 10; // USER_HZ = 100
 }
 
@@ -167,7 +167,8 @@ export async function onSandbox({
         await fn();
       } catch (e) {
         log(`${name} failed: ${e.message.split('\n')[0]}`);
-        (details.errors ??= []).push(`${name}: ${e.message}`);
+        details.errors ??= [];
+        details.errors.push(`${name}: ${e.message}`);
       }
     };
 

@@ -43,7 +43,13 @@ const defaultLog = (m) => console.error(`[sandbox] ${m}`);
 
 export const statePath = (dir) => path.join(path.resolve(dir), 'sandbox.json');
 
-/** @returns {Promise<object|null>} what up recorded in DIR/sandbox.json, or null */
+/**
+ * @typedef {{name: string, address: string, netns: string, veth: string, pid: number, log: string}} StateHost
+ * @typedef {{version: number, dir: string, created: string, rootfs: string, subnet: number, bridge: string,
+ *   hosts: StateHost[], cidr: string, gateway: string, exoSrc: string, config: string, deployConfig: string,
+ *   sshKey: string, bootSeconds?: number, upSeconds?: number}} SandboxState
+ */
+/** @returns {Promise<SandboxState|null>} what up recorded in DIR/sandbox.json, or null */
 export async function readState(dir) {
   try {
     return JSON.parse(await fs.readFile(statePath(dir), 'utf8'));
@@ -56,7 +62,7 @@ export async function readState(dir) {
 async function writeState(dir, state) {
   const file = statePath(dir);
   const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
+  await fs.writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
   await fs.rename(tmp, file);
 }
 
@@ -243,6 +249,7 @@ export const defaultEra = (version) => (/^1\.0\./.test(String(version)) ? 'libp2
 /**
  * DIR/exo-src/release.json: the stand-in's settings (sandbox/exo-standin/README.md) plus
  * declared_era, the era the hosts' configuration will claim for this release (sandbox only).
+ * @param {{version: string, fault?: string, faultOn?: string[], era?: string, packageVersion?: string, loadSeconds?: number, declaredEra?: string}} settings
  */
 function releaseJson({
   version,
@@ -254,21 +261,19 @@ function releaseJson({
   declaredEra,
 }) {
   const realEra = era ?? defaultEra(version);
-  return (
-    JSON.stringify(
-      {
-        version,
-        era: realEra,
-        package_version: packageVersion,
-        runner_load_seconds: loadSeconds,
-        fault,
-        fault_on: faultOn,
-        declared_era: declaredEra ?? realEra,
-      },
-      null,
-      2,
-    ) + '\n'
-  );
+  return `${JSON.stringify(
+    {
+      version,
+      era: realEra,
+      package_version: packageVersion,
+      runner_load_seconds: loadSeconds,
+      fault,
+      fault_on: faultOn,
+      declared_era: declaredEra ?? realEra,
+    },
+    null,
+    2,
+  )}\n`;
 }
 
 /**
@@ -459,7 +464,7 @@ async function nixosUnitEnvironment(dir, rootfsPath) {
  * @param {{dir: string, hosts?: number, deploy?: boolean, signal?: AbortSignal, log?: (m: string) => void}} opts
  *   deploy: end with deployFirstRelease(dir) (default true); signal: abort (e.g. on Ctrl-C)
  *   between steps, which cleans up like a failure
- * @returns {Promise<object>} the state written to DIR/sandbox.json
+ * @returns {Promise<SandboxState>} the state written to DIR/sandbox.json
  */
 export async function up({ dir, hosts: count = 3, deploy = true, signal, log = defaultLog }) {
   if (!dir) throw new Error('up: --dir is required');
@@ -564,7 +569,7 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
     await writeState(dir, state);
 
     const booted = await Promise.all(state.hosts.map((h) => waitForHost(dir, h, { signal })));
-    state.hosts.forEach((h, i) => log(`${h.name}: systemd is ${booted[i]}`));
+    for (const [i, h] of state.hosts.entries()) log(`${h.name}: systemd is ${booted[i]}`);
     state.bootSeconds = (Date.now() - t0) / 1000;
     await writeState(dir, state);
     step();
@@ -644,14 +649,6 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
   return result;
 }
 
-/**
- * Commits a new exo release to DIR/exo-src (the config's `exo` input; move the lock with
- * `exo-deploy update exo`, or lockExo(dir) here).
- * era: the stand-in's era (default: 1.0.x libp2p, else zenoh); declaredEra: the era the hosts'
- * configuration claims for it (default: the real one; another one tests a wrong-era config).
- * @param {{dir: string, version: string, fault?: string, faultOn?: string[], era?: 'libp2p'|'zenoh', packageVersion?: string, loadSeconds?: number, declaredEra?: 'libp2p'|'zenoh', log?: (m: string) => void}} opts
- * @returns {Promise<{rev: string, version: string, era: string, declaredEra: string, packageVersion: string, loadSeconds: number, fault: string, faultOn: string[]}>}
- */
 /** Replaces the [health] table of a sandbox's exo-deploy.toml (the tests and benchmarks tune
  * soak and timeouts to their faults). */
 export async function tuneHealth(config, health) {
@@ -680,6 +677,14 @@ export async function tuneConfig(config, table, settings) {
   );
 }
 
+/**
+ * Commits a new exo release to DIR/exo-src (the config's `exo` input; move the lock with
+ * `exo-deploy update exo`, or lockExo(dir) here).
+ * era: the stand-in's era (default: 1.0.x libp2p, else zenoh); declaredEra: the era the hosts'
+ * configuration claims for it (default: the real one; another one tests a wrong-era config).
+ * @param {{dir: string, version: string, fault?: string, faultOn?: string[], era?: 'libp2p'|'zenoh', packageVersion?: string, loadSeconds?: number, declaredEra?: 'libp2p'|'zenoh', log?: (m: string) => void}} opts
+ * @returns {Promise<{rev: string, version: string, era: string, declaredEra: string, packageVersion: string, loadSeconds: number, fault: string, faultOn: string[]}>}
+ */
 export async function release({
   dir,
   version,
@@ -808,7 +813,7 @@ async function commitSettings(dir, file, settings, what) {
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings))
     throw new Error(`${what} settings must be an object, got ${JSON.stringify(settings)}`);
   const repo = path.join(path.resolve(dir), 'config');
-  await fs.writeFile(path.join(repo, file), JSON.stringify(settings, null, 2) + '\n');
+  await fs.writeFile(path.join(repo, file), `${JSON.stringify(settings, null, 2)}\n`);
   await git(repo, 'commit', '-q', '--allow-empty', '-am', `${what}: ${JSON.stringify(settings)}`);
 }
 

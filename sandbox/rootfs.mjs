@@ -8,10 +8,10 @@
 import { $, fs, path } from 'zx';
 import { createHash } from 'node:crypto';
 
-export const RECIPE_VERSION = 4;
-export const SUITE = 'bookworm';
+const RECIPE_VERSION = 4;
+const SUITE = 'bookworm';
 // debootstrap --include (nix-bin here fails: libdbd-sqlite3-perl stays unconfigured)
-export const DEBOOTSTRAP_PACKAGES = [
+const DEBOOTSTRAP_PACKAGES = [
   'systemd',
   'systemd-sysv',
   'dbus',
@@ -22,15 +22,8 @@ export const DEBOOTSTRAP_PACKAGES = [
 // installed afterwards with apt-get inside a chroot. libnss-systemd: NixOS resolves the users
 // of DynamicUser= units through nss-systemd (its postinst adds it to nsswitch.conf, as NixOS's
 // systemd module does); without it D-Bus drops the connections of such a unit's processes.
-export const CHROOT_PACKAGES = [
-  'nix-bin',
-  'openssh-server',
-  'nodejs',
-  'git',
-  'sudo',
-  'libnss-systemd',
-];
-export const CACHE_DIR = process.env.EXO_SANDBOX_CACHE ?? '/var/cache/exo-deploy/sandbox';
+const CHROOT_PACKAGES = ['nix-bin', 'openssh-server', 'nodejs', 'git', 'sudo', 'libnss-systemd'];
+const CACHE_DIR = process.env.EXO_SANDBOX_CACHE ?? '/var/cache/exo-deploy/sandbox';
 
 export const NIX_CONF = [
   'experimental-features = nix-command flakes',
@@ -46,7 +39,7 @@ export const NIX_CONF = [
 
 // A non-root deploy user with passwordless sudo, as a NixOS fleet reached with `sudo = true`
 // has; its authorized_keys, like root's, is bind-mounted per sandbox.
-export const DEPLOY_USER = 'deploy';
+const DEPLOY_USER = 'deploy';
 const SUDOERS = `${DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n`;
 
 // Nix's daemon, socket-activated (as upstream's units): the deploy user cannot write to the
@@ -84,7 +77,7 @@ const SSHD_CONF = [
   '',
 ].join('\n');
 
-export function rootfsKey() {
+function rootfsKey() {
   const h = createHash('sha256');
   h.update(
     JSON.stringify({
@@ -102,7 +95,7 @@ export function rootfsKey() {
   return h.digest('hex').slice(0, 16);
 }
 
-export function rootfsPath(cacheDir = CACHE_DIR) {
+function rootfsPath(cacheDir = CACHE_DIR) {
   return path.join(cacheDir, `rootfs-${rootfsKey()}`);
 }
 
@@ -121,7 +114,7 @@ async function unmountBelow(dir) {
   const mounts = (await fs.readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
-    .filter((m) => m && (m === dir || m.startsWith(dir + '/')))
+    .filter((m) => m && (m === dir || m.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) await $`umount -l ${m}`.nothrow();
 }
@@ -226,7 +219,7 @@ async function build(tmp, log) {
   }
   await fs.writeFile(
     path.join(tmp, '.exo-sandbox-rootfs'),
-    JSON.stringify(
+    `${JSON.stringify(
       {
         key: rootfsKey(),
         recipe: RECIPE_VERSION,
@@ -236,7 +229,7 @@ async function build(tmp, log) {
       },
       null,
       2,
-    ) + '\n',
+    )}\n`,
   );
 }
 

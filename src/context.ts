@@ -67,7 +67,10 @@ export async function createContext(
   };
   const executor = (host: Host) => {
     let e = executors.get(host.name);
-    if (!e) executors.set(host.name, (e = createExecutor(host, executorContext)));
+    if (!e) {
+      e = createExecutor(host, executorContext);
+      executors.set(host.name, e);
+    }
     return e;
   };
   const deployer = createExecutor(
@@ -114,7 +117,7 @@ function applyCommandLineOverrides(config: Config, options: ParsedOptions): void
 }
 
 /** Names, or @tag for every host with that tag. */
-export function selectHosts(all: Host[], wanted: string[] | undefined): Host[] {
+function selectHosts(all: Host[], wanted: string[] | undefined): Host[] {
   if (!wanted || wanted.length === 0) return all;
   const chosen = new Map<string, Host>();
   for (const item of wanted) {

@@ -1,7 +1,7 @@
 // One table of options drives parsing, the help text and the types the commands receive.
 import { STRATEGIES } from './config/strategy.js';
 
-export type OptionKind = 'boolean' | 'string' | 'integer' | 'duration' | 'list' | 'choice';
+type OptionKind = 'boolean' | 'string' | 'integer' | 'duration' | 'list' | 'choice';
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -140,7 +140,7 @@ export const COMMAND_OPTIONS = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
-export type CommandOptionName = keyof typeof COMMAND_OPTIONS;
+type CommandOptionName = keyof typeof COMMAND_OPTIONS;
 
 export interface CommandSpec {
   summary: string;

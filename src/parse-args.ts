@@ -20,7 +20,7 @@ export interface ParsedArgs {
 const ALL: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS, ...COMMAND_OPTIONS };
 
 export function parseCommandLine(argv: readonly string[]): ParsedArgs {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: [...argv],

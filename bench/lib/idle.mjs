@@ -11,7 +11,7 @@ const pgrep = (flag, name) =>
     .map(Number);
 
 /** What else runs: vitest processes, and systemd-nspawn processes that are not ours. */
-export function othersRunning(ours = new Set()) {
+function othersRunning(ours = new Set()) {
   const found = [];
   const vitest = pgrep('-f', 'vitest').filter((p) => p !== process.pid);
   const nspawn = pgrep('-x', 'systemd-nspawn').filter((p) => !ours.has(p));

@@ -43,7 +43,8 @@ export function stepSpans(record) {
   const spans = {};
   for (const s of record.steps) {
     const start = Date.parse(s.startedAt);
-    const e = (spans[s.step] ??= { start, end: start + s.durationMs });
+    spans[s.step] ??= { start, end: start + s.durationMs };
+    const e = spans[s.step];
     e.start = Math.min(e.start, start);
     e.end = Math.max(e.end, start + s.durationMs);
   }

@@ -24,7 +24,7 @@ if (out) {
         Number((new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status) || [])[1] || 0);
       fs.writeFileSync(
         out,
-        JSON.stringify({
+        `${JSON.stringify({
           exitCode: code,
           wallMs: Date.now() - t0,
           userMs: ru.userCPUTime / 1000,
@@ -38,7 +38,7 @@ if (out) {
           busyMs:
             Math.max(0, performance.nodeTiming.loopStart) +
             performance.eventLoopUtilization().active,
-        }) + '\n',
+        })}\n`,
       );
     } catch (e) {
       process.stderr.write(`bench usage: ${e.message}\n`);

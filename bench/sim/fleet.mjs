@@ -15,7 +15,7 @@ const { formatTimestamp } = await import(path.join(dist, 'programs/systemctl.js'
 const { batchCommands, formatBatchOutput } = await import(path.join(dist, 'run/remote-batch.js'));
 
 /** mulberry32: a small seeded PRNG. */
-export function prng(seed) {
+function prng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -278,7 +278,7 @@ export function simFetch(fleet) {
 }
 
 /** Greedy list scheduling of durations on `limit` workers, in order: what mapLimit does with no overhead. */
-export function listSchedule(durations, limit) {
+function listSchedule(durations, limit) {
   const free = new Array(Math.min(limit, durations.length)).fill(0);
   for (const d of durations) {
     let k = 0;

@@ -227,7 +227,7 @@ export async function listBackups(exec: Executor, dir: string): Promise<BackupLi
 }
 
 /** Which backups prune removes: beyond the newest `keep`, but never the newest one taken
- * from a healthy system (the last known-good). Newest first in, pure, unit-tested. */
+ * from a healthy system (the last known-good). Pure. */
 export function backupsToPrune(backups: readonly BackupMeta[], keep: number): BackupMeta[] {
   const sorted = [...backups].sort((a, b) => b.id.localeCompare(a.id));
   const lastGood = sorted.find((b) => b.healthy);

@@ -17,7 +17,7 @@ const REDACTED = '<redacted>';
 const SECRET_NAME =
   /(?:^|[^A-Za-z0-9])(?:token|secret|password|passwd|passphrase|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|credentials?|authorization|auth|cookie|webhook(?:[_-]?url)?)$|^(?:[A-Z0-9]+(?:TOKEN|SECRET|PASSWORD|PASSWD))$/i;
 
-export function isSecretName(name: string): boolean {
+function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name.trim());
 }
 
@@ -76,7 +76,7 @@ const URL_CREDENTIALS: [RegExp, string][] = [
   [/(\b[a-z][a-z0-9+.-]*:\/\/)[A-Za-z0-9_-]{20,}@/gi, `$1${REDACTED}@`],
 ];
 
-export function redactText(text: string): string {
+function redactText(text: string): string {
   let out = text;
   for (const [pattern, replacement] of [...PRIVATE_BLOCKS, ...HEADERS, ...URL_CREDENTIALS])
     out = out.replace(pattern, replacement);
@@ -98,7 +98,7 @@ export function redactText(text: string): string {
 }
 
 /** A parsed JSON value with every secret replaced. */
-export function redactJson(value: unknown): unknown {
+function redactJson(value: unknown): unknown {
   if (typeof value === 'string') return redactText(value);
   if (Array.isArray(value)) return value.map(redactJson);
   if (value && typeof value === 'object') {

@@ -176,7 +176,7 @@ async function checkTogether(
     );
     const notSeen = together ? judgeMembership(checks) : new Map<string, string[]>();
     if (notSeen.size === 0 || ctx.now() >= deadline) {
-      results.forEach((r, i) => (r.check = checks[i] ?? null));
+      for (const [i, r] of results.entries()) r.check = checks[i] ?? null;
       return;
     }
     await sleep(ctx.config.health.interval, undefined, { signal: ctx.signal });

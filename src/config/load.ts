@@ -64,11 +64,7 @@ export function localConfig(overrides: Record<string, unknown>): Promise<Config>
   return fromParsed(overrides, process.cwd(), undefined);
 }
 
-export async function fromParsed(
-  raw: unknown,
-  dir: string,
-  file: string | undefined,
-): Promise<Config> {
+async function fromParsed(raw: unknown, dir: string, file: string | undefined): Promise<Config> {
   const parsed = ConfigFile.safeParse(raw);
   if (!parsed.success)
     throw usageError(formatIssues(parsed.error.issues, file), 'fix the file; nothing was changed');
@@ -137,7 +133,7 @@ function resolvePrograms(programs: ConfigFile['programs'], dir: string): ConfigF
   ) as ConfigFile['programs'];
 }
 
-export function formatIssues(issues: z.core.$ZodIssue[], file: string | undefined): string {
+function formatIssues(issues: z.core.$ZodIssue[], file: string | undefined): string {
   const lines = issues.map((issue) => {
     const keyPath = issue.path.map(String).join('.') || '(top level)';
     if (issue.code === 'unrecognized_keys') {

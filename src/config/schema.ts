@@ -3,7 +3,7 @@
 import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { STRATEGIES } from './strategy.js';
-import { FLAKE_INPUT, HOST_NAME, SAFE_ABS_PATH, SSH_TARGET, TAG, UNIT_NAME } from './patterns.js';
+import { HOST_NAME, SAFE_ABS_PATH, SSH_TARGET, TAG, UNIT_NAME } from './patterns.js';
 
 const duration = z
   .string()
@@ -204,10 +204,6 @@ export const ConfigFile = z.strictObject({
 
 export type ConfigFile = z.output<typeof ConfigFile>;
 export type HealthSettings = ConfigFile['health'];
-export type BackupSettings = ConfigFile['backup'];
-export type Programs = ConfigFile['programs'];
 export type Timeouts = ConfigFile['timeouts'];
-export type BuildSettings = ConfigFile['build'];
 export type RolloutSettings = ConfigFile['rollout'];
 export type { Strategy } from './strategy.js';
-export { FLAKE_INPUT };

@@ -8,7 +8,7 @@ import type { RunRecord } from './record.js';
 
 export type HookName = 'pre_deploy' | 'post_deploy';
 
-export function hookEnv(record: RunRecord): Record<string, string> {
+function hookEnv(record: RunRecord): Record<string, string> {
   return {
     EXO_DEPLOY_RUN_ID: record.id,
     EXO_DEPLOY_HOSTS: record.hosts.map((h) => h.host).join(','),

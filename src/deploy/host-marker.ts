@@ -30,7 +30,7 @@ export interface Marker {
 
 /** A marker not renewed for this long is a leftover (its deploy cannot still be running): one
  * batch's build, activation, waits and soak. */
-export const markerMaxAgeMs = (ctx: Context) =>
+const markerMaxAgeMs = (ctx: Context) =>
   ctx.config.timeouts.build +
   ctx.config.timeouts.activate +
   2 * ctx.config.health.ready_timeout +

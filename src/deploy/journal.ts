@@ -29,10 +29,10 @@ export type JournalEvent =
   | { type: 'revert-timer'; host: string; unit: string; state: RevertTimerState }
   | { type: 'end'; outcome: string; exitCode: number };
 
-export type Stamped = JournalEvent & { at: string };
-export type StepEvent = Extract<JournalEvent, { type: 'step' }> & { at: string };
+type Stamped = JournalEvent & { at: string };
+type StepEvent = Extract<JournalEvent, { type: 'step' }> & { at: string };
 
-export const runsDir = (stateDir: string) => path.join(stateDir, 'runs');
+const runsDir = (stateDir: string) => path.join(stateDir, 'runs');
 export const journalFile = (stateDir: string, id: string) =>
   path.join(runsDir(stateDir), id, 'journal.jsonl');
 
@@ -119,7 +119,7 @@ export class RunJournal {
   }
 }
 
-export interface HostInRun {
+interface HostInRun {
   before: BeforeOnHost | null;
   built: string | null;
   phase: HostPhase;
@@ -153,11 +153,10 @@ export function foldJournal(text: string): RunSummary {
   };
   const host = (name: string) => {
     let h = summary.hosts.get(name);
-    if (!h)
-      summary.hosts.set(
-        name,
-        (h = { before: null, built: null, phase: 'pending', revertTimer: null }),
-      );
+    if (!h) {
+      h = { before: null, built: null, phase: 'pending', revertTimer: null };
+      summary.hosts.set(name, h);
+    }
     return h;
   };
   for (const line of text.split('\n')) {

@@ -9,7 +9,7 @@ import { ExoDeployError, ExitCode } from '../errors.js';
 import type { Log } from '../output/log.js';
 import { syncDir } from '../fs/atomic.js';
 
-export interface LockOwner {
+interface LockOwner {
   pid: number;
   host: string;
   user: string;

@@ -75,7 +75,7 @@ export interface RolloutSystem {
 
 /** A libp2p-era exo keys its network with this hard-coded version, the same for every 1.0
  * release, unless a namespace is pinned. */
-export const LIBP2P_NETWORK_VERSION = 'v0.0.1';
+const LIBP2P_NETWORK_VERSION = 'v0.0.1';
 
 /** The namespace a system's exo finds peers in: the pinned one, else its era's default. null
  * when release.json cannot tell: the era is unknown, or a zenoh-era exo's default (its Python

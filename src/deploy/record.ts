@@ -45,7 +45,7 @@ export interface HostRecord {
   problems: string[];
 }
 
-export interface StepRecord {
+interface StepRecord {
   step: string;
   host: string | null;
   startedAt: string;
@@ -56,7 +56,7 @@ export interface StepRecord {
 }
 
 /** partly-rolled-back: with rollback_scope "failed", earlier batches keep the new system. */
-export type RunOutcome =
+type RunOutcome =
   | 'success'
   | 'no-change'
   | 'failed'

@@ -6,7 +6,7 @@ import { printable } from '../output/format.js';
 /** A runner's lifecycle in exo (shared/types/worker/runners.py, the same in both eras): a new
  * runner goes Idle → Connecting → Connected → Loading → Loaded → WarmingUp → Ready; Running
  * while it serves; a failed one is Failed for a moment, then shut down and created again. */
-export const RUNNER_STATUSES = [
+const RUNNER_STATUSES = [
   'RunnerIdle',
   'RunnerConnecting',
   'RunnerConnected',
@@ -19,7 +19,7 @@ export const RUNNER_STATUSES = [
   'RunnerShutdown',
   'RunnerFailed',
 ] as const;
-export type RunnerStatus = (typeof RUNNER_STATUSES)[number];
+type RunnerStatus = (typeof RUNNER_STATUSES)[number];
 
 export interface Runner {
   /** null: a tag this toolkit does not know. */
@@ -65,7 +65,7 @@ export function readRunner(value: unknown): Runner {
   return { status, error };
 }
 
-export function readInstances(instances: unknown): Instance[] {
+function readInstances(instances: unknown): Instance[] {
   return Object.entries((instances ?? {}) as Record<string, Tagged>).map(([id, wrapped]) => {
     const assignments = (untag(wrapped)?.[1].shardAssignments ?? {}) as {
       modelId?: unknown;

@@ -4,7 +4,7 @@
 // runs `check --local` every minute on every host (bench/: on-host cost).
 import http from 'node:http';
 
-export interface HttpRequest {
+interface HttpRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
@@ -86,4 +86,4 @@ export const httpFetch: Fetch = (url, init = {}) =>
 export const CUT_SHORT = 'the connection closed before the whole answer arrived';
 
 /** Far above what exo's API answers (a /state of a large cluster is a few MiB). */
-export const MAX_BODY_BYTES = 64 * 1024 ** 2;
+const MAX_BODY_BYTES = 64 * 1024 ** 2;

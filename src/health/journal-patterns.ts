@@ -7,9 +7,9 @@ export interface JournalMatch {
   message: string;
 }
 
-export type Matcher = (message: string) => boolean;
+type Matcher = (message: string) => boolean;
 
-export function compilePattern(pattern: string): Matcher {
+function compilePattern(pattern: string): Matcher {
   const regex = /^\/(.+)\/([a-z]*)$/.exec(pattern);
   if (regex) {
     const compiled = new RegExp(regex[1] as string, regex[2]);

@@ -38,7 +38,7 @@ export const shortPath = (p: string | null | undefined) =>
 /** Text from a host (journal lines, exo's error messages) made safe to print and report:
  * terminal escape sequences (colours, OSC titles and links, cursor moves) and other control
  * characters removed, line breaks and tabs kept. */
-// eslint-disable-next-line no-control-regex
 const ESCAPES =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
   /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f\x9b]/g;
 export const printable = (text: string) => text.replace(ESCAPES, '');

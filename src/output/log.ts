@@ -3,7 +3,7 @@
 // one JSON event per line with --json.
 
 /** A step starting or ending on a host (null: the whole run). */
-export interface StepEvent {
+interface StepEvent {
   event: 'step-start' | 'step-end';
   step: string;
   host: string | null;
@@ -59,7 +59,7 @@ function jsonLog(verbose: boolean): Log {
 function liveLog(): Log {
   const rows = new Map<string, { text: string; since: number; running: boolean }>();
   let drawn = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let _timer: NodeJS.Timeout | undefined;
   const draw = () => {
     const out: string[] = [];
     if (drawn) out.push(`\x1b[${drawn}A`);
@@ -88,7 +88,7 @@ function liveLog(): Log {
         since: Date.now(),
         running: e.event === 'step-start',
       });
-      timer ??= setInterval(draw, 500).unref();
+      _timer ??= setInterval(draw, 500).unref();
       draw();
     },
   };

@@ -65,6 +65,7 @@ export const FILE_TAKEN_EXIT = 17;
 export const createExclusiveArgv = (file: string, temp: string) => [
   'sh',
   '-c',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
   'mkdir -p -- "${1%/*}" && umask 022 && cat > "$2" && { ln -- "$2" "$1" 2>/dev/null; code=$?; rm -f -- "$2"; [ "$code" = 0 ] || { cat -- "$1"; exit 17; }; }',
   'sh',
   file,

@@ -1,13 +1,4 @@
 // git, for committing flake.lock in the user's config repo.
-export const gitStatusArgv = (git: string, repo: string, file: string) => [
-  git,
-  '-C',
-  repo,
-  'status',
-  '--porcelain',
-  '--',
-  file,
-];
 export const gitAddArgv = (git: string, repo: string, file: string) => [
   git,
   '-C',

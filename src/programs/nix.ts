@@ -51,7 +51,7 @@ export function flakeUpdateArgv(
 
 /** Flakes and the nix command are experimental in every Nix this supports; turning them on
  * for our own calls makes exo-deploy work where the user has not enabled them globally. */
-export const EXPERIMENTAL = ['--extra-experimental-features', 'nix-command flakes'];
+const EXPERIMENTAL = ['--extra-experimental-features', 'nix-command flakes'];
 
 /** `nix config show` arrived in 2.20; `nix show-config` is the older spelling. Only
  * nix-command is turned on here, so that the answer shows whether flakes are on. */
@@ -77,15 +77,18 @@ export function diffClosuresArgv(nix: string, before: string, after: string): st
 
 /** `nix store diff-closures` lines look like "exo: 1.0.2 → 1.0.3, +12.3 KiB". */
 export function parseClosureDiff(output: string): string[] {
-  return output
-    .replace(/\x1b\[[0-9;]*m/g, '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
+  return (
+    output
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes are what it removes
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+  );
 }
 
 /** A host's system in the flake: what nixos-rebuild builds for `--flake FLAKE#HOST`. */
-export const toplevelAttr = (flake: string, host: string) =>
+const toplevelAttr = (flake: string, host: string) =>
   `${flake}#nixosConfigurations.${host}.config.system.build.toplevel`;
 
 /** Several hosts' systems evaluated and built by one Nix process; `--json` lists their outputs

@@ -1,5 +1,5 @@
 // systemctl: the state of the exo unit, read as key=value properties.
-export const UNIT_PROPERTIES = [
+const UNIT_PROPERTIES = [
   'LoadState',
   'ActiveState',
   'SubState',

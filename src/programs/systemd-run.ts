@@ -63,7 +63,7 @@ export interface RevertTo {
 }
 
 /** The exit status of a switch-to-configuration that found its lock taken. */
-export const LOCK_HELD_EXIT = 11;
+const LOCK_HELD_EXIT = 11;
 
 /** A missing argument ("-"): systemd writes a transient unit to a file under
  * /run/systemd/transient and reads it back at every daemon-reload (each activation does one),

@@ -36,7 +36,7 @@ export async function writeDeployReport(
   return files;
 }
 
-export function renderMarkdown(r: RunRecord): string {
+function renderMarkdown(r: RunRecord): string {
   const out: string[] = [];
   out.push(
     `# exo-deploy deploy ${r.id}`,

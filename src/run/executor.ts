@@ -9,7 +9,7 @@ import type { ProcessResult, ProcessRunner } from './process.js';
 import { batchArgv, newMarker, parseBatchOutput } from './remote-batch.js';
 import { shellQuote } from './shell-quote.js';
 
-export interface RunOptions {
+interface RunOptions {
   input?: string;
   timeoutMs?: number;
   /** Run as root (through sudo when the host says so). */
@@ -171,8 +171,12 @@ class ReadBatcher {
           const reads = this.queued ?? [];
           this.queued = undefined;
           this.run(reads).then(
-            (results) => reads.forEach((r, k) => r.resolve(results[k] as ProcessResult)),
-            (error: unknown) => reads.forEach((r) => r.reject(error)),
+            (results) => {
+              for (const [k, r] of reads.entries()) r.resolve(results[k] as ProcessResult);
+            },
+            (error: unknown) => {
+              for (const r of reads) r.reject(error);
+            },
           );
         });
       }
@@ -289,7 +293,8 @@ const controlDir = new (class {
   take(): string {
     this.dir ??= mkdtempSync(path.join(os.tmpdir(), 'exo-deploy-ssh-'));
     this.open += 1;
-    return path.join(this.dir, String((this.next += 1)));
+    this.next += 1;
+    return path.join(this.dir, String(this.next));
   }
   give(socket: string): void {
     rmSync(socket, { force: true });

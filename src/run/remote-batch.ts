@@ -10,7 +10,7 @@ import { shellQuote } from './shell-quote.js';
  * shellQuote, as ssh would carry it alone. Outputs go to a private temporary folder, then out
  * in order, each as soon as it and those before it have ended: `MARKER o I`, stdout,
  * `MARKER e I`, stderr, `MARKER r I STATUS`. */
-export const BATCH_SCRIPT = [
+const BATCH_SCRIPT = [
   'm=$1; shift; pids=',
   'd=$(mktemp -d) || exit 125',
   // Ended early (a timeout, Ctrl-C, the session cut): the commands still running end too.
@@ -22,7 +22,7 @@ export const BATCH_SCRIPT = [
   'for p in $pids; do i=$((i+1)); wait "$p"; r=$?; printf \'%s o %d\\n\' "$m" "$i"; cat "$d/$i.o"; printf \'\\n%s e %d\\n\' "$m" "$i"; cat "$d/$i.e"; printf \'\\n%s r %d %d\\n\' "$m" "$i" "$r"; done',
 ].join('\n');
 
-export const BATCH_NAME = 'exo-deploy-batch';
+const BATCH_NAME = 'exo-deploy-batch';
 
 /** Unguessable, so that no output (a journal line is anyone's to write) can forge a frame.
  * From /dev/urandom (exo-deploy runs on Linux): loading node:crypto for 8 bytes costs the

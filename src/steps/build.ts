@@ -62,12 +62,10 @@ export async function buildOnTarget(
   );
   const source = parseFlakeArchive(archive.stdout);
   // the host's own nix (programs.nix names this machine's)
-  const result = await ctx
-    .executor(host)
-    .run(buildFromStoreArgv('nix', source, host.name), {
-      root: true,
-      timeoutMs: ctx.config.timeouts.build,
-    });
+  const result = await ctx.executor(host).run(buildFromStoreArgv('nix', source, host.name), {
+    root: true,
+    timeoutMs: ctx.config.timeouts.build,
+  });
   if (result.exitCode !== 0) throw buildFailed(ctx, [host.name], result, ` on ${host.name}`);
   const [systemPath] = parseBuildOutputs(result.stdout);
   if (!systemPath)

@@ -27,7 +27,7 @@ export interface GateOptions {
   now?: () => number;
 }
 
-export interface HostGateResult {
+interface HostGateResult {
   host: string;
   passed: boolean;
   /** ms from the start of the gate until exo answered /models. */

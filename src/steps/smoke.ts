@@ -25,7 +25,7 @@ export interface SmokeSettings {
 }
 
 /** exo's master drops a silent node after more than 30 s, checked every 10 s. */
-export const EXO_NODE_TIMEOUT_MS = 45_000;
+const EXO_NODE_TIMEOUT_MS = 45_000;
 
 export interface SmokeResult {
   ok: boolean;

@@ -27,7 +27,7 @@ export interface SystemState {
   profileGeneration: number | null;
 }
 
-export const RELEASE_FILE = 'etc/exo/release.json';
+const RELEASE_FILE = 'etc/exo/release.json';
 
 export async function readSystemState(exec: Executor): Promise<SystemState> {
   const { host } = exec;

@@ -56,7 +56,7 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
       .map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
     expect(steps).toEqual(['test h1', 'switch h1', 'test h2', 'switch h2', 'test h3', 'switch h3']);
     const after = await snapshot(f);
-    after.forEach((a, i) => expect(a.running).not.toBe(before[i]!.running));
+    for (const [i, a] of after.entries()) expect(a.running).not.toBe(before[i]!.running);
     const gens = await f.cli(['generations', '--hosts', 'h1']);
     expect(gens.exitCode).toBe(0);
     expect(gens.stdout).toContain('1.0.70');

@@ -39,7 +39,8 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     async (fault, evidence) => {
       const f = fleet();
       const before = await Promise.all(f.hosts.map(f.running));
-      await f.ship(`0.3.${(release += 1)}`, fault, ['h2']);
+      release += 1;
+      await f.ship(`0.3.${release}`, fault, ['h2']);
       const r = await f.cli(['deploy', '--yes', '--json']);
       expect(r.exitCode, r.stderr).toBe(1);
       expect(r.json.outcome).toBe('rolled-back');

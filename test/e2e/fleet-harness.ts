@@ -22,7 +22,7 @@ export interface SandboxHost {
 }
 
 /** What else a sandbox release can set (sandbox/fleet.mjs `release`). */
-export interface ReleaseSettings {
+interface ReleaseSettings {
   /** exo's networking era; by default 1.0.x is libp2p, anything else zenoh. */
   era?: 'libp2p' | 'zenoh';
   /** The era the hosts' configuration claims for it (services.exo.era), when it is wrong. */
@@ -35,7 +35,7 @@ export interface CliRun {
   exitCode: number;
   stdout: string;
   stderr: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: any;
   /** The Markdown report of a run that did not exit 0 (its causes in full), or ''. */
   report: string;
 }
@@ -82,7 +82,6 @@ export interface Fleet {
 export function useFleet(count: number, health: Record<string, string> = {}): () => Fleet {
   let fleet: Fleet | undefined;
   let dir: string | undefined;
-  // eslint-disable-next-line @typescript-eslint/consistent-type-imports
   let sandbox: typeof import('../../sandbox/fleet.mjs');
   const quiet = () => {};
 

@@ -1,4 +1,4 @@
-// Fleet rollouts under faults (issue 5), on a 3-host sandbox through the public commands:
+// Fleet rollouts under faults, on a 3-host sandbox through the public commands:
 // rolling and canary healthy and failing, the rolling refusal, Ctrl-C during the soak, a
 // link cut during activation, two deploys at once, a stale lock, and a support bundle.
 import { existsSync } from 'node:fs';
@@ -30,7 +30,10 @@ describe.skipIf(noFleet)('rollouts', () => {
   // the soak outlasts exo's 5 s runner watchdog, which is what reports a dead runner
   const fleet = useFleet(3, { soak: '8s' });
   let release = 0;
-  const next = () => `0.5.${(release += 1)}`;
+  const next = () => {
+    release += 1;
+    return `0.5.${release}`;
+  };
 
   it('rolling without a pinned namespace is refused, exit 2, and changes nothing', async () => {
     const f = fleet();

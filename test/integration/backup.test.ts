@@ -118,7 +118,7 @@ describe('backup', () => {
       expect(listed.backups.map((b: { id: string }) => b.id)).toContain(id);
       expect(listed.backups.map((b: { id: string }) => b.id)).not.toContain('../../outside');
     } finally {
-      await writeFile(file, JSON.stringify(meta, null, 2) + '\n');
+      await writeFile(file, `${JSON.stringify(meta, null, 2)}\n`);
     }
   });
 

@@ -27,7 +27,7 @@ const common: Flag[] = [
   { names: ['--no-fast-synch'], dest: 'fast_synch', takesValue: false },
 ];
 
-export const FLAGS: Record<Era, Flag[]> = {
+const FLAGS: Record<Era, Flag[]> = {
   libp2p: [...common, { names: ['--libp2p-port'], dest: 'libp2p_port', takesValue: true }],
   zenoh: [
     ...common,

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** nixpkgs' lib folder for the evaluations (NIXPKGS_LIB); without one they are skipped. */
-export const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
+const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
 export const haveLib = libDir !== undefined && existsSync(path.join(libDir, 'default.nix'));
 /** The `--arg lib` value: nixpkgs' lib, imported. */
 export const libArg = () => `import ${JSON.stringify(libDir)}`;

@@ -12,7 +12,6 @@ type Host = { name: string; address: string; netns: string; veth: string; pid: n
 type Out = { exitCode: number | null; stdout: string; stderr: string };
 
 describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebuild)', () => {
-  // eslint-disable-next-line @typescript-eslint/consistent-type-imports
   let fleet: typeof import('../../sandbox/fleet.mjs');
   let dir: string;
   let state: { bridge: string; hosts: Host[] };

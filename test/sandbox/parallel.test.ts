@@ -28,7 +28,6 @@ const linkExists = (name: string) => {
 };
 
 describe.skipIf(skip)('sandbox: two at once, interrupted up', () => {
-  // eslint-disable-next-line @typescript-eslint/consistent-type-imports
   let fleet: typeof import('../../sandbox/fleet.mjs');
   const dirs: string[] = [];
   const log = () => {};

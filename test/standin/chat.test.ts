@@ -120,7 +120,7 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
       s.log().includes('ValueError: Runner shutdown before completing command (exitcode=1)'),
     );
     expect(s.log()).toMatch(
-      /\| ERROR   \] Error in ASGI Framework\nTraceback \(most recent call last\):\n[\s\S]*\nValueError: Runner shutdown before completing command \(exitcode=1\)\n/,
+      /\| ERROR {3}\] Error in ASGI Framework\nTraceback \(most recent call last\):\n[\s\S]*\nValueError: Runner shutdown before completing command \(exitcode=1\)\n/,
     );
   });
 
@@ -152,7 +152,7 @@ describe.each(['libp2p', 'zenoh'] as const)('chat completions, %s era', (era: Er
     expect(r.status).toBe(200);
     expect(r.complete).toBe(false);
     expect(s.log()).toContain('exceeded 5 retries, requesting deletion');
-    expect(s.log()).toMatch(/\| ERROR   \] Error in ASGI Framework\n[\s\S]*\nAssertionError\n/);
+    expect(s.log()).toMatch(/\| ERROR {3}\] Error in ASGI Framework\n[\s\S]*\nAssertionError\n/);
     expect((await get(s.port, '/state/instances')).json).toEqual({});
   });
 });

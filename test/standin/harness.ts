@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const EXO_MJS = path.resolve(HERE, '../../sandbox/exo-standin/exo.mjs');
+const EXO_MJS = path.resolve(HERE, '../../sandbox/exo-standin/exo.mjs');
 
 export type Era = 'libp2p' | 'zenoh';
 
@@ -82,8 +82,8 @@ export function killAll(): void {
   while (tmpDirs.length) fs.rmSync(tmpDirs.pop()!, { recursive: true, force: true });
 }
 
-export function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
+function stripAnsi(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes are what it removes
   return s.replace(/\x1b\[[0-9;]*m/g, '');
 }
 
@@ -104,7 +104,7 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-export function writeRelease(release: Release): string {
+function writeRelease(release: Release): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exo-standin-test-'));
   tmpDirs.push(dir);
   const file = path.join(dir, 'release.json');
@@ -219,7 +219,7 @@ export function request(
         res.on('end', () => {
           clearTimeout(timer);
           const text = Buffer.concat(chunks).toString('utf8');
-          let json: any = undefined;
+          let json: any;
           try {
             json = JSON.parse(text);
           } catch {
@@ -328,13 +328,13 @@ export async function until<T>(
   fn: () => Promise<T> | T,
   deadlineMs = 10_000,
   everyMs = 100,
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const end = Date.now() + deadlineMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as NonNullable<T>;
       last = v;
     } catch (e) {
       if ((e as { fatal?: boolean }).fatal) throw e;

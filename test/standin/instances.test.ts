@@ -146,7 +146,7 @@ describe('exo stand-in instances', () => {
         (rid: any) => !(rid in ra) && !(rid in rb),
       );
     });
-    expect(a.log()).toMatch(/\| INFO    \] runner shutting down$/m);
+    expect(a.log()).toMatch(/\| INFO {4}\] runner shutting down$/m);
 
     const gone = await get(a.port, `/instance/${inst.instanceId}`);
     expect(gone.status).toBe(404);

@@ -159,19 +159,19 @@ describe.each(['libp2p', 'zenoh'] as const)('runner lifecycle, %s era', (era: Er
       new RegExp(`\\| WARNING \\] Instance ${iid} exceeded 5 retries, requesting deletion$`, 'm'),
     );
     // five runner processes, each found dead once by the watchdog path
-    expect(count(log, /\| INFO    \] Worker plan: CreateRunner$/gm)).toBe(5);
+    expect(count(log, /\| INFO {4}\] Worker plan: CreateRunner$/gm)).toBe(5);
     expect(
       count(
         log,
-        /\| INFO    \] Checking runner's status\n.*\| INFO    \] Runner exited with exit code 1\n.*\| ERROR   \] Runner terminated with exitcode=1\nRuntimeError: Runner found to be dead\n/g,
+        /\| INFO {4}\] Checking runner's status\n.*\| INFO {4}\] Runner exited with exit code 1\n.*\| ERROR {3}\] Runner terminated with exitcode=1\nRuntimeError: Runner found to be dead\n/g,
       ),
     ).toBe(5);
     expect(count(log, /Runner found to be dead/g)).toBe(5);
     expect(count(log, /exceeded 5 retries/g)).toBe(1);
     expect(log).toMatch(
       era === 'libp2p'
-        ? /\| INFO    \] Runner process succesfully terminated$/m
-        : /\| INFO    \] Runner process successfully terminated: 1$/m,
+        ? /\| INFO {4}\] Runner process succesfully terminated$/m
+        : /\| INFO {4}\] Runner process successfully terminated: 1$/m,
     );
     expect(log).toMatch(
       /\| WARNING \] Task Shutdown\(.*\) dropped, runner closed communication\.$/m,
@@ -188,7 +188,7 @@ describe.each(['libp2p', 'zenoh'] as const)('runner lifecycle, %s era', (era: Er
   });
 
   it('runner-crash: "crashed with critical exception"; main adds "Runner error: …", v1.0.71 lets the runner report itself', async () => {
-    const { s, iid } = await untilDeleted('x', 'runner-crash:0.4');
+    const { s } = await untilDeleted('x', 'runner-crash:0.4');
     const log = s.log();
     const msg = "exo stand-in: injected fault 'runner-crash'";
     expect(
@@ -206,7 +206,7 @@ describe.each(['libp2p', 'zenoh'] as const)('runner lifecycle, %s era', (era: Er
       expect(
         count(
           log,
-          /\| ERROR   \] Runner terminated with exitcode=1\nRunner error: RuntimeError: exo stand-in: injected fault 'runner-crash'\nTraceback \(most recent call last\):\n/g,
+          /\| ERROR {3}\] Runner terminated with exitcode=1\nRunner error: RuntimeError: exo stand-in: injected fault 'runner-crash'\nTraceback \(most recent call last\):\n/g,
         ),
       ).toBe(5);
       const last = statuses.at(-1) as {
@@ -239,7 +239,7 @@ describe.each(['libp2p', 'zenoh'] as const)('runner lifecycle, %s era', (era: Er
       expect(log).not.toContain('Runner stdout:');
     } else {
       // main pipes the runner's stdout into the log
-      expect(log).toMatch(/\| INFO    \] Runner stdout: Unreachable code path - let me know!$/m);
+      expect(log).toMatch(/\| INFO {4}\] Runner stdout: Unreachable code path - let me know!$/m);
       expect(s.stdout()).toBe('');
     }
     expect(log).toMatch(/\| WARNING \] Runner communication closed unexpectedly$/m);

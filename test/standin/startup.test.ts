@@ -80,7 +80,7 @@ describe('zenoh era (main) startup', () => {
     const r = await runToExit([], RELEASES.zenoh, { EXO_LIBP2P_NAMESPACE: 'lab' });
     expect(r.code).toBe(1);
     const lines = r.stderr.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/\| INFO    \] pid = \d+$/);
+    expect(lines[0]).toMatch(/\| INFO {4}\] pid = \d+$/);
     expect(lines[1]).toBe('Traceback (most recent call last):');
     expect(lines.at(-1)).toBe(
       'ValueError: EXO_LIBP2P_NAMESPACE has been removed - use EXO_ZENOH_NAMESPACE instead',

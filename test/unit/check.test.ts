@@ -8,16 +8,9 @@ import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { silentLog } from '../../src/output/log.js';
 import { createExecutor } from '../../src/run/executor.js';
 import { fakeRunner } from './fake-runner.js';
+import { hostDefaults } from './host-defaults.js';
 
-const defaults = {
-  ssh_options: [],
-  sudo: false,
-  system_profile: '/p',
-  current_system: '/c',
-  unit: 'exo.service',
-  exo_state_dir: '/var/lib/exo',
-  api_port: 52415,
-};
+const defaults = hostDefaults({ system_profile: '/p', current_system: '/c' });
 const health = {
   probes: [],
   journal_patterns: DEFAULT_JOURNAL_PATTERNS,

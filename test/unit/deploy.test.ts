@@ -18,11 +18,11 @@ interface Setup {
   commands: () => string[];
   run: (extra?: {
     signal?: AbortSignal;
-  }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  }) => Promise<{ exitCode: number; data: any; error?: ExoDeployError }>;
   command: (
     name: 'status' | 'rollback' | 'deploy' | 'check',
     options?: ParsedOptions,
-  ) => Promise<{ exitCode: number; data: any; text: string }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  ) => Promise<{ exitCode: number; data: any; text: string }>;
 }
 
 async function setup(
@@ -102,9 +102,10 @@ function abortWhen(f: SimFleet, line: string, controller: AbortController): void
   f.log = new Proxy(log, {
     get(target, prop, receiver) {
       if (prop === 'push')
-        return (l: string) => (
-          l.startsWith(line) && controller.abort(new Error('SIGINT')), target.push(l)
-        );
+        return (l: string) => {
+          if (l.startsWith(line)) controller.abort(new Error('SIGINT'));
+          return target.push(l);
+        };
       return Reflect.get(target, prop, receiver);
     },
   });
@@ -302,7 +303,9 @@ describe('deploy', () => {
   });
 
   it('no change: hosts already run the built system; nothing is activated; exit 0', async () => {
-    const s = await setup((f) => f.hosts.forEach((h) => f.built.set(h.name, h.running)));
+    const s = await setup((f) => {
+      for (const h of f.hosts) f.built.set(h.name, h.running);
+    });
     const r = await s.run();
     expect(r.exitCode).toBe(ExitCode.ok);
     expect(r.data.outcome).toBe('no-change');
@@ -1011,7 +1014,7 @@ describe('deploy --dry-run', () => {
       'plan (dry run: built and copied, nothing activated): lockstep, [h1, h2]',
     );
     expect(r.text).toMatch(
-      /h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n  exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/,
+      /h2: exo 1\.0\.0 → 2\.0\.0\n.*→.*\n {2}exo: 1\.0\.0 → 2\.0\.0, \+1\.2 KiB/,
     );
   });
 });

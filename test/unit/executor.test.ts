@@ -5,16 +5,13 @@ import { createExecutor, shellQuote } from '../../src/run/executor.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import { silentLog } from '../../src/output/log.js';
 import { fakeRunner } from './fake-runner.js';
+import { hostDefaults } from './host-defaults.js';
 
-const defaults = {
+const defaults = hostDefaults({
   ssh_options: ['-i', '/k ey'],
-  sudo: false,
   system_profile: '/p',
   current_system: '/c',
-  unit: 'exo.service',
-  exo_state_dir: '/var/lib/exo',
-  api_port: 52415,
-};
+});
 const ctx = (runner: ReturnType<typeof fakeRunner>, dryRun = false) => ({
   runner: runner.runner,
   cleanupRunner: runner.runner,

@@ -10,9 +10,9 @@ import type { Rule } from './fake-runner.js';
 
 /** isolated: the node sees no other node's current id, and no other node sees its current id,
  * though every /state still lists as many ids (the stale ones exo keeps for 30-40 s). */
-export type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500' | 'isolated';
+type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500' | 'isolated';
 
-export interface SimHost {
+interface SimHost {
   name: string;
   address: string;
   running: string;
@@ -310,8 +310,10 @@ function onHost(
 ): ReturnType<Rule> {
   const sudo = command[0] === 'sudo' && command[1] === '-n' && command[2] === '--';
   const args = sudo ? command.slice(3) : command;
-  if (sudo) (host.sudoCommands ??= []).push(args.join(' '));
-  else if (host.user && needsRoot(args)) {
+  if (sudo) {
+    host.sudoCommands ??= [];
+    host.sudoCommands.push(args.join(' '));
+  } else if (host.user && needsRoot(args)) {
     return { exitCode: 1, stderr: `${args[0]}: Permission denied` };
   }
   return asRoot(fleet, host, args, input);
@@ -357,7 +359,8 @@ function asRoot(
   if (program === 'systemd-run' && args.some((a) => a.startsWith('--on-active='))) {
     const unit = (args.find((a) => a.startsWith('--unit=')) as string).slice('--unit='.length);
     // after "--": sh SCRIPT_FILE STATUS_FILE PROFILE RUNNING PROFILE_PATH GENERATION NIX_ENV
-    (host.revertTimers ??= new Map()).set(unit, args.slice(args.indexOf('--') + 3));
+    host.revertTimers ??= new Map();
+    host.revertTimers.set(unit, args.slice(args.indexOf('--') + 3));
     fleet.log.push(`${host.name}: revert timer armed`);
     return {};
   }
@@ -507,7 +510,7 @@ function asRoot(
 }
 
 /** What the revert script does when its timer fires: the profile back, then the system it ran. */
-export function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): void {
+function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): void {
   const [statusFile, , running, profilePath, generation] = host.revertTimers?.get(unit) ?? [];
   if (!statusFile || !running) return;
   host.revertTimers?.delete(unit);
@@ -519,13 +522,14 @@ export function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): v
   )
     host.profile = Number(generation);
   activate(fleet, host, running);
-  (host.revertStatus ??= new Map()).set(statusFile, 0);
+  host.revertStatus ??= new Map();
+  host.revertStatus.set(statusFile, 0);
 }
 
 const isolated = (h: SimHost) => h.behaviour.get(h.running) === 'isolated';
 
 /** The id viewer's /state lists for h: its current one, or, when either is isolated, the stale one it had before. */
-function seenBy(fleet: SimFleet, viewer: SimHost, h: SimHost): string | undefined {
+function seenBy(_fleet: SimFleet, viewer: SimHost, h: SimHost): string | undefined {
   if (h === viewer || (!isolated(viewer) && !isolated(h))) return h.nodeId;
   return h.formerIds[0];
 }

@@ -4,7 +4,7 @@ import type { ProcessResult, ProcessRunner, ProcessSpec } from '../../src/run/pr
 import { batchCommands, formatBatchOutput } from '../../src/run/remote-batch.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 
-export type Answer = Partial<Pick<ProcessResult, 'exitCode' | 'stdout' | 'stderr' | 'timedOut'>>;
+type Answer = Partial<Pick<ProcessResult, 'exitCode' | 'stdout' | 'stderr' | 'timedOut'>>;
 export type Rule = (argv: readonly string[], spec: ProcessSpec) => Answer | undefined;
 
 export interface FakeRunner {

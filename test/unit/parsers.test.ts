@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readClusterView, readRunner } from '../../src/health/cluster.js';
+import { readRunner } from '../../src/health/cluster.js';
 import { findFailures } from '../../src/health/journal-patterns.js';
 import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import { parseDf, parseMeminfo, parseReadFiles } from '../../src/programs/coreutils.js';

@@ -10,16 +10,9 @@ import {
 } from '../../src/deploy/plan.js';
 import type { Era, Release } from '../../src/system/generations.js';
 import type { HostPhase } from '../../src/deploy/record.js';
+import { hostDefaults } from './host-defaults.js';
 
-const defaults = {
-  ssh_options: [],
-  sudo: false,
-  system_profile: '/p',
-  current_system: '/c',
-  unit: 'exo.service',
-  exo_state_dir: '/s',
-  api_port: 52415,
-};
+const defaults = hostDefaults({ system_profile: '/p', current_system: '/c', exo_state_dir: '/s' });
 const hosts = ['h1', 'h2', 'h3', 'h4', 'h5'].map((n) =>
   resolveHost(n, { target: `root@${n}`, tags: [] }, defaults),
 );

@@ -38,7 +38,6 @@ async function setup(configure: (f: SimFleet) => void = () => {}, sudo = true) {
   );
   const fake = fakeRunner(fleetRule(fleet));
   const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const command = async (
     name: Command,
     options: ParsedOptions = {},

@@ -130,7 +130,7 @@ export class Api {
           if (i < 0 || i >= x.length) throw new Error('out of range');
           x = x[i];
         } else if (x && typeof x === 'object') {
-          if (!Object.prototype.hasOwnProperty.call(x, attr)) throw new Error('no key');
+          if (!Object.hasOwn(x, attr)) throw new Error('no key');
           x = x[attr];
         } else {
           throw new Error('not a container');

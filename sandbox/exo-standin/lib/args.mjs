@@ -59,7 +59,7 @@ const fastSynch = [
   },
 ];
 
-export const TABLES = {
+const TABLES = {
   libp2p: [
     ...common,
     bootstrap,
@@ -115,7 +115,7 @@ function width() {
 }
 
 /** argparse's usage, wrapped as HelpFormatter._format_usage wraps a long one. */
-export function usageText(era) {
+function usageText(era) {
   const table = TABLES[era];
   const parts = [];
   for (let i = 0; i < table.length; i++) {
@@ -150,7 +150,7 @@ export function usageText(era) {
 }
 
 /** argparse's -h output (Python 3.13: an "options:" section, help column at 24). */
-export function helpText(era) {
+function helpText(era) {
   const w = width();
   const helpPos = Math.min(24, Math.max(w - 20, 4));
   const helpWidth = Math.max(w - helpPos, 11);
@@ -188,7 +188,7 @@ function wrapHyphens(text, w) {
 }
 
 function argError(era, msg) {
-  writeErr(usageText(era) + `${PROG}: error: ${msg}\n`);
+  writeErr(`${usageText(era)}${PROG}: error: ${msg}\n`);
   process.exit(2);
 }
 
@@ -240,7 +240,7 @@ export function parseArgs(argv, era, env = process.env) {
       argError(era, `ambiguous option: ${name} could match ${pref.map(([f]) => f).join(', ')}`);
     return pref[0] || null;
   };
-  const apply = (o, optString, value) => {
+  const apply = (o, _optString, value) => {
     if (o.group) {
       const first = seenInGroup.get(o.group);
       if (first && first.o !== o)

@@ -18,7 +18,7 @@ export const LIBP2P_NETWORK_VERSION = 'v0.0.1';
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 function base58(buf) {
-  let n = BigInt('0x' + buf.toString('hex'));
+  let n = BigInt(`0x${buf.toString('hex')}`);
   let out = '';
   while (n > 0n) {
     out = B58[Number(n % 58n)] + out;
@@ -26,7 +26,7 @@ function base58(buf) {
   }
   for (const b of buf) {
     if (b !== 0) break;
-    out = '1' + out;
+    out = `1${out}`;
   }
   return out;
 }

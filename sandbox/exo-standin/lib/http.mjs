@@ -106,7 +106,7 @@ export function validate(body, schema) {
   const errors = [];
   const value = {};
   for (const [k, s] of Object.entries(schema)) {
-    if (!Object.prototype.hasOwnProperty.call(body, k)) {
+    if (!Object.hasOwn(body, k)) {
       if (s.required)
         errors.push({ type: 'missing', loc: ['body', k], msg: 'Field required', input: body });
       else value[k] = s.def;

@@ -64,7 +64,7 @@ export function emit(level, message, where = 'exo.main:main_inner:1', exc = null
   const head = verbose
     ? `[ ${stamp(true)} | ${c}${lvl}${r} | ${where} ] ${c}${message}${r}`
     : `[ ${stamp(false)} | ${c}${lvl}${r}] ${c}${message}${r}`;
-  writeErr(head + '\n' + (exc || ''));
+  writeErr(`${head}\n${exc || ''}`);
 }
 
 export const logger = {
@@ -98,7 +98,7 @@ export function pyTraceback(frames, final) {
   let out = 'Traceback (most recent call last):\n';
   for (const f of frames.map(frameParts))
     out += `  File "${f.full}", line ${f.line}, in ${f.fn}\n    ${f.src}\n`;
-  return out + final + '\n';
+  return `${out + final}\n`;
 }
 
 /** The frames every uncaught exception of exo's entry point starts with. */
@@ -144,12 +144,12 @@ export function pyRepr(s) {
   const body = [...s]
     .map((ch) => {
       if (ch === '\\') return '\\\\';
-      if (ch === q) return '\\' + q;
+      if (ch === q) return `\\${q}`;
       if (ch === '\n') return '\\n';
       if (ch === '\t') return '\\t';
       if (ch === '\r') return '\\r';
       const code = ch.codePointAt(0);
-      if (code < 0x20 || code === 0x7f) return '\\x' + code.toString(16).padStart(2, '0');
+      if (code < 0x20 || code === 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
       return ch;
     })
     .join('');

@@ -164,7 +164,7 @@ export class Node {
     return {
       identity: {
         modelId: 'Linux',
-        chipId: (os.cpus()[0] || {}).model || 'Unknown',
+        chipId: os.cpus()[0]?.model || 'Unknown',
         friendlyName: this.hostname,
         osVersion: os.release(),
         osBuildVersion: os.version ? os.version() : 'Unknown',
@@ -210,8 +210,7 @@ export class Node {
       httpJson('GET', host, port, '/_standin/discovery', null, 900).then(
         (res) => {
           const b = res.status === 200 ? res.json : null;
-          if (!b || b.standin !== 2 || typeof b.nodeId !== 'string' || b.nodeId === this.nodeId)
-            return;
+          if (b?.standin !== 2 || typeof b.nodeId !== 'string' || b.nodeId === this.nodeId) return;
           if (b.era !== this.era || b.namespaceHash !== this.nsHash) {
             const key = `${addr} ${b.nodeId}`;
             if (!this.ignored.has(key)) {
@@ -317,12 +316,12 @@ export class Node {
 
   /** Whether a runner's process is alive, as far as this node knows. */
   runnerProcessAlive(rid) {
-    if (this.worker && this.worker.supervisors.has(rid)) {
+    if (this.worker?.supervisors.has(rid)) {
       const s = this.worker.supervisors.get(rid);
       return s.alive && !s.ended;
     }
     for (const p of this.peers.values()) {
-      const pr = (p.payload.processes || {})[rid];
+      const pr = p.payload.processes?.[rid];
       if (pr) return pr.alive && Date.now() - p.lastSeen < EDGE_FRESH_MS;
     }
     return false;
@@ -333,7 +332,7 @@ export class Node {
     if (host.startsWith('127.')) return this.bind !== '0.0.0.0' ? this.bind : '127.0.0.1';
     return this.bind !== '0.0.0.0'
       ? this.bind
-      : (ipv4s().find((i) => !i.ipAddress.startsWith('127.')) || {}).ipAddress || '127.0.0.1';
+      : ipv4s().find((i) => !i.ipAddress.startsWith('127.'))?.ipAddress || '127.0.0.1';
   }
 
   state() {
@@ -367,7 +366,8 @@ export class Node {
       { sinkMultiaddr: { address: `/ip4/${host}/tcp/${port}`, address_type: 'ip4' } },
     ];
     const add = (a, b, e) => {
-      (st.topology.connections[a] ??= {})[b] = e;
+      st.topology.connections[a] ??= {};
+      st.topology.connections[a][b] = e;
     };
     const reach = this.worker ? this.reachablePeers() : [];
     const byId = new Map(this.topologyPeers().map((p) => [p.nodeId, p]));
@@ -410,7 +410,7 @@ export class Node {
     return null;
   }
 
-  createInstance(c, sharding, meta, nodes) {
+  createInstance(c, sharding, _meta, nodes) {
     const iid = uuid();
     const runnerToShard = {};
     const nodeToRunner = {};
@@ -457,7 +457,7 @@ export class Node {
   async requestDeleteInstance(iid) {
     if (this.deleteInstance(iid)) return { status: 200 };
     const owner = [...this.peers.values()].find((q) =>
-      Object.prototype.hasOwnProperty.call(q.payload.instances || {}, iid),
+      Object.hasOwn(q.payload.instances || {}, iid),
     );
     if (!owner) return { status: 404 };
     const [host, port] = splitAddr(owner.addr);
@@ -680,7 +680,7 @@ export class Node {
       server = http.createServer((req, res) => {
         this.api.handle(req, res).catch((e) => {
           logger.error(
-            `exo stand-in: error serving ${req.method} ${req.url}: ${e && e.stack}`,
+            `exo stand-in: error serving ${req.method} ${req.url}: ${e?.stack}`,
             'hypercorn.error:error:1',
           );
           if (!res.headersSent) sendText500(res);

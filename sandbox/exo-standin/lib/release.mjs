@@ -5,7 +5,7 @@ import path from 'node:path';
 import { DEFAULT_PACKAGE_VERSION, ERAS, defaultEra } from './era.mjs';
 import { writeErr } from './log.mjs';
 
-export const DEFAULT_MODEL = 'mlx-community/Llama-3.2-1B-Instruct-4bit';
+const DEFAULT_MODEL = 'mlx-community/Llama-3.2-1B-Instruct-4bit';
 
 const FAULTS_WITH_S = [
   'exit-after',
@@ -17,7 +17,7 @@ const FAULTS_WITH_S = [
 ];
 // cut-ssh is the system's, not exo's (the hosts' configuration applies it): exo runs healthy.
 const FAULTS_PLAIN = ['none', 'crash-on-start', 'hang', 'http-500', 'isolated', 'cut-ssh'];
-export const FAULT_NAMES = [...FAULTS_PLAIN, ...FAULTS_WITH_S.map((f) => `${f}:S`)];
+const FAULT_NAMES = [...FAULTS_PLAIN, ...FAULTS_WITH_S.map((f) => `${f}:S`)];
 
 function configError(msg) {
   writeErr(`exo-standin: ${msg}\n`);
@@ -25,7 +25,7 @@ function configError(msg) {
 }
 
 /** "runner-exit:2" → { kind: 'runner-exit', seconds: 2 }; null when not a known fault. */
-export function parseFault(spec) {
+function parseFault(spec) {
   const s = String(spec ?? 'none').trim();
   if (FAULTS_PLAIN.includes(s)) return { kind: s, seconds: 0 };
   const m = /^([a-z-]+):(\d+(?:\.\d+)?)$/.exec(s);

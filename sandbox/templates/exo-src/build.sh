@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2154 # the derivation's attributes come as environment variables
 # Builder of the exo stand-in package (run by /bin/sh, PATH=/usr/bin:/bin).
 set -eu
 mkdir -p "$out/bin" "$out/lib" "$out/share/exo"

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2154 # the derivation's attributes come as environment variables
 # The builder of test/module/nix/package-stubs.nix: what nixpkgs' stdenv does for
 # nix/package.nix (unpack the source, run installPhase), with the shell functions the phase
 # calls. Not stdenv: no patchShebangs, no fixup; only makeWrapper's --add-flags.

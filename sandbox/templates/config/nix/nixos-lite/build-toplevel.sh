@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2154 # the derivation's attributes come as environment variables
 # Builder of a host's toplevel (run by /bin/sh, PATH=/usr/bin:/bin). $units, $etc: NAME=FILE
 # pairs; $wants: TARGET.wants/UNIT links; $packages: store paths whose bin/ goes to sw/bin;
 # $users, $groups: users.users and users.groups, a line each.
