@@ -17,18 +17,16 @@ export interface Log {
   warn(message: string): void;
   verbose(message: string): void;
   step(event: StepEvent): void;
-  readonly isVerbose: boolean;
 }
 
-export function stderrLog(options: { verbose: boolean; json?: boolean; quiet?: boolean }): Log {
+export function stderrLog(options: { verbose: boolean; json?: boolean }): Log {
   if (options.json) return jsonLog(options.verbose);
   if (process.stderr.isTTY && !options.verbose) return liveLog();
   const stamp = () => `${new Date().toISOString().slice(11, 23)} `;
   const write = (line: string) =>
     process.stderr.write(`${process.stderr.isTTY ? '' : stamp()}${line}\n`);
   return {
-    isVerbose: options.verbose,
-    info: (m) => options.quiet || write(m),
+    info: (m) => write(m),
     warn: (m) => write(`warning: ${m}`),
     verbose: (m) => options.verbose && write(m),
     step: (e) => write(stepLine(e)),
@@ -46,7 +44,6 @@ function jsonLog(verbose: boolean): Log {
   const emit = (record: Record<string, unknown>) =>
     process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), ...record })}\n`);
   return {
-    isVerbose: verbose,
     info: (message) => emit({ event: 'info', message }),
     warn: (message) => emit({ event: 'warning', message }),
     verbose: (message) => verbose && emit({ event: 'verbose', message }),
@@ -77,7 +74,6 @@ function liveLog(): Log {
     draw();
   };
   return {
-    isVerbose: false,
     info: above,
     warn: (m) => above(`warning: ${m}`),
     verbose: () => {},
@@ -94,4 +90,4 @@ function liveLog(): Log {
   };
 }
 
-export const silentLog: Log = { isVerbose: false, info() {}, warn() {}, verbose() {}, step() {} };
+export const silentLog: Log = { info() {}, warn() {}, verbose() {}, step() {} };

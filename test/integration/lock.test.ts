@@ -14,7 +14,7 @@ const RACER = `
 const [lockModule, stateDir, log] = process.argv.slice(1);
 const { acquireDeployLock } = await import(lockModule);
 const { appendFile } = await import('node:fs/promises');
-const quiet = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
+const quiet = { info() {}, verbose() {}, step() {}, warn() {} };
 try {
   const lock = await acquireDeployLock(stateDir, 'deploy #' + process.pid, quiet);
   const from = Date.now();

@@ -44,7 +44,6 @@ async function setup(
   const fake = fakeRunner(fleetRule(fleet));
   const warnings: string[] = [];
   const log: Log = {
-    isVerbose: false,
     info() {},
     verbose() {},
     step() {},

@@ -9,7 +9,6 @@ import type { Log } from '../../src/output/log.js';
 
 const warnings: string[] = [];
 const log: Log = {
-  isVerbose: false,
   info() {},
   verbose() {},
   step() {},

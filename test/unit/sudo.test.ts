@@ -37,7 +37,7 @@ async function setup(configure: (f: SimFleet) => void = () => {}, sudo = true) {
       `[hosts.h1]\ntarget = "root@${h1!.address}"\n[hosts.h2]\ntarget = "deploy@${h2!.address}"\nsudo = ${sudo}\n`,
   );
   const fake = fakeRunner(fleetRule(fleet));
-  const log: Log = { isVerbose: false, info() {}, verbose() {}, step() {}, warn() {} };
+  const log: Log = { info() {}, verbose() {}, step() {}, warn() {} };
   const command = async (
     name: Command,
     options: ParsedOptions = {},
