@@ -19,6 +19,12 @@ export interface Context {
   positionals: string[];
   /** The hosts this run acts on (--hosts, or all). */
   hosts: Host[];
+  /** --dry-run: build and copy, change nothing on a host. */
+  dryRun: boolean;
+  /** --local: this machine only, without a config file. */
+  local: boolean;
+  /** The exo cluster the selected hosts' checks judge them in. */
+  cluster: ClusterView;
   log: Log;
   signal: AbortSignal;
   runner: ProcessRunner;
@@ -28,6 +34,28 @@ export interface Context {
   /** This machine, where nix builds and nixos-rebuild run. */
   deployer: Executor;
   close(): Promise<void>;
+}
+
+interface ClusterView {
+  /** How many nodes each host must see in exo's /state; null: not checked. */
+  expectedNodes: number | null;
+  /** Whether the config's hosts are one exo cluster, so that each must see the others' current
+   * node ids: cluster_size 0 (the hosts in the config) or at least their number. A smaller
+   * cluster_size says they are several clusters or lone nodes, and only the count is checked.
+   * --local knows no other host's id: it checks the count (--expect-nodes) only. */
+  one: boolean;
+}
+
+/** --expect-nodes, else the config's cluster_size, else the config's hosts (--local knows no
+ * other node, so nothing). */
+function clusterView(config: Config, options: ParsedOptions): ClusterView {
+  const size = config.health.cluster_size;
+  const expectedNodes =
+    options['expect-nodes'] ?? (size > 0 ? size : options.local ? null : config.hosts.length);
+  return {
+    expectedNodes,
+    one: !options.local && (size === 0 || size >= config.hosts.length),
+  };
 }
 
 export interface ContextDeps {
@@ -82,6 +110,9 @@ export async function createContext(
     options,
     positionals,
     hosts,
+    dryRun: Boolean(options['dry-run']),
+    local: Boolean(options.local),
+    cluster: clusterView(config, options),
     log: deps.log,
     signal: deps.signal,
     runner,

@@ -33,7 +33,9 @@ export async function run(ctx: Context): Promise<Outcome> {
 
 async function create(ctx: Context): Promise<Outcome> {
   const metas = await Promise.all(
-    ctx.hosts.map((h) => backupHost(ctx, h, ctx.options.local ? 'timer' : 'manual')),
+    ctx.hosts.map((h) =>
+      backupHost(ctx, h, ctx.local ? 'timer' : 'manual', { models: Boolean(ctx.options.models) }),
+    ),
   );
   return {
     exitCode: ExitCode.ok,

@@ -10,6 +10,7 @@ import type { Context } from '../context.js';
 import { journalFile, latestRun } from '../deploy/journal.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { checkHost } from '../health/check.js';
+import { checkOptions } from '../steps/check-hosts.js';
 import { probe } from '../health/probes.js';
 import type { Outcome } from '../output/outcome.js';
 import { readSystemState } from '../system/generations.js';
@@ -110,7 +111,7 @@ async function collectHost(
   await keep(
     'check.json',
     async () =>
-      `${JSON.stringify(await checkHost(exec, { health: ctx.config.health, nix: ctx.config.programs.nix, sinceMs, expectedNodes: null, fetch: ctx.fetch }), null, 2)}\n`,
+      `${JSON.stringify(await checkHost(exec, checkOptions(ctx, { sinceMs })), null, 2)}\n`,
   );
   await keep(
     'generations.json',

@@ -15,7 +15,7 @@ export async function run(ctx: Context): Promise<Outcome> {
   if (ctx.hosts.length === 0)
     throw usageError('the config has no hosts to deploy to', 'add a [hosts.NAME] table');
   await confirm(ctx);
-  const lock = ctx.options['dry-run']
+  const lock = ctx.dryRun
     ? null
     : await acquireDeployLock(
         ctx.config.stateDir,
@@ -25,9 +25,12 @@ export async function run(ctx: Context): Promise<Outcome> {
   const record = newRunRecord(ctx, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`);
   try {
     await refuseOverUnresolved(ctx);
-    if (!ctx.options['dry-run']) await runHook(ctx, 'pre_deploy', record);
-    await runDeploy(ctx, record);
-    if (!ctx.options['dry-run']) {
+    if (!ctx.dryRun) await runHook(ctx, 'pre_deploy', record);
+    await runDeploy(ctx, record, {
+      strategy: ctx.options.strategy ?? ctx.config.rollout.strategy,
+      force: Boolean(ctx.options.force),
+    });
+    if (!ctx.dryRun) {
       await writeDeployReport(record, ctx.config.reportsDir);
       if (!ctx.signal.aborted) await runHook(ctx, 'post_deploy', record);
     }
@@ -44,7 +47,7 @@ export async function run(ctx: Context): Promise<Outcome> {
 /** A deploy over hosts that the last one left on an ungated system (or a failed rollback) would
  * take that system for the one to come back to, and could find nothing to change. */
 async function refuseOverUnresolved(ctx: Context): Promise<void> {
-  if (ctx.options['over-unresolved'] || ctx.options['dry-run']) return;
+  if (ctx.options['over-unresolved'] || ctx.dryRun) return;
   const last = await lastRunThatChanged(ctx.config.stateDir);
   const left = last ? unresolvedHosts(last).filter((h) => ctx.hosts.some((x) => x.name === h)) : [];
   if (!last || left.length === 0) return;
@@ -58,7 +61,7 @@ async function refuseOverUnresolved(ctx: Context): Promise<void> {
 async function confirm(ctx: Context): Promise<void> {
   if (
     ctx.options.yes ||
-    ctx.options['dry-run'] ||
+    ctx.dryRun ||
     ctx.options.hosts ||
     !process.stdin.isTTY ||
     ctx.hosts.length < 2
@@ -73,7 +76,7 @@ async function confirm(ctx: Context): Promise<void> {
 }
 
 function summary(r: RunRecord, ctx: Context): string {
-  if (ctx.options['dry-run'] && r.outcome === 'success') return plan(r, ctx);
+  if (ctx.dryRun && r.outcome === 'success') return plan(r, ctx);
   const lines = [`deploy ${r.id}: ${r.outcome ?? 'unfinished'} (exit ${r.exitCode})`];
   for (const h of r.hosts) {
     // What the host runs now: checked at the end, or known from its phase.

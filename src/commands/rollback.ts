@@ -15,7 +15,7 @@ import {
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
-import { expectedNodes, oneCluster } from '../steps/check-hosts.js';
+import { checkOptions } from '../steps/check-hosts.js';
 import { journalFile, lastRunThatChanged, RunJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { HostMarkers, removeMarkersOf } from '../deploy/host-marker.js';
@@ -158,20 +158,18 @@ async function checkTogether(
   results: HostRollback[],
   sinceMs: number,
 ): Promise<void> {
-  const together = oneCluster(ctx) && results.length > 1;
+  const together = ctx.cluster.one && results.length > 1;
+  const options = checkOptions(ctx, {
+    sinceMs,
+    expectedNodes: ctx.cluster.expectedNodes,
+    keepSeenNodes: together,
+  });
   const deadline = ctx.now() + ctx.config.health.ready_timeout;
   for (;;) {
     const checks = await Promise.all(
       results.map((r) => {
         const host = ctx.hosts.find((h) => h.name === r.host) as Context['hosts'][number];
-        return checkHost(ctx.executor(host), {
-          health: ctx.config.health,
-          nix: ctx.config.programs.nix,
-          sinceMs,
-          expectedNodes: expectedNodes(ctx),
-          keepSeenNodes: together,
-          fetch: ctx.fetch,
-        });
+        return checkHost(ctx.executor(host), options);
       }),
     );
     const notSeen = together ? judgeMembership(checks) : new Map<string, string[]>();

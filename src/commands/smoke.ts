@@ -9,7 +9,11 @@ import { managedClusterApis, smokeSettings, smokeTest } from '../steps/smoke.js'
 export async function run(ctx: Context): Promise<Outcome> {
   const host = ctx.hosts[0];
   if (!host) throw usageError('no host to run the smoke test against');
-  const settings = smokeSettings(ctx);
+  const settings = smokeSettings(ctx.config, ctx.hosts.length, {
+    model: ctx.options.model,
+    minNodes: ctx.options['min-nodes'],
+    readyTimeoutMs: ctx.options['ready-timeout'],
+  });
   ctx.log.info(
     `smoke test through ${host.api}: ${settings.model} on ${settings.minNodes} node(s), runners ready within ${settings.readyTimeoutMs} ms`,
   );

@@ -5,6 +5,7 @@ import { lastRunThatChanged, type RunSummary } from '../deploy/journal.js';
 import { leftOnNewSystem } from '../deploy/record.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { checkHost } from '../health/check.js';
+import { checkOptions } from '../steps/check-hosts.js';
 import { shortPath, table } from '../output/format.js';
 import type { Outcome } from '../output/outcome.js';
 import { readSystemState } from '../system/generations.js';
@@ -78,14 +79,7 @@ async function hostStatus(
       readSystemState(exec),
       checkHost(
         exec,
-        {
-          health: ctx.config.health,
-          nix: ctx.config.programs.nix,
-          sinceMs: ctx.now() - 10 * 60_000,
-          sinceProcessStart: true,
-          expectedNodes: null,
-          fetch: ctx.fetch,
-        },
+        checkOptions(ctx, { sinceMs: ctx.now() - 10 * 60_000, sinceProcessStart: true }),
         ['unit', 'api', 'journal'],
       ),
     ]);

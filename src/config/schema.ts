@@ -203,7 +203,6 @@ export const ConfigFile = z.strictObject({
 });
 
 export type ConfigFile = z.output<typeof ConfigFile>;
-export type HealthSettings = ConfigFile['health'];
 export type Timeouts = ConfigFile['timeouts'];
 export type RolloutSettings = ConfigFile['rollout'];
 export type { Strategy } from './strategy.js';

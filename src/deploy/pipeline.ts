@@ -8,7 +8,7 @@
 // as part of the whole cluster. Otherwise the batches would split it: refused without --force.
 import path from 'node:path';
 import { backupHost } from '../steps/backup.js';
-import { checkHosts, expectedNodes, oneCluster } from '../steps/check-hosts.js';
+import { checkHosts, checkOptions } from '../steps/check-hosts.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import type { Strategy } from '../config/schema.js';
@@ -81,8 +81,19 @@ export function newRunRecord(ctx: Context, command: string): RunRecord {
   };
 }
 
-export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRecord> {
-  const dryRun = Boolean(ctx.options['dry-run']);
+/** What the deploy command was asked beyond the hosts: read where the command starts. */
+export interface DeploySettings {
+  strategy: Strategy;
+  /** Roll out in batches even when they would not form one exo cluster. */
+  force: boolean;
+}
+
+export async function runDeploy(
+  ctx: Context,
+  record: RunRecord,
+  settings: DeploySettings,
+): Promise<RunRecord> {
+  const { dryRun } = ctx;
   const rec = new Recorder(
     record,
     ctx.log,
@@ -103,7 +114,7 @@ export async function runDeploy(ctx: Context, record: RunRecord): Promise<RunRec
     pid: process.pid,
   });
   try {
-    await deploySteps(ctx, rec, runDir, progress, markers, timers);
+    await deploySteps(ctx, settings, rec, runDir, progress, markers, timers);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
     if (ctx.signal.aborted) finish(record, 'interrupted', ExitCode.interrupted);
@@ -174,6 +185,7 @@ interface Progress {
 
 async function deploySteps(
   ctx: Context,
+  settings: DeploySettings,
   rec: Recorder,
   runDir: string,
   progress: Progress,
@@ -181,9 +193,9 @@ async function deploySteps(
   timers: RevertTimers,
 ): Promise<void> {
   const { run } = rec;
-  const dryRun = Boolean(ctx.options['dry-run']);
+  const { dryRun } = ctx;
   const limit = ctx.config.rollout.max_parallel;
-  const strategy: Strategy = ctx.options.strategy ?? ctx.config.rollout.strategy;
+  const { strategy } = settings;
 
   // Health before the deploy is the running process's: a previous, rolled-back one's errors are history.
   const checks = await rec.step(
@@ -316,7 +328,7 @@ async function deploySteps(
   if (changing.length === 0) return finish(run, 'no-change', ExitCode.ok);
 
   const batches = planBatches(changing, strategy, ctx.config.rollout);
-  const clusterNodes = expectedNodes(ctx);
+  const clusterNodes = ctx.cluster.expectedNodes;
   // cluster_size 1: lone nodes, which no rollout can split.
   const splits =
     batches.length > 1 && ctx.config.health.cluster_size !== 1
@@ -324,7 +336,7 @@ async function deploySteps(
       : [];
   if (splits.length) {
     const why = `its batches would not form one exo cluster: ${splits.join('; ')}`;
-    if (!ctx.options.force) {
+    if (!settings.force) {
       throw usageError(
         `refusing a ${strategy} deploy: ${why}`,
         'pin services.exo.namespace to the same value on every node (old and new systems) within one era, use the default lockstep strategy, or pass --force',
@@ -341,13 +353,10 @@ async function deploySteps(
     await onEveryHost(changing, limit, (h) =>
       rec.step('backup', h.name, async () => {
         rec.host(h.name).backupId = (
-          await backupHost(
-            ctx,
-            h,
-            `before deploy ${run.id}`,
-            rec.host(h.name).before.healthy ?? false,
-            systems.get(h.name),
-          )
+          await backupHost(ctx, h, `before deploy ${run.id}`, {
+            healthy: rec.host(h.name).before.healthy ?? false,
+            knownSystem: systems.get(h.name),
+          })
         ).id;
       }),
     );
@@ -382,7 +391,7 @@ async function deploySteps(
     // One cluster throughout: the batch is gated with the hosts around it (already moved, not
     // yet moved, or unchanged) as peers.
     const cluster =
-      splits.length === 0 && oneCluster(ctx)
+      splits.length === 0 && ctx.cluster.one
         ? { peers: ctx.hosts.filter((h) => !batch.includes(h)) }
         : undefined;
     await activateBatch(
@@ -452,11 +461,12 @@ async function activateBatch(
     batch.length === ctx.hosts.length ? null : batch.map((h) => h.name).join(','),
     () =>
       runHealthGate(executors, {
-        health: ctx.config.health,
-        nix: ctx.config.programs.nix,
-        expectedNodes: expected,
+        check: checkOptions(ctx, {
+          sinceMs: activatedAtMs,
+          sinceProcessStart: true,
+          expectedNodes: expected,
+        }),
         cluster: cluster && { peers: peers.map((h) => ctx.executor(h)) },
-        fetch: ctx.fetch,
         activatedAtMs,
         signal: ctx.signal,
         log: ctx.log,
@@ -495,7 +505,7 @@ async function activateBatch(
       () =>
         smokeTest(
           batch[0]!.api,
-          { ...smokeSettings(ctx), minNodes: ctx.config.smoke.min_nodes || batch.length },
+          smokeSettings(ctx.config, batch.length),
           ctx.fetch,
           ctx.signal,
           managedClusterApis(ctx),
@@ -540,15 +550,12 @@ async function activateBatch(
     'final check',
     null,
     async () => {
-      const options = {
-        health: ctx.config.health,
-        nix: ctx.config.programs.nix,
+      const options = checkOptions(ctx, {
         sinceMs: activatedAtMs,
         sinceProcessStart: true,
         expectedNodes: expected,
         keepSeenNodes: cluster !== undefined,
-        fetch: ctx.fetch,
-      };
+      });
       const [checks, peerChecks] = await Promise.all([
         Promise.all(executors.map((e) => checkHost(e, options, AFTER_ACTIVATION_PARTS))),
         Promise.all(peers.map((h) => readPeer(ctx.executor(h), options))),
@@ -635,13 +642,7 @@ async function rollBackTouched(
         const exec = ctx.executor(ctx.hosts.find((x) => x.name === h.host) as Host);
         h.finalCheck = await checkHost(
           exec,
-          {
-            health: ctx.config.health,
-            nix: ctx.config.programs.nix,
-            sinceMs: ctx.now(),
-            expectedNodes: null,
-            fetch: ctx.fetch,
-          },
+          checkOptions(ctx, { sinceMs: ctx.now() }),
           AFTER_ACTIVATION_PARTS,
         ).catch(() => null);
       }),

@@ -4,24 +4,24 @@ import {
   ALL_PARTS,
   checkHost,
   judgeMembership,
+  type CheckOptions,
   type CheckPart,
   type HostCheck,
 } from '../health/check.js';
 
-export function expectedNodes(ctx: Context): number | null {
-  if (ctx.options['expect-nodes'] !== undefined) return ctx.options['expect-nodes'];
-  if (ctx.config.health.cluster_size > 0) return ctx.config.health.cluster_size;
-  // --local knows nothing of the other nodes; a config's hosts are the cluster.
-  return ctx.options.local ? null : ctx.config.hosts.length;
-}
-
-/** Whether the config's hosts are one exo cluster, so that each must see the others' current
- * node ids: cluster_size 0 (the hosts in the config) or at least their number. A smaller
- * cluster_size says they are several clusters or lone nodes, and only the count is checked.
- * `check --local` knows no other host's id: it checks the count (--expect-nodes) only. */
-export function oneCluster(ctx: Context): boolean {
-  const size = ctx.config.health.cluster_size;
-  return !ctx.options.local && (size === 0 || size >= ctx.config.hosts.length);
+/** A host check's settings: the configuration's, the caller's window and what it asks more. */
+export function checkOptions(
+  ctx: Pick<Context, 'config' | 'fetch'>,
+  window: Omit<CheckOptions, 'health' | 'nix' | 'fetch' | 'expectedNodes'> &
+    Partial<Pick<CheckOptions, 'expectedNodes'>>,
+): CheckOptions {
+  return {
+    health: ctx.config.health,
+    nix: ctx.config.programs.nix,
+    fetch: ctx.fetch,
+    expectedNodes: null,
+    ...window,
+  };
 }
 
 /** What the module's health timer reads every few minutes on every host: exo's health, not the
@@ -34,24 +34,16 @@ export async function checkHosts(
   sinceMs: number,
   sinceProcessStart = false,
 ): Promise<HostCheck[]> {
-  const parts = ctx.options.local ? LOCAL_PARTS : ALL_PARTS;
-  const together = oneCluster(ctx) && ctx.hosts.length > 1;
+  const parts = ctx.local ? LOCAL_PARTS : ALL_PARTS;
+  const together = ctx.cluster.one && ctx.hosts.length > 1;
+  const options = checkOptions(ctx, {
+    sinceMs,
+    sinceProcessStart,
+    expectedNodes: ctx.cluster.expectedNodes,
+    keepSeenNodes: together,
+  });
   const checks = await Promise.all(
-    ctx.hosts.map((host) =>
-      checkHost(
-        ctx.executor(host),
-        {
-          health: ctx.config.health,
-          nix: ctx.config.programs.nix,
-          sinceMs,
-          sinceProcessStart,
-          expectedNodes: expectedNodes(ctx),
-          keepSeenNodes: together,
-          fetch: ctx.fetch,
-        },
-        parts,
-      ),
-    ),
+    ctx.hosts.map((host) => checkHost(ctx.executor(host), options, parts)),
   );
   if (together) judgeMembership(checks);
   return checks;

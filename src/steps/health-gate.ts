@@ -4,22 +4,26 @@
 // five attempts the instance is deleted), so a sample can miss the Failed status: an instance
 // that disappears during the soak counts as that failure, as do exo's failure lines.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HealthSettings } from '../config/schema.js';
-import { checkHost, judgeMembership, readPeer, type HostCheck } from '../health/check.js';
-import type { Fetch } from '../health/http.js';
+import {
+  checkHost,
+  judgeMembership,
+  readPeer,
+  type CheckOptions,
+  type HostCheck,
+} from '../health/check.js';
 import type { Log } from '../output/log.js';
 import type { Context } from '../context.js';
 import type { Executor } from '../run/executor.js';
+import { checkOptions } from './check-hosts.js';
 
 export interface GateOptions {
-  health: HealthSettings;
-  nix: string;
-  expectedNodes: number | null;
+  /** Each sample's check: since the activation, the new process's journal lines only. Its
+   * health settings are the gate's (ready_timeout, soak, interval). */
+  check: CheckOptions;
   /** The gated hosts are one exo cluster with these peers (hosts outside the batch, read but
    * not gated): by the end of the soak each must see every other's current node id. Without
    * it only the count (expectedNodes) is checked. */
   cluster?: { peers: readonly Executor[] };
-  fetch: Fetch;
   /** Epoch ms when activation began: journal lines before it belong to the old system. */
   activatedAtMs: number;
   signal: AbortSignal;
@@ -95,7 +99,7 @@ export async function runHealthGate(
   };
 
   // 1. Ready: every host answers /models within ready_timeout, without crashing on the way.
-  const readyDeadline = started + options.health.ready_timeout;
+  const readyDeadline = started + options.check.health.ready_timeout;
   while (watches.some((w) => w.result.readyAfterMs === null)) {
     samples += 1;
     await Promise.all(
@@ -127,17 +131,17 @@ export async function runHealthGate(
     if (now() >= readyDeadline) {
       for (const w of watches.filter((x) => x.result.readyAfterMs === null)) {
         fail(w, [
-          `exo did not answer ${w.exec.host.api}/models within ${options.health.ready_timeout} ms (ready_timeout): ${w.result.lastSample?.probes.find((p) => p.path === '/models')?.error ?? 'no answer'}`,
+          `exo did not answer ${w.exec.host.api}/models within ${options.check.health.ready_timeout} ms (ready_timeout): ${w.result.lastSample?.probes.find((p) => p.path === '/models')?.error ?? 'no answer'}`,
         ]);
       }
       return finish(false);
     }
-    await sleep(options.health.interval, undefined, { signal: options.signal });
+    await sleep(options.check.health.interval, undefined, { signal: options.signal });
   }
 
   // 2. Soak: watch the whole cluster; any crash, failure line, failed runner or outage fails it.
-  const soakEnd = now() + options.health.soak;
-  options.log.info(`watching ${watches.length} host(s) for ${options.health.soak} ms (soak)`);
+  const soakEnd = now() + options.check.health.soak;
+  options.log.info(`watching ${watches.length} host(s) for ${options.check.health.soak} ms (soak)`);
   for (;;) {
     samples += 1;
     const last = now() >= soakEnd;
@@ -151,7 +155,7 @@ export async function runHealthGate(
         }),
       ),
       judgeCluster
-        ? Promise.all((options.cluster?.peers ?? []).map((e) => readPeer(e, options)))
+        ? Promise.all((options.cluster?.peers ?? []).map((e) => readPeer(e, options.check)))
         : [],
     ]);
     if (judgeCluster) {
@@ -167,7 +171,7 @@ export async function runHealthGate(
     }
     if (failedAtMs !== null) return finish(false);
     if (last) return finish(true);
-    await sleep(Math.min(options.health.interval, Math.max(0, soakEnd - now())), undefined, {
+    await sleep(Math.min(options.check.health.interval, Math.max(0, soakEnd - now())), undefined, {
       signal: options.signal,
     });
   }
@@ -180,20 +184,11 @@ async function takeSample(
 ): Promise<HostCheck> {
   // Only the new process's journal lines count: the old one may log errors while it stops.
   const knownProcessStartMs = w.result.lastSample?.unit?.startedAt ?? undefined;
-  const sample = await checkHost(
-    w.exec,
-    {
-      health: options.health,
-      nix: options.nix,
-      expectedNodes: options.expectedNodes,
-      fetch: options.fetch,
-      sinceMs: options.activatedAtMs,
-      sinceProcessStart: true,
-      knownProcessStartMs,
-      keepSeenNodes,
-    },
-    ['unit', 'api', 'journal'],
-  );
+  const sample = await checkHost(w.exec, { ...options.check, knownProcessStartMs, keepSeenNodes }, [
+    'unit',
+    'api',
+    'journal',
+  ]);
   w.result.lastSample = sample;
   return sample;
 }
@@ -245,7 +240,7 @@ function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolea
     w.instances = new Map(instances.map((i) => [i.id, i.model]));
   }
   // A cluster takes a moment to form: its size must be reached by the end of the soak.
-  const expected = options.expectedNodes;
+  const expected = options.check.expectedNodes;
   if (last && expected !== null && (s.cluster.seen ?? 0) < expected)
     problems.push(
       `exo sees ${s.cluster.seen ?? 0} of ${expected} nodes in /state at the end of the soak`,
@@ -261,10 +256,10 @@ export function waitUntilServing(
   activatedAtMs: number,
 ): Promise<GateResult> {
   return runHealthGate([exec], {
-    health: { ...ctx.config.health, soak: 0 },
-    nix: ctx.config.programs.nix,
-    expectedNodes: null,
-    fetch: ctx.fetch,
+    check: {
+      ...checkOptions(ctx, { sinceMs: activatedAtMs, sinceProcessStart: true }),
+      health: { ...ctx.config.health, soak: 0 },
+    },
     activatedAtMs,
     signal: ctx.signal,
     log: ctx.log,

@@ -49,7 +49,7 @@ export async function restoreHost(
     activations.push(
       ...(await activateBefore(ctx, host, before as BeforeState & { running: string })),
     );
-  if (ctx.options['dry-run']) return { activations, gate: null };
+  if (ctx.dryRun) return { activations, gate: null };
   await mustBeBack(ctx, host, before);
   const gate = await waitUntilServing(ctx, exec, started);
   return { activations, gate };

@@ -8,7 +8,6 @@ import type { Context } from '../context.js';
 import { readClusterView, type ClusterView, type Instance } from '../health/cluster.js';
 import { CUT_SHORT, type Fetch } from '../health/http.js';
 import { probe } from '../health/probes.js';
-import { oneCluster } from './check-hosts.js';
 
 export interface SmokeSettings {
   model: string;
@@ -298,24 +297,30 @@ function reason(error: unknown): string {
 }
 
 /** The APIs of the whole cluster when every node of it is a host here: one cluster
- * (oneCluster) of exactly the config's hosts (cluster_size 0 or their number; a larger
+ * (ClusterView.one) of exactly the config's hosts (cluster_size 0 or their number; a larger
  * cluster_size means nodes this config does not list, whose ids the topology keeps). Otherwise
  * none, and the smoke test places without waiting for the topology. */
 export function managedClusterApis(ctx: Context): string[] {
   const size = ctx.config.health.cluster_size;
-  return oneCluster(ctx) && (size === 0 || size === ctx.config.hosts.length)
+  return ctx.cluster.one && (size === 0 || size === ctx.config.hosts.length)
     ? ctx.config.hosts.map((h) => h.api)
     : [];
 }
 
-/** From [smoke] and the command line; min_nodes 0 means every host selected. */
-export function smokeSettings(ctx: Context): SmokeSettings {
-  const s = ctx.config.smoke;
-  return {
-    model: ctx.options.model ?? s.model,
-    minNodes: ctx.options['min-nodes'] ?? (s.min_nodes || ctx.hosts.length),
+/** From [smoke], then the caller's (the command line's); min_nodes 0 means all `hosts`. */
+export function smokeSettings(
+  config: Context['config'],
+  hosts: number,
+  overrides: Partial<SmokeSettings> = {},
+): SmokeSettings {
+  const s = config.smoke;
+  const fromConfig = {
+    model: s.model,
+    minNodes: s.min_nodes || hosts,
     chat: s.chat,
     timeoutMs: s.timeout,
-    readyTimeoutMs: ctx.options['ready-timeout'] ?? s.ready_timeout,
+    readyTimeoutMs: s.ready_timeout,
   };
+  const given = Object.entries(overrides).filter(([, v]) => v !== undefined);
+  return { ...fromConfig, ...Object.fromEntries(given) };
 }

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { noFleet, useFleet } from './fleet-harness.js';
+import { explain, noFleet, useFleet } from './fleet-harness.js';
 
 describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
   const fleet = useFleet(3);
@@ -13,7 +13,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const generationsBefore = await Promise.all(f.hosts.map(f.generationCount));
     await f.ship('0.2.0');
     const r = await f.cli(['deploy', '--yes', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(r.json.outcome).toBe('success');
     expect(await Promise.all(f.hosts.map(f.generationCount))).toEqual(
       generationsBefore.map((n) => n + 1),
@@ -60,7 +60,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     try {
       await f.ship('0.2.1');
       const r = await f.cli(['deploy', '--yes', '--json']);
-      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.exitCode, explain(r)).toBe(0);
       expect(r.json.outcome).toBe('success');
       await expectRunningWhatWasBuilt(r.json.hosts);
       const gens = await f.cli(['generations', '--json']);
@@ -78,7 +78,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     try {
       await f.ship('0.2.2');
       const r = await f.cli(['deploy', '--yes', '--json']);
-      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.exitCode, explain(r)).toBe(0);
       const builds = r.json.steps.filter((s: { step: string }) => s.step === 'build');
       expect(builds.map((s: { host: string | null }) => s.host).sort()).toEqual(['h1,h3', 'h2']);
       expect(builds.find((s: { host: string }) => s.host === 'h2').outputTail).toMatch(
@@ -118,14 +118,14 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       'systemd-run --unit=exo-e2e-hold-lock --collect flock /run/nixos/switch-to-configuration.lock /bin/sleep 4 && until ! flock -n /run/nixos/switch-to-configuration.lock true; do sleep 0.05; done',
     );
     const r = await f.cli(['rollback', '--to', String(number), '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     for (const host of f.hosts) {
       expect(await f.running(host)).toBe(
         target.find((t: { host: string }) => t.host === host.name).gen.path,
       );
     }
     const check = await f.cli(['check', '--since', '1s']);
-    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.exitCode, explain(check)).toBe(0);
   });
 
   it("backup create, then restore puts exo's state back and keeps what it replaced", async () => {
@@ -136,13 +136,13 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       'mkdir -p /var/lib/exo && printf \'models_dir = "/srv/models"\\n\' > /var/lib/exo/config.toml',
     );
     const created = await f.cli(['backup', 'create', '--hosts', 'h1', '--json']);
-    expect(created.exitCode, created.stderr).toBe(0);
+    expect(created.exitCode, explain(created)).toBe(0);
     const id = created.json.backups[0].id;
     await f.ssh(h1, "printf 'broken\\n' > /var/lib/exo/config.toml");
     const listed = await f.cli(['backup', 'list', '--hosts', 'h1', '--json']);
     expect(listed.json.hosts[0].backups.map((b: { id: string }) => b.id)).toContain(id);
     const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h1', '--json']);
-    expect(restored.exitCode, restored.stderr).toBe(0);
+    expect(restored.exitCode, explain(restored)).toBe(0);
     expect(await f.ssh(h1, 'cat /var/lib/exo/config.toml')).toBe('models_dir = "/srv/models"');
     expect(await f.ssh(h1, `cat ${restored.json.movedAside}/config.toml`)).toBe('broken');
     expect(await f.ssh(h1, 'systemctl is-active exo.service')).toBe('active');
@@ -153,7 +153,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const h1 = f.hosts[0]!;
     await f.ssh(h1, "mkdir -p /var/lib/exo && printf 'live\\n' > /var/lib/exo/config.toml");
     const created = await f.cli(['backup', 'create', '--hosts', 'h1', '--json']);
-    expect(created.exitCode, created.stderr).toBe(0);
+    expect(created.exitCode, explain(created)).toBe(0);
     const id = created.json.backups[0].id;
     // an archive cut short whose manifest was written for it: it passes the check, then tar fails
     const folder = `/var/backups/exo/${id}`;
@@ -164,7 +164,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     const pid = await f.mainPid(h1);
     const beside = await f.ssh(h1, 'ls -a /var/lib/private');
     const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h1']);
-    expect(restored.exitCode, restored.stderr).toBe(1);
+    expect(restored.exitCode, explain(restored)).toBe(1);
     expect(restored.stderr).toMatch(
       new RegExp(`h1: unpacking backup ${id} failed; nothing was changed, exo runs on`),
     );

@@ -5,7 +5,7 @@
 // stale id still in the others' topology), and smoke against runners that take a while to load.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
+import { explain, noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
 
 const snapshot = async (f: Fleet) =>
   Promise.all(
@@ -29,12 +29,12 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
     const before = await snapshot(f);
     await f.ship('1.0.70');
     const refused = await f.cli(['deploy', '--yes', '--strategy', 'rolling']);
-    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.exitCode, explain(refused)).toBe(2);
     expect(refused.stderr).toMatch(/zenoh.*libp2p|libp2p.*zenoh/);
     expect(await snapshot(f)).toEqual(before);
 
     const r = await f.cli(['deploy', '--yes', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     for (const h of f.hosts) {
       const cmd = await execStart(f, h);
       expect(cmd).toContain('--libp2p-port');
@@ -42,7 +42,7 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
       expect((await release(f, h)).exo).toMatchObject({ era: 'libp2p', identity: '1.0.70' });
     }
     const check = await f.cli(['check', '--json']);
-    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.exitCode, explain(check)).toBe(0);
   });
 
   it('within the libp2p era and its one default namespace, rolling is allowed and the mixed-version cluster holds', async () => {
@@ -50,7 +50,7 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
     const before = await snapshot(f);
     await f.ship('1.0.71');
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     const steps = r.json.steps
       .filter((s: { step: string }) => s.step === 'test' || s.step === 'switch')
       .map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
@@ -67,9 +67,9 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
     const f = fleet();
     await f.ship('0.6.0', 'none', [], { era: 'zenoh' });
     const refused = await f.cli(['deploy', '--yes', '--strategy', 'canary']);
-    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.exitCode, explain(refused)).toBe(2);
     const r = await f.cli(['deploy', '--yes']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     for (const h of f.hosts) expect(await execStart(f, h)).toContain('--zenoh-port');
   });
 
@@ -98,7 +98,7 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
       'EXO: error: unrecognized arguments: --zenoh-port 52414 --discovery-port 52413',
     );
     const check = await f.cli(['check', '--since', '1s']);
-    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.exitCode, explain(check)).toBe(0);
   });
 
   it("a node that restarts and cannot rejoin is not hidden by its stale id in the others' topology", async () => {
@@ -116,7 +116,7 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
         .topology.nodes as string[];
       expect(seenBy.length).toBeGreaterThanOrEqual(3); // the stale id still counts as a node here
       const check = await f.cli(['check', '--json']);
-      expect(check.exitCode, check.stdout).toBe(1);
+      expect(check.exitCode, explain(check)).toBe(1);
       const problems = check.json.checks
         .flatMap((c: { host: string; problems: string[] }) =>
           c.problems.map((p) => `${c.host}: ${p}`),
@@ -135,9 +135,9 @@ describe.skipIf(noFleet)('exo eras', { timeout: 180_000 }, () => {
     const f = fleet();
     await f.ship('0.6.1', 'none', [], { loadSeconds: 4 });
     const d = await f.cli(['deploy', '--yes']);
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, explain(d)).toBe(0);
     const r = await f.cli(['smoke', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/ready/i);
   });
 });

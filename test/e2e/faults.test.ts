@@ -3,7 +3,7 @@
 // the evidence. A slow but healthy start within ready_timeout is not rolled back.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { noFleet, useFleet } from './fleet-harness.js';
+import { explain, noFleet, useFleet } from './fleet-harness.js';
 
 const FAULTS: [fault: string, evidence: RegExp][] = [
   ['crash-on-start', /units failed to start|crash|restarted/],
@@ -42,7 +42,7 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
       release += 1;
       await f.ship(`0.3.${release}`, fault, ['h2']);
       const r = await f.cli(['deploy', '--yes', '--json']);
-      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.exitCode, explain(r)).toBe(1);
       expect(r.json.outcome).toBe('rolled-back');
       expect(await Promise.all(f.hosts.map(f.running))).toEqual(before);
       // the hosts were rolled back by the deployer, and their revert timers stopped
@@ -51,7 +51,7 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
       expect(report).toContain('**ROLLED BACK');
       expect(report).toMatch(evidence);
       const check = await f.cli(['check', '--since', '1s']);
-      expect(check.exitCode, check.stdout).toBe(0);
+      expect(check.exitCode, explain(check)).toBe(0);
     },
     150_000,
   );
@@ -65,7 +65,7 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     await f.ship('0.3.90', 'cut-ssh', ['h2']);
     const r = await f.cli(['deploy', '--yes', '--json']);
     // exit 1, not 3: h2 was back within the bound the deployer waits (its timer, then an activation)
-    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.exitCode, explain(r)).toBe(1);
     expect(r.json.outcome).toBe('rolled-back');
     expect(r.json.error).toMatch(
       /h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/,
@@ -92,7 +92,7 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     ).toEqual(profiles);
     expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
     const check = await f.cli(['check', '--since', '1s']);
-    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.exitCode, explain(check)).toBe(0);
   }, 150_000);
 
   it('slow-start within ready_timeout is healthy: deployed, not rolled back', async () => {
@@ -101,7 +101,7 @@ describe.skipIf(noFleet)('faults caught by the health gate', () => {
     // which the module's readiness wait holds `test` until exo answers
     await f.ship('0.4.0', 'slow-start:15', ['h2']);
     const r = await f.cli(['deploy', '--yes', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(r.json.outcome).toBe('success');
     const h2 = r.json.gate.hosts.find((h: { host: string }) => h.host === 'h2');
     expect(h2.problems).toEqual([]);

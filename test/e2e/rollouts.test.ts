@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
+import { explain, noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
 
 const snapshot = async (f: Fleet) =>
   Promise.all(
@@ -54,7 +54,7 @@ describe.skipIf(noFleet)('rollouts', () => {
     const before = await snapshot(f);
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--force', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     const tests = r.json.steps
       .filter((s: { step: string }) => s.step === 'test' || s.step === 'switch')
       .map((s: { step: string; host: string }) => `${s.step} ${s.host}`);
@@ -96,7 +96,7 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(pin.exitCode, pin.stdout + pin.stderr).toBe(0);
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'rolling', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(r.stderr).not.toContain('--force');
     for (const h of f.hosts)
       expect(JSON.parse(await f.ssh(h, 'cat /etc/exo/release.json')).namespace).toBe('sandbox');
@@ -122,7 +122,7 @@ describe.skipIf(noFleet)('rollouts', () => {
     const f = fleet();
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes', '--strategy', 'canary', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     const order = r.json.steps
       .filter((s: { step: string }) => s.step === 'switch')
       .map((s: { host: string }) => s.host);
@@ -155,7 +155,7 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(text.stdout).toMatch(/\(test activation\)/);
     // a deploy over the test activations is refused: it would take them for the systems to come back to
     const over = await f.cli(['deploy', '--yes']);
-    expect(over.exitCode, over.stderr).toBe(2);
+    expect(over.exitCode, explain(over)).toBe(2);
     expect(over.stderr).toMatch(
       /left h1 \(activated\), h2 \(activated\), h3 \(activated\) unresolved/,
     );
@@ -163,7 +163,7 @@ describe.skipIf(noFleet)('rollouts', () => {
     expect(undo.exitCode, undo.stdout + undo.stderr).toBe(0);
     expect((await snapshot(f)).map((s) => s.running)).toEqual(before.map((b) => b.running));
     const after = await f.cli(['status']);
-    expect(after.exitCode, after.stdout).toBe(0);
+    expect(after.exitCode, explain(after)).toBe(0);
   });
 
   it('a link cut for a few seconds during activation: the activation survives and the deploy completes', async () => {
@@ -214,7 +214,7 @@ describe.skipIf(noFleet)('rollouts', () => {
     );
     await f.ship(next());
     const r = await f.cli(['deploy', '--yes']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(r.stderr).toMatch(
       /taking over a stale deploy lock \(PID \d+ since 2026-11-27T23:00:00Z is gone\)/,
     );
@@ -239,7 +239,7 @@ describe.skipIf(noFleet)('rollouts', () => {
       'support.tar.gz',
     );
     const r = await f.cli(['bundle', '--since', '1h', '--out', out, '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     const unpacked = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-bundle-x-'));
     await execa('tar', ['-xzf', out, '-C', unpacked]);
     const [top] = await readdir(unpacked);

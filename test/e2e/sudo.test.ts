@@ -3,7 +3,7 @@
 // healthy deploy, a faulty one rolled back, and rollback --to N all work through sudo, with
 // the hosts' state read over ssh (as root) by the test itself.
 import { describe, expect, it } from 'vitest';
-import { noFleet, useFleet, type Fleet } from './fleet-harness.js';
+import { explain, noFleet, useFleet, type Fleet } from './fleet-harness.js';
 
 const snapshot = async (f: Fleet) =>
   Promise.all(
@@ -23,13 +23,13 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     // the user really is not root there, and the sandbox gives it what a NixOS deploy user has
     expect(await f.ssh(h2, 'su -s /bin/sh deploy -c "id -u"')).not.toBe('0');
     const r = await f.cli(['check', '--since', '1s', '--json']);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     // every read worked through sudo: no journal or disk read failed on h2
     const h2Check = r.json.checks.find((c: { host: string }) => c.host === 'h2');
     expect(h2Check.problems).toEqual([]);
     expect(h2Check.warnings.filter((w: string) => /journalctl|denied|df/i.test(w))).toEqual([]);
     const gens = await f.cli(['generations', '--hosts', 'h2', '--json']);
-    expect(gens.exitCode, gens.stderr).toBe(0);
+    expect(gens.exitCode, explain(gens)).toBe(0);
     const running = gens.json.hosts[0].generations.find((g: { running: boolean }) => g.running);
     expect(running.path).toBe(await f.running(h2));
     // h2 saw exo-deploy log in as deploy, and run the profile's listing as root through sudo
@@ -46,7 +46,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const before = await snapshot(f);
     await f.ship('0.2.0');
     const r = await f.cli(['deploy', '--yes', '--json']);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(r.json.outcome).toBe('success');
     const after = await snapshot(f);
     after.forEach((a, i) => {
@@ -64,7 +64,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const before = await snapshot(f);
     await f.ship('0.3.0', 'crash-on-start', ['h2']);
     const r = await f.cli(['deploy', '--yes', '--json']);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(1);
+    expect(r.exitCode, explain(r)).toBe(1);
     expect(r.json.outcome).toBe('rolled-back');
     const after = await snapshot(f);
     expect(after.map((a) => a.running)).toEqual(before.map((b) => b.running));
@@ -72,7 +72,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
       before[1]!.running,
     );
     const check = await f.cli(['check', '--since', '1s']);
-    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.exitCode, explain(check)).toBe(0);
   });
 
   it("backup create and restore on h2: the backup is written as root through sudo, with exo's state, and put back into it", async () => {
@@ -80,7 +80,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const h2 = f.hosts[1]!;
     await f.ssh(h2, "mkdir -p /var/lib/exo && printf 'sudo-e2e\\n' > /var/lib/exo/marker.txt");
     const r = await f.cli(['backup', 'create', '--hosts', 'h2', '--json']);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     const id = r.json.backups[0].id;
     const files = (await f.ssh(h2, `ls /var/backups/exo/${id}`)).split('\n');
     expect(files).toContain('state.tar.gz');
@@ -92,7 +92,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     // restore through sudo: into exo's real (0700) folder, the state it replaces kept aside
     await f.ssh(h2, "printf 'changed\\n' > /var/lib/exo/marker.txt");
     const restored = await f.cli(['backup', 'restore', id, '--hosts', 'h2', '--json']);
-    expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
+    expect(restored.exitCode, explain(restored)).toBe(0);
     expect(await f.ssh(h2, 'cat /var/lib/exo/marker.txt')).toBe('sudo-e2e');
     expect(restored.json.movedAside).toMatch(/^\/var\/lib\/private\/exo\.before-restore-/);
     expect(await f.ssh(h2, `cat ${restored.json.movedAside}/marker.txt`)).toBe('changed');
@@ -114,7 +114,7 @@ describe.skipIf(noFleet)('a host reached as a sudo user', { timeout: 180_000 }, 
     const target = await f.ssh(h2, `readlink -f /nix/var/nix/profiles/system-${oldest}-link`);
     expect(target).not.toBe(before);
     const r = await f.cli(['rollback', '--to', String(oldest), '--hosts', 'h2', '--json']);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.exitCode, explain(r)).toBe(0);
     expect(await f.running(h2)).toBe(target);
     expect(await f.ssh(h2, 'readlink -f /nix/var/nix/profiles/system')).toBe(target);
     expect(await f.ssh(h2, 'systemctl is-active exo.service')).toBe('active');

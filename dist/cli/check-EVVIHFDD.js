@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-YHRZ2EYE.js";import"./chunk-7YZD4YAG.js";import"./chunk-E6HJ2WLC.js";import"./chunk-AMU6WL25.js";import"./chunk-IX56W76V.js";import"./chunk-ORLKEVCG.js";import"./chunk-5TMBA76Z.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
