@@ -671,8 +671,10 @@ in
               )
             }";
             # "+": with full privileges, outside the sandbox above; a fixed script that acts on
-            # what the check left in its folder.
-            ExecStopPost = "+${healthAct}";
+            # what the check left in its folder. "-": the unit's result is the check's. systemd
+            # can fail to start it (219/CGROUP when the unit's cgroup is gone after a reload);
+            # a restart asked for stays asked for until it runs, and it logs its own failures.
+            ExecStopPost = "-+${healthAct}";
             # The counter and the results stay between runs.
             RuntimeDirectory = "exo-healthcheck";
             RuntimeDirectoryPreserve = "yes";

@@ -159,7 +159,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         `/nix/store/11111111111111111111111111111111-exo-health-counter "${TOOLKIT}" "check" "--local" "--since" "2m" "--api" "http://127.0.0.1:52415" "--unit" "exo.service" "--state-dir" "/var/lib/private/exo" "--status-file" "/run/exo-healthcheck/health.json"`,
       );
       expect(health.serviceConfig.ExecStopPost).toBe(
-        '+/nix/store/11111111111111111111111111111111-exo-health-act',
+        '-+/nix/store/11111111111111111111111111111111-exo-health-act',
       );
       expect(health.serviceConfig).toMatchObject({
         Type: 'oneshot',
