@@ -43,6 +43,9 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 mkdir -p "$state_dir"
+# Only this run's request counts: one that exo-health-act did not take (systemd could not
+# start it) must not restart exo later, when it may be healthy again.
+rm -f "$restart_request"
 
 "$@"
 rc=$?
