@@ -41,12 +41,21 @@ publish() {
   fi
 }
 
+# stamp NAME: this time, in the check's folder; made anew (O_EXCL), never through a link.
+stamp() {
+  local tmp=$state_dir/$1.tmp
+  rm -f -- "$tmp" && (set -C && date +%s >"$tmp") && mv -f -- "$tmp" "$state_dir/$1"
+}
+
 request=$state_dir/health-restart-requested
 if [ -e "$request" ] || [ -L "$request" ]; then
   rm -f -- "$request"
   # try-restart: a deliberately stopped exo stays stopped; --no-block: exo's readiness wait
-  # is not this unit's to wait for.
-  if ! systemctl try-restart --no-block "$unit"; then
+  # is not this unit's to wait for. Done: the rate limit starts now, counting starts again.
+  if systemctl try-restart --no-block "$unit"; then
+    stamp health-last-restart || rc=1
+    rm -f -- "$state_dir/health-failures"
+  else
     echo "exo-healthcheck: restarting $unit failed" >&2
     rc=1
   fi

@@ -7,7 +7,8 @@
 #   unhealthy, < N     -> counter + 1, exit 0 (a single blip is recorded in the status file only)
 #   unhealthy, >= N    -> ask for a restart of exo at most once per interval (the file
 #                         health-restart-requested, acted on by exo-health-act as root once this
-#                         has ended), then exit 1 so the unit fails and OnFailure= fires
+#                         has ended; it stamps the restart and clears the counter), then exit 1
+#                         so the unit fails and OnFailure= fires
 #
 # Settings come from the environment (the NixOS module sets them):
 #   EXO_HEALTH_STATE_DIR   folder for the counters (the unit's runtime folder)
@@ -71,8 +72,8 @@ if [ "$restart" = 1 ]; then
   now=$(date +%s)
   last=$(read_int "$last_restart")
   if [ $((now - last)) -ge "$min_interval" ]; then
-    write_atomic "$last_restart" "$now"
-    rm -f "$counter"
+    # exo-health-act restarts exo, then stamps the time and clears the counter: a request it
+    # could not take is asked again at the next failed run
     write_atomic "$restart_request" "$failures"
     echo "exo-healthcheck: $failures consecutive failed checks: restarting $unit"
   else

@@ -17,6 +17,17 @@ const poll = <T>(what: string, ms: number, read: () => Promise<T>, done: (v: T) 
     1000,
   ).then((r) => r.v);
 
+/** Waits until every host passes `check` over the last 10 s: a test that hung or restarted
+ * exo leaves its cluster re-forming (runners failing, instances re-placed) for a while, and the
+ * next test's deploy must not be gated on that. */
+const untilFleetHealthy = (f: Fleet) =>
+  poll(
+    'a healthy fleet',
+    120_000,
+    () => f.cli(['check', '--since', '10s']),
+    (r) => r.exitCode === 0,
+  );
+
 const show = async (f: Fleet, h: SandboxHost, unit: string, props: string[]) =>
   Object.fromEntries(
     (await f.ssh(h, `systemctl show ${unit} ${props.map((p) => `-p ${p}`).join(' ')}`))
@@ -112,6 +123,7 @@ describe.skipIf(noFleet)(
     it("a backup made by the module's timer is restored by exo-deploy", async () => {
       const f = fleet();
       const h2 = f.hosts[1]!;
+      await untilFleetHealthy(f);
       await f.ssh(h2, "printf 'before-timer\\n' > /var/lib/private/exo/marker.txt");
       const before = (await f.ssh(h2, 'ls /var/backups/exo')).split('\n');
       // a timer that fires within seconds, instead of the module's daily one
@@ -160,6 +172,7 @@ describe.skipIf(noFleet)(
         'old=$(v /run/current-system); new=$(v "$1")',
         '[ "$(printf \'%s\\n%s\\n\' "$old" "$new" | sort -V | head -n 1)" = "$old" ] || { echo "refusing to go back from exo $old to $new"; exit 1; }',
       ].join('\n');
+      await untilFleetHealthy(f);
       await f.setNixosSettings({ system: { preSwitchChecks: { refuseDowngrade } } });
       const settled = await f.cli(['deploy', '--yes']);
       expect(settled.exitCode, explain(settled)).toBe(0);

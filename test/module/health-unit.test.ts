@@ -166,6 +166,15 @@ describe('the health unit: counter, then act', () => {
     expect(await restarts()).toEqual([]);
   });
 
+  it('asks again at the next failed run when the act never took the request', async () => {
+    const env = { ...baseEnv(), EXO_HEALTH_THRESHOLD: '1' };
+    // the check fails, and systemd could not start the act after it
+    await execa('bash', [counter, 'sh', '-c', 'exit 1'], { reject: false, env });
+    expect(await restarts()).toEqual([]);
+    expect(await unit('exit 1', { EXO_HEALTH_THRESHOLD: '1' })).toMatchObject({ check: 1, act: 0 });
+    expect(await restarts()).toEqual(['try-restart --no-block exo.service']);
+  });
+
   it('fails the unit when the restart itself fails', async () => {
     await writeFile(path.join(dir, 'systemctl'), '#!/bin/sh\nexit 1\n');
     const r = await unit('exit 1', { EXO_HEALTH_THRESHOLD: '1' });
