@@ -17,16 +17,19 @@ const poll = <T>(what: string, ms: number, read: () => Promise<T>, done: (v: T) 
     1000,
   ).then((r) => r.v);
 
-/** Waits until every host passes `check` over the last 10 s: a test that hung or restarted
- * exo leaves its cluster re-forming (runners failing, instances re-placed) for a while, and the
- * next test's deploy must not be gated on that. */
-const untilFleetHealthy = (f: Fleet) =>
-  poll(
+/** After a test that hung or restarted exo: its cluster re-forms (runners failing, instances
+ * re-placed) for a while, and the module's health checks keep counting the failure lines it
+ * left in their window. Waits until every host passes `check` over the last 10 s and clears the
+ * hosts' health counters, so that the next test's deploy is gated on its own release only. */
+const untilFleetHealthy = async (f: Fleet) => {
+  await poll(
     'a healthy fleet',
     120_000,
     () => f.cli(['check', '--since', '10s']),
     (r) => r.exitCode === 0,
   );
+  for (const h of f.hosts) await f.ssh(h, 'rm -f /run/exo-healthcheck/health-failures');
+};
 
 const show = async (f: Fleet, h: SandboxHost, unit: string, props: string[]) =>
   Object.fromEntries(
