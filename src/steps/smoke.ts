@@ -311,16 +311,14 @@ export function managedClusterApis(ctx: Context): string[] {
 export function smokeSettings(
   config: Context['config'],
   hosts: number,
-  overrides: Partial<SmokeSettings> = {},
+  given: Partial<Pick<SmokeSettings, 'model' | 'minNodes' | 'readyTimeoutMs'>> = {},
 ): SmokeSettings {
   const s = config.smoke;
-  const fromConfig = {
-    model: s.model,
-    minNodes: s.min_nodes || hosts,
+  return {
+    model: given.model ?? s.model,
+    minNodes: given.minNodes ?? (s.min_nodes || hosts),
     chat: s.chat,
     timeoutMs: s.timeout,
-    readyTimeoutMs: s.ready_timeout,
+    readyTimeoutMs: given.readyTimeoutMs ?? s.ready_timeout,
   };
-  const given = Object.entries(overrides).filter(([, v]) => v !== undefined);
-  return { ...fromConfig, ...Object.fromEntries(given) };
 }
