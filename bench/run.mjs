@@ -9,7 +9,7 @@
 // systemd-nspawn processes), so that neither slows the other. The sandbox part needs root
 // and systemd-nspawn (see sandbox/README.md); elsewhere it is skipped and said so.
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,6 +146,7 @@ const results = {
   figures,
   details,
 };
+await mkdir(outDir, { recursive: true });
 await writeFile(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(path.join(outDir, 'results.md'), markdown(results));
 log(

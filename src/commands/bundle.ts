@@ -7,7 +7,7 @@ import path from 'node:path';
 import { redact } from '../bundle/redact.js';
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
-import { journalFile, latestRun } from '../deploy/journal.js';
+import { journalFile, latestDeploy } from '../deploy/journal.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { checkHost } from '../health/check.js';
 import { checkOptions } from '../steps/check-hosts.js';
@@ -29,7 +29,7 @@ export async function run(ctx: Context): Promise<Outcome> {
     const collected = await Promise.all(
       ctx.hosts.map((h) => collectHost(ctx, h, path.join(root, h.name), sinceMs)),
     );
-    const last = await latestRun(ctx.config.stateDir);
+    const last = await latestDeploy(ctx.config.stateDir);
     if (last)
       await save(
         root,

@@ -4,9 +4,9 @@ import type { Context } from '../context.js';
 import { ExitCode, usageError, type ExitCode as Code } from '../errors.js';
 import { runHook } from '../deploy/hooks.js';
 import { acquireDeployLock } from '../deploy/lock.js';
-import { newRunRecord, runDeploy } from '../deploy/pipeline.js';
-import { lastRunThatChanged, unresolvedHosts } from '../deploy/journal.js';
-import { onNewSystem, type RunRecord } from '../deploy/record.js';
+import { Deployment } from '../deploy/deployment.js';
+import { lastDeployThatChanged, unresolvedHosts } from '../deploy/journal.js';
+import { onNewSystem, type DeployRecord } from '../deploy/record.js';
 import type { Outcome } from '../output/outcome.js';
 import { writeDeployReport } from '../report/deploy-report.js';
 import { shortPath } from '../output/format.js';
@@ -22,21 +22,22 @@ export async function run(ctx: Context): Promise<Outcome> {
         `deploy ${ctx.hosts.map((h) => h.name).join(',')}`,
         ctx.log,
       );
-  const record = newRunRecord(ctx, `deploy ${ctx.hosts.map((h) => h.name).join(',')}`);
+  const deployment = new Deployment(ctx, {
+    strategy: ctx.options.strategy ?? ctx.config.rollout.strategy,
+    force: Boolean(ctx.options.force),
+  });
   try {
     await refuseOverUnresolved(ctx);
-    if (!ctx.dryRun) await runHook(ctx, 'pre_deploy', record);
-    await runDeploy(ctx, record, {
-      strategy: ctx.options.strategy ?? ctx.config.rollout.strategy,
-      force: Boolean(ctx.options.force),
-    });
+    if (!ctx.dryRun) await runHook(ctx, 'pre_deploy', deployment.record);
+    await deployment.execute();
     if (!ctx.dryRun) {
-      await writeDeployReport(record, ctx.config.reportsDir);
-      if (!ctx.signal.aborted) await runHook(ctx, 'post_deploy', record);
+      deployment.setReportFiles(await writeDeployReport(deployment.record, ctx.config.reportsDir));
+      if (!ctx.signal.aborted) await runHook(ctx, 'post_deploy', deployment.record);
     }
   } finally {
     await lock?.release();
   }
+  const { record } = deployment;
   return {
     exitCode: (record.exitCode ?? ExitCode.failed) as Code,
     data: record,
@@ -48,7 +49,7 @@ export async function run(ctx: Context): Promise<Outcome> {
  * take that system for the one to come back to, and could find nothing to change. */
 async function refuseOverUnresolved(ctx: Context): Promise<void> {
   if (ctx.options['over-unresolved'] || ctx.dryRun) return;
-  const last = await lastRunThatChanged(ctx.config.stateDir);
+  const last = await lastDeployThatChanged(ctx.config.stateDir);
   const left = last ? unresolvedHosts(last).filter((h) => ctx.hosts.some((x) => x.name === h)) : [];
   if (!last || left.length === 0) return;
   throw usageError(
@@ -75,7 +76,7 @@ async function confirm(ctx: Context): Promise<void> {
   if (!/^y(es)?$/i.test(answer.trim())) throw usageError('not confirmed: nothing done');
 }
 
-function summary(r: RunRecord, ctx: Context): string {
+function summary(r: DeployRecord, ctx: Context): string {
   if (ctx.dryRun && r.outcome === 'success') return plan(r, ctx);
   const lines = [`deploy ${r.id}: ${r.outcome ?? 'unfinished'} (exit ${r.exitCode})`];
   for (const h of r.hosts) {
@@ -93,7 +94,7 @@ function summary(r: RunRecord, ctx: Context): string {
 }
 
 /** --dry-run: what would change on each host, and the steps that would change it. */
-function plan(r: RunRecord, ctx: Context): string {
+function plan(r: DeployRecord, ctx: Context): string {
   const h = ctx.config.health;
   const lines = [
     `plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${(r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ')}`,

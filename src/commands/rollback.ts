@@ -16,7 +16,7 @@ import { readSystemState, type GenerationInfo, type SystemState } from '../syste
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
 import { checkOptions } from '../steps/check-hosts.js';
-import { journalFile, lastRunThatChanged, RunJournal } from '../deploy/journal.js';
+import { journalFile, lastDeployThatChanged, DeployJournal } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { HostMarkers, removeMarkersOf } from '../deploy/host-marker.js';
 import { lastLines } from '../run/executor.js';
@@ -184,7 +184,7 @@ async function checkTogether(
 /** Undo the last deploy: every host it left on a new system (activated, made permanent, or
  * whose rollback failed) goes back to the system its journal recorded before. */
 async function rollbackLast(ctx: Context): Promise<Outcome> {
-  const last = await lastRunThatChanged(ctx.config.stateDir);
+  const last = await lastDeployThatChanged(ctx.config.stateDir);
   if (!last)
     throw usageError(
       `no deploy journal under ${ctx.config.stateDir}`,
@@ -192,7 +192,7 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
     );
   const lock = await acquireDeployLock(ctx.config.stateDir, `rollback --last ${last.id}`, ctx.log);
   try {
-    const journal = new RunJournal(journalFile(ctx.config.stateDir, last.id));
+    const journal = new DeployJournal(journalFile(ctx.config.stateDir, last.id));
     const wanted = new Set(ctx.hosts.map((h) => h.name));
     const targets = [...last.hosts].filter(
       ([name, h]) => wanted.has(name) && leftOnNewSystem(h.phase),
@@ -215,15 +215,18 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
           };
         try {
           ctx.log.info(`${name}: back to ${h.before.running} (left ${h.phase} by ${last.id})`);
-          const restored = await restoreHost(ctx, host, h.before);
+          const started = ctx.now();
+          const activations = await restoreHost(ctx, host, h.before);
           await journal.append({ type: 'phase', host: name, phase: 'rolled-back' });
-          const problems =
-            restored.gate && !restored.gate.passed ? (restored.gate.hosts[0]?.problems ?? []) : [];
+          const serving = ctx.dryRun
+            ? null
+            : await waitUntilServing(ctx, ctx.executor(host), started);
+          const problems = serving && !serving.passed ? (serving.hosts[0]?.problems ?? []) : [];
           return {
             host: name,
             ok: problems.length === 0,
             system: h.before.running,
-            activations: restored.activations,
+            activations,
             problems,
           };
         } catch (error) {

@@ -1,7 +1,7 @@
 // exo-deploy status: each host's generation, exo version, whether it runs a `test`
 // activation, exo's state and health, and what the last deploy left it as.
 import type { Context } from '../context.js';
-import { lastRunThatChanged, type RunSummary } from '../deploy/journal.js';
+import { lastDeployThatChanged, type JournalledDeploy } from '../deploy/journal.js';
 import { leftOnNewSystem } from '../deploy/record.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { checkHost } from '../health/check.js';
@@ -26,7 +26,7 @@ export interface HostStatus {
 }
 
 export async function run(ctx: Context): Promise<Outcome> {
-  const last = await lastRunThatChanged(ctx.config.stateDir);
+  const last = await lastDeployThatChanged(ctx.config.stateDir);
   const hosts = await Promise.all(ctx.hosts.map((h) => hostStatus(ctx, h, last)));
   const rows = [
     ['HOST', 'REACHABLE', 'GEN', 'EXO', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY'],
@@ -58,7 +58,7 @@ export async function run(ctx: Context): Promise<Outcome> {
 async function hostStatus(
   ctx: Context,
   host: Context['hosts'][number],
-  last: RunSummary | null,
+  last: JournalledDeploy | null,
 ): Promise<HostStatus> {
   const exec = ctx.executor(host);
   const inRun = last?.hosts.get(host.name);
@@ -102,7 +102,7 @@ async function hostStatus(
   return status;
 }
 
-function describeRun(r: RunSummary): string {
+function describeRun(r: JournalledDeploy): string {
   const unfinished = [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase));
   const lines = [
     `last deploy ${r.id} (${r.command}): ${r.outcome ?? `did not finish (no end in its journal; PID ${r.pid ?? '?'})`}`,

@@ -1,14 +1,14 @@
 // [hooks] pre_deploy / post_deploy: the user's commands around a deploy, for notifications
-// and checks. They get the run's facts in their environment; a failing pre_deploy stops the
+// and checks. They get the deploy's facts in their environment; a failing pre_deploy stops the
 // deploy before anything changes.
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
 import { lastLines } from '../run/executor.js';
-import type { RunRecord } from './record.js';
+import type { DeployRecord } from './record.js';
 
 export type HookName = 'pre_deploy' | 'post_deploy';
 
-function hookEnv(record: RunRecord): Record<string, string> {
+function hookEnv(record: DeployRecord): Record<string, string> {
   return {
     EXO_DEPLOY_RUN_ID: record.id,
     EXO_DEPLOY_HOSTS: record.hosts.map((h) => h.host).join(','),
@@ -19,7 +19,7 @@ function hookEnv(record: RunRecord): Record<string, string> {
   };
 }
 
-export async function runHook(ctx: Context, name: HookName, record: RunRecord): Promise<void> {
+export async function runHook(ctx: Context, name: HookName, record: DeployRecord): Promise<void> {
   const argv = ctx.config.hooks[name];
   if (!argv) return;
   const result = await ctx.deployer.run(argv, {

@@ -1,21 +1,16 @@
-// The journal of a run, on disk: one JSON event per line, each written and fsynced before the
-// run goes on, so that after a crash, a kill or Ctrl-C, what each host went through (and the
+// The journal of a deploy, on disk: one JSON event per line, each written and fsynced before the
+// deploy goes on, so that after a crash, a kill or Ctrl-C, what each host went through (and the
 // system it ran before) can be read back: `status` and `rollback --last` do.
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from '../fs/atomic.js';
+import type { PreviousSystem } from '../system/generations.js';
 import { TIMESTAMP_ID } from '../time-id.js';
 import { leftOnNewSystem, type HostPhase, type RevertTimerState } from './record.js';
 
-export interface BeforeOnHost {
-  running: string | null;
-  profileGeneration: number | null;
-  profilePath: string | null;
-}
-
 export type JournalEvent =
   | { type: 'run'; id: string; command: string; hosts: string[]; pid: number }
-  | { type: 'before'; host: string; before: BeforeOnHost }
+  | { type: 'before'; host: string; before: PreviousSystem }
   | { type: 'built'; host: string; systemPath: string }
   | { type: 'phase'; host: string; phase: HostPhase }
   | {
@@ -30,7 +25,7 @@ export type JournalEvent =
   | { type: 'end'; outcome: string; exitCode: number };
 
 type Stamped = JournalEvent & { at: string };
-type StepEvent = Extract<JournalEvent, { type: 'step' }> & { at: string };
+type JournalledStep = Extract<JournalEvent, { type: 'step' }> & { at: string };
 
 const runsDir = (stateDir: string) => path.join(stateDir, 'runs');
 export const journalFile = (stateDir: string, id: string) =>
@@ -40,7 +35,7 @@ const NOTE_DELAY_MS = 100;
 const line = (event: JournalEvent) =>
   `${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`;
 
-export class RunJournal {
+export class DeployJournal {
   private pending: { line: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private flushing = false;
   private dirMade = false;
@@ -55,7 +50,7 @@ export class RunJournal {
   }
 
   /** Appends an event that nothing after it depends on (a step's duration, a built path):
-   * written in order with the others, but the run does not wait for its fsync. The next
+   * written in order with the others, but the deploy does not wait for its fsync. The next
    * append() is on disk only after it, and a write error surfaces there. */
   note(event: JournalEvent): void {
     this.pending.push({ line: line(event), resolve: () => {}, reject: () => {} });
@@ -119,29 +114,29 @@ export class RunJournal {
   }
 }
 
-interface HostInRun {
-  before: BeforeOnHost | null;
+interface JournalledHost {
+  before: PreviousSystem | null;
   built: string | null;
   phase: HostPhase;
   revertTimer: { unit: string; state: RevertTimerState } | null;
 }
 
-export interface RunSummary {
+export interface JournalledDeploy {
   id: string;
   command: string;
   pid: number | null;
   startedAt: string | null;
-  /** null: the run never wrote its end (it is running, or it was killed). */
+  /** null: the deploy never wrote its end (it is running, or it was killed). */
   outcome: string | null;
   exitCode: number | null;
-  hosts: Map<string, HostInRun>;
-  lastStep: StepEvent | null;
+  hosts: Map<string, JournalledHost>;
+  lastStep: JournalledStep | null;
 }
 
 /** Folds a journal into each host's last known state. A torn last line (a crash while
  * writing) is ignored: every earlier line was fsynced whole. */
-export function foldJournal(text: string): RunSummary {
-  const summary: RunSummary = {
+export function foldJournal(text: string): JournalledDeploy {
+  const summary: JournalledDeploy = {
     id: '?',
     command: '?',
     pid: null,
@@ -195,9 +190,9 @@ export function foldJournal(text: string): RunSummary {
   return summary;
 }
 
-/** Whether a run left hosts on a system no gate passed, or where a rollback failed: it did
+/** Whether a deploy left hosts on a system no gate passed, or where a rollback failed: it did
  * not end (a kill), was interrupted, or its rollback failed. */
-export function unresolvedHosts(r: RunSummary): string[] {
+export function unresolvedHosts(r: JournalledDeploy): string[] {
   if (r.outcome !== null && r.outcome !== 'interrupted' && r.outcome !== 'rollback-failed')
     return [];
   return [...r.hosts].filter(([, h]) => leftOnNewSystem(h.phase)).map(([name]) => name);
@@ -205,15 +200,15 @@ export function unresolvedHosts(r: RunSummary): string[] {
 
 /** The newest run that changed a host: later runs that changed none (no change, a refusal, a
  * failed build) do not hide it. */
-export async function lastRunThatChanged(stateDir: string): Promise<RunSummary | null> {
-  for await (const run of runsNewestFirst(stateDir)) {
+export async function lastDeployThatChanged(stateDir: string): Promise<JournalledDeploy | null> {
+  for await (const run of deploysNewestFirst(stateDir)) {
     if ([...run.hosts.values()].some((h) => !['pending', 'built', 'unchanged'].includes(h.phase)))
       return run;
   }
   return null;
 }
 
-async function* runsNewestFirst(stateDir: string): AsyncGenerator<RunSummary> {
+async function* deploysNewestFirst(stateDir: string): AsyncGenerator<JournalledDeploy> {
   const ids = (await readdir(runsDir(stateDir)).catch(() => [] as string[]))
     .filter((n) => TIMESTAMP_ID.test(n))
     .sort()
@@ -225,7 +220,7 @@ async function* runsNewestFirst(stateDir: string): AsyncGenerator<RunSummary> {
 }
 
 /** The newest run's journal under the state folder, if there is one. */
-export async function latestRun(stateDir: string): Promise<RunSummary | null> {
-  for await (const run of runsNewestFirst(stateDir)) return run;
+export async function latestDeploy(stateDir: string): Promise<JournalledDeploy | null> {
+  for await (const run of deploysNewestFirst(stateDir)) return run;
   return null;
 }

@@ -17,7 +17,7 @@ import {
   type Confirmation,
   type RevertTimer,
 } from '../system/revert-timer.js';
-import type { BeforeOnHost } from './journal.js';
+import type { PreviousSystem } from '../system/generations.js';
 import type { Recorder } from './record.js';
 
 /** Between two tries of a confirmation that failed, and two looks at a revert under way. */
@@ -47,7 +47,7 @@ export class RevertTimers {
 
   /** Arms the host's timer, to put it back on `before`. A local host has no connection to
    * lose; a host that runs no system yet (its first deploy) nothing to go back to. */
-  async arm(host: Host, before: BeforeOnHost): Promise<void> {
+  async arm(host: Host, before: PreviousSystem): Promise<void> {
     if (host.local || this.armed.has(host.name)) return;
     if (!before.running) {
       this.ctx.log.warn(
@@ -55,7 +55,7 @@ export class RevertTimers {
       );
       return;
     }
-    const unit = revertTimerUnit(this.rec.run.id);
+    const unit = revertTimerUnit(this.rec.record.id);
     const timer = await armRevertTimer(
       this.ctx.executor(host),
       unit,

@@ -44,7 +44,7 @@ export interface HostCheck {
   probes: ProbeResult[];
   journal: { since: string; scanned: number; matches: JournalMatch[] };
   /** nodeId: this node's current id (/node_id). nodes: the ids /state lists, up to
-   * LISTED_NODES (a run record holds one list per host, so a whole large cluster's list would
+   * LISTED_NODES (a deploy record holds one list per host, so a whole large cluster's list would
    * grow it with the square of the fleet); seen counts all. instances: what /state lists as
    * placed (null when /state did not answer). seenNodes: all the ids, compact and left out of
    * JSON, kept only when asked (keepSeenNodes) for comparing hosts' views. */
@@ -174,7 +174,7 @@ async function probeApi(host: Host, options: CheckOptions, result: HostCheck): P
     options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)),
   );
   // Only /node_id's body is kept: /state lists the whole cluster (and /models every model), so
-  // keeping them would make a fleet's run record grow with the square of its size. What this
+  // keeping them would make a fleet's deploy record grow with the square of its size. What this
   // check needs of /state is read here.
   result.probes = probes.map(({ body, ...p }) =>
     p.path === '/node_id' && body !== undefined ? { ...p, body } : p,

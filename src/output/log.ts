@@ -3,7 +3,7 @@
 // one JSON event per line with --json.
 
 /** A step starting or ending on a host (null: the whole run). */
-interface StepEvent {
+interface StepProgress {
   event: 'step-start' | 'step-end';
   step: string;
   host: string | null;
@@ -16,7 +16,7 @@ export interface Log {
   info(message: string): void;
   warn(message: string): void;
   verbose(message: string): void;
-  step(event: StepEvent): void;
+  step(event: StepProgress): void;
 }
 
 export function stderrLog(options: { verbose: boolean; json?: boolean }): Log {
@@ -33,7 +33,7 @@ export function stderrLog(options: { verbose: boolean; json?: boolean }): Log {
   };
 }
 
-function stepLine(e: StepEvent): string {
+function stepLine(e: StepProgress): string {
   const label = `${e.host ?? 'all'}: ${e.step}`;
   if (e.event === 'step-start') return `${label} …`;
   const took = `${((e.durationMs ?? 0) / 1000).toFixed(1)}s`;

@@ -1,11 +1,11 @@
 // The deploy report: Markdown for a person, the same facts as JSON for a program.
 import path from 'node:path';
 import { formatDuration } from '../config/duration.js';
-import type { HostRecord, RevertTimerState, RunRecord } from '../deploy/record.js';
+import type { HostRecord, RevertTimerState, DeployRecord } from '../deploy/record.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { shortPath } from '../output/format.js';
 
-const OUTCOME_TEXT: Record<NonNullable<RunRecord['outcome']>, string> = {
+const OUTCOME_TEXT: Record<NonNullable<DeployRecord['outcome']>, string> = {
   success: 'SUCCESS: every host runs the new system, healthy, made permanent',
   'no-change': 'NO CHANGE: every host already runs this system',
   failed: 'FAILED before any host was activated: nothing changed on the hosts',
@@ -25,18 +25,19 @@ const REVERT_TIMER_TEXT: Record<RevertTimerState, string> = {
 };
 
 export async function writeDeployReport(
-  record: RunRecord,
+  record: DeployRecord,
   reportsDir: string,
 ): Promise<{ markdown: string; json: string }> {
   const base = path.join(reportsDir, `${record.id}-deploy`);
   const files = { markdown: `${base}.md`, json: `${base}.json` };
-  record.reportFiles = files;
-  await writeFileAtomic(files.json, `${JSON.stringify(record, null, 2)}\n`);
-  await writeFileAtomic(files.markdown, renderMarkdown(record));
+  // The JSON report names its files too, as the record will once they are written.
+  const withFiles = { ...record, reportFiles: files };
+  await writeFileAtomic(files.json, `${JSON.stringify(withFiles, null, 2)}\n`);
+  await writeFileAtomic(files.markdown, renderMarkdown(withFiles));
   return files;
 }
 
-function renderMarkdown(r: RunRecord): string {
+function renderMarkdown(r: DeployRecord): string {
   const out: string[] = [];
   out.push(
     `# exo-deploy deploy ${r.id}`,
@@ -124,7 +125,7 @@ function renderMarkdown(r: RunRecord): string {
   return `${out.join('\n')}\n`;
 }
 
-function nextSteps(r: RunRecord): string[] {
+function nextSteps(r: DeployRecord): string[] {
   switch (r.outcome) {
     case 'success':
     case 'no-change':

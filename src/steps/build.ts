@@ -15,8 +15,8 @@ import {
 } from '../programs/nix.js';
 import { lastLines, nixSshOpts } from '../run/executor.js';
 
-/** The out links in the run's folder keep the new systems alive against garbage collection
- * until the run ends. Returns each host's store path. */
+/** The out links in the deploy's folder keep the new systems alive against garbage collection
+ * until the deploy ends. Returns each host's store path. */
 export async function buildSystems(
   ctx: Context,
   hosts: readonly Host[],

@@ -11,30 +11,20 @@ import {
   runningAndProfile,
   waitUntilReachable,
 } from '../system/activate.js';
-import { waitUntilServing, type GateResult } from './health-gate.js';
-
-export interface BeforeState {
-  running: string | null;
-  profileGeneration: number | null;
-  profilePath: string | null;
-}
-
-export interface RestoreResult {
-  activations: string[];
-  gate: GateResult | null;
-}
+import type { PreviousSystem } from '../system/generations.js';
 
 /**
+ * Puts the host back and makes sure it is back (its running system and its profile); returns
+ * what it activated. Whether exo serves again is the caller's to check.
  * revertedBy: the host puts itself back (its revert timer, after it was cut off): wait for that
- * instead of activating anything; then the same checks.
+ * instead of activating anything; then the same check.
  */
 export async function restoreHost(
   ctx: Context,
   host: Host,
-  before: BeforeState,
+  before: PreviousSystem,
   { revertedBy }: { revertedBy?: () => Promise<string> } = {},
-): Promise<RestoreResult> {
-  const exec = ctx.executor(host);
+): Promise<string[]> {
   if (!before.running) {
     throw new ExoDeployError(
       `${host.name}: the system it ran before is unknown, so it cannot be restored`,
@@ -42,23 +32,17 @@ export async function restoreHost(
       { host: host.name },
     );
   }
-  const activations: string[] = [];
-  const started = ctx.now();
-  if (revertedBy) activations.push(await revertedBy());
-  else
-    activations.push(
-      ...(await activateBefore(ctx, host, before as BeforeState & { running: string })),
-    );
-  if (ctx.dryRun) return { activations, gate: null };
-  await mustBeBack(ctx, host, before);
-  const gate = await waitUntilServing(ctx, exec, started);
-  return { activations, gate };
+  const activations = revertedBy
+    ? [await revertedBy()]
+    : await activateBefore(ctx, host, before as PreviousSystem & { running: string });
+  if (!ctx.dryRun) await mustBeBack(ctx, host, before);
+  return activations;
 }
 
 async function activateBefore(
   ctx: Context,
   host: Host,
-  before: BeforeState & { running: string },
+  before: PreviousSystem & { running: string },
 ): Promise<string[]> {
   const exec = ctx.executor(host);
   const activations: string[] = [];
@@ -90,7 +74,7 @@ async function activateBefore(
 }
 
 /** Back means exactly: the system it ran, and the profile where it was. */
-async function mustBeBack(ctx: Context, host: Host, before: BeforeState): Promise<void> {
+async function mustBeBack(ctx: Context, host: Host, before: PreviousSystem): Promise<void> {
   const { running, profile } = await runningAndProfile(ctx.executor(host));
   const wrong = [
     running !== before.running ? `it runs ${running}, not ${before.running}` : null,

@@ -27,6 +27,14 @@ export interface SystemState {
   profileGeneration: number | null;
 }
 
+/** The system a host ran before a change, and where its profile pointed: what a rollback
+ * returns it to, exactly (the store path, not "the generation below"). */
+export interface PreviousSystem {
+  running: string | null;
+  profileGeneration: number | null;
+  profilePath: string | null;
+}
+
 const RELEASE_FILE = 'etc/exo/release.json';
 
 export async function readSystemState(exec: Executor): Promise<SystemState> {

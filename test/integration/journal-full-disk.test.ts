@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { foldJournal, journalFile, RunJournal } from '../../src/deploy/journal.js';
+import { foldJournal, journalFile, DeployJournal } from '../../src/deploy/journal.js';
 import { tempDir } from './helpers.js';
 
 const root = process.getuid?.() === 0;
@@ -27,7 +27,7 @@ afterAll(async () => {
 describe.skipIf(!root)('run journal on a full disk', () => {
   it('refuses an event that does not fit, leaves no part of it, and goes on once there is room', async () => {
     const file = journalFile(path.join(mountPoint, 'state'), '20261130-000000-000');
-    const journal = new RunJournal(file);
+    const journal = new DeployJournal(file);
     await journal.append({ type: 'phase', host: 'h1', phase: 'activated' });
     const before = await readFile(file, 'utf8');
     // the rest of the disk taken: what is left is the journal's own page, part used

@@ -3,12 +3,12 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { foldJournal, journalFile, latestRun, RunJournal } from '../../src/deploy/journal.js';
+import { foldJournal, journalFile, latestDeploy, DeployJournal } from '../../src/deploy/journal.js';
 
 describe('run journal', () => {
   it("is appended in order, one fsynced line per event, and folds into each host's last state", async () => {
     const state = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-journal-'));
-    const journal = new RunJournal(journalFile(state, '20261128-031500-123'));
+    const journal = new DeployJournal(journalFile(state, '20261128-031500-123'));
     const before = {
       running: '/nix/store/a-old',
       profileGeneration: 4,
@@ -37,7 +37,7 @@ describe('run journal', () => {
       .split('\n')
       .map((l) => JSON.parse(l).type);
     expect(lines).toEqual(['run', 'before', 'phase', 'revert-timer', 'step']);
-    const run = await latestRun(state);
+    const run = await latestDeploy(state);
     expect(run).toMatchObject({
       id: '20261128-031500-123',
       pid: 4242,
@@ -61,10 +61,10 @@ describe('run journal', () => {
   it('after a torn last line (a crash while writing), the next event is a line of its own and is read back', async () => {
     const state = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-journal-'));
     const file = journalFile(state, '20261128-031500-123');
-    const first = new RunJournal(file);
+    const first = new DeployJournal(file);
     await first.append({ type: 'phase', host: 'h1', phase: 'activated' });
     await appendFile(file, '{"at":"y","type":"phase","host":"h1","pha');
-    await new RunJournal(file).append({ type: 'phase', host: 'h1', phase: 'permanent' });
+    await new DeployJournal(file).append({ type: 'phase', host: 'h1', phase: 'permanent' });
     expect(foldJournal(await readFile(file, 'utf8')).hosts.get('h1')?.phase).toBe('permanent');
   });
 
@@ -74,6 +74,8 @@ describe('run journal', () => {
   });
 
   it('has no latest run in a folder without journals', async () => {
-    expect(await latestRun(await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-none-')))).toBeNull();
+    expect(
+      await latestDeploy(await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-none-'))),
+    ).toBeNull();
   });
 });
