@@ -5,27 +5,20 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }:
 let
   inherit (lib) mkOption types literalExpression;
-  helpers = import ./exo-helpers.nix;
+  exoCli = import ./exo-cli.nix { inherit lib; };
 
   cfg = config.services.exo;
   dynamicUser = cfg.user == null;
-  realStateDir = helpers.realStateDir { inherit (cfg) stateDir; inherit dynamicUser; };
-  apiUrl = helpers.apiUrl { inherit (cfg) host apiPort; };
-  gpu = helpers.gpuAccess cfg.acceleration;
-  exoDeploy = lib.getExe' cfg.toolkitPackage "exo-deploy";
-  # The units that run exo-deploy (an assertion asks for toolkitPackage when there are any).
-  toolkitUsers =
-    lib.optional cfg.healthCheck.enable "services.exo.healthCheck"
-    ++ lib.optional cfg.backup.enable "services.exo.backup";
   exoVersion = lib.getVersion cfg.package;
   # The option wins; else the package's version tells (null: an assertion asks for the option).
-  resolvedEra = if cfg.era != null then cfg.era else helpers.eraOfVersion exoVersion;
+  resolvedEra = if cfg.era != null then cfg.era else exoCli.eraOfVersion exoVersion;
   era = if lib.elem resolvedEra [ "libp2p" "zenoh" ] then resolvedEra else "zenoh";
-  exoArgs = helpers.exoArgs {
+  exoArgs = exoCli.exoArgs {
     inherit era;
     inherit (cfg)
       apiPort
@@ -37,7 +30,7 @@ let
       extraArgs
       ;
   };
-  firewallRules = helpers.firewallRules {
+  firewallRules = exoCli.firewallRules {
     inherit era;
     inherit (cfg)
       apiPort
@@ -48,19 +41,76 @@ let
       ringPortRange
       ;
   };
+  # exo's API as the readiness wait and the health check reach it
+  apiUrl = "http://${cfg.probeAddress}:${toString cfg.apiPort}";
+  exoDeploy = lib.getExe' cfg.toolkitPackage "exo-deploy";
+  # The units that run exo-deploy (an assertion asks for toolkitPackage when there are any).
+  toolkitUsers =
+    lib.optional cfg.healthCheck.enable "services.exo.healthCheck"
+    ++ lib.optional cfg.backup.enable "services.exo.backup";
 
-  # Folders systemd creates and hands to the service user (StateDirectory= is relative to /var/lib).
-  stateDirectories = lib.unique (
-    lib.filter (d: d != null) (
-      map helpers.stateDirectoryName (
-        [ cfg.stateDir ] ++ lib.optional (!helpers.isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir
-      )
-    )
-  );
-  # A static user's folders outside /var/lib come from tmpfiles instead.
-  tmpfilesDirs = lib.filter (d: helpers.stateDirectoryName d == null) (
-    [ cfg.stateDir ] ++ lib.optional (!helpers.isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir
-  );
+  # "/var/lib/exo/" -> "/var/lib/exo"; "/" stays "/"
+  stripSlash = s: if s != "/" && lib.hasSuffix "/" s then stripSlash (lib.removeSuffix "/" s) else s;
+  # `path` is `dir` or lies below it.
+  isWithin =
+    dir: path:
+    let
+      d = stripSlash dir;
+      p = stripSlash path;
+    in
+    p == d || lib.hasPrefix (if d == "/" then "/" else d + "/") p;
+  # The StateDirectory= name for a folder under /var/lib, or null.
+  stateDirectoryName =
+    dir:
+    let
+      d = stripSlash dir;
+    in
+    if d != "/var/lib" && isWithin "/var/lib" d then lib.removePrefix "/var/lib/" d else null;
+  # Where the bytes really are: with DynamicUser= and StateDirectory= systemd keeps them in
+  # /var/lib/private/NAME behind a symlink; backups and disk checks must use that path.
+  realStateDir =
+    let
+      name = stateDirectoryName cfg.stateDir;
+    in
+    if dynamicUser && name != null then "/var/lib/private/${name}" else stripSlash cfg.stateDir;
+  # exo's folders: stateDir, and modelsDir when it is not inside stateDir.
+  exoDirs = [ cfg.stateDir ] ++ lib.optional (!isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir;
+  # systemd creates those under /var/lib and hands them to the service user (StateDirectory= is
+  # relative to /var/lib); a static user's others come from tmpfiles instead.
+  stateDirectories = lib.unique (lib.filter (d: d != null) (map stateDirectoryName exoDirs));
+  tmpfilesDirs = lib.filter (d: stateDirectoryName d == null) exoDirs;
+
+  # Device cgroup rules and groups for GPU back ends (null = CPU only).
+  gpu =
+    if cfg.acceleration == "cuda" then
+      {
+        # the control device, MIG capabilities, the GPUs (/dev/nvidia0 …) and unified memory
+        deviceAllow = [
+          "char-nvidiactl"
+          "char-nvidia-caps"
+          "char-nvidia-frontend"
+          "char-nvidia-uvm"
+        ];
+        groups = [ "video" ];
+      }
+    else if cfg.acceleration == "rocm" then
+      {
+        deviceAllow = [
+          "char-drm"
+          "char-fb"
+          "char-kfd"
+        ];
+        # /dev/kfd and /dev/dri/renderD* belong to these groups
+        groups = [
+          "video"
+          "render"
+        ];
+      }
+    else
+      {
+        deviceAllow = [ ];
+        groups = [ ];
+      };
 
   healthStatusFile = "/run/exo/health.json";
   # The check's own folder: its failure counter and what it wrote, before exo-health-act
@@ -105,6 +155,10 @@ let
   };
 in
 {
+  imports = [
+    (lib.mkRenamedOptionModule [ "services" "exo" "host" ] [ "services" "exo" "probeAddress" ])
+  ];
+
   options.services.exo = {
     enable = lib.mkEnableOption "exo, a distributed AI inference node";
     package = lib.mkPackageOption pkgs "exo" {
@@ -159,14 +213,15 @@ in
       '';
     };
 
-    host = mkOption {
+    probeAddress = mkOption {
       type = types.str;
       default = "127.0.0.1";
       example = "10.0.0.11";
       description = ''
-        IPv4 address at which this host reaches its own exo API (readiness wait, health
-        checks). exo binds its API to 0.0.0.0, IPv4 only, and has no flag to change that: use
-        `openFirewall` and `firewallInterfaces` to control who can reach it.
+        The address this host's readiness wait and health checks reach exo's API at: an IPv4
+        address of this host. It does not choose where exo listens: exo binds its API to
+        0.0.0.0, IPv4 only, and has no flag to change that; use `openFirewall` and
+        `firewallInterfaces` to control who can reach it.
       '';
     };
     apiPort = mkOption {
@@ -341,14 +396,8 @@ in
     };
 
     healthCheck = {
-      enable = mkOption {
-        type = types.bool;
+      enable = lib.mkEnableOption "a timer that runs `exo-deploy check --local`: API probes, exo's failure strings in the journal since the previous run, cluster size; the result goes to `/run/exo/health.json`" // {
         default = true;
-        description = ''
-          Run `exo-deploy check --local` from a timer: API probes, exo's failure strings in the
-          journal since the previous run, cluster size. The result is written to
-          `/run/exo/health.json`.
-        '';
       };
       interval = mkOption {
         type = types.strMatching "[0-9]+[smh]";
@@ -395,13 +444,8 @@ in
     };
 
     backup = {
-      enable = mkOption {
-        type = types.bool;
+      enable = lib.mkEnableOption "backups of exo's state (config, custom model cards) by `exo-deploy backup create --local`, which also pins the running system with a GC root, then `backup prune` down to `keep`" // {
         default = true;
-        description = ''
-          Back up exo's state (config, custom model cards) with `exo-deploy backup create
-          --local`, pinning the running system with a GC root, then prune to `keep`.
-        '';
       };
       dir = mkOption {
         type = types.str;
@@ -427,15 +471,7 @@ in
         };
         description = "When to back up (systemd.timer(5) settings); `null`: no timer, start `exo-backup.service` by hand.";
       };
-      restic.enable = mkOption {
-        type = types.bool;
-        default = false;
-        description = ''
-          Hand the backups to `services.restic.backups.exo` for an off-host copy: its `paths`
-          get `backup.dir` and it runs after each successful backup (its own timer is off by
-          default). Set its `repository` (or `repositoryFile`) and `passwordFile` yourself.
-        '';
-      };
+      restic.enable = lib.mkEnableOption "handing the backups to `services.restic.backups.exo` for an off-host copy: its `paths` get `backup.dir` and it runs after each successful backup (its own timer is off by default); set its `repository` (or `repositoryFile`) and `passwordFile` yourself";
     };
   };
 
@@ -443,14 +479,112 @@ in
     lib.mkMerge [
       {
         assertions =
-          helpers.assertions (
-            cfg
-            // {
-              inherit exoVersion resolvedEra;
-              ipv6 = config.networking.enableIPv6;
+          let
+            # extraArgs and environment entries that exo would refuse, or that contradict options
+            ownedArgs = exoCli.conflictingArgs era cfg.extraArgs;
+            unknownArgs = exoCli.unknownArgs era cfg.extraArgs;
+            ownedVars = lib.filter (v: cfg.environment ? ${v}) exoCli.ownedVariables;
+            secretVars = lib.filter (v: exoCli.isSecretVariable v cfg.environment.${v}) (
+              lib.attrNames cfg.environment
+            );
+            bootstrapPeers =
+              (cfg.environment.EXO_BOOTSTRAP_PEERS or "") != ""
+              || lib.elem "--bootstrap-peers" (map (o: o.flag) (exoCli.longOptions era cfg.extraArgs));
+          in
+          [
+            {
+              assertion = resolvedEra != "pre-v1";
+              message = "services.exo.package is exo ${exoVersion}, from before exo's 1.0 rewrite: its command line (--node-port, --chatgpt-api-port, …) is not the one this module runs. Use exo 1.0 or later: exo's own flake (inputs.exo.packages.<system>.default) or a nixpkgs whose exo is 1.0.61 or newer.";
             }
-          )
-          ++ [
+            {
+              assertion = resolvedEra != null;
+              message = "services.exo.era: cannot tell from exo's version (${builtins.toJSON exoVersion}) whether this exo networks over libp2p (every release up to ${exoCli.lastLibp2pRelease}, nixpkgs' pkgs.exo) or zenoh (exo's main branch since ${exoCli.zenohSince}, exo's own flake); their flags differ. Set services.exo.era = \"libp2p\" or \"zenoh\".";
+            }
+            {
+              assertion = cfg.namespace == null || builtins.match "[^[:space:]]+" cfg.namespace != null;
+              message = "services.exo.namespace is set but empty or contains white space; use null for exo's default or a non-empty name such as \"home-cluster\".";
+            }
+            {
+              assertion = cfg.namespace == null || !(lib.hasPrefix "-" cfg.namespace);
+              message = "services.exo.namespace (${builtins.toJSON cfg.namespace}) starts with \"-\": exo's argument parser would read it as an option. Choose a name that starts with a letter or digit.";
+            }
+            {
+              assertion = builtins.match ".*:.*" cfg.probeAddress == null;
+              message = "services.exo.probeAddress (${cfg.probeAddress}) is an IPv6 address, but exo's API listens on IPv4 only (0.0.0.0): the readiness wait and health checks would never get an answer. Use \"127.0.0.1\" or another IPv4 address of this host.";
+            }
+            {
+              assertion = cfg.apiPort != 0;
+              message = "services.exo.apiPort is 0: exo would listen on a random port that neither its peers (they probe /node_id on their own API port) nor the health checks can find. Use a fixed port, the same on every node (default 52415).";
+            }
+            {
+              assertion = era == "libp2p" || (cfg.zenohPort != 0 && cfg.discoveryPort != 0);
+              message = "services.exo.zenohPort and services.exo.discoveryPort must not be 0: exo's zenoh listener panics on port 0, and discovery sends to the same fixed port on every node. Use fixed ports (defaults 52414 and 52413).";
+            }
+            {
+              assertion = era != "libp2p" || cfg.libp2pPort != 0;
+              message = "services.exo.libp2pPort is 0; use null for a random port (exo's default) or a fixed port that openFirewall can open.";
+            }
+            {
+              assertion = !(era == "libp2p" && cfg.openFirewall && cfg.libp2pPort == null);
+              message = "services.exo.openFirewall is set but libp2pPort is null: exo ${exoVersion} then listens on a random TCP port that no firewall rule can open. Set services.exo.libp2pPort (e.g. 52414).";
+            }
+            {
+              assertion = era == "libp2p" || config.networking.enableIPv6;
+              message = "exo's zenoh discovery sends IPv6 link-local multicast and only on interfaces with an IPv6 address, but networking.enableIPv6 is false: nodes would never find each other. Enable IPv6, or run a libp2p-era exo (services.exo.era).";
+            }
+            {
+              assertion = lib.allUnique firewallRules.allowedTCPPorts;
+              message = "services.exo: the API port and the ${era} port are both ${toString cfg.apiPort}; exo needs two different TCP ports.";
+            }
+            {
+              assertion = !(isWithin cfg.stateDir cfg.backup.dir) && !(isWithin realStateDir cfg.backup.dir);
+              message = "services.exo.backup.dir (${cfg.backup.dir}) lies inside services.exo.stateDir (${cfg.stateDir}): backups would back up themselves. Choose a folder outside it, e.g. /var/backups/exo.";
+            }
+            {
+              assertion = !cfg.openRingPorts || cfg.ringPortRange.from <= cfg.ringPortRange.to;
+              message = "services.exo.ringPortRange: `from` (${toString cfg.ringPortRange.from}) is greater than `to` (${toString cfg.ringPortRange.to}).";
+            }
+            {
+              assertion = !dynamicUser || stateDirectoryName cfg.stateDir != null;
+              message = "services.exo.stateDir (${cfg.stateDir}) is outside /var/lib: with DynamicUser (user = null) systemd can only manage folders under /var/lib. Set services.exo.user and services.exo.group, or keep stateDir under /var/lib.";
+            }
+            {
+              assertion =
+                !dynamicUser || isWithin cfg.stateDir cfg.modelsDir || stateDirectoryName cfg.modelsDir != null;
+              message = "services.exo.modelsDir (${cfg.modelsDir}) is outside both stateDir and /var/lib: a DynamicUser cannot own it. Set services.exo.user and services.exo.group, or move modelsDir.";
+            }
+            {
+              assertion = ownedArgs == [ ];
+              message = "services.exo.extraArgs contains ${builtins.toJSON ownedArgs}: the module sets these itself (use apiPort, libp2pPort, zenohPort, discoveryPort, namespace, offline); --legacy-daemon would fork away from systemd. exo also reads an unambiguous prefix of a flag as the flag.";
+            }
+            {
+              assertion = unknownArgs == [ ];
+              message = "services.exo.extraArgs contains ${builtins.toJSON unknownArgs}, which the ${era}-era exo does not accept (or cannot tell apart): it would exit with \"unrecognized arguments\" and the unit would crash-loop. Its flags: ${lib.concatStringsSep " " exoCli.eraFlags.${era}}.";
+            }
+            {
+              assertion = era == "libp2p" || !bootstrapPeers;
+              message = "services.exo: bootstrap peers (--bootstrap-peers or EXO_BOOTSTRAP_PEERS) are refused by zenoh-era exo, which exits with \"Bootstrap peers has been temporarily removed\". Remove them.";
+            }
+            {
+              assertion = ownedVars == [ ];
+              message = "services.exo.environment sets ${builtins.toJSON ownedVars}: the module owns them (use services.exo.stateDir, services.exo.modelsDir and services.exo.namespace).";
+            }
+            {
+              assertion = secretVars == [ ];
+              message = "services.exo.environment sets ${builtins.toJSON secretVars}: that would put a secret in the world-readable Nix store. Put it in a file and point services.exo.environmentFile at it.";
+            }
+            {
+              assertion = cfg.environmentFile == null || !(lib.hasPrefix "/nix/store" (toString cfg.environmentFile));
+              message = "services.exo.environmentFile points into the Nix store (${toString cfg.environmentFile}); secrets must live outside it, e.g. /run/secrets/exo.env (sops-nix, agenix) or /etc/exo/secrets.env.";
+            }
+            {
+              assertion = !(lib.elem "--no-api" cfg.extraArgs) || (!cfg.waitForReady && !cfg.healthCheck.enable);
+              message = "services.exo.extraArgs has --no-api, but waitForReady or healthCheck.enable needs exo's API; disable them or drop --no-api.";
+            }
+            {
+              assertion = cfg.healthCheck.textfile == null || lib.hasSuffix ".prom" cfg.healthCheck.textfile;
+              message = "services.exo.healthCheck.textfile must end in .prom: node-exporter's textfile collector reads only *.prom files.";
+            }
             {
               assertion = toolkitUsers == [ ] || cfg.toolkitPackage != null;
               message = ''
@@ -483,7 +617,7 @@ in
           wantedBy = [ "multi-user.target" ];
           wants = [ "network-online.target" ];
           after = [ "network-online.target" ];
-          environment = helpers.exoEnvironment {
+          environment = exoCli.exoEnvironment {
             inherit era;
             inherit (cfg)
               stateDir
@@ -517,11 +651,12 @@ in
             // {
               Type = "exec";
               DynamicUser = dynamicUser;
-              ExecStart = "${lib.getExe' cfg.package "exo"} ${helpers.escapeSystemdExecArgs exoArgs}";
+              ExecStart = "${lib.getExe' cfg.package "exo"} ${utils.escapeSystemdExecArgs exoArgs}";
               WorkingDirectory = cfg.stateDir;
               StateDirectory = stateDirectories;
               StateDirectoryMode = "0750";
-              ReadWritePaths = lib.optional (!helpers.isWithin cfg.stateDir cfg.modelsDir) cfg.modelsDir;
+              # a modelsDir outside stateDir
+              ReadWritePaths = lib.remove cfg.stateDir exoDirs;
               TimeoutStartSec = cfg.startTimeout;
               # exo is known to deadlock at multi-node shutdown: do not hold up deploys for long.
               TimeoutStopSec = "30s";
@@ -588,7 +723,7 @@ in
         );
 
         environment.etc."exo/release.json".text = builtins.toJSON (
-          helpers.releaseInfo {
+          exoCli.releaseInfo {
             inherit era;
             version = exoVersion;
             revision = cfg.packageRevision;
@@ -657,9 +792,9 @@ in
             SupplementaryGroups = [ "systemd-journal" ];
             AmbientCapabilities = [ "CAP_DAC_READ_SEARCH" ];
             ExecStart = "${healthCounter} ${
-              helpers.escapeSystemdExecArgs (
+              utils.escapeSystemdExecArgs (
                 [ exoDeploy ]
-                ++ helpers.checkArgs {
+                ++ exoCli.checkArgs {
                   api = apiUrl;
                   unit = "exo.service";
                   stateDir = realStateDir;
@@ -716,13 +851,13 @@ in
             # root: reads exo's private folder and adds a GC root for the running system.
             User = "root";
             # retention after the backup, as restic.nix does
-            ExecStart = map (args: "${exoDeploy} ${helpers.escapeSystemdExecArgs args}") [
-              (helpers.backupCreateArgs {
+            ExecStart = map (args: "${exoDeploy} ${utils.escapeSystemdExecArgs args}") [
+              (exoCli.backupCreateArgs {
                 inherit (cfg.backup) dir;
                 stateDir = realStateDir;
                 models = cfg.backup.includeModels;
               })
-              (helpers.backupPruneArgs { inherit (cfg.backup) dir keep; })
+              (exoCli.backupPruneArgs { inherit (cfg.backup) dir keep; })
             ];
             ReadWritePaths = [
               cfg.backup.dir

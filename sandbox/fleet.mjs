@@ -379,7 +379,7 @@ export function nixpkgsLib() {
 /** What the config repository copies from exo-deploy: the module, and the toolkit's bundle. */
 export const MODULE_FILES = [
   'exo.nix',
-  'exo-helpers.nix',
+  'exo-cli.nix',
   'exo-health-counter.sh',
   'exo-health-act.sh',
 ];

@@ -1,71 +1,31 @@
 // Evaluation of the NixOS module with nixpkgs' lib.evalModules and the NixOS options it sets
-// (sandbox/templates/config/nix/nixos-lite/options.nix). Needs NIXPKGS_LIB: the `lib` folder of a nixpkgs or of
-// nix-community/nixpkgs.lib. Without it these tests are skipped.
+// (sandbox/templates/config/nix/nixos-lite/options.nix). Needs NIXPKGS_LIB: the `lib` folder of
+// a nixpkgs or of nix-community/nixpkgs.lib. Without it these tests are skipped. The assertions
+// are tested in assertions.test.ts.
 import { execa } from 'execa';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import {
+  EVAL_MODULE,
+  type Eval,
+  evalExo,
+  evalExoWithoutToolkit,
+  type StubExo,
+} from './eval-exo.js';
 import { type Era, parseExoArgs, splitExecStart } from './exo-argparse.js';
-import { haveLib, libArg, nixEval, nixEvalError, nixPath, repoRoot } from './nix-eval.js';
+import {
+  haveLib,
+  libArg,
+  nixEval,
+  nixEvalError,
+  nixPath,
+  noLibMessage,
+  repoRoot,
+} from './nix-eval.js';
 
-if (!haveLib) {
-  console.log(
-    'module evaluation tests skipped: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib',
-  );
-}
+if (!haveLib) console.log(noLibMessage);
 
-type Unit = {
-  serviceConfig: Record<string, unknown>;
-  environment: Record<string, string>;
-  timerConfig: Record<string, string>;
-  postStart?: string;
-  wantedBy: string[];
-  onFailure: string[];
-  onSuccess: string[];
-};
-type Eval = {
-  failedAssertions: string[];
-  services: Record<string, Unit>;
-  timers: Record<string, Unit>;
-  tmpfiles: string[];
-  firewall: Record<string, unknown> & { interfaces: Record<string, unknown> };
-  etc: Record<string, string>;
-  users: { users: Record<string, Record<string, unknown>>; groups: Record<string, unknown> };
-  restic: Record<string, { paths: string[]; timerConfig: unknown }>;
-  systemPackages: string[];
-  toolkitPackage: string | null;
-};
-
-/** Which exo of test/module/nix/stub-pkgs.nix is services.exo.package (default: nixpkgs' 1.0.71). */
-type StubExo =
-  | 'exo'
-  | 'exo-flake'
-  | 'exo-future'
-  | 'exo-unstable-old'
-  | 'exo-unstable-new'
-  | 'exo-pre-v1';
-
-/** Evaluate services.exo with `exo` merged over { enable = true; } (as JSON). */
-function evalExo(
-  exo: Record<string, unknown> = {},
-  pkg: StubExo = 'exo',
-  extra: Record<string, unknown> = {},
-): Promise<Eval> {
-  return nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
-    arg: { lib: libArg() },
-    argstr: {
-      configJSON: JSON.stringify({ ...extra, services: { exo: { enable: true, ...exo } } }),
-      package: pkg,
-    },
-  });
-}
-/** The same with a pkgs that has no exo-deploy: nixpkgs, without this flake's overlay or module wrapper. */
-function evalExoWithoutToolkit(exo: Record<string, unknown> = {}): Promise<Eval> {
-  return nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
-    arg: { lib: libArg(), withoutToolkit: 'true' },
-    argstr: { configJSON: JSON.stringify({ services: { exo: { enable: true, ...exo } } }) },
-  });
-}
 const release = (r: Eval) =>
   JSON.parse(r.etc['exo/release.json']!) as Record<string, unknown> & {
     exo: Record<string, unknown>;
@@ -85,9 +45,7 @@ const packageJSON = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'),
 describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   describe('disabled', () => {
     it('defines nothing', async () => {
-      const r = await nixEval<Eval>(`import ${nixPath('test/module/nix/eval-module.nix')}`, {
-        arg: { lib: libArg() },
-      });
+      const r = await nixEval<Eval>(`import ${EVAL_MODULE}`, { arg: { lib: libArg() } });
       expect(r.services).toEqual({});
       expect(r.timers).toEqual({});
       expect(r.etc).toEqual({});
@@ -241,7 +199,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
   describe('options', () => {
     it('ports reach the command line, the readiness URL, the health check and release.json', async () => {
       const r = await evalExo(
-        { apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, host: '10.0.0.5' },
+        { apiPort: 8000, zenohPort: 8001, discoveryPort: 8002, probeAddress: '10.0.0.5' },
         'exo-flake',
       );
       expect(r.services.exo!.serviceConfig.ExecStart).toContain(
@@ -262,6 +220,21 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         zenoh: null,
         discovery: null,
       });
+    });
+
+    it('the old name `host` still sets probeAddress, with a warning that it was renamed', async () => {
+      const r = await evalExo({ host: '10.0.0.11' });
+      expect(r.failedAssertions).toEqual([]);
+      expect(r.services.exo!.postStart).toContain('http://10.0.0.11:52415/models');
+      expect(r.services['exo-healthcheck']!.serviceConfig.ExecStart).toContain(
+        '"--api" "http://10.0.0.11:52415"',
+      );
+      expect(r.warnings).toEqual([
+        expect.stringMatching(
+          /^The option `services\.exo\.host' .*has been renamed to `services\.exo\.probeAddress'\.$/,
+        ),
+      ]);
+      expect((await evalExo()).warnings).toEqual([]);
     });
 
     it('zenoh era: namespace and offline become flags; namespace is recorded in release.json', async () => {
@@ -343,6 +316,54 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       const r = await evalExo({ user: 'exo', modelsDir: '/data/models' });
       expect(r.tmpfiles).toContain('d /data/models 0750 exo exo -');
       expect(r.services.exo!.serviceConfig.ReadWritePaths).toEqual(['/data/models']);
+    });
+
+    it('the health check and backup read the state where DynamicUser really keeps it', async () => {
+      const stateDirArg = async (exo: Record<string, unknown>) => {
+        const r = await evalExo(exo);
+        const dir = /"--state-dir" "([^"]*)"/.exec(
+          r.services['exo-healthcheck']!.serviceConfig.ExecStart as string,
+        )![1];
+        expect(r.services['exo-backup']!.serviceConfig.ExecStart).toContain(
+          `${TOOLKIT} "backup" "create" "--local" "--dir" "/var/backups/exo" "--state-dir" "${dir}"`,
+        );
+        return dir;
+      };
+      expect(await stateDirArg({ stateDir: '/var/lib/exo/' })).toBe('/var/lib/private/exo');
+      expect(await stateDirArg({ user: 'exo', stateDir: '/var/lib/exo' })).toBe('/var/lib/exo');
+      expect(await stateDirArg({ user: 'exo', stateDir: '/srv/exo' })).toBe('/srv/exo');
+    });
+
+    it('StateDirectory= names only folders below /var/lib, relative to it', async () => {
+      const stateDirectory = async (exo: Record<string, unknown>) =>
+        (await exoUnit(exo)).serviceConfig.StateDirectory;
+      expect(await stateDirectory({ stateDir: '/var/lib/exo' })).toEqual(['exo']);
+      expect(await stateDirectory({ stateDir: '/var/lib/a/b' })).toEqual(['a/b']);
+      expect(await stateDirectory({ user: 'exo', stateDir: '/srv/exo' })).toEqual([]);
+    });
+
+    it('a models folder beside stateDir is one of its own, one inside it is not', async () => {
+      const beside = (await exoUnit({ modelsDir: '/var/lib/exo2' })).serviceConfig;
+      expect(beside.StateDirectory).toEqual(['exo', 'exo2']);
+      expect(beside.ReadWritePaths).toEqual(['/var/lib/exo2']);
+      const inside = (await exoUnit({ modelsDir: '/var/lib/exo/b' })).serviceConfig;
+      expect(inside.StateDirectory).toEqual(['exo']);
+      expect(inside.ReadWritePaths).toEqual([]);
+      // everything lies inside /, the backups too
+      expect((await evalExo({ user: 'exo', stateDir: '/' })).failedAssertions).toEqual([
+        expect.stringMatching(/backup\.dir \(\/var\/backups\/exo\) lies inside .*stateDir \(\/\)/),
+      ]);
+    });
+
+    it('acceleration = null (CPU only) allows no device and adds no group', async () => {
+      const r = await evalExo({ acceleration: null, user: 'exo' });
+      expect(r.services.exo!.serviceConfig).toMatchObject({
+        DeviceAllow: [],
+        SupplementaryGroups: [],
+        PrivateDevices: true,
+        MemoryDenyWriteExecute: true,
+      });
+      expect(r.users.users.exo!.extraGroups).toEqual([]);
     });
 
     it.each([
@@ -735,25 +756,6 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         (await evalExo({ healthCheck: { enable: false }, backup: { enable: false } }))
           .systemPackages,
       ).toEqual(['exo-1.0.71']);
-    });
-  });
-
-  describe('assertions', () => {
-    it.each([
-      [{ namespace: '' }, /namespace is set but empty/],
-      [{ backup: { dir: '/var/lib/exo/backups' } }, /lies inside services.exo.stateDir/],
-      [{ libp2pPort: 52415 }, /both 52415/],
-      [{ host: '::1' }, /IPv4 only/],
-      [{ extraArgs: ['--zenoh-port', '1'] }, /does not accept/],
-      [{ stateDir: '/srv/exo' }, /outside \/var\/lib: with DynamicUser/],
-      [{ extraArgs: ['--api-port', '1'] }, /extraArgs contains \["--api-port"\]/],
-      [{ environment: { HF_TOKEN: 'x' } }, /secret in the world-readable Nix store/],
-      [{ extraArgs: ['--no-api'] }, /--no-api/],
-      [{ healthCheck: { textfile: '/t/exo' } }, /\.prom/],
-    ])('fire through the module for %j', async (exo, message) => {
-      const r = await evalExo(exo);
-      expect(r.failedAssertions).toHaveLength(1);
-      expect(r.failedAssertions[0]).toMatch(message);
     });
   });
 

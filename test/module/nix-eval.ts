@@ -9,6 +9,9 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 /** nixpkgs' lib folder for the evaluations (NIXPKGS_LIB); without one they are skipped. */
 const libDir = process.env.NIXPKGS_LIB ? path.resolve(process.env.NIXPKGS_LIB) : undefined;
 export const haveLib = libDir !== undefined && existsSync(path.join(libDir, 'default.nix'));
+/** What the tests that need nixpkgs' lib print when they are skipped. */
+export const noLibMessage =
+  'module evaluation tests skipped: set NIXPKGS_LIB to the lib/ folder of nixpkgs or nix-community/nixpkgs.lib';
 /** The `--arg lib` value: nixpkgs' lib, imported. */
 export const libArg = () => `import ${JSON.stringify(libDir)}`;
 

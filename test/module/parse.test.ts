@@ -26,7 +26,7 @@ describe('nix files', async () => {
       expect.arrayContaining([
         'flake.nix',
         'modules/exo.nix',
-        'modules/exo-helpers.nix',
+        'modules/exo-cli.nix',
         'nix/package.nix',
         'nix/tests/module.nix',
         'nix/tests/deploy.nix',

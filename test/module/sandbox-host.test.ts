@@ -121,3 +121,21 @@ describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () 
     expect([...referenced, 'exo.nix'].sort()).toEqual([...MODULE_FILES].sort());
   });
 });
+
+describe.skipIf(!haveLib)("nixos-lite's utils: NixOS's escapeSystemdExecArg(s)", () => {
+  const UTILS = './sandbox/templates/config/nix/nixos-lite/utils.nix';
+  const utils = (body: string) =>
+    nixEval(`{ lib }: let u = import ${UTILS} { inherit lib; }; in ${body}`, {
+      arg: { lib: libArg() },
+    });
+  it('quotes every argument and doubles systemd specifiers', async () => {
+    expect(await utils(`u.escapeSystemdExecArgs [ "a b" "100%" "$HOME" 3 ]`)).toBe(
+      '"a b" "100%%" "$$HOME" "3"',
+    );
+  });
+  it('escapes quotes, backslashes and new lines C-style', async () => {
+    expect(await utils(`u.escapeSystemdExecArg "say \\"hi\\"\\\\n\\n"`)).toBe(
+      '"say \\"hi\\"\\\\n\\n"',
+    );
+  });
+});

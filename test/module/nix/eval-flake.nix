@@ -27,13 +27,17 @@ let
   };
   flake = import ../../../flake.nix;
   self = flake.outputs { inherit self nixpkgs; } // { outPath = toString ../../..; };
+  nixosLite = ../../../sandbox/templates/config/nix/nixos-lite;
   moduleEval = lib.evalModules {
     modules = [
       self.nixosModules.default
-      ../../../sandbox/templates/config/nix/nixos-lite/options.nix
+      (nixosLite + "/options.nix")
       { services.exo.enable = true; }
     ];
-    specialArgs.pkgs = nixpkgs.legacyPackages.x86_64-linux;
+    specialArgs = {
+      pkgs = nixpkgs.legacyPackages.x86_64-linux;
+      utils = import (nixosLite + "/utils.nix") { inherit lib; };
+    };
   };
   describe = p: {
     inherit (p) name pname version;

@@ -1,6 +1,6 @@
-# Evaluate modules/exo.nix with nixpkgs' lib, the NixOS options it sets (the sandbox hosts'
-# nixos-lite/options.nix) and stub packages, and return the parts the tests
-# look at as plain JSON-able data.
+# Evaluate modules/exo.nix with nixpkgs' lib, the NixOS options it sets and the part of NixOS's
+# `utils` it uses (the sandbox hosts' nixos-lite/options.nix and utils.nix) and stub packages,
+# and return the parts the tests look at as plain JSON-able data.
 #   nix-instantiate --eval --strict --json test/module/nix/eval-module.nix \
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr configJSON '{"services":{"exo":{"enable":true}}}'
 #   --argstr package exo-flake   picks services.exo.package from stub-pkgs.nix (JSON cannot)
@@ -14,14 +14,18 @@
 let
   stubPkgs = import ./stub-pkgs.nix;
   pkgs = if withoutToolkit then removeAttrs stubPkgs [ "exo-deploy" ] else stubPkgs;
+  nixosLite = ../../../sandbox/templates/config/nix/nixos-lite;
   evaluated = lib.evalModules {
     modules = [
       ../../../modules/exo.nix
-      ../../../sandbox/templates/config/nix/nixos-lite/options.nix
+      (nixosLite + "/options.nix")
       (builtins.fromJSON configJSON)
     ]
     ++ lib.optional (package != null) { services.exo.package = pkgs.${package}; };
-    specialArgs.pkgs = pkgs;
+    specialArgs = {
+      inherit pkgs;
+      utils = import (nixosLite + "/utils.nix") { inherit lib; };
+    };
   };
   inherit (evaluated) config;
   failed = builtins.filter (a: !a.assertion) config.assertions;
@@ -44,4 +48,5 @@ else
     restic = config.services.restic.backups;
     systemPackages = map (p: p.name) config.environment.systemPackages;
     toolkitPackage = if config.services.exo.toolkitPackage == null then null else config.services.exo.toolkitPackage.name;
+    inherit (config) warnings;
   }

@@ -20,8 +20,9 @@ in
     outPath = "/nix/store/22222222222222222222222222222222-exo";
     meta.mainProgram = "exo";
   };
-  # a version the module cannot place in an era
+  # versions the module cannot place in an era
   exo-future = fakePackage "exo" "1.1.0";
+  exo-v2 = fakePackage "exo" "2.0.0";
   exo-unstable-old = fakePackage "exo" "0-unstable-2026-05-01";
   # what nixos-25.11 may still carry: exo from before its 1.0 rewrite
   exo-pre-v1 = fakePackage "exo" "0-unstable-2024-12-07";
