@@ -16,7 +16,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 600_000,
     globalSetup: ['test/global-setup.ts'],
-    // Nix without a network or a binary cache (facts/sandbox.md); real hosts bring their own.
+    // Nix without a network or a binary cache, as on this machine; real hosts bring their own.
     env: {
       TMPDIR: tmp,
       NIX_CONFIG:

@@ -5,7 +5,9 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { at, figure, median } from './lib/stats.mjs';
-import { idealLockstep, LATENCY_MEDIANS, simFleet } from './sim/fleet.mjs';
+import { bundleFleet, fleetDir } from './sim/fleet-module.mjs';
+import { idealLockstep } from './sim/ideal.mjs';
+import { LATENCY_MEDIANS, seededLatencies } from './sim/latencies.mjs';
 
 const run = promisify(execFile);
 
@@ -13,11 +15,21 @@ const run = promisify(execFile);
  * `targetMs`: a few seconds of simulated work, not minutes (the 1,000-host, one-at-a-time
  * run is the exception: at scale 1 it is already ~30 s). */
 export function scaleFor(hosts, limit, targetMs) {
-  const unscaled = idealLockstep(simFleet(hosts, 1), limit).totalMs;
+  const unscaled = idealLockstep(seededLatencies(hosts, 1), limit).totalMs;
   return Math.max(1, Math.round(targetMs / unscaled));
 }
 
-export async function fleetScale({
+export async function fleetScale(options) {
+  // bundled once here: each run's process only loads it
+  const bundle = await fleetDir();
+  try {
+    return await measure({ ...options, fleetModule: await bundleFleet(bundle.dir) });
+  } finally {
+    await bundle.remove();
+  }
+}
+
+async function measure({
   repo,
   sizes = [10, 100, 1000],
   limits = [1, 10, 50],
@@ -25,6 +37,7 @@ export async function fleetScale({
   targetMs = 3000,
   log,
   idle = async () => {},
+  fleetModule,
 }) {
   const one = path.join(repo, 'bench/sim/one.mjs');
   const results = [];
@@ -36,7 +49,7 @@ export async function fleetScale({
         const { stdout } = await run(
           process.execPath,
           [one, String(hosts), String(limit), String(seed), String(scale)],
-          { maxBuffer: 1 << 24, env: { ...process.env } },
+          { maxBuffer: 1 << 24, env: { ...process.env, EXO_DEPLOY_SIM_FLEET: fleetModule } },
         );
         const r = JSON.parse(stdout);
         if (r.outcome !== 'success')

@@ -83,9 +83,9 @@ function summary(r: DeployRecord, ctx: Context): string {
     // What the host runs now: checked at the end, or known from its phase.
     const onNew = onNewSystem(h.phase);
     const running = h.finalCheck?.system.running ?? (onNew ? h.built.systemPath : h.before.running);
-    lines.push(
-      `  ${h.host}: ${h.phase}, exo ${h.before.exo} → ${h.built.exo ?? '-'}, running ${shortPath(running)}${h.phase === 'activated' ? ' (test activation: not permanent)' : ''}`,
-    );
+    const note = h.phase === 'activated' ? ' (test activation: not permanent)' : '';
+    const exo = `exo ${h.before.exo} → ${h.built.exo ?? '-'}`;
+    lines.push(`  ${h.host}: ${h.phase}, ${exo}, running ${shortPath(running)}${note}`);
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
   }
   if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
@@ -96,21 +96,24 @@ function summary(r: DeployRecord, ctx: Context): string {
 /** --dry-run: what would change on each host, and the steps that would change it. */
 function plan(r: DeployRecord, ctx: Context): string {
   const h = ctx.config.health;
+  const batches = (r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ');
   const lines = [
-    `plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${(r.plan?.batches ?? []).map((b) => `[${b.join(', ')}]`).join(' then ')}`,
+    `plan (dry run: built and copied, nothing activated): ${r.plan?.strategy ?? '?'}, ${batches}`,
   ];
   for (const host of r.hosts) {
-    lines.push(
-      '',
-      `${host.host}: ${host.phase === 'unchanged' ? 'already runs this system: nothing to do' : `exo ${host.before.exo} → ${host.built.exo}`}`,
-    );
+    const change =
+      host.phase === 'unchanged'
+        ? 'already runs this system: nothing to do'
+        : `exo ${host.before.exo} → ${host.built.exo}`;
+    lines.push('', `${host.host}: ${change}`);
     lines.push(`  ${shortPath(host.before.running)} → ${shortPath(host.built.systemPath)}`);
     for (const d of host.diff) lines.push(`  ${d}`);
   }
+  const gate = `health gate (ready within ${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s)`;
+  const smoke = ctx.config.smoke.gate ? 'smoke test → ' : '';
   lines.push(
     '',
-    'steps, per batch: backup → nixos-rebuild test → health gate (ready within ' +
-      `${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s) → ${ctx.config.smoke.gate ? 'smoke test → ' : ''}nixos-rebuild switch → final check; on failure every touched host goes back`,
+    `steps, per batch: backup → nixos-rebuild test → ${gate} → ${smoke}nixos-rebuild switch → final check; on failure every touched host goes back`,
   );
   return lines.join('\n');
 }

@@ -57,11 +57,7 @@ function renderMarkdown(r: DeployRecord): string {
     '| host | before | built | phase | backup |',
     '| --- | --- | --- | --- | --- |',
   );
-  for (const h of r.hosts) {
-    out.push(
-      `| ${h.host} | gen ${h.before.profileGeneration ?? '?'}, exo ${h.before.exo}${h.before.healthy === false ? ' (unhealthy)' : ''} | exo ${h.built.exo ?? '-'} \`${shortPath(h.built.systemPath)}\` | ${h.phase}${REVERT_TIMER_TEXT[h.revertTimer?.state ?? 'stopped']} | ${h.backupId ?? '-'} |`,
-    );
-  }
+  for (const h of r.hosts) out.push(tableRow(hostCells(h)));
   out.push('', '## What changed', '');
   for (const h of r.hosts)
     out.push(
@@ -86,9 +82,7 @@ function renderMarkdown(r: DeployRecord): string {
       for (const p of g.problems) out.push(`  - ${p}`);
       const s = g.lastSample;
       if (s) {
-        out.push(
-          `  - last sample: unit ${s.unit?.activeState ?? '?'}/${s.unit?.subState ?? '?'} pid ${s.unit?.mainPid ?? '?'}, restarts ${s.unit?.restarts ?? '?'}; ${s.probes.map((p) => `${p.path} ${p.status ?? p.error}`).join(', ')}; cluster ${s.cluster.seen ?? '?'}${s.cluster.expected !== null ? `/${s.cluster.expected}` : ''}`,
-        );
+        out.push(`  - last sample: ${describeSample(s)}`);
         for (const m of s.journal.matches.slice(0, 5))
           out.push(`  - journal ${m.at}: \`${m.message.split('\n')[0]}\``);
       }
@@ -97,16 +91,13 @@ function renderMarkdown(r: DeployRecord): string {
   const finals = r.hosts.filter((h) => h.finalCheck);
   if (finals.length) {
     out.push('', 'Final state:', '');
-    for (const h of finals)
-      out.push(
-        `- ${h.host}: ${h.finalCheck?.healthy ? 'healthy' : `not healthy: ${h.finalCheck?.problems.join('; ')}`}, running \`${shortPath(h.finalCheck?.system.running)}\`${h.switchRestartedExo ? ' (warning: switch restarted exo)' : ''}`,
-      );
+    for (const h of finals) out.push(`- ${h.host}: ${describeFinalState(h)}`);
   }
   out.push('', '## Steps', '', '| step | host | took | result |', '| --- | --- | --- | --- |');
-  for (const s of r.steps)
-    out.push(
-      `| ${s.step} | ${s.host ?? 'all'} | ${formatDuration(s.durationMs)} | ${s.ok ? 'ok' : `FAILED: ${(s.error ?? '').split('\n')[0]}`} |`,
-    );
+  for (const s of r.steps) {
+    const result = s.ok ? 'ok' : `FAILED: ${(s.error ?? '').split('\n')[0]}`;
+    out.push(tableRow([s.step, s.host ?? 'all', formatDuration(s.durationMs), result]));
+  }
   const tails = r.steps.filter((s) => s.outputTail.trim() || s.error);
   if (tails.length) {
     out.push('', '### Output (last lines)', '');
@@ -123,6 +114,39 @@ function renderMarkdown(r: DeployRecord): string {
   }
   out.push('', '## What to do next', '', ...nextSteps(r));
   return `${out.join('\n')}\n`;
+}
+
+const tableRow = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+
+/** A host's row of the hosts table: before, built, phase, backup. */
+function hostCells(h: HostRecord): string[] {
+  const { before, built } = h;
+  return [
+    h.host,
+    `gen ${before.profileGeneration ?? '?'}, exo ${before.exo}${before.healthy === false ? ' (unhealthy)' : ''}`,
+    `exo ${built.exo ?? '-'} \`${shortPath(built.systemPath)}\``,
+    `${h.phase}${REVERT_TIMER_TEXT[h.revertTimer?.state ?? 'stopped']}`,
+    h.backupId ?? '-',
+  ];
+}
+
+type GateSample = NonNullable<NonNullable<DeployRecord['gate']>['hosts'][number]['lastSample']>;
+
+/** What the gate saw last on a host: its unit, the API's answers, the cluster it saw. */
+function describeSample(s: GateSample): string {
+  const unit = s.unit
+    ? `${s.unit.activeState}/${s.unit.subState} pid ${s.unit.mainPid}, restarts ${s.unit.restarts}`
+    : '?/? pid ?, restarts ?';
+  const probes = s.probes.map((p) => `${p.path} ${p.status ?? p.error}`).join(', ');
+  const expected = s.cluster.expected !== null ? `/${s.cluster.expected}` : '';
+  return `unit ${unit}; ${probes}; cluster ${s.cluster.seen ?? '?'}${expected}`;
+}
+
+function describeFinalState(h: HostRecord): string {
+  const check = h.finalCheck;
+  const health = check?.healthy ? 'healthy' : `not healthy: ${check?.problems.join('; ')}`;
+  const warning = h.switchRestartedExo ? ' (warning: switch restarted exo)' : '';
+  return `${health}, running \`${shortPath(check?.system.running)}\`${warning}`;
 }
 
 function nextSteps(r: DeployRecord): string[] {

@@ -20,7 +20,7 @@ export interface ProcessResult {
   timedOut: boolean;
 }
 
-/** Runs one program on this machine. Tests replace it with a recorder (test/unit/fake-runner.ts). */
+/** Runs one program on this machine. Tests replace it with a recorder (test/sim/run-layer.ts). */
 export type ProcessRunner = (spec: ProcessSpec) => Promise<ProcessResult>;
 
 export function execaRunner(signal?: AbortSignal): ProcessRunner {

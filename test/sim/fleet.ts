@@ -1,20 +1,53 @@
-// A simulated fleet for unit tests of the deploy logic: the fake run layer answers the
-// commands exo-deploy runs (locally and over ssh) from a small model of each host, and a
-// fake fetch answers exo's API from the same model. Only logic is tested with it.
+// The simulated fleet: a fake run layer answers the commands exo-deploy runs (locally and over
+// ssh) from a small model of each host, and a fake fetch answers exo's API from the same model.
+// The unit tests test the deploy logic with it (no latencies); the scale benchmark runs the
+// real deploy command against 1,000 of its hosts, each operation that takes time (build, copy,
+// activation, an API probe) taking the host's latency. Lookups are by index and exo's /state
+// is built once per change of the fleet: the benchmark counts this model's own CPU time as
+// the toolkit's.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MARKER_FILE } from '../../src/deploy/host-marker.js';
+import type { Fetch, HttpResponse } from '../../src/health/http.js';
 import { formatBuildOutputs, formatFlakeArchive } from '../../src/programs/nix.js';
 import { formatDu } from '../../src/programs/coreutils.js';
 import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
-import type { Rule } from './fake-runner.js';
+import type { Rule } from '../sim/run-layer.js';
 
 /** isolated: the node sees no other node's current id, and no other node sees its current id,
  * though every /state still lists as many ids (the stale ones exo keeps for 30-40 s). */
 type ExoBehaviour = 'healthy' | 'down' | 'runner-failed' | 'http-500' | 'isolated';
 
+/** How long each operation takes on a host, in ms (0: answered at once). */
+export interface Latency {
+  build: number;
+  copy: number;
+  test: number;
+  switch: number;
+  probe: number;
+}
+
+const NO_LATENCY: Latency = { build: 0, copy: 0, test: 0, switch: 0, probe: 0 };
+
+/** A Map that tells its fleet when it changes: exo's /state depends on it. */
+class Behaviours extends Map<string, ExoBehaviour> {
+  constructor(private readonly changed: () => void) {
+    super();
+  }
+  override set(system: string, behaviour: ExoBehaviour): this {
+    this.changed();
+    return super.set(system, behaviour);
+  }
+  override delete(system: string): boolean {
+    this.changed();
+    return super.delete(system);
+  }
+}
+
 interface SimHost {
   name: string;
   address: string;
+  latency: Latency;
   running: string;
   profile: number;
   generations: Map<number, string>;
@@ -83,26 +116,39 @@ export interface SimFleet {
   /** Called at every read of a /state, with how many have been read: a test's way to change exo while it is watched. */
   onState?: (host: SimHost, reads: number) => void;
   stateReads: number;
+  /** Bumped at every change of a node id or a behaviour: what the cached /state lists. */
+  epoch: number;
+  byAddress: Map<string, SimHost>;
+  byName: Map<string, SimHost>;
 }
 
 export const sys = (host: string, version: string) =>
   `/nix/store/${host}${version.replace(/\./g, '')}aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-${host}-exo-${version}`;
 
-export function simFleet(names: string[]): SimFleet {
-  return {
-    hosts: names.map((name, i) => ({
-      name,
-      address: `10.99.0.${i + 2}`,
-      running: sys(name, '1.0.0'),
-      profile: 1,
-      generations: new Map([[1, sys(name, '1.0.0')]]),
-      pid: 100 + i,
-      restarts: 0,
-      nodeId: nodeIdOf(i, 100 + i),
-      formerIds: [],
-      behaviour: new Map(),
-      activationExit: new Map(),
-    })),
+/** latency: each host's (by its index), for the benchmark; none by default. */
+export function simFleet(
+  names: string[],
+  { latency }: { latency?: (index: number) => Latency } = {},
+): SimFleet {
+  const changed = () => {
+    fleet.epoch++;
+  };
+  const hosts: SimHost[] = names.map((name, i) => ({
+    name,
+    address: addressOf(i),
+    latency: latency?.(i) ?? NO_LATENCY,
+    running: sys(name, '1.0.0'),
+    profile: 1,
+    generations: new Map([[1, sys(name, '1.0.0')]]),
+    pid: 100 + i,
+    restarts: 0,
+    nodeId: nodeIdOf(i, 100 + i),
+    formerIds: [],
+    behaviour: new Behaviours(changed),
+    activationExit: new Map(),
+  }));
+  const fleet: SimFleet = {
+    hosts,
     built: new Map(names.map((n) => [n, sys(n, '2.0.0')])),
     buildExit: 0,
     testExit: new Map(),
@@ -117,7 +163,29 @@ export function simFleet(names: string[]): SimFleet {
     instances: {},
     runners: {},
     stateReads: 0,
+    epoch: 0,
+    byAddress: new Map(hosts.map((h) => [h.address, h])),
+    byName: new Map(hosts.map((h) => [h.name, h])),
   };
+  return fleet;
+}
+
+/** 10.99.0.2 for the first host, on through 10.99.1.0 and beyond. */
+const addressOf = (index: number) => `10.99.${(index + 2) >> 8}.${(index + 2) & 255}`;
+
+/** The host an ssh target (user@address, or ssh://user@address?options) names. */
+function hostAt(fleet: SimFleet, target: string | undefined): SimHost | undefined {
+  const address = target
+    ?.replace(/^ssh(-ng)?:\/\//, '')
+    .split('?')[0]
+    ?.split('@')
+    .at(-1);
+  return address === undefined ? undefined : fleet.byAddress.get(address);
+}
+
+/** Waits the host's latency for an operation, or answers at once. */
+function after<T>(ms: number, answer: () => T): T | Promise<T> {
+  return ms > 0 ? sleep(ms).then(answer) : answer();
 }
 
 /** 32 hex digits, as exo's are; derived from the host and its PID, so a restart changes it. */
@@ -156,6 +224,7 @@ function activate(fleet: SimFleet, host: SimHost, path: string) {
     host.restarts = 0;
     host.formerIds = [host.nodeId, ...host.formerIds];
     host.nodeId = nodeIdOf(fleet.hosts.indexOf(host), host.pid);
+    fleet.epoch++;
   }
   fleet.log.push(`${host.name}: running ${versionOf(path)}`);
 }
@@ -165,7 +234,7 @@ export function fleetRule(fleet: SimFleet): Rule {
   return (argv, spec) => {
     if (argv[0] === 'ssh') {
       if (argv.includes('-O')) return {};
-      const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
+      const host = hostAt(fleet, argv.at(-2));
       if (!host) return { exitCode: 255, stderr: 'ssh: unknown host' };
       if (host.unreachable)
         return {
@@ -200,7 +269,11 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
     fleet.log.push(`deployer: nix build ${names.join(' ')}`);
     if (fleet.buildExit !== 0)
       return { exitCode: fleet.buildExit, stderr: 'error: attribute missing' };
-    return { stdout: formatBuildOutputs(names.map((n) => fleet.built.get(n) as string)) };
+    // one Nix process evaluates and builds its hosts one after another
+    const ms = names.reduce((sum, n) => sum + (fleet.byName.get(n)?.latency.build ?? 0), 0);
+    return after(ms, () => ({
+      stdout: formatBuildOutputs(names.map((n) => fleet.built.get(n) as string)),
+    }));
   }
   if (program === 'nixos-rebuild' && action === '--help') {
     return {
@@ -210,9 +283,7 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
   // nixos-rebuild ACTION --store-path PATH --target-host TARGET [--sudo]
   if (program === 'nixos-rebuild' && fleet.storePath && argv[2] === '--store-path') {
     const path = argv[3] as string;
-    const host = fleet.hosts.find((h) =>
-      argv[argv.indexOf('--target-host') + 1]?.endsWith(h.address),
-    );
+    const host = hostAt(fleet, argv[argv.indexOf('--target-host') + 1]);
     if (!host) return { exitCode: 1 };
     fleet.log.push(
       `deployer: nixos-rebuild ${action} --store-path ${host.name}${argv.includes('--sudo') ? ' --sudo' : ''}`,
@@ -241,9 +312,12 @@ function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<strin
       return {};
     }
   }
-  if (program === 'nix' && argv.includes('copy')) return {};
+  if (program === 'nix' && argv.includes('copy')) {
+    const target = argv.find((a) => a.startsWith('ssh://') || a.startsWith('ssh-ng://'));
+    return after(hostAt(fleet, target)?.latency.copy ?? 0, () => ({}));
+  }
   if (program === 'nix' && argv.includes('archive')) {
-    const host = fleet.hosts.find((h) => argv.at(-2)?.endsWith(h.address));
+    const host = hostAt(fleet, argv.at(-2));
     fleet.log.push(`deployer: flake archive to ${host?.name}`);
     return { stdout: formatFlakeArchive('/nix/store/f1akeaaaaaaaaaaaaaaaaaaaaaaaaaaa-source') };
   }
@@ -454,25 +528,9 @@ function asRoot(
     }
   }
   if (program?.endsWith('/bin/switch-to-configuration')) {
-    const path = program.replace('/bin/switch-to-configuration', '');
-    const builtTest =
-      args[1] === 'test' && path === fleet.built.get(host.name)
-        ? fleet.testExit.get(host.name)
-        : undefined;
-    const exit = host.activationExit.get(`${path} ${args[1]}`) ?? builtTest ?? 0;
-    fleet.log.push(
-      `${host.name}: switch-to-configuration ${args[1]} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`,
-    );
-    // exit 4: the system is active, but units failed
-    if ((exit === 0 || exit === 4) && args[1] !== 'boot')
-      activate(
-        fleet,
-        host,
-        path === fleet.built.get(host.name) ? (fleet.runsInstead.get(host.name) ?? path) : path,
-      );
-    return exit === 4
-      ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' }
-      : { exitCode: exit };
+    const action = args[1] as string;
+    const ms = action === 'test' || action === 'switch' ? host.latency[action] : 0;
+    return after(ms, () => switchToConfiguration(fleet, host, program, action));
   }
   if (program === 'nix' && args[1] === '--version') return { stdout: 'nix (Nix) 2.24.0\n' };
   // build_on = "target": the host builds its own system from the flake copied to its store
@@ -509,6 +567,28 @@ function asRoot(
   return undefined;
 }
 
+function switchToConfiguration(fleet: SimFleet, host: SimHost, program: string, action: string) {
+  const path = program.replace('/bin/switch-to-configuration', '');
+  const builtTest =
+    action === 'test' && path === fleet.built.get(host.name)
+      ? fleet.testExit.get(host.name)
+      : undefined;
+  const exit = host.activationExit.get(`${path} ${action}`) ?? builtTest ?? 0;
+  fleet.log.push(
+    `${host.name}: switch-to-configuration ${action} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`,
+  );
+  // exit 4: the system is active, but units failed
+  if ((exit === 0 || exit === 4) && action !== 'boot')
+    activate(
+      fleet,
+      host,
+      path === fleet.built.get(host.name) ? (fleet.runsInstead.get(host.name) ?? path) : path,
+    );
+  return exit === 4
+    ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' }
+    : { exitCode: exit };
+}
+
 /** What the revert script does when its timer fires: the profile back, then the system it ran. */
 function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): void {
   const [statusFile, , running, profilePath, generation] = host.revertTimers?.get(unit) ?? [];
@@ -529,60 +609,97 @@ function fireRevertTimer(fleet: SimFleet, host: SimHost, unit: string): void {
 const isolated = (h: SimHost) => h.behaviour.get(h.running) === 'isolated';
 
 /** The id viewer's /state lists for h: its current one, or, when either is isolated, the stale one it had before. */
-function seenBy(_fleet: SimFleet, viewer: SimHost, h: SimHost): string | undefined {
+function seenBy(viewer: SimHost, h: SimHost): string | undefined {
   if (h === viewer || (!isolated(viewer) && !isolated(h))) return h.nodeId;
   return h.formerIds[0];
 }
 
-/** exo's API as the fleet model says each host's running system behaves. */
-export function fleetFetch(fleet: SimFleet): typeof fetch {
-  return (async (input: string | URL) => {
-    const url = new URL(String(input));
-    const host = fleet.hosts.find((h) => h.address === url.hostname);
+/** The node ids each /state lists, as JSON: one list for every viewer while no node is
+ * isolated, built once per change of the fleet. */
+function topology(fleet: SimFleet): (viewer: SimHost) => string {
+  let epoch = -1;
+  let shared: string | null = null;
+  return (viewer) => {
+    if (epoch !== fleet.epoch) {
+      epoch = fleet.epoch;
+      shared = fleet.hosts.some(isolated) ? null : JSON.stringify(fleet.hosts.map((h) => h.nodeId));
+    }
+    return (
+      shared ??
+      JSON.stringify(fleet.hosts.map((h) => seenBy(viewer, h)).filter((id) => id !== undefined))
+    );
+  };
+}
+
+const answer = (status: number, body: string): HttpResponse => ({
+  ok: status >= 200 && status < 300,
+  status,
+  text: async () => body,
+});
+
+/** exo's API as the fleet model says each host's running system behaves, after the host's
+ * probe latency. */
+export function fleetFetch(fleet: SimFleet): Fetch {
+  const nodes = topology(fleet);
+  const models = JSON.stringify({ data: [] });
+  const tagged = (status: string, inner: object = {}) => ({ [status]: inner });
+  // The last /state body, given again while its parts are the same: a new copy of a
+  // 1,000-node list for every read would cost the benchmark's deploy memory it does not use.
+  let last = { nodes: '', runners: '', instances: '', body: '' };
+  const state = (nodes: string, runners: string, instances: string) => {
+    if (nodes !== last.nodes || runners !== last.runners || instances !== last.instances)
+      last = {
+        nodes,
+        runners,
+        instances,
+        body: `{"topology":{"nodes":${nodes}},"runners":${runners},"instances":${instances}}`,
+      };
+    return last.body;
+  };
+  const failedRunner = JSON.stringify({
+    r1: tagged('RunnerFailed', { errorMessage: 'Terminated (exitcode=1)' }),
+  });
+  return async (url, init) => {
+    const { hostname, pathname } = new URL(url);
+    const host = fleet.byAddress.get(hostname);
+    if (host?.latency.probe) await sleep(host.latency.probe, undefined, { signal: init?.signal });
     const behaviour = host ? (host.behaviour.get(host.running) ?? 'healthy') : 'down';
     if (!host || behaviour === 'down')
       throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
-    if (behaviour === 'http-500' && url.pathname !== '/node_id')
-      return new Response('Internal Server Error', { status: 500 });
-    if (url.pathname === '/state') fleet.onState?.(host, ++fleet.stateReads);
-    const tagged = (status: string, inner: object = {}) => ({ [status]: inner });
+    if (behaviour === 'http-500' && pathname !== '/node_id')
+      return answer(500, 'Internal Server Error');
+    if (pathname === '/node_id') return answer(200, JSON.stringify(host.nodeId));
+    if (pathname === '/models') return answer(200, models);
+    if (pathname !== '/state') return answer(404, JSON.stringify({ detail: 'Not Found' }));
+    fleet.onState?.(host, ++fleet.stateReads);
     const runners =
       behaviour === 'runner-failed'
-        ? { r1: tagged('RunnerFailed', { errorMessage: 'Terminated (exitcode=1)' }) }
-        : Object.fromEntries(
-            Object.entries(fleet.runners).map(([id, status]) => [
-              id,
-              tagged(
-                status,
-                status === 'RunnerFailed' ? { errorMessage: 'Terminated (exitcode=1)' } : {},
-              ),
-            ]),
+        ? failedRunner
+        : JSON.stringify(
+            Object.fromEntries(
+              Object.entries(fleet.runners).map(([id, status]) => [
+                id,
+                tagged(
+                  status,
+                  status === 'RunnerFailed' ? { errorMessage: 'Terminated (exitcode=1)' } : {},
+                ),
+              ]),
+            ),
           );
-    const instances = Object.fromEntries(
-      Object.entries(fleet.instances).map(([id, i]) => [
-        id,
-        tagged('MlxRingInstance', {
-          instanceId: id,
-          shardAssignments: {
-            modelId: i.model,
-            nodeToRunner: Object.fromEntries(i.runners.map((r, n) => [`node${n}`, r])),
-          },
-        }),
-      ]),
+    const instances = JSON.stringify(
+      Object.fromEntries(
+        Object.entries(fleet.instances).map(([id, i]) => [
+          id,
+          tagged('MlxRingInstance', {
+            instanceId: id,
+            shardAssignments: {
+              modelId: i.model,
+              nodeToRunner: Object.fromEntries(i.runners.map((r, n) => [`node${n}`, r])),
+            },
+          }),
+        ]),
+      ),
     );
-    const bodies: Record<string, unknown> = {
-      '/node_id': host.nodeId,
-      '/models': { data: [] },
-      '/state': {
-        topology: {
-          nodes: fleet.hosts.map((h) => seenBy(fleet, host, h)).filter((id) => id !== undefined),
-        },
-        runners,
-        instances,
-      },
-    };
-    return new Response(JSON.stringify(bodies[url.pathname] ?? { detail: 'Not Found' }), {
-      status: url.pathname in bodies ? 200 : 404,
-    });
-  }) as typeof fetch;
+    return answer(200, state(nodes(host), runners, instances));
+  };
 }

@@ -7,7 +7,7 @@ import { checkHost } from '../../src/health/check.js';
 import { formatTimestamp } from '../../src/programs/systemctl.js';
 import { silentLog } from '../../src/output/log.js';
 import { createExecutor } from '../../src/run/executor.js';
-import { fakeRunner } from './fake-runner.js';
+import { fakeRunner } from '../sim/run-layer.js';
 import { hostDefaults } from './host-defaults.js';
 
 const defaults = hostDefaults({ system_profile: '/p', current_system: '/c' });

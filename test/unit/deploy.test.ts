@@ -8,8 +8,8 @@ import { createContext } from '../../src/context.js';
 import { ExitCode, type ExoDeployError } from '../../src/errors.js';
 import type { Log } from '../../src/output/log.js';
 import type { ParsedOptions } from '../../src/options.js';
-import { fakeRunner } from './fake-runner.js';
-import { fleetFetch, fleetRule, release, simFleet, sys, type SimFleet } from './fake-fleet.js';
+import { fakeRunner } from '../sim/run-layer.js';
+import { fleetFetch, fleetRule, release, simFleet, sys, type SimFleet } from '../sim/fleet.js';
 
 interface Setup {
   fleet: SimFleet;

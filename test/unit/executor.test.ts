@@ -4,7 +4,7 @@ import { resolveHost } from '../../src/config/host.js';
 import { createExecutor, shellQuote } from '../../src/run/executor.js';
 import { shellUnquote } from '../../src/run/shell-quote.js';
 import { silentLog } from '../../src/output/log.js';
-import { fakeRunner } from './fake-runner.js';
+import { fakeRunner } from '../sim/run-layer.js';
 import { hostDefaults } from './host-defaults.js';
 
 const defaults = hostDefaults({

@@ -9,8 +9,8 @@ import { createContext } from '../../src/context.js';
 import { ExitCode } from '../../src/errors.js';
 import type { Log } from '../../src/output/log.js';
 import type { ParsedOptions } from '../../src/options.js';
-import { fakeRunner } from './fake-runner.js';
-import { fleetFetch, fleetRule, simFleet, sys, type SimFleet } from './fake-fleet.js';
+import { fakeRunner } from '../sim/run-layer.js';
+import { fleetFetch, fleetRule, simFleet, sys, type SimFleet } from '../sim/fleet.js';
 
 type Command = 'deploy' | 'check' | 'rollback' | 'generations' | 'backup';
 const modules = {
