@@ -655,8 +655,9 @@ in
               WorkingDirectory = cfg.stateDir;
               StateDirectory = stateDirectories;
               StateDirectoryMode = "0750";
-              # a modelsDir outside stateDir
-              ReadWritePaths = lib.remove cfg.stateDir exoDirs;
+              # ProtectSystem=strict leaves writable only what StateDirectory= makes: a static
+              # user's folders outside /var/lib, and a modelsDir outside stateDir, are named here.
+              ReadWritePaths = lib.unique (tmpfilesDirs ++ lib.remove cfg.stateDir exoDirs);
               TimeoutStartSec = cfg.startTimeout;
               # exo is known to deadlock at multi-node shutdown: do not hold up deploys for long.
               TimeoutStopSec = "30s";

@@ -312,6 +312,14 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       ).toBe('/var/lib/exo-models');
     });
 
+    it("a static user's state folder outside /var/lib is created by tmpfiles and writable", async () => {
+      const r = await evalExo({ user: 'exo', stateDir: '/srv/exo' });
+      expect(r.tmpfiles).toContain('d /srv/exo 0750 exo exo -');
+      // ProtectSystem=strict would leave it read-only otherwise
+      expect(r.services.exo!.serviceConfig.ProtectSystem).toBe('strict');
+      expect(r.services.exo!.serviceConfig.ReadWritePaths).toEqual(['/srv/exo']);
+    });
+
     it('a models folder of a static user outside /var/lib is created by tmpfiles', async () => {
       const r = await evalExo({ user: 'exo', modelsDir: '/data/models' });
       expect(r.tmpfiles).toContain('d /data/models 0750 exo exo -');
