@@ -324,6 +324,7 @@ rec {
       zenohPort,
       discoveryPort,
       stateDir,
+      gpuDriver ? null,
     }:
     {
       schemaVersion = 2;
@@ -342,5 +343,7 @@ rec {
         discovery = if era == "zenoh" then discoveryPort else null;
       };
       inherit stateDir;
-    };
+    }
+    # the GPU driver the system loads at boot: a new one needs a reboot (exo-deploy reads it)
+    // lib.optionalAttrs (gpuDriver != null) { gpu.driver = toString gpuDriver; };
 }

@@ -3,6 +3,7 @@
 # Written in the style of nixpkgs' ollama.nix, llama-cpp.nix and restic.nix.
 {
   config,
+  options,
   lib,
   pkgs,
   utils,
@@ -111,6 +112,21 @@ let
         deviceAllow = [ ];
         groups = [ ];
       };
+
+  # The NVIDIA driver a CUDA exo runs with, where NixOS's nvidia module loads one (it does for
+  # videoDrivers "nvidia" or datacenter.enable): release.json records it, since a new driver's
+  # user space does not match the kernel module loaded at boot until the host reboots.
+  nvidiaDriver =
+    let
+      nvidia = config.hardware.nvidia;
+      loaded =
+        lib.elem "nvidia" (config.services.xserver.videoDrivers or [ ])
+        || (nvidia.datacenter.enable or false);
+    in
+    if cfg.acceleration == "cuda" && options ? hardware.nvidia.package && loaded then
+      nvidia.package
+    else
+      null;
 
   healthStatusFile = "/run/exo/health.json";
   # The check's own folder: its failure counter and what it wrote, before exo-health-act
@@ -729,6 +745,7 @@ in
             version = exoVersion;
             revision = cfg.packageRevision;
             package = cfg.package;
+            gpuDriver = nvidiaDriver;
             inherit (cfg)
               namespace
               apiPort

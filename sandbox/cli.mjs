@@ -2,6 +2,7 @@
 // npm run sandbox -- up --hosts N --dir DIR [--no-deploy] [--via nixos-rebuild]
 // npm run sandbox -- release --dir DIR --version V [--fault F] [--fault-on h2,h3] [--era E]
 //                    [--package-version P] [--load-seconds S] [--declared-era E]
+//                    [--needs-reboot]
 // npm run sandbox -- down --dir DIR
 // npm run sandbox -- rootfs            (build or find the cached base root file system)
 import { minimist } from 'zx';
@@ -11,6 +12,7 @@ import { ensureRootfs } from './rootfs.mjs';
 const usage = `usage: sandbox up --hosts N --dir DIR [--no-deploy] [--via exo-deploy|nixos-rebuild]
        sandbox release --dir DIR --version V [--fault F] [--fault-on h2,h3] [--era libp2p|zenoh]
                        [--package-version P] [--load-seconds S] [--declared-era libp2p|zenoh]
+                       [--needs-reboot]
        sandbox down --dir DIR
        sandbox rootfs`;
 
@@ -26,7 +28,7 @@ const argv = minimist(process.argv.slice(2), {
     'load-seconds',
     'declared-era',
   ],
-  boolean: ['deploy', 'help'],
+  boolean: ['deploy', 'help', 'needs-reboot'],
   default: { deploy: true, hosts: 3 },
 });
 const [command] = argv._;
@@ -105,6 +107,7 @@ try {
       packageVersion: argv['package-version'],
       loadSeconds,
       declaredEra: argv['declared-era'],
+      needsReboot: argv['needs-reboot'],
     });
     console.log(r.rev);
   } else if (command === 'down') {

@@ -251,6 +251,9 @@ export const defaultEra = (version) => (/^1\.0\./.test(String(version)) ? 'libp2
  * declared_era, the era the hosts' configuration will claim for this release (sandbox only).
  * @param {{version: string, fault?: string, faultOn?: string[], era?: string, packageVersion?: string, loadSeconds?: number, declaredEra?: string}} settings
  */
+/** The kernel of a `release --needs-reboot`: another than the hosts' default (6.6.0). */
+const NEEDS_REBOOT_KERNEL = '6.6.1';
+
 function releaseJson({
   version,
   fault = 'none',
@@ -259,6 +262,7 @@ function releaseJson({
   packageVersion = '0.3.70',
   loadSeconds = 1,
   declaredEra,
+  needsReboot = false,
 }) {
   const realEra = era ?? defaultEra(version);
   return `${JSON.stringify(
@@ -270,6 +274,8 @@ function releaseJson({
       fault,
       fault_on: faultOn,
       declared_era: declaredEra ?? realEra,
+      // the kernel the hosts' systems boot with this release (as a nixpkgs update brings one)
+      ...(needsReboot ? { kernel: NEEDS_REBOOT_KERNEL } : {}),
     },
     null,
     2,
@@ -694,6 +700,7 @@ export async function release({
   packageVersion = '0.3.70',
   loadSeconds = 1,
   declaredEra,
+  needsReboot = false,
   log = defaultLog,
 }) {
   if (!dir) throw new Error('release: --dir is required');
@@ -736,6 +743,7 @@ export async function release({
       packageVersion,
       loadSeconds,
       declaredEra: claimed,
+      needsReboot,
     }),
   );
   await git(repo, 'add', '-A');

@@ -1,4 +1,5 @@
 // One table of options drives parsing, the help text and the types the commands receive.
+import { REBOOT_POLICIES } from './config/reboot.js';
 import { STRATEGIES } from './config/strategy.js';
 
 type OptionKind = 'boolean' | 'string' | 'integer' | 'duration' | 'list' | 'choice';
@@ -108,6 +109,13 @@ export const COMMAND_OPTIONS = {
     arg: 'NAME',
     description: 'lockstep (default), rolling or canary; overrides [rollout] strategy',
   },
+  reboot: {
+    kind: 'choice',
+    arg: 'POLICY',
+    choices: REBOOT_POLICIES,
+    description:
+      'auto (default: allow the reboots a release needs) or never (refuse a release that needs one); overrides [rollout] reboot',
+  },
   model: {
     kind: 'string',
     arg: 'ID',
@@ -166,8 +174,9 @@ export const COMMANDS = {
   },
   deploy: {
     summary: "build, activate with `test`, gate on exo's health, then switch; roll back on failure",
-    usage: 'deploy [--hosts a,b|@tag] [--strategy lockstep|rolling|canary] [--yes]',
-    options: ['yes', 'strategy', 'force', 'over-unresolved'],
+    usage:
+      'deploy [--hosts a,b|@tag] [--strategy lockstep|rolling|canary] [--reboot auto|never] [--yes]',
+    options: ['yes', 'strategy', 'reboot', 'force', 'over-unresolved'],
     local: false,
   },
   generations: {

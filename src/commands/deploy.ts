@@ -25,6 +25,7 @@ export async function run(ctx: Context): Promise<Outcome> {
   const deployment = new Deployment(ctx, {
     strategy: ctx.options.strategy ?? ctx.config.rollout.strategy,
     force: Boolean(ctx.options.force),
+    reboot: ctx.options.reboot ?? ctx.config.rollout.reboot,
   });
   try {
     await refuseOverUnresolved(ctx);
@@ -87,6 +88,8 @@ function summary(r: DeployRecord, ctx: Context): string {
     const exo = `exo ${h.before.exo} → ${h.built.exo ?? '-'}`;
     lines.push(`  ${h.host}: ${h.phase}, ${exo}, running ${shortPath(running)}${note}`);
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
+    if (h.rebootReasons?.length && onNew)
+      lines.push(`    needs a reboot to run as built: ${h.rebootReasons.join('; ')}`);
   }
   if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
   if (r.reportFiles) lines.push(`report: ${r.reportFiles.markdown}`);
@@ -108,6 +111,8 @@ function plan(r: DeployRecord, ctx: Context): string {
     lines.push('', `${host.host}: ${change}`);
     lines.push(`  ${shortPath(host.before.running)} → ${shortPath(host.built.systemPath)}`);
     for (const d of host.diff) lines.push(`  ${d}`);
+    if (host.rebootReasons?.length)
+      lines.push(`  needs a reboot to run as built: ${host.rebootReasons.join('; ')}`);
   }
   const gate = `health gate (ready within ${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s)`;
   const smoke = ctx.config.smoke.gate ? 'smoke test → ' : '';

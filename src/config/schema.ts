@@ -2,6 +2,7 @@
 // because a misspelt safety setting must never be silently ignored.
 import * as z from 'zod';
 import { parseDuration } from './duration.js';
+import { parseRebootWindow, REBOOT_POLICIES } from './reboot.js';
 import { STRATEGIES } from './strategy.js';
 import { HOST_NAME, SAFE_ABS_PATH, SSH_TARGET, TAG, UNIT_NAME } from './patterns.js';
 
@@ -157,6 +158,16 @@ const Rollout = z.strictObject({
   batch_size: z.number().int().min(1).default(1),
   canary: z.string().regex(HOST_NAME, 'expected a host name').optional(),
   rollback_scope: z.enum(['all', 'failed']).default('all'),
+  reboot: z.enum(REBOOT_POLICIES).default('auto'),
+  reboot_window: z
+    .string()
+    .transform((text, ctx) => {
+      const window = parseRebootWindow(text);
+      if (typeof window !== 'string') return window;
+      ctx.addIssue({ code: 'custom', message: window });
+      return z.NEVER;
+    })
+    .optional(),
 });
 
 /** A hook is an argument array (no shell): ["notify-send", "exo"], or ["sh", "-c", "…"]. */

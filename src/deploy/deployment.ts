@@ -9,6 +9,7 @@
 // refused without --force.
 import path from 'node:path';
 import type { Host } from '../config/host.js';
+import { clockAt, windowIsOpen, type RebootPolicy } from '../config/reboot.js';
 import type { Strategy } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { ExitCode, ExoDeployError, usageError } from '../errors.js';
@@ -29,6 +30,13 @@ import { runHealthGate, waitUntilServing, type GateResult } from '../steps/healt
 import { restoreHost } from '../steps/restore.js';
 import { managedClusterApis, smokeSettings, smokeTest } from '../steps/smoke.js';
 import { hostActivationProblems, unswitchableSystems } from '../system/activation-support.js';
+import {
+  readBootedParts,
+  readBootLinks,
+  rebootReasons,
+  type BootLinks,
+  type BootParts,
+} from '../system/reboot.js';
 import {
   readReleases,
   readSystemState,
@@ -58,6 +66,7 @@ export interface DeploySettings {
   strategy: Strategy;
   /** Roll out in batches even when they would not form one exo cluster. */
   force: boolean;
+  reboot: RebootPolicy;
 }
 
 /** The batches in order, and whether they split one exo cluster (allowed by --force only). */
@@ -79,6 +88,10 @@ export class Deployment {
   private readonly systems = new Map<string, SystemState>();
   /** The exo release each built system carries, by store path. */
   private builtReleases = new Map<string, Release>();
+  /** The parts of the system each host booted (null: not known), and where each built
+   * system's kernel, initrd and modules lie: whether a host needs a reboot. */
+  private readonly booted = new Map<string, BootParts | null>();
+  private builtBoot = new Map<string, BootLinks>();
   /** The batch being activated: the hosts that rollback_scope "failed" sends back. */
   private activeBatch: readonly string[] = [];
 
@@ -153,6 +166,7 @@ export class Deployment {
     await this.readBuilt();
     const changing = await this.changingHosts();
     if (changing.length === 0) return this.rec.finish('no-change', ExitCode.ok);
+    this.judgeReboots(changing);
     const rollout = this.plan(changing);
     if (!dryRun) await this.backUp(changing);
     await this.copy(changing);
@@ -209,8 +223,11 @@ export class Deployment {
       // Together, so that the journal writes the hosts' systems in one fsync, not one each.
       await Promise.all(
         this.ctx.hosts.map(async (h) => {
-          const state = await readSystemState(this.ctx.executor(h));
+          const exec = this.ctx.executor(h);
+          // issued together: one session to the host
+          const [state, booted] = await Promise.all([readSystemState(exec), readBootedParts(exec)]);
           this.systems.set(h.name, state);
+          this.booted.set(h.name, booted);
           await this.rec.setBefore(
             h.name,
             {
@@ -271,7 +288,11 @@ export class Deployment {
     // Where the systems are (here, or the hosts that built their own), both reads at once: the
     // executor runs reads issued together as one process.
     const read = (exec: Executor, paths: string[]) =>
-      Promise.all([unswitchableSystems(exec, paths), readReleases(exec, paths)]);
+      Promise.all([
+        unswitchableSystems(exec, paths),
+        readReleases(exec, paths),
+        readBootLinks(exec, paths),
+      ]);
     const reads = await Promise.all([
       read(
         ctx.deployer,
@@ -291,6 +312,7 @@ export class Deployment {
         })),
     );
     this.builtReleases = new Map(reads.flatMap(([, releases]) => [...releases]));
+    this.builtBoot = new Map(reads.flatMap(([, , links]) => [...links]));
     for (const h of ctx.hosts)
       this.rec.setBuiltExo(
         h.name,
@@ -315,6 +337,50 @@ export class Deployment {
         .map((h) => this.rec.setPhase(h.name, 'unchanged')),
     );
     return changing;
+  }
+
+  /** Why each changing host needs a reboot to run its new system as built, recorded; refused
+   * (exit 2, nothing changed yet) when the reboot policy or window does not allow the reboots
+   * this release takes. */
+  private judgeReboots(changing: readonly Host[]): void {
+    const { ctx } = this;
+    const needing: string[] = [];
+    const unknown: string[] = [];
+    for (const h of changing) {
+      const path = this.builtPath(h);
+      const links = this.builtBoot.get(path);
+      const reasons = links
+        ? rebootReasons(this.booted.get(h.name) ?? null, {
+            ...links,
+            gpuDriver: this.builtReleases.get(path)?.gpuDriver ?? null,
+          })
+        : null;
+      this.rec.setRebootReasons(h.name, reasons);
+      if (reasons === null) unknown.push(h.name);
+      else if (reasons.length) needing.push(`${h.name} (${reasons.join('; ')})`);
+    }
+    const { reboot } = this.settings;
+    if (unknown.length)
+      ctx.log.warn(
+        `${unknown.join(', ')}: the system booted is not known (no /run/booted-system), so whether the new one needs a reboot cannot be told`,
+      );
+    if (reboot === 'never' && needing.length)
+      throw usageError(
+        `refusing the deploy: reboot = "never", and the new system needs a reboot to run as built on ${needing.join(', ')}`,
+        'deploy a release that keeps the kernel and GPU driver, or allow the reboots: --reboot auto (or [rollout] reboot = "auto")',
+      );
+    const rebooting = needing;
+    const window = ctx.config.rollout.reboot_window;
+    const now = new Date(ctx.now());
+    if (rebooting.length && window && !windowIsOpen(window, now))
+      throw usageError(
+        `refusing the deploy: it reboots ${rebooting.join(', ')}, and reboots are allowed only within ${window.text} (now ${clockAt(window, now)})`,
+        'deploy again within the window, change [rollout] reboot_window, or pass --reboot never to see which hosts need a reboot',
+      );
+    if (needing.length)
+      ctx.log.warn(
+        `${needing.join(', ')}: the new system needs a reboot to run as built; it is activated live, and runs on the kernel it booted until it reboots`,
+      );
   }
 
   /** The strategy's batches; refused when they would split one exo cluster, unless --force. */

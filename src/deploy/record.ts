@@ -43,6 +43,9 @@ interface HostFacts {
   built: { systemPath: string | null; exo: string | null };
   backupId: string | null;
   diff: string[];
+  /** Why the new system needs a reboot to run as built ([]: it does not); null: not known (the
+   * host does not change, or the system it booted is unknown). */
+  rebootReasons: string[] | null;
   phase: HostPhase;
   /** Whether `switch` restarted exo after the gate (it must not). */
   switchRestartedExo: boolean | null;
@@ -131,6 +134,7 @@ export class Recorder {
         built: { systemPath: null, exo: null },
         backupId: null,
         diff: [],
+        rebootReasons: null,
         phase: 'pending',
         switchRestartedExo: null,
         revertTimer: null,
@@ -215,6 +219,10 @@ export class Recorder {
 
   setDiff(host: string, diff: string[]): void {
     this.entry(host).diff = diff;
+  }
+
+  setRebootReasons(host: string, reasons: string[] | null): void {
+    this.entry(host).rebootReasons = reasons;
   }
 
   /** A batch's gate: its hosts' results replace any earlier result for the same hosts. */

@@ -68,6 +68,9 @@ function renderMarkdown(r: DeployRecord): string {
       ...h.diff,
       '```',
       '',
+      ...(h.rebootReasons?.length
+        ? [`Needs a reboot to run as built: ${h.rebootReasons.join('; ')}.`, '']
+        : []),
     );
   out.push('## Health evidence', '');
   if (r.gate) {

@@ -96,6 +96,9 @@ export interface Release {
   era: Era | null;
   /** exo's discovery namespace when pinned; null: exo's default for its era. */
   namespace: string | null;
+  /** The GPU driver the system runs exo with (NVIDIA's, where exo uses CUDA): its package's
+   * store path; null when the system has none or the file does not say. */
+  gpuDriver: string | null;
 }
 
 /** What each system path carries in the release.json the module writes into it. */
@@ -127,6 +130,7 @@ export function parseRelease(content: string): Release | undefined {
   const release = parsed as {
     version?: unknown;
     namespace?: unknown;
+    gpu?: { driver?: unknown } | null;
     exo?: {
       version?: unknown;
       identity?: unknown;
@@ -151,6 +155,8 @@ export function parseRelease(content: string): Release | undefined {
     package: nonEmpty(exo.package),
     era: exo.era === 'libp2p' || exo.era === 'zenoh' ? exo.era : null,
     namespace: nonEmpty(release.namespace),
+    gpuDriver:
+      typeof release.gpu === 'object' && release.gpu !== null ? nonEmpty(release.gpu.driver) : null,
   };
 }
 

@@ -39,6 +39,36 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       r.json.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state),
     ).toEqual(['stopped', 'stopped', 'stopped']);
     expect(await Promise.all(f.hosts.map(f.revertUnits))).toEqual([[], [], []]);
+    // the same kernel as the system each host booted: no reboot needed
+    expect(r.json.hosts.map((h: { rebootReasons: unknown }) => h.rebootReasons)).toEqual([
+      [],
+      [],
+      [],
+    ]);
+  });
+
+  it('--dry-run tells which hosts a release needs to reboot, and why: a new kernel, read from the systems built and the one each host booted', async () => {
+    const f = fleet();
+    await f.ship('0.2.1', 'none', [], { needsReboot: true });
+    const r = await f.cli(['deploy', '--dry-run', '--json']);
+    expect(r.exitCode, explain(r)).toBe(0);
+    for (const h of r.json.hosts)
+      expect(h.rebootReasons).toEqual([
+        'kernel linux-6.6.0 → linux-6.6.1',
+        'initrd initrd-linux-6.6.0 → initrd-linux-6.6.1',
+        'kernel modules linux-6.6.0-modules → linux-6.6.1-modules',
+      ]);
+    const text = await f.cli(['deploy', '--dry-run']);
+    expect(text.stdout).toMatch(
+      /h2: exo [^\n]*\n(.*\n)*? {2}needs a reboot to run as built: kernel linux-6\.6\.0 → linux-6\.6\.1/,
+    );
+    // what the hosts booted is what their first NixOS system linked, and still is
+    for (const host of f.hosts)
+      expect(await f.ssh(host, 'readlink -f /run/booted-system/kernel')).toMatch(
+        /-linux-6\.6\.0\/bzImage$/,
+      );
+    // the next tests ship releases of the hosts' own kernel
+    await f.ship('0.2.2');
   });
 
   /** Each host runs, and boots, exactly the system the deploy built (and gated) for it. */

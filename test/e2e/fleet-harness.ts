@@ -29,6 +29,8 @@ interface ReleaseSettings {
   declaredEra?: 'libp2p' | 'zenoh';
   /** Seconds a new runner takes to become ready. */
   loadSeconds?: number;
+  /** The hosts' systems boot another kernel with this release. */
+  needsReboot?: boolean;
 }
 
 export interface CliRun {

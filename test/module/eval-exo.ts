@@ -52,6 +52,24 @@ export function evalExo(
   });
 }
 
+/** The same on a system with NixOS's NVIDIA module, its driver package of this version. */
+export function evalExoWithNvidia(
+  exo: Record<string, unknown>,
+  driverVersion: string,
+  extra: Record<string, unknown> = {},
+): Promise<Eval> {
+  return nixEval<Eval>(`import ${EVAL_MODULE}`, {
+    arg: { lib: libArg() },
+    argstr: {
+      configJSON: JSON.stringify({
+        ...extra,
+        services: { ...(extra.services as object), exo: { enable: true, ...exo } },
+      }),
+      nvidiaDriver: driverVersion,
+    },
+  });
+}
+
 /** The same with a pkgs without exo-deploy: nixpkgs without this flake's overlay or wrapper. */
 export function evalExoWithoutToolkit(exo: Record<string, unknown> = {}): Promise<Eval> {
   return nixEval<Eval>(`import ${EVAL_MODULE}`, {

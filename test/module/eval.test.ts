@@ -10,6 +10,7 @@ import {
   EVAL_MODULE,
   type Eval,
   evalExo,
+  evalExoWithNvidia,
   evalExoWithoutToolkit,
   type StubExo,
 } from './eval-exo.js';
@@ -624,6 +625,27 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
           /services\.exo\.era: cannot tell from exo's version \("1\.1\.0"\).*Set services\.exo\.era/,
         ),
       ]);
+    });
+
+    it("release.json records the NVIDIA driver a CUDA exo runs with, where NixOS's nvidia module loads one", async () => {
+      const DRIVER = '/nix/store/00000000000000000000000000000000-nvidia-x11-570.86';
+      const loaded = { services: { xserver: { videoDrivers: ['nvidia'] } } };
+      expect(
+        release(await evalExoWithNvidia({ acceleration: 'cuda' }, '570.86', loaded)).gpu,
+      ).toEqual({ driver: DRIVER });
+      // the data-center driver, loaded without X's video drivers
+      const datacenter = { hardware: { nvidia: { datacenter: { enable: true } } } };
+      expect(
+        release(await evalExoWithNvidia({ acceleration: 'cuda' }, '570.86', datacenter)).gpu,
+      ).toEqual({ driver: DRIVER });
+      // no driver loaded, a ROCm or CPU exo, or no NVIDIA module at all: nothing recorded
+      expect(
+        release(await evalExoWithNvidia({ acceleration: 'cuda' }, '570.86')).gpu,
+      ).toBeUndefined();
+      expect(
+        release(await evalExoWithNvidia({ acceleration: 'rocm' }, '570.86', loaded)).gpu,
+      ).toBeUndefined();
+      expect(release(await evalExo({ acceleration: 'cuda' })).gpu).toBeUndefined();
     });
 
     it('release.json names the exo of every generation, also without a version', async () => {

@@ -49,6 +49,8 @@ interface SimHost {
   address: string;
   latency: Latency;
   running: string;
+  /** The system it booted (/run/booted-system); null: none. */
+  booted: string | null;
   profile: number;
   generations: Map<number, string>;
   pid: number;
@@ -110,6 +112,9 @@ export interface SimFleet {
   hookEnvs: Record<string, string>[];
   /** What each system's release.json says, by store path; the default: see releaseOf. */
   releases: Map<string, object>;
+  /** The kernel each system boots, by store path (default: KERNEL); its initrd and modules
+   * follow it. */
+  kernels: Map<string, string>;
   /** exo's instances and runners, the same in every node's /state. */
   instances: Record<string, { model: string; runners: string[] }>;
   runners: Record<string, string>;
@@ -138,6 +143,7 @@ export function simFleet(
     address: addressOf(i),
     latency: latency?.(i) ?? NO_LATENCY,
     running: sys(name, '1.0.0'),
+    booted: sys(name, '1.0.0'),
     profile: 1,
     generations: new Map([[1, sys(name, '1.0.0')]]),
     pid: 100 + i,
@@ -160,6 +166,7 @@ export function simFleet(
     log: [],
     hookEnvs: [],
     releases: new Map(),
+    kernels: new Map(),
     instances: {},
     runners: {},
     stateReads: 0,
@@ -255,8 +262,29 @@ export function fleetRule(fleet: SimFleet): Rule {
   };
 }
 
+/** Where a system's kernel, initrd or kernel-modules link leads (what readlink -m prints). */
+function bootLink(fleet: SimFleet, link: string): string | undefined {
+  const m = /^(\/nix\/store\/[^/]+)\/(kernel|initrd|kernel-modules)$/.exec(link);
+  if (!m) return undefined;
+  const kernel = fleet.kernels.get(m[1] as string) ?? KERNEL;
+  if (m[2] === 'kernel') return `/nix/store/${kernel}/bzImage`;
+  if (m[2] === 'initrd') return `/nix/store/${kernel.replace('-linux-', '-initrd-linux-')}/initrd`;
+  return `/nix/store/${kernel}-modules`;
+}
+
+/** The store name of the kernel every system boots unless a test gives it another. */
+const KERNEL = 'k3rne1aaaaaaaaaaaaaaaaaaaaaaaaaa-linux-6.6.0';
+
 function onDeployer(fleet: SimFleet, argv: readonly string[], env?: Record<string, string>) {
   const [program, action] = argv;
+  // the built systems' boot links
+  if (program === 'readlink')
+    return {
+      stdout: `${argv
+        .slice(3)
+        .map((p) => bootLink(fleet, p) ?? p)
+        .join('\n')}\n`,
+    };
   if (program === 'true' || program === 'notify') {
     fleet.hookEnvs.push({ argv: argv.join(' '), ...(env ?? {}) });
     return {};
@@ -339,10 +367,12 @@ function systemFileTest(fleet: SimFleet, args: readonly string[]) {
   return { exitCode: 1 };
 }
 
-function releaseFiles(fleet: SimFleet, files: readonly string[]): string {
+/** on: the host whose files they are (its /run/booted-system leads to the system it booted). */
+function releaseFiles(fleet: SimFleet, files: readonly string[], on?: SimHost): string {
   return files
     .map((f) => {
-      const system = f.replace('/etc/exo/release.json', '');
+      const named = f.replace('/etc/exo/release.json', '');
+      const system = named === '/run/booted-system' ? (on?.booted ?? named) : named;
       return `${f}\0${JSON.stringify(fleet.releases.get(system) ?? release(versionOf(system)))}\0`;
     })
     .join('');
@@ -500,6 +530,9 @@ function asRoot(
         .map((p) => {
           if (p === '/run/current-system') return host.running;
           if (p === profilePath) return host.generations.get(host.profile);
+          if (p === '/run/booted-system') return host.booted ?? p;
+          const boot = bootLink(fleet, p.replace(/^\/run\/booted-system\//, `${host.booted}/`));
+          if (boot) return boot;
           const m = /-(\d+)-link$/.exec(p);
           return m ? (host.generations.get(Number(m[1])) ?? p) : p;
         })
@@ -560,7 +593,7 @@ function asRoot(
     return {};
   if (program === 'test') return systemFileTest(fleet, args);
   if (program === 'sh' && args[2]?.startsWith('for f do'))
-    return { stdout: releaseFiles(fleet, args.slice(4)) };
+    return { stdout: releaseFiles(fleet, args.slice(4), host) };
   // backup plumbing: mkdir, tar, sh -c (write files, sha256sum), ln, mv, sync
   if (['mkdir', 'tar', 'sh', 'ln', 'mv', 'sync', 'find', 'ls', 'rm'].includes(program as string))
     return {};

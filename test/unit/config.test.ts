@@ -103,6 +103,44 @@ nixos_rebuild = "./bin/nixos-rebuild"
     expect(derived.details.hint).toContain('set api = "http://IPv4:52415"');
   });
 
+  it('reboot policy and window: defaults, a window over midnight in a named zone, and windows that cannot work', async () => {
+    const { file } = await withConfig('[hosts.h1]\ntarget = "h1"\n');
+    const defaults = await loadConfig(file);
+    expect(defaults.rollout.reboot).toBe('auto');
+    expect(defaults.rollout.reboot_window).toBeUndefined();
+    const { file: set } = await withConfig(
+      '[rollout]\nreboot = "never"\nreboot_window = "22:30-04:00 Europe/Berlin"\n[hosts.h1]\ntarget = "h1"\n',
+    );
+    const c = await loadConfig(set);
+    expect(c.rollout.reboot).toBe('never');
+    const w = c.rollout.reboot_window;
+    expect(w).toMatchObject({ start: 22 * 60 + 30, end: 4 * 60, timeZone: 'Europe/Berlin' });
+    // over midnight: open at 23:00 and 03:59 Berlin time, shut at 04:00 and at noon
+    const { windowIsOpen } = await import('../../src/config/reboot.js');
+    const berlin = (hhmm: string) => new Date(`2026-12-01T${hhmm}:00+01:00`);
+    expect(['23:00', '03:59', '04:00', '12:00'].map((t) => windowIsOpen(w!, berlin(t)))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+
+    for (const [window, message] of [
+      ['2-5', 'expected "HH:MM-HH:MM"'],
+      ['02:00-02:00', 'a window that opens when it closes is empty'],
+      ['02:00-05:00 Mars/Olympus', '"Mars/Olympus" is not a time zone'],
+    ] as const) {
+      const e = await configError(
+        `[rollout]\nreboot_window = "${window}"\n[hosts.h1]\ntarget = "h1"\n`,
+      );
+      expect(e.message).toContain('rollout.reboot_window');
+      expect(e.message).toContain(message);
+    }
+    expect(
+      (await configError('[rollout]\nreboot = "sometimes"\n[hosts.h1]\ntarget = "h1"\n')).message,
+    ).toContain('rollout.reboot');
+  });
+
   it('reports a TOML syntax error with file, line and column', async () => {
     const e = await configError('flake = "."\n[health]\nsoak = = "1s"\n');
     expect(e.message).toMatch(/exo-deploy\.toml:3:8: TOML syntax error/);

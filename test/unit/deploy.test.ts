@@ -1018,6 +1018,134 @@ describe('deploy --dry-run', () => {
   });
 });
 
+describe('releases that need a reboot', () => {
+  const newKernel = (f: SimFleet, host: string) =>
+    f.kernels.set(sys(host, '2.0.0'), 'k3rne1bbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.6.1');
+
+  it('--dry-run names the hosts whose new system boots another kernel, and what changes', async () => {
+    const s = await setup((f) => newKernel(f, 'h2'));
+    const r = await s.command('deploy', { 'dry-run': true, json: true });
+    expect(r.exitCode).toBe(ExitCode.ok);
+    const [h1, h2] = r.data.hosts;
+    expect(h1.rebootReasons).toEqual([]);
+    expect(h2.rebootReasons).toEqual([
+      'kernel linux-6.6.0 → linux-6.6.1',
+      'initrd initrd-linux-6.6.0 → initrd-linux-6.6.1',
+      'kernel modules linux-6.6.0-modules → linux-6.6.1-modules',
+    ]);
+    const text = (await s.command('deploy', { 'dry-run': true })).text;
+    expect(text).toMatch(
+      /h2: exo 1\.0\.0 → 2\.0\.0\n(.*\n)* {2}needs a reboot to run as built: kernel linux-6\.6\.0 → linux-6\.6\.1/,
+    );
+    expect(text).not.toMatch(/h1: exo[^\n]*\n( {2}.*\n)* {2}needs a reboot/);
+  });
+
+  it('compares with the system the host booted, not the one it runs: a kernel already switched to live still needs its reboot', async () => {
+    const s = await setup((f) => {
+      // h1 runs (test-activated) a system of the new kernel, but booted the old one
+      const live = sys('h1', '1.5.0');
+      f.kernels.set(live, 'k3rne1bbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.6.1');
+      f.hosts[0]!.running = live;
+      newKernel(f, 'h1');
+    });
+    const r = await s.command('deploy', { 'dry-run': true, json: true });
+    expect(r.data.hosts[0].rebootReasons[0]).toBe('kernel linux-6.6.0 → linux-6.6.1');
+  });
+
+  it("a CUDA system's new GPU driver needs a reboot: its user space would not match the kernel module loaded at boot", async () => {
+    const driver = (v: string) => `/nix/store/n1d1aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nvidia-x11-${v}`;
+    const s = await setup((f) => {
+      f.releases.set(sys('h1', '1.0.0'), { ...release('1.0.0'), gpu: { driver: driver('550.1') } });
+      f.releases.set(sys('h1', '2.0.0'), { ...release('2.0.0'), gpu: { driver: driver('570.2') } });
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(r.data.hosts[0].rebootReasons).toEqual([
+      'GPU driver nvidia-x11-550.1 → nvidia-x11-570.2 (user space would not match the kernel module loaded at boot)',
+    ]);
+    expect(r.data.hosts[1].rebootReasons).toEqual([]);
+    expect(s.warnings.join('\n')).toMatch(
+      /h1 \(GPU driver .*\): the new system needs a reboot to run as built/,
+    );
+    const report = await readFile(r.data.reportFiles.markdown, 'utf8');
+    expect(report).toContain('Needs a reboot to run as built: GPU driver nvidia-x11-550.1');
+  });
+
+  it('a host whose booted system is unknown is said to be unknown, not to need a reboot', async () => {
+    const s = await setup((f) => {
+      f.hosts[1]!.booted = null;
+      newKernel(f, 'h2');
+    });
+    const r = await s.command('deploy', { 'dry-run': true, json: true });
+    expect(r.data.hosts.map((h: { rebootReasons: unknown }) => h.rebootReasons)).toEqual([
+      [],
+      null,
+    ]);
+  });
+});
+
+describe('when a deploy may reboot', () => {
+  const newKernel = (f: SimFleet, host: string) =>
+    f.kernels.set(sys(host, '2.0.0'), 'k3rne1bbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.6.1');
+  /** "HH:MM-HH:MM UTC", `from` to `to` minutes away from now. */
+  const windowFromNow = (from: number, to: number) => {
+    const now = new Date();
+    const at = (offset: number) => {
+      const m = (((now.getUTCHours() * 60 + now.getUTCMinutes() + offset) % 1440) + 1440) % 1440;
+      return `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+    };
+    return `${at(from)}-${at(to)} UTC`;
+  };
+
+  it('reboot = "never" refuses a release that needs a reboot (exit 2), naming the host and why, before anything changes', async () => {
+    const s = await setup((f) => newKernel(f, 'h2'), '[rollout]\nreboot = "never"\n');
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.usage);
+    expect(r.error?.message).toBe(
+      'refusing the deploy: reboot = "never", and the new system needs a reboot to run as built on h2 (kernel linux-6.6.0 → linux-6.6.1; initrd initrd-linux-6.6.0 → initrd-linux-6.6.1; kernel modules linux-6.6.0-modules → linux-6.6.1-modules)',
+    );
+    // built (what needs a reboot is known from what is built), nothing backed up or activated
+    expect(rebuilds(s)).toEqual(['build h1 h2']);
+    expect(s.commands().filter((c) => /(^|\s)tar\s/.test(c))).toEqual([]);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+  });
+
+  it('--reboot never on the command line overrides the config; a release that needs no reboot still deploys under it', async () => {
+    const s = await setup((f) => newKernel(f, 'h1'));
+    await expect(s.command('deploy', { reboot: 'never' })).rejects.toMatchObject({
+      exitCode: ExitCode.usage,
+    });
+    const plain = await setup();
+    expect((await plain.command('deploy', { reboot: 'never' })).exitCode).toBe(ExitCode.ok);
+    expect(running(plain.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+  });
+
+  it('outside reboot_window a release that reboots is refused; inside it, or needing no reboot, it goes ahead', async () => {
+    const shut = await setup(
+      (f) => newKernel(f, 'h1'),
+      `[rollout]\nreboot_window = "${windowFromNow(120, 180)}"\n`,
+    );
+    const refused = await shut.run();
+    expect(refused.exitCode).toBe(ExitCode.usage);
+    expect(refused.error?.message).toMatch(
+      /^refusing the deploy: it reboots h1 \(kernel linux-6\.6\.0 → linux-6\.6\.1; .*\), and reboots are allowed only within \d\d:\d\d-\d\d:\d\d UTC \(now \d\d:\d\d UTC\)$/,
+    );
+    expect(running(shut.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+
+    const open = await setup(
+      (f) => newKernel(f, 'h1'),
+      `[rollout]\nreboot_window = "${windowFromNow(-60, 60)}"\n`,
+    );
+    expect((await open.run()).exitCode).toBe(ExitCode.ok);
+
+    const noReboot = await setup(
+      () => {},
+      `[rollout]\nreboot_window = "${windowFromNow(120, 180)}"\n`,
+    );
+    expect((await noReboot.run()).exitCode).toBe(ExitCode.ok);
+  });
+});
+
 describe('deploy markers on the hosts', () => {
   it('a host marked by a deploy from elsewhere is refused with exit 4; the marker of our own run is gone after it', async () => {
     const s = await setup((f) => {

@@ -295,6 +295,7 @@ describe('host file reads', () => {
       package: '/nix/store/abc-exo-1.0.71',
       era: 'libp2p',
       namespace: null,
+      gpuDriver: null,
     });
     // exo's own flake builds exo with no version: the identity is what names it
     expect(
@@ -317,6 +318,7 @@ describe('host file reads', () => {
       package: '/nix/store/def-exo',
       era: 'zenoh',
       namespace: 'home-cluster',
+      gpuDriver: null,
     });
     expect(
       parseRelease(v2({ version: '', identity: 'def-exo', era: 'martian' }, '  ')),
@@ -329,6 +331,15 @@ describe('host file reads', () => {
     });
   });
 
+  it('reads the GPU driver a CUDA system runs exo with', () => {
+    const release = (gpu: unknown) =>
+      parseRelease(JSON.stringify({ schemaVersion: 2, exo: { version: '1.0.71' }, gpu }));
+    const driver = '/nix/store/n1d1aaaaaaaaaaaaaaaaaaaaaaaaaaaa-nvidia-x11-570.86.16-6.6.52';
+    expect(release({ driver })?.gpuDriver).toBe(driver);
+    expect(release(null)?.gpuDriver).toBeNull();
+    expect(release({ driver: '' })?.gpuDriver).toBeNull();
+  });
+
   it('still reads schema 1 and a flat {version}, with the era unknown', () => {
     expect(
       parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":"home-lab"}'),
@@ -339,6 +350,7 @@ describe('host file reads', () => {
       package: null,
       era: null,
       namespace: 'home-lab',
+      gpuDriver: null,
     });
     expect(parseRelease('{"version":"1.0.3"}')).toMatchObject({
       identity: '1.0.3',

@@ -21,6 +21,7 @@ const rollout = {
   max_parallel: 10,
   batch_size: 2,
   rollback_scope: 'all',
+  reboot: 'auto',
 } as const;
 const names = (batches: { name: string }[][]) => batches.map((b) => b.map((h) => h.name));
 
@@ -117,6 +118,7 @@ describe('whether a rollout keeps one exo cluster', () => {
     package: null,
     era,
     namespace,
+    gpuDriver: null,
   });
   const at = (host: string, system: 'now' | 'new', release: Release | null): RolloutSystem => ({
     host,

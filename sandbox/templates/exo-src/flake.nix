@@ -31,6 +31,9 @@
         # configuration applies
         fault = release.fault or "none";
         faultOn = release.fault_on or [ ];
+        # the kernel the hosts' systems boot with this release (`release --needs-reboot`), as
+        # a nixpkgs update that brings exo brings a kernel; null: the hosts' default
+        kernel = release.kernel or null;
       };
     in
     {

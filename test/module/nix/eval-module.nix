@@ -5,11 +5,13 @@
 #     --arg lib 'import /path/to/nixpkgs.lib/lib' --argstr configJSON '{"services":{"exo":{"enable":true}}}'
 #   --argstr package exo-flake   picks services.exo.package from stub-pkgs.nix (JSON cannot)
 #   --arg withoutToolkit true    a pkgs without exo-deploy: nixpkgs without this flake's overlay
+#   --argstr nvidiaDriver 570.86 NixOS's NVIDIA options, with that stub driver package
 {
   lib,
   configJSON ? "{}",
   package ? null,
   withoutToolkit ? false,
+  nvidiaDriver ? null,
 }:
 let
   stubPkgs = import ./stub-pkgs.nix;
@@ -21,7 +23,11 @@ let
       (nixosLite + "/options.nix")
       (builtins.fromJSON configJSON)
     ]
-    ++ lib.optional (package != null) { services.exo.package = pkgs.${package}; };
+    ++ lib.optional (package != null) { services.exo.package = pkgs.${package}; }
+    ++ lib.optionals (nvidiaDriver != null) [
+      ./nvidia-options.nix
+      { hardware.nvidia.package = pkgs.nvidiaDriver nvidiaDriver; }
+    ];
     specialArgs = {
       inherit pkgs;
       utils = import (nixosLite + "/utils.nix") { inherit lib; };

@@ -28,6 +28,8 @@ in
   exo-pre-v1 = fakePackage "exo" "0-unstable-2024-12-07";
   exo-unstable-new = fakePackage "exo" "0-unstable-2026-06-20";
   exo-deploy = fakePackage "exo-deploy" "0.1.0";
+  # NVIDIA's driver (boot.kernelPackages.nvidiaPackages.*) of a version
+  nvidiaDriver = fakePackage "nvidia-x11";
   curl = fakePackage "curl" "8.14.1";
   nix = fakePackage "nix" "2.28.0";
   bash = fakePackage "bash" "5.3p3";

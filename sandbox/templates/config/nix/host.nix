@@ -10,6 +10,7 @@ let
 in
 {
   networking.hostName = name;
+  sandbox.kernelVersion = lib.mkIf ((exo.kernel or null) != null) exo.kernel;
   # fault cut-ssh: as a release that disables sshd (or closes port 22) would, activating this
   # system stops the host's sshd (Debian's ssh.service): new connections are refused, open
   # ones live on (sshd's KillMode=process). Leaving the system (the previous one has no such

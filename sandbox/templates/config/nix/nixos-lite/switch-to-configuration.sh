@@ -135,6 +135,9 @@ while IFS= read -r f; do
 done < <(find "$out/etc" -path "$new_dir" -prune -o ! -type d -print)
 systemd-tmpfiles --create --remove --exclude-prefix=/dev >/dev/null 2>&1 || echo "warning: systemd-tmpfiles reported errors" >&2
 ln -sfn "$out" /run/current-system.tmp && mv -T /run/current-system.tmp /run/current-system
+# NixOS's stage 2 links the system it boots as /run/booted-system; these hosts boot Debian, so
+# their first NixOS system stands for the one they booted (what a reboot would change).
+[[ -e /run/booted-system ]] || ln -sfn "$out" /run/booted-system
 systemctl daemon-reload
 
 say "restarting the following units:" "${to_restart[@]}"

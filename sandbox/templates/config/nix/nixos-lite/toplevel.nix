@@ -43,6 +43,25 @@ let
     )
   );
 
+  # What NixOS's toplevel links as kernel, initrd and kernel-modules (what a reboot loads, and
+  # so what tells that a new system needs one), as store paths named as NixOS names them;
+  # these hosts never boot them.
+  bootPart =
+    name: make:
+    derivation {
+      inherit name system;
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        "mkdir -p \"$out\" && ${make}"
+      ];
+      PATH = "/usr/bin:/bin";
+    };
+  kernelVersion = config.sandbox.kernelVersion;
+  kernel = bootPart "linux-${kernelVersion}" "echo ${kernelVersion} > \"$out/bzImage\"";
+  initrd = bootPart "initrd-linux-${kernelVersion}" "echo ${kernelVersion} > \"$out/initrd\"";
+  kernelModules = bootPart "linux-${kernelVersion}-modules" "mkdir -p \"$out/lib/modules/${kernelVersion}\"";
+
   # What a real NixOS configuration costs to evaluate (seconds and gigabytes), which these
   # hosts' cost nothing of: `work` numbers summed in a list held in memory at once. The trace
   # tells every evaluation of a host's system on the evaluating Nix's stderr.
@@ -55,6 +74,12 @@ let
     );
 in
 {
+  options.sandbox.kernelVersion = lib.mkOption {
+    type = lib.types.str;
+    default = "6.6.0";
+    description = "The version of the (stand-in) kernel this host's system boots.";
+  };
+
   options.sandbox.evaluationWork = lib.mkOption {
     type = lib.types.ints.unsigned;
     default = 0;
@@ -80,6 +105,9 @@ in
       users = concatStringsSep "\n" users;
       groups = concatStringsSep "\n" groups;
       switchScript = ./switch-to-configuration.sh;
+      kernel = "${kernel}/bzImage";
+      initrd = "${initrd}/initrd";
+      inherit kernelModules;
       inherit preSwitchCheck;
     };
 }
