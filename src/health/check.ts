@@ -26,7 +26,7 @@ import { readClusterView } from './cluster.js';
 import { membershipProblems, SeenNodes } from './membership.js';
 import { findFailures, type JournalMatch } from './journal-patterns.js';
 import type { Fetch } from './http.js';
-import { probe, type ProbeResult } from './probes.js';
+import { probe, type KeepBody, type ProbeResult } from './probes.js';
 
 export interface HostCheck {
   host: string;
@@ -169,13 +169,52 @@ export async function checkHost(
   return result;
 }
 
+/** What a check keeps of a /state: the count of the ids it lists, the ids themselves only
+ * when they are few (LISTED_NODES) or asked for compactly (SeenNodes), the failed runners and
+ * the instances. */
+interface StateRead {
+  seen: number;
+  nodes: string[];
+  seenNodes?: SeenNodes;
+  failedRunners: { runner: string; error: string }[];
+  /** All of them, unlike the nodes: a cluster holds a few models at once (each takes memory on
+   * its nodes), and the gate notices an instance that goes missing. */
+  instances: { id: string; model: string | null }[];
+}
+
+/** Reads a /state that has its shape; an error reading it is kept, and thrown where the check
+ * uses the reading (as when it read the whole body there). */
+function readState(body: unknown, keepSeenNodes: boolean): StateRead | { error: unknown } {
+  try {
+    const view = readClusterView(body);
+    return {
+      seen: view.nodes.length,
+      nodes: view.nodes.length <= LISTED_NODES ? view.nodes : [],
+      ...(keepSeenNodes ? { seenNodes: SeenNodes.of(view.nodes) } : {}),
+      failedRunners: view.failedRunners,
+      instances: view.instances.map(({ id, model }) => ({ id, model })),
+    };
+  } catch (error) {
+    return { error };
+  }
+}
+
 async function probeApi(host: Host, options: CheckOptions, result: HostCheck): Promise<void> {
-  const probes = await Promise.all(
-    options.health.probes.map((p) => probe(host.api, p, options.health.timeout, options.fetch)),
-  );
   // Only /node_id's body is kept: /state lists the whole cluster (and /models every model), so
   // keeping them would make a fleet's deploy record grow with the square of its size. What this
-  // check needs of /state is read here.
+  // check needs of /state is read as soon as it parses (KeepBody says why).
+  const keepSeenNodes = Boolean(options.keepSeenNodes);
+  const keep = (path: string): KeepBody | undefined =>
+    path === '/node_id'
+      ? undefined
+      : path === '/state'
+        ? (body, shapeOk) => (shapeOk ? readState(body, keepSeenNodes) : undefined)
+        : () => undefined;
+  const probes = await Promise.all(
+    options.health.probes.map((p) =>
+      probe(host.api, p, options.health.timeout, options.fetch, keep(p)),
+    ),
+  );
   result.probes = probes.map(({ body, ...p }) =>
     p.path === '/node_id' && body !== undefined ? { ...p, body } : p,
   );
@@ -185,18 +224,17 @@ async function probeApi(host: Host, options: CheckOptions, result: HostCheck): P
   if (typeof nodeId === 'string') result.cluster.nodeId = nodeId;
   const state = probes.find((p) => p.path === '/state' && p.ok);
   if (!state) return;
-  const view = readClusterView(state.body);
-  result.cluster.seen = view.nodes.length;
-  result.cluster.nodes = view.nodes.length <= LISTED_NODES ? view.nodes : [];
-  if (options.keepSeenNodes) result.cluster.seenNodes = new SeenNodes(view.nodes);
-  result.cluster.failedRunners = view.failedRunners;
-  // All of them, unlike the nodes: a cluster holds a few models at once (each takes memory on
-  // its nodes), and the gate notices an instance that goes missing.
-  result.cluster.instances = view.instances.map(({ id, model }) => ({ id, model }));
-  for (const r of view.failedRunners) result.problems.push(`runner ${r.runner} failed: ${r.error}`);
+  const read = state.body as StateRead | { error: unknown };
+  if ('error' in read) throw read.error;
+  result.cluster.seen = read.seen;
+  result.cluster.nodes = read.nodes;
+  if (read.seenNodes) result.cluster.seenNodes = read.seenNodes;
+  result.cluster.failedRunners = read.failedRunners;
+  result.cluster.instances = read.instances;
+  for (const r of read.failedRunners) result.problems.push(`runner ${r.runner} failed: ${r.error}`);
   const expected = options.expectedNodes;
-  if (expected !== null && view.nodes.length < expected)
-    result.problems.push(`exo sees ${view.nodes.length} of ${expected} nodes in /state`);
+  if (expected !== null && read.seen < expected)
+    result.problems.push(`exo sees ${read.seen} of ${expected} nodes in /state`);
 }
 
 /**
