@@ -13,11 +13,13 @@
 // down cleans up after an up that failed halfway.
 import { $, fs, path } from 'zx';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ensureRootfs, NIX_CONF } from './rootfs.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const NIXOS_REBUILD = path.join(REPO, 'sandbox/bin/nixos-rebuild');
+const NSPAWN_REBOOTING = path.join(REPO, 'sandbox/bin/nspawn-rebooting');
 export const STANDIN_DIR = path.join(REPO, 'sandbox/exo-standin');
 export const STANDIN = path.join(STANDIN_DIR, 'exo.mjs');
 // the exo stand-in that up and release ship: EXO_SANDBOX_STANDIN (tests; its folder, or one
@@ -39,6 +41,12 @@ export const NIX_CONFIG = NIX_CONF.trim();
 export const nixEnv = () => ({ ...process.env, NIX_CONFIG: process.env.NIX_CONFIG || NIX_CONFIG });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A host's machine id as a UUID, its own in this sandbox and the same at each of its boots. */
+const machineUuid = (dir, name) => {
+  const h = createHash('sha256').update(`${dir}\0${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+};
 const defaultLog = (m) => console.error(`[sandbox] ${m}`);
 
 export const statePath = (dir) => path.join(path.resolve(dir), 'sandbox.json');
@@ -97,30 +105,50 @@ function pidAlive(pid, marker) {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (/^\d+ \(.*\) Z/.test(stat)) return false; // a zombie has stopped
     const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes('systemd-nspawn') && (!marker || cmdline.includes(`\0-M${marker}\0`));
+    // systemd-nspawn, or the loop that boots it again after a reboot (sandbox/bin)
+    return cmdline.includes('nspawn') && (!marker || cmdline.includes(`\0-M${marker}\0`));
   } catch {
     return false;
   }
 }
 
-// The container's init (PID 1 in its PID namespace): the child of its systemd-nspawn.
-function containerInit(nspawnPid) {
+const parentOf = (pid) => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+};
+
+// The processes whose parent is `pid`.
+function childrenOf(pid) {
+  const found = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== nspawnPid) continue;
-      const nspid = /^NSpid:\s+(.*)$/m
-        .exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]
-        .trim()
-        .split(/\s+/);
-      if (nspid && nspid.length > 1 && nspid.at(-1) === '1') return Number(entry);
+      if (parentOf(entry) === pid) found.push(Number(entry));
     } catch {
       /* gone */
     }
   }
-  return null;
+  return found;
+}
+
+// A host's systemd-nspawn (the child of the loop that boots it again) and its container's init
+// (PID 1 in its PID namespace, the child of systemd-nspawn); null for what is not running.
+function hostProcesses(loopPid) {
+  for (const nspawn of childrenOf(loopPid)) {
+    for (const child of childrenOf(nspawn)) {
+      try {
+        const nspid = /^NSpid:\s+(.*)$/m
+          .exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))?.[1]
+          .trim()
+          .split(/\s+/);
+        if (nspid && nspid.length > 1 && nspid.at(-1) === '1') return { nspawn, init: child };
+      } catch {
+        /* gone */
+      }
+    }
+    return { nspawn, init: null };
+  }
+  return { nspawn: null, init: null };
 }
 
 /**
@@ -156,25 +184,28 @@ const signal = (pid, sig) => {
   }
 };
 
-// Stops one host: SIGTERM to systemd-nspawn (a clean shutdown of the container), repeated
-// every 2 s because a container that is still booting drops it (its init has no handler
-// yet); after `graceMs`, SIGKILL to the container's init, which ends its PID namespace.
+// Stops one host: SIGTERM to the loop that runs its systemd-nspawn, which passes it on (a clean
+// shutdown of the container), repeated every 2 s because a container that is still booting
+// drops it (its init has no handler yet); after `graceMs`, SIGKILL to the container's init,
+// which ends its PID namespace, then to nspawn and the loop.
 async function stopHost(h, graceMs, log) {
-  const init = containerInit(h.pid);
   const deadline = Date.now() + graceMs;
+  let { nspawn, init } = hostProcesses(h.pid);
   for (let next = 0; pidAlive(h.pid, h.name) && Date.now() < deadline; await sleep(100)) {
     if (Date.now() >= next) {
+      // a reboot under way starts a new nspawn and init
+      ({ nspawn, init } = hostProcesses(h.pid));
       signal(h.pid, 'SIGTERM');
       next = Date.now() + 2000;
     }
   }
   if (pidAlive(h.pid, h.name)) {
     log(
-      `${h.name}: systemd-nspawn PID ${h.pid} still runs after ${graceMs / 1000} s; SIGKILL to the container's init${init ? ` (PID ${init})` : ''}`,
+      `${h.name}: systemd-nspawn (loop PID ${h.pid}) still runs after ${graceMs / 1000} s; SIGKILL to the container's init${init ? ` (PID ${init})` : ''}`,
     );
     if (init) signal(init, 'SIGKILL');
     for (let i = 0; i < 50 && pidAlive(h.pid, h.name); i++) await sleep(100);
-    if (pidAlive(h.pid, h.name)) signal(h.pid, 'SIGKILL');
+    for (const pid of [nspawn, h.pid]) if (pid && pidAlive(pid, h.name)) signal(pid, 'SIGKILL');
     for (let i = 0; i < 50 && pidAlive(h.pid, h.name); i++) await sleep(100);
   }
   // nspawn gone: its container's init must be gone too
@@ -481,7 +512,7 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
   const existing = await readState(dir);
   if (existing)
     throw new Error(`${statePath(dir)} exists: a sandbox is (or was) up in ${dir}; run down first`);
-  for (const sub of ['exo-src', 'config']) {
+  for (const sub of ['exo-src', 'config', 'hosts']) {
     if (await fs.pathExists(path.join(dir, sub)))
       throw new Error(`${path.join(dir, sub)} exists: choose an empty --dir`);
   }
@@ -537,13 +568,24 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
       await $`ip netns exec ${host.netns} ip link set host0 up`;
       await $`ip netns exec ${host.netns} ip link set lo up`;
 
+      // What survives a reboot, as on a NixOS host: /nix (the store and the system profile),
+      // /var (exo's state, backups, the journal) and /boot (the boot loader's default entry),
+      // each host's own under DIR/hosts; the rest of / is a throwaway overlay, and /etc is made
+      // anew at each boot by the activation of the system booted, as NixOS's stage 2 does.
+      const persist = path.join(dir, 'hosts', name);
+      for (const sub of ['var', 'nix', 'boot']) await fs.mkdirp(path.join(persist, sub));
       const out = fs.openSync(host.log, 'a');
       const child = spawn(
-        'systemd-nspawn',
+        NSPAWN_REBOOTING,
         [
           '-D',
           rootfs.path,
           '--volatile=overlay',
+          `--overlay=${rootfs.path}/var:${persist}/var:/var`,
+          `--overlay=${rootfs.path}/nix:${persist}/nix:/nix`,
+          `--bind=${persist}/boot:/boot`,
+          // the machine id: the same at each boot, so the journal of earlier boots stays the host's
+          `--uuid=${machineUuid(dir, name)}`,
           '--boot',
           '--register=no',
           '--keep-unit',
@@ -560,7 +602,7 @@ export async function up({ dir, hosts: count = 3, deploy = true, signal, log = d
       child.unref();
       host.pid = child.pid;
       await writeState(dir, state);
-      log(`${name}: ${host.address}, systemd-nspawn PID ${host.pid}`);
+      log(`${name}: ${host.address}, systemd-nspawn under PID ${host.pid}`);
     }
 
     step();
@@ -647,6 +689,8 @@ export async function down({ dir, log = defaultLog, timeoutMs = 15_000 }) {
     ...(state.bridge && (await linkExists(state.bridge)) ? [`bridge ${state.bridge}`] : []),
   ];
   if (left.length) throw new Error(`down: could not remove ${left.join(', ')}`);
+  // the hosts' disks (their store, /var, /boot): nothing runs on them any more
+  await fs.rm(path.join(dir, 'hosts'), { recursive: true, force: true });
   await fs.rm(statePath(dir), { force: true });
   if (result.stopped.length || result.removed.length)
     log(

@@ -8,7 +8,7 @@
 import { $, fs, path } from 'zx';
 import { createHash } from 'node:crypto';
 
-const RECIPE_VERSION = 4;
+const RECIPE_VERSION = 5;
 const SUITE = 'bookworm';
 // debootstrap --include (nix-bin here fails: libdbd-sqlite3-perl stays unconfigured)
 const DEBOOTSTRAP_PACKAGES = [
@@ -68,6 +68,39 @@ const NIX_DAEMON_SERVICE = [
   '',
 ].join('\n');
 
+// NixOS's stage 2, as far as the sandbox hosts need it: at every boot, the system the boot
+// loader starts (its default entry, which switch-to-configuration switch|boot writes) becomes
+// /run/booted-system and is activated, its units started. Before a host's first NixOS
+// system there is none, and the host runs Debian alone.
+const BOOT_DEFAULT = '/boot/default-system';
+const STAGE_2_SCRIPT = [
+  '#!/bin/sh',
+  'set -eu',
+  "# as NixOS's stage 2, its own PATH: a unit's is only systemd's programs",
+  'export PATH=/usr/bin:/bin:/usr/sbin:/sbin',
+  `[ -e ${BOOT_DEFAULT} ] || exit 0`,
+  `system=$(readlink -e ${BOOT_DEFAULT})`,
+  'ln -sfn "$system" /run/booted-system',
+  '# stage 2 runs no pre-switch checks: nothing runs yet to compare with',
+  'NIXOS_NO_CHECK=1 exec "$system/bin/switch-to-configuration" test',
+  '',
+].join('\n');
+const STAGE_2_UNIT = [
+  '[Unit]',
+  'Description=Activate the NixOS system this host booted',
+  'After=local-fs.target nix-daemon.socket',
+  'Before=multi-user.target',
+  '',
+  '[Service]',
+  'Type=oneshot',
+  'RemainAfterExit=yes',
+  'ExecStart=/usr/local/sbin/nixos-stage-2',
+  '',
+  '[Install]',
+  'WantedBy=multi-user.target',
+  '',
+].join('\n');
+
 const SSHD_CONF = [
   '# exo-deploy sandbox: root logs in by key only (the key is bind-mounted per sandbox)',
   'PermitRootLogin prohibit-password',
@@ -90,6 +123,8 @@ function rootfsKey() {
       SUDOERS,
       NIX_DAEMON_SOCKET,
       NIX_DAEMON_SERVICE,
+      STAGE_2_SCRIPT,
+      STAGE_2_UNIT,
     }),
   );
   return h.digest('hex').slice(0, 16);
@@ -200,7 +235,17 @@ async function build(tmp, log) {
     '../nix-daemon.socket',
     path.join(tmp, 'etc/systemd/system/sockets.target.wants/nix-daemon.socket'),
   );
-  // Every boot gets its own machine id and takes its host name from nspawn's -M.
+  await fs.writeFile(path.join(tmp, 'usr/local/sbin/nixos-stage-2'), STAGE_2_SCRIPT, {
+    mode: 0o755,
+  });
+  await fs.writeFile(path.join(tmp, 'etc/systemd/system/nixos-stage-2.service'), STAGE_2_UNIT);
+  await fs.mkdirp(path.join(tmp, 'etc/systemd/system/multi-user.target.wants'));
+  await fs.symlink(
+    '../nixos-stage-2.service',
+    path.join(tmp, 'etc/systemd/system/multi-user.target.wants/nixos-stage-2.service'),
+  );
+  // A host's machine id comes from nspawn's --uuid (its own, the same at each of its boots);
+  // its host name from nspawn's -M.
   await fs.writeFile(path.join(tmp, 'etc/machine-id'), '');
   await fs.rm(path.join(tmp, 'var/lib/dbus/machine-id'), { force: true });
   await fs.rm(path.join(tmp, 'etc/hostname'), { force: true });

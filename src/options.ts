@@ -114,7 +114,7 @@ export const COMMAND_OPTIONS = {
     arg: 'POLICY',
     choices: REBOOT_POLICIES,
     description:
-      'auto (default: allow the reboots a release needs) or never (refuse a release that needs one); overrides [rollout] reboot',
+      'auto (default: reboot the hosts whose new system needs it), never (refuse such a release) or always (reboot every host that changes); overrides [rollout] reboot',
   },
   model: {
     kind: 'string',
@@ -175,7 +175,7 @@ export const COMMANDS = {
   deploy: {
     summary: "build, activate with `test`, gate on exo's health, then switch; roll back on failure",
     usage:
-      'deploy [--hosts a,b|@tag] [--strategy lockstep|rolling|canary] [--reboot auto|never] [--yes]',
+      'deploy [--hosts a,b|@tag] [--strategy lockstep|rolling|canary] [--reboot auto|never|always] [--yes]',
     options: ['yes', 'strategy', 'reboot', 'force', 'over-unresolved'],
     local: false,
   },

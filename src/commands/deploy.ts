@@ -6,7 +6,7 @@ import { runHook } from '../deploy/hooks.js';
 import { acquireDeployLock } from '../deploy/lock.js';
 import { Deployment } from '../deploy/deployment.js';
 import { lastDeployThatChanged, unresolvedHosts } from '../deploy/journal.js';
-import { onNewSystem, type DeployRecord } from '../deploy/record.js';
+import { onNewSystem, whyReboot, type DeployRecord } from '../deploy/record.js';
 import type { Outcome } from '../output/outcome.js';
 import { writeDeployReport } from '../report/deploy-report.js';
 import { shortPath } from '../output/format.js';
@@ -88,8 +88,7 @@ function summary(r: DeployRecord, ctx: Context): string {
     const exo = `exo ${h.before.exo} → ${h.built.exo ?? '-'}`;
     lines.push(`  ${h.host}: ${h.phase}, ${exo}, running ${shortPath(running)}${note}`);
     for (const p of h.problems.slice(0, 3)) lines.push(`    ✗ ${p}`);
-    if (h.rebootReasons?.length && onNew)
-      lines.push(`    needs a reboot to run as built: ${h.rebootReasons.join('; ')}`);
+    if (h.reboots && onNew) lines.push(`    rebooted into it: ${whyReboot(h)}`);
   }
   if (r.error && r.outcome !== 'success') lines.push(`  cause: ${r.error.split('\n')[0]}`);
   if (r.reportFiles) lines.push(`report: ${r.reportFiles.markdown}`);
@@ -111,14 +110,17 @@ function plan(r: DeployRecord, ctx: Context): string {
     lines.push('', `${host.host}: ${change}`);
     lines.push(`  ${shortPath(host.before.running)} → ${shortPath(host.built.systemPath)}`);
     for (const d of host.diff) lines.push(`  ${d}`);
-    if (host.rebootReasons?.length)
-      lines.push(`  needs a reboot to run as built: ${host.rebootReasons.join('; ')}`);
+    if (host.reboots) lines.push(`  reboots into it: ${whyReboot(host)}`);
   }
   const gate = `health gate (ready within ${h.ready_timeout / 1000}s, soak ${h.soak / 1000}s)`;
   const smoke = ctx.config.smoke.gate ? 'smoke test → ' : '';
+  const rebooting = r.hosts.filter((x) => x.reboots).map((x) => x.host);
+  const activation = rebooting.length
+    ? `nixos-rebuild test (${rebooting.join(', ')}: nixos-rebuild boot, then a reboot)`
+    : 'nixos-rebuild test';
   lines.push(
     '',
-    `steps, per batch: backup → nixos-rebuild test → ${gate} → ${smoke}nixos-rebuild switch → final check; on failure every touched host goes back`,
+    `steps, per batch: backup → ${activation} → ${gate} → ${smoke}nixos-rebuild switch → final check; on failure every touched host goes back${rebooting.length ? ' (a host that rebooted, with a second reboot)' : ''}`,
   );
   return lines.join('\n');
 }

@@ -1,8 +1,8 @@
 // Whether a deploy may reboot hosts, and when.
 //
-// The policy: "auto" allows the reboots a release needs, "never" refuses a release that needs
-// one.
-export const REBOOT_POLICIES = ['auto', 'never'] as const;
+// The policy: "auto" reboots the hosts whose new system needs it, "never" refuses a release
+// that needs a reboot, "always" reboots every host that changes.
+export const REBOOT_POLICIES = ['auto', 'never', 'always'] as const;
 export type RebootPolicy = (typeof REBOOT_POLICIES)[number];
 
 // The window: a daily span of wall-clock time ("02:00-05:00"), in the

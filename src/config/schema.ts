@@ -150,6 +150,9 @@ const Timeouts = z.strictObject({
   build: duration.default(1_800_000),
   activate: duration.default(600_000),
   ssh_connect: duration.default(10_000),
+  /** How long a rebooting host has to come back and answer ssh (servers with GPUs can take
+   * minutes in firmware alone). */
+  reboot: duration.default(900_000),
 });
 
 const Rollout = z.strictObject({

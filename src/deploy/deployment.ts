@@ -30,12 +30,16 @@ import { runHealthGate, waitUntilServing, type GateResult } from '../steps/healt
 import { restoreHost } from '../steps/restore.js';
 import { managedClusterApis, smokeSettings, smokeTest } from '../steps/smoke.js';
 import { hostActivationProblems, unswitchableSystems } from '../system/activation-support.js';
+import { runningAndProfile } from '../system/activate.js';
 import {
   readBootedParts,
+  readBootedSystem,
   readBootLinks,
+  liveSwitchRefusal,
+  rebootHost,
   rebootReasons,
   type BootLinks,
-  type BootParts,
+  type BootedSystem,
 } from '../system/reboot.js';
 import {
   readReleases,
@@ -90,8 +94,12 @@ export class Deployment {
   private builtReleases = new Map<string, Release>();
   /** The parts of the system each host booted (null: not known), and where each built
    * system's kernel, initrd and modules lie: whether a host needs a reboot. */
-  private readonly booted = new Map<string, BootParts | null>();
+  private readonly booted = new Map<string, BootedSystem | null>();
   private builtBoot = new Map<string, BootLinks>();
+  /** The hosts that take the boot path: boot, reboot, then the gate. */
+  private readonly rebooting = new Set<string>();
+  /** Hosts that did not come back from a reboot: nothing can reach them to put them back. */
+  private readonly lostInReboot = new Set<string>();
   /** The batch being activated: the hosts that rollback_scope "failed" sends back. */
   private activeBatch: readonly string[] = [];
 
@@ -166,10 +174,12 @@ export class Deployment {
     await this.readBuilt();
     const changing = await this.changingHosts();
     if (changing.length === 0) return this.rec.finish('no-change', ExitCode.ok);
-    this.judgeReboots(changing);
     const rollout = this.plan(changing);
-    if (!dryRun) await this.backUp(changing);
+    // Copied before the reboots are judged: the hosts' own switch-to-configuration tells whether
+    // it would switch to the new system live.
     await this.copy(changing);
+    await this.judgeReboots(changing);
+    if (!dryRun) await this.backUp(changing);
     if (dryRun) return this.rec.finish('success', ExitCode.ok);
     for (const [i, batch] of rollout.batches.entries()) {
       // a long rollout is still at work: other deploys must not take its markers for leftovers
@@ -234,6 +244,7 @@ export class Deployment {
               running: state.running,
               profileGeneration: state.profileGeneration,
               profilePath: state.generations.find((g) => g.current)?.path ?? null,
+              booted: booted?.system ?? null,
             },
             state.runningRelease?.identity ?? 'unknown',
           );
@@ -339,48 +350,69 @@ export class Deployment {
     return changing;
   }
 
-  /** Why each changing host needs a reboot to run its new system as built, recorded; refused
+  /** Which changing hosts take the boot path (boot, reboot, gate) and why, recorded; refused
    * (exit 2, nothing changed yet) when the reboot policy or window does not allow the reboots
-   * this release takes. */
-  private judgeReboots(changing: readonly Host[]): void {
+   * this release takes, or a host to reboot is the machine exo-deploy runs on. */
+  private async judgeReboots(changing: readonly Host[]): Promise<void> {
     const { ctx } = this;
-    const needing: string[] = [];
+    const needing: { host: Host; why: string }[] = [];
     const unknown: string[] = [];
-    for (const h of changing) {
+    const refusals = await this.rec.step('reboot check', null, () =>
+      mapLimit(changing, ctx.config.rollout.max_parallel, (h) =>
+        liveSwitchRefusal(ctx.executor(h), this.builtPath(h)),
+      ),
+    );
+    for (const [i, h] of changing.entries()) {
       const path = this.builtPath(h);
       const links = this.builtBoot.get(path);
-      const reasons = links
+      const booted = links
         ? rebootReasons(this.booted.get(h.name) ?? null, {
             ...links,
             gpuDriver: this.builtReleases.get(path)?.gpuDriver ?? null,
           })
         : null;
+      const refusal = refusals[i];
+      const refused = refusal?.status === 'fulfilled' ? refusal.value : null;
+      const reasons = refused ? [...(booted ?? []), refused] : booted;
       this.rec.setRebootReasons(h.name, reasons);
       if (reasons === null) unknown.push(h.name);
-      else if (reasons.length) needing.push(`${h.name} (${reasons.join('; ')})`);
+      else if (reasons.length) needing.push({ host: h, why: reasons.join('; ') });
     }
     const { reboot } = this.settings;
+    const named = (list: readonly { host: Host; why: string }[]) =>
+      list.map((n) => `${n.host.name} (${n.why})`).join(', ');
     if (unknown.length)
       ctx.log.warn(
         `${unknown.join(', ')}: the system booted is not known (no /run/booted-system), so whether the new one needs a reboot cannot be told`,
       );
     if (reboot === 'never' && needing.length)
       throw usageError(
-        `refusing the deploy: reboot = "never", and the new system needs a reboot to run as built on ${needing.join(', ')}`,
-        'deploy a release that keeps the kernel and GPU driver, or allow the reboots: --reboot auto (or [rollout] reboot = "auto")',
+        `refusing the deploy: reboot = "never", and the new system needs a reboot to run as built on ${named(needing)}`,
+        'deploy a release that needs no reboot (the same kernel, GPU driver and switch inhibitors), or allow the reboots: --reboot auto (or [rollout] reboot = "auto")',
       );
-    const rebooting = needing;
+    const rebooting =
+      reboot === 'always' ? changing.map((host) => ({ host, why: 'reboot = "always"' })) : needing;
+    if (!rebooting.length) return;
+    const here = rebooting.filter((n) => n.host.local);
+    if (here.length)
+      throw usageError(
+        `refusing the deploy: it would reboot ${here.map((n) => n.host.name).join(', ')}, the machine exo-deploy runs on, and could not carry on to gate it`,
+        'deploy this host from another machine, or with --reboot never and reboot it yourself',
+      );
     const window = ctx.config.rollout.reboot_window;
     const now = new Date(ctx.now());
-    if (rebooting.length && window && !windowIsOpen(window, now))
+    if (window && !windowIsOpen(window, now))
       throw usageError(
-        `refusing the deploy: it reboots ${rebooting.join(', ')}, and reboots are allowed only within ${window.text} (now ${clockAt(window, now)})`,
+        `refusing the deploy: it reboots ${named(rebooting)}, and reboots are allowed only within ${window.text} (now ${clockAt(window, now)})`,
         'deploy again within the window, change [rollout] reboot_window, or pass --reboot never to see which hosts need a reboot',
       );
-    if (needing.length)
-      ctx.log.warn(
-        `${needing.join(', ')}: the new system needs a reboot to run as built; it is activated live, and runs on the kernel it booted until it reboots`,
-      );
+    for (const n of rebooting) {
+      this.rebooting.add(n.host.name);
+      this.rec.setReboots(n.host.name);
+    }
+    ctx.log.info(
+      `reboots: ${named(rebooting)}: each gets the new system as its boot default, reboots, and is gated on the new boot`,
+    );
   }
 
   /** The strategy's batches; refused when they would split one exo cluster, unless --force. */
@@ -463,17 +495,23 @@ export class Deployment {
     );
   }
 
-  /** test → gate → [smoke] → confirm → switch → final check, for the hosts of one batch
-   * together; each host's revert timer runs from before its test until after its switch. */
+  /** test (or boot and reboot) → gate → [smoke] → confirm → switch → final check, for the
+   * hosts of one batch together; each live host's revert timer runs from before its test until
+   * after its switch. The hosts that reboot do so together, so that a cluster re-forms on the
+   * new systems. */
   private async activate(batch: readonly Host[], rollout: Rollout): Promise<void> {
     this.activeBatch = batch.map((h) => h.name);
     const activatedAtMs = this.ctx.now();
     const cluster = this.clusterAround(batch, rollout);
-    await this.test(batch);
+    const rebooting = batch.filter((h) => this.rebooting.has(h.name));
+    const live = batch.filter((h) => !this.rebooting.has(h.name));
+    await settleAll([this.test(live), this.bootInto(rebooting)]);
     const gate = await this.gate(batch, activatedAtMs, cluster);
     if (this.ctx.config.smoke.gate) await this.smoke(batch);
-    await this.confirm(batch);
-    await this.switch(batch);
+    await this.confirm(live);
+    await this.switch(live);
+    // booted from their boot default, which is the new system: permanent already
+    for (const h of rebooting) await this.rec.setPhase(h.name, 'permanent');
     await this.finalCheck(batch, activatedAtMs, cluster, gate);
   }
 
@@ -500,6 +538,51 @@ export class Deployment {
         async () => {
           await this.timers.arm(h, this.rec.host(h.name).before);
           return activateBuilt(this.ctx, h, this.builtPath(h), 'test');
+        },
+        (out) => out,
+      );
+    });
+  }
+
+  /** The new system the boot default, then a reboot into it: the kernel, its modules and the
+   * GPU driver of the new system are loaded; then the host must run exactly that system. */
+  private bootInto(hosts: readonly Host[]): Promise<void> {
+    const { ctx } = this;
+    return this.onEveryHost(hosts, async (h) => {
+      const path = this.builtPath(h);
+      await this.rec.setPhase(h.name, 'activated'); // from here on the host may run the new system
+      await this.rec.step(
+        'boot',
+        h.name,
+        () => activateBuilt(ctx, h, path, 'boot'),
+        (out) => out,
+      );
+      await this.rec.step(
+        'reboot',
+        h.name,
+        async () => {
+          const exec = ctx.executor(h);
+          const { downMs } = await rebootHost(exec, ctx.config.timeouts.reboot, ctx.signal).catch(
+            (error: unknown) => {
+              if (error instanceof ExoDeployError && error.exitCode === ExitCode.needsPerson)
+                this.lostInReboot.add(h.name);
+              throw error;
+            },
+          );
+          // the marker lived under /run, which the reboot emptied
+          await this.markers.place([h]);
+          const { running } = await runningAndProfile(exec);
+          const booted = await readBootedSystem(exec);
+          if (booted !== path || running !== path)
+            throw new ExoDeployError(
+              `${h.name}: after its reboot it booted ${booted ?? 'no NixOS system'} and runs ${running}, not the new system (${path})`,
+              ExitCode.failed,
+              {
+                host: h.name,
+                hint: "its boot loader did not start its default entry: look at the boot loader's configuration and at the console",
+              },
+            );
+          return `back after ${Math.round(downMs / 1000)} s, booted ${path}`;
         },
         (out) => out,
       );
@@ -679,6 +762,13 @@ export class Deployment {
       h.name,
       async () => {
         const before = rec.host(h.name).before;
+        if (this.lostInReboot.has(h.name)) {
+          await rec.setPhase(h.name, 'rollback-failed');
+          rec.addProblems(h.name, [
+            'it did not come back from its reboot into the new system, which is its boot default: it needs a person at its console (the system it ran before is the generation below)',
+          ]);
+          return 'not reachable since its reboot';
+        }
         try {
           // A host the deployer cannot reach anew is left to put itself back.
           const cutOff = timers.isLost(h) || !(await timers.confirm(h)).confirmed;
@@ -754,6 +844,14 @@ export class Deployment {
 }
 
 const touched = (h: HostRecord) => onNewSystem(h.phase);
+
+/** Waits for every task, then throws the first failure: none is left running unobserved. */
+async function settleAll(tasks: readonly Promise<unknown>[]): Promise<void> {
+  const failure = (await Promise.allSettled(tasks)).find(
+    (r): r is PromiseRejectedResult => r.status === 'rejected',
+  );
+  if (failure) throw failure.reason;
+}
 
 /** Hosts that cannot activate a system or go back are refused before anything changes. */
 function refuseUnfit(found: readonly { host: string; problems: string[] }[]): void {

@@ -46,6 +46,8 @@ interface HostFacts {
   /** Why the new system needs a reboot to run as built ([]: it does not); null: not known (the
    * host does not change, or the system it booted is unknown). */
   rebootReasons: string[] | null;
+  /** The host takes the boot path: the new system its boot default, a reboot, then the gate. */
+  reboots: boolean;
   phase: HostPhase;
   /** Whether `switch` restarted exo after the gate (it must not). */
   switchRestartedExo: boolean | null;
@@ -135,6 +137,7 @@ export class Recorder {
         backupId: null,
         diff: [],
         rebootReasons: null,
+        reboots: false,
         phase: 'pending',
         switchRestartedExo: null,
         revertTimer: null,
@@ -223,6 +226,10 @@ export class Recorder {
 
   setRebootReasons(host: string, reasons: string[] | null): void {
     this.entry(host).rebootReasons = reasons;
+  }
+
+  setReboots(host: string): void {
+    this.entry(host).reboots = true;
   }
 
   /** A batch's gate: its hosts' results replace any earlier result for the same hosts. */
@@ -318,3 +325,7 @@ export class Recorder {
     }
   }
 }
+
+/** Why a host that takes the boot path reboots, for people. */
+export const whyReboot = (h: HostRecord) =>
+  h.rebootReasons?.length ? h.rebootReasons.join('; ') : 'reboot = "always"';

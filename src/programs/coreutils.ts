@@ -22,6 +22,8 @@ export const symlinkArgv = (target: string, link: string) => ['ln', '-sfn', '--'
 export const syncArgv = (...paths: string[]) => ['sync', '--', ...paths];
 export const dfArgv = (paths: readonly string[]) => ['df', '-P', '-k', '--', ...paths];
 export const meminfoArgv = () => ['cat', '/proc/meminfo'];
+/** The kernel's id of this boot: a new one at every boot. */
+export const bootIdArgv = () => ['cat', '/proc/sys/kernel/random/boot_id'];
 /** A folder's size in KiB, on its own filesystem, leaving out names matching `excludes`. */
 export const duArgv = (dir: string, excludes: readonly string[]) => [
   'du',

@@ -9,7 +9,7 @@ export const hasStorePath = (help: string) => /--store-path\b/.test(help);
 
 export function activateStorePathArgv(
   program: string,
-  action: 'test' | 'switch',
+  action: 'test' | 'switch' | 'boot',
   storePath: string,
   host: Host,
 ): string[] {

@@ -137,3 +137,6 @@ export const formatInvocations = (units: ReadonlyMap<string, UnitInvocation>) =>
   [...units]
     .map(([id, u]) => `Id=${id}\nInvocationID=${u.invocation}\nActiveState=${u.activeState}\n`)
     .join('\n');
+
+/** Reboots the host; the ssh session that asks may be cut before it answers. */
+export const rebootArgv = () => ['systemctl', 'reboot'];

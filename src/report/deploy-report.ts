@@ -1,7 +1,12 @@
 // The deploy report: Markdown for a person, the same facts as JSON for a program.
 import path from 'node:path';
 import { formatDuration } from '../config/duration.js';
-import type { HostRecord, RevertTimerState, DeployRecord } from '../deploy/record.js';
+import {
+  whyReboot,
+  type HostRecord,
+  type RevertTimerState,
+  type DeployRecord,
+} from '../deploy/record.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { shortPath } from '../output/format.js';
 
@@ -68,8 +73,11 @@ function renderMarkdown(r: DeployRecord): string {
       ...h.diff,
       '```',
       '',
-      ...(h.rebootReasons?.length
-        ? [`Needs a reboot to run as built: ${h.rebootReasons.join('; ')}.`, '']
+      ...(h.reboots
+        ? [
+            `Takes the boot path (the new system its boot default, then a reboot): ${whyReboot(h)}.`,
+            '',
+          ]
         : []),
     );
   out.push('## Health evidence', '');

@@ -31,7 +31,7 @@ export interface Executor {
   run(argv: readonly string[], options?: RunOptions): Promise<ProcessResult>;
   /** Runs argv; a non-zero exit throws a CommandFailed naming the host and the command. */
   must(argv: readonly string[], options?: RunOptions): Promise<ProcessResult>;
-  /** Ends the ssh connection this executor keeps open, if any. */
+  /** Ends the ssh connection this executor keeps open, if any; a later command opens another. */
   close(): Promise<void>;
 }
 

@@ -2,8 +2,8 @@
 // with nixos-rebuild --store-path where this machine's nixos-rebuild has it (and the system was
 // built here), otherwise with
 // the steps nixos-rebuild-ng takes (for switch the profile first, then the system's
-// switch-to-configuration in a transient unit). Then the host must run that path, and after
-// switch boot it too.
+// switch-to-configuration in a transient unit). Then the host must run that path (after test
+// and switch), and boot it by default (after switch and boot).
 import type { Host } from '../config/host.js';
 import type { Context } from '../context.js';
 import { ExoDeployError, ExitCode } from '../errors.js';
@@ -26,6 +26,10 @@ interface Outcome {
   how: string;
 }
 
+/** test: active now; switch: active and the boot default; boot: the boot default only, active
+ * after a reboot. */
+type BuiltAction = 'test' | 'switch' | 'boot';
+
 /** Asked once per run: the same nixos-rebuild serves every host. */
 const storePathSupport = new WeakMap<Context, Promise<boolean>>();
 function nixosRebuildHasStorePath(ctx: Context): Promise<boolean> {
@@ -46,7 +50,7 @@ export async function activateBuilt(
   ctx: Context,
   host: Host,
   systemPath: string,
-  action: 'test' | 'switch',
+  action: BuiltAction,
 ): Promise<string> {
   const exec = ctx.executor(host);
   const failedBefore = await failedUnits(exec);
@@ -87,7 +91,7 @@ async function viaNixosRebuild(
   ctx: Context,
   host: Host,
   systemPath: string,
-  action: 'test' | 'switch',
+  action: BuiltAction,
 ): Promise<Outcome> {
   // A local target is activated here, through sudo when the host says so; a remote one gets
   // --sudo instead, and nixos-rebuild itself runs unprivileged on this machine.
@@ -113,11 +117,11 @@ async function viaOwnSteps(
   ctx: Context,
   host: Host,
   systemPath: string,
-  action: 'test' | 'switch',
+  action: BuiltAction,
 ): Promise<Outcome> {
   const exec = ctx.executor(host);
   const how = `${action} of ${systemPath}`;
-  if (action === 'switch') {
+  if (action !== 'test') {
     // as nixos-rebuild-ng: only a whole NixOS system becomes the boot default
     if ((await exec.run(existsArgv(`${systemPath}/nixos-version`))).exitCode !== 0) {
       return {
@@ -143,17 +147,18 @@ async function viaOwnSteps(
   }
 }
 
-/** The host runs systemPath now, and after switch its profile (the boot default) is it too. */
+/** The host runs systemPath now (not after boot: it runs what it ran until it reboots), and after
+ * switch or boot its profile (the boot default) is it too. */
 async function mustRun(
   ctx: Context,
   host: Host,
   systemPath: string,
-  action: 'test' | 'switch',
+  action: BuiltAction,
 ): Promise<void> {
   const { running, profile } = await runningAndProfile(ctx.executor(host));
   const wrong = [
-    running !== systemPath ? `it runs ${running}` : null,
-    action === 'switch' && profile !== systemPath
+    action !== 'boot' && running !== systemPath ? `it runs ${running}` : null,
+    action !== 'test' && profile !== systemPath
       ? `its profile ${host.systemProfile} is ${profile}`
       : null,
   ].filter(Boolean);

@@ -12,6 +12,7 @@ import {
   waitUntilReachable,
 } from '../system/activate.js';
 import type { PreviousSystem } from '../system/generations.js';
+import { readBootedSystem, rebootHost } from '../system/reboot.js';
 
 /**
  * Puts the host back and makes sure it is back (its running system and its profile); returns
@@ -50,6 +51,11 @@ async function activateBefore(
   await waitUntilReachable(exec, ctx.config.timeouts.activate, ctx.signal);
   const profileNow = (await exec.must(readlinkArgv([host.systemProfile]))).stdout.trim();
   const profileMoved = before.profilePath !== null && profileNow !== before.profilePath;
+  // A host that booted another system since (the deploy rebooted it into the new one) runs that
+  // system's kernel and drivers: only a reboot takes it back.
+  const bootedNow = before.booted ? await readBootedSystem(exec) : null;
+  if (before.booted && bootedNow !== before.booted)
+    return activateBeforeByReboot(ctx, host, before, profileMoved);
   if (profileMoved) {
     // `switch` had made the new system permanent: point the profile (and the boot entry) back.
     if (before.profileGeneration !== null)
@@ -70,6 +76,38 @@ async function activateBefore(
   activations.push(
     `${before.running} ${action}${result.unitsFailed ? ' (units failed to start)' : ''}${result.reconnected ? ' (result read after the connection dropped)' : ''}`,
   );
+  return activations;
+}
+
+/** The profile back, its system the boot default again, a reboot into it; then, for a host
+ * that ran a test activation before, that system activated again. */
+async function activateBeforeByReboot(
+  ctx: Context,
+  host: Host,
+  before: PreviousSystem & { running: string },
+  profileMoved: boolean,
+): Promise<string[]> {
+  const exec = ctx.executor(host);
+  const activations: string[] = [];
+  if (profileMoved) {
+    if (before.profileGeneration !== null)
+      await pointProfileAtGeneration(exec, before.profileGeneration);
+    else await pointProfileAtPath(exec, before.profilePath as string);
+    activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
+  }
+  const bootDefault = before.profilePath ?? before.running;
+  await activate(exec, bootDefault, 'boot', ctx.config.timeouts, ctx.signal, {
+    skipPreSwitchChecks: true,
+  });
+  activations.push(`${bootDefault} boot`);
+  const { downMs } = await rebootHost(exec, ctx.config.timeouts.reboot, ctx.signal);
+  activations.push(`reboot (back after ${Math.round(downMs / 1000)} s)`);
+  if (before.running !== bootDefault) {
+    await activate(exec, before.running, 'test', ctx.config.timeouts, ctx.signal, {
+      skipPreSwitchChecks: true,
+    });
+    activations.push(`${before.running} test`);
+  }
   return activations;
 }
 

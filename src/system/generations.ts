@@ -33,6 +33,9 @@ export interface PreviousSystem {
   running: string | null;
   profileGeneration: number | null;
   profilePath: string | null;
+  /** The system it had booted (/run/booted-system): a host that booted another one since
+   * goes back with a reboot. null: none; absent: recorded by a version that did not read it. */
+  booted?: string | null;
 }
 
 const RELEASE_FILE = 'etc/exo/release.json';

@@ -60,7 +60,7 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       ]);
     const text = await f.cli(['deploy', '--dry-run']);
     expect(text.stdout).toMatch(
-      /h2: exo [^\n]*\n(.*\n)*? {2}needs a reboot to run as built: kernel linux-6\.6\.0 → linux-6\.6\.1/,
+      /h2: exo [^\n]*\n(.*\n)*? {2}reboots into it: kernel linux-6\.6\.0 → linux-6\.6\.1/,
     );
     // what the hosts booted is what their first NixOS system linked, and still is
     for (const host of f.hosts)

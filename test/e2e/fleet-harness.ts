@@ -42,6 +42,15 @@ export interface CliRun {
   report: string;
 }
 
+/** Waits until condition() holds (a run's output, read as it comes), up to ms. */
+export const waitFor = async (what: string, condition: () => boolean, ms = 120_000) => {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
 /** What a failed CLI run said, for an assertion's message. */
 export const explain = (r: CliRun) => `${r.stdout}\n${r.stderr}\n${r.report}`;
 

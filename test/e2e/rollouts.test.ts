@@ -7,7 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { explain, noFleet, useFleet, type Fleet, type SandboxHost } from './fleet-harness.js';
+import {
+  explain,
+  noFleet,
+  useFleet,
+  waitFor,
+  type Fleet,
+  type SandboxHost,
+} from './fleet-harness.js';
 
 const snapshot = async (f: Fleet) =>
   Promise.all(
@@ -18,13 +25,6 @@ const snapshot = async (f: Fleet) =>
     })),
   );
 const exoActive = async (f: Fleet, h: SandboxHost) => f.ssh(h, 'systemctl is-active exo.service');
-const waitFor = async (what: string, condition: () => boolean, ms = 120_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe.skipIf(noFleet)('rollouts', () => {
   // the soak outlasts exo's 5 s runner watchdog, which is what reports a dead runner

@@ -295,6 +295,39 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
     await mustRebuild('test', h1);
   });
 
+  it('a reboot starts the boot default, not what `test` activated; the store, the profile, /var and the machine id survive it', async () => {
+    // h1 runs a test activation now (the test above); its boot default is its profile's system
+    const running = await currentSystem(h1);
+    const bootDefault = await ssh(h1, 'readlink /boot/default-system');
+    expect(bootDefault).toBe(await profilePath(h1));
+    expect(bootDefault).not.toBe(running);
+    const gens = await generations(h1);
+    const machineId = await ssh(h1, 'cat /etc/machine-id');
+    await ssh(h1, 'echo kept > /var/lib/kept-over-reboot && touch /run/gone-after-reboot');
+    await fleet.sshHost(dir, h1.address, 'systemctl reboot');
+    await until(
+      'h1 booted again',
+      () => ssh(h1, 'test ! -e /run/gone-after-reboot && systemctl is-system-running || true'),
+      (v) => v === 'running' || v === 'degraded',
+      90_000,
+    );
+    expect(await ssh(h1, 'readlink /run/booted-system')).toBe(bootDefault);
+    expect(await currentSystem(h1)).toBe(bootDefault);
+    expect(await generations(h1)).toEqual(gens);
+    expect(await ssh(h1, 'cat /var/lib/kept-over-reboot')).toBe('kept');
+    expect(await ssh(h1, 'cat /etc/machine-id')).toBe(machineId);
+    // the booted system's exo runs: the stage-2 stand-in activated it
+    expect(await mainPid(h1)).toBeGreaterThan(0);
+    await until(
+      'h1 /node_id after the reboot',
+      () => get(h1, '/node_id'),
+      (v) => typeof v === 'string',
+    );
+    expect(JSON.parse(await ssh(h1, 'cat /etc/exo/release.json')).exo.package).toBe(
+      JSON.parse(await ssh(h1, `cat ${bootDefault}/etc/exo/release.json`)).exo.package,
+    );
+  });
+
   it('down removes every host, namespace and link, and is safe twice', async () => {
     const pids = state.hosts.map((h) => h.pid);
     await fleet.down({ dir, log });
@@ -317,9 +350,10 @@ describe.skipIf(skip)('sandbox fleet (systemd-nspawn hosts, stand-in nixos-rebui
           return '';
         }
       })();
-      expect(cmdline).not.toContain('systemd-nspawn');
+      expect(cmdline).not.toContain('nspawn'); // the loop that boots a host again, and its nspawn
     }
     expect(existsSync(path.join(dir, 'sandbox.json'))).toBe(false);
+    expect(existsSync(path.join(dir, 'hosts'))).toBe(false); // the hosts' disks
     expect(fleet.orphanedContainers()).toEqual([]); // no container outlived its systemd-nspawn
   });
 });

@@ -51,6 +51,12 @@ interface SimHost {
   running: string;
   /** The system it booted (/run/booted-system); null: none. */
   booted: string | null;
+  /** What its boot loader starts (switch-to-configuration switch|boot writes it). */
+  bootDefault: string;
+  /** The kernel's boot id: a new one at every boot. */
+  bootId: number;
+  /** A reboot leaves it down: it never answers again. */
+  staysDownAfterReboot?: boolean;
   profile: number;
   generations: Map<number, string>;
   pid: number;
@@ -103,6 +109,9 @@ export interface SimFleet {
   runsInstead: Map<string, string>;
   /** Hosts whose built system stops sshd: once it is active, new connections are refused. */
   cutsSsh: Set<string>;
+  /** Systems whose pre-switch checks refuse any action but boot (a switch inhibitor changed,
+   * as NixOS's switchInhibitors check finds it). */
+  inhibited: Set<string>;
   /** Systems without bin/switch-to-configuration (system.switch.enable = false). */
   unswitchable: Set<string>;
   /** Programs missing on every host's PATH. */
@@ -144,6 +153,8 @@ export function simFleet(
     latency: latency?.(i) ?? NO_LATENCY,
     running: sys(name, '1.0.0'),
     booted: sys(name, '1.0.0'),
+    bootDefault: sys(name, '1.0.0'),
+    bootId: 1,
     profile: 1,
     generations: new Map([[1, sys(name, '1.0.0')]]),
     pid: 100 + i,
@@ -161,6 +172,7 @@ export function simFleet(
     storePath: false,
     runsInstead: new Map(),
     cutsSsh: new Set(),
+    inhibited: new Set(),
     unswitchable: new Set(),
     missingPrograms: new Set(),
     log: [],
@@ -383,7 +395,7 @@ function releaseFiles(fleet: SimFleet, files: readonly string[], on?: SimHost): 
  * /run/exo-deploy, the backup folder or exo's state (/var/lib/private is 0700). */
 function needsRoot(args: readonly string[]): boolean {
   const [program] = args;
-  if (program === 'cat') return args[1] !== '/proc/meminfo';
+  if (program === 'cat') return !['/proc/meminfo', BOOT_ID].includes(args[1] as string);
   if (program === 'sh') return !args[2]?.startsWith('for f do');
   if (program === 'systemctl')
     return !['show', 'status', 'is-active', '--version'].includes(args[1] as string);
@@ -509,6 +521,10 @@ function asRoot(
       stdout: `LoadState=loaded\nActiveState=${active}\nSubState=${active === 'active' ? 'running' : 'failed'}\nResult=success\nNRestarts=${host.restarts}\nMainPID=${active === 'active' ? host.pid : 0}\nExecMainStartTimestamp=${formatTimestamp(Date.now() - 5000)}\nMemoryCurrent=1000\n`,
     };
   }
+  if (program === 'systemctl' && args[1] === 'reboot') {
+    reboot(fleet, host);
+    return { exitCode: 255, stderr: 'Connection to host closed by remote host.' };
+  }
   if (program === 'systemctl') return { stdout: 'systemd 256 (256.8)\n' };
   if (program === 'journalctl') {
     if (host.journalUnreadable)
@@ -581,6 +597,8 @@ function asRoot(
     return { stdout: 'experimental-features = flakes nix-command\n' };
   if (program === 'nix' && args.includes('diff-closures'))
     return { stdout: 'exo: 1.0.0 → 2.0.0, +1.2 KiB\n' };
+  if (program === 'cat' && args[1] === BOOT_ID)
+    return { stdout: `${String(host.bootId).padStart(8, '0')}-b007-4d00-8000-000000000000\n` };
   if (program === 'cat') return { stdout: 'MemTotal: 1000 kB\nMemAvailable: 500 kB\n' };
   if (program === 'df')
     return {
@@ -602,6 +620,16 @@ function asRoot(
 
 function switchToConfiguration(fleet: SimFleet, host: SimHost, program: string, action: string) {
   const path = program.replace('/bin/switch-to-configuration', '');
+  if (fleet.inhibited.has(path) && action !== 'boot') {
+    fleet.log.push(`${host.name}: switch-to-configuration ${action} ${versionOf(path)} refused`);
+    return {
+      exitCode: 1,
+      stderr:
+        "There are changes to critical components of the system:\n  dbus-implementation: dbus → broker\nPre-switch check 'switchInhibitors' failed\nPre-switch checks failed\n",
+    };
+  }
+  // the pre-switch checks alone: they passed, nothing changes
+  if (action === 'check' || action === 'dry-activate') return { exitCode: 0 };
   const builtTest =
     action === 'test' && path === fleet.built.get(host.name)
       ? fleet.testExit.get(host.name)
@@ -610,6 +638,9 @@ function switchToConfiguration(fleet: SimFleet, host: SimHost, program: string, 
   fleet.log.push(
     `${host.name}: switch-to-configuration ${action} ${versionOf(path)}${exit ? ` → exit ${exit}` : ''}`,
   );
+  // as switch-to-configuration-ng: switch and boot install the boot loader before activating
+  if ((exit === 0 || exit === 4) && (action === 'switch' || action === 'boot'))
+    host.bootDefault = path;
   // exit 4: the system is active, but units failed
   if ((exit === 0 || exit === 4) && action !== 'boot')
     activate(
@@ -620,6 +651,24 @@ function switchToConfiguration(fleet: SimFleet, host: SimHost, program: string, 
   return exit === 4
     ? { exitCode: 4, stderr: 'warning: the following units failed: exo.service\n' }
     : { exitCode: exit };
+}
+
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
+
+/** A reboot: what runs under /run is gone (markers, transient timers), the boot default is
+ * booted and activated, exo starts anew; or the host never answers again. */
+function reboot(fleet: SimFleet, host: SimHost): void {
+  fleet.log.push(`${host.name}: reboot → ${versionOf(host.bootDefault)}`);
+  host.bootId++;
+  host.marker = undefined;
+  host.revertTimers?.clear();
+  if (host.staysDownAfterReboot) {
+    host.unreachable = true;
+    return;
+  }
+  host.booted = host.bootDefault;
+  host.running = '';
+  activate(fleet, host, host.bootDefault);
 }
 
 /** What the revert script does when its timer fires: the profile back, then the system it ran. */

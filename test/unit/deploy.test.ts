@@ -1035,9 +1035,10 @@ describe('releases that need a reboot', () => {
     ]);
     const text = (await s.command('deploy', { 'dry-run': true })).text;
     expect(text).toMatch(
-      /h2: exo 1\.0\.0 → 2\.0\.0\n(.*\n)* {2}needs a reboot to run as built: kernel linux-6\.6\.0 → linux-6\.6\.1/,
+      /h2: exo 1\.0\.0 → 2\.0\.0\n(.*\n)* {2}reboots into it: kernel linux-6\.6\.0 → linux-6\.6\.1/,
     );
-    expect(text).not.toMatch(/h1: exo[^\n]*\n( {2}.*\n)* {2}needs a reboot/);
+    expect(text).not.toMatch(/h1: exo[^\n]*\n( {2}.*\n)* {2}reboots into it/);
+    expect(text).toContain('nixos-rebuild test (h2: nixos-rebuild boot, then a reboot)');
   });
 
   it('compares with the system the host booted, not the one it runs: a kernel already switched to live still needs its reboot', async () => {
@@ -1064,11 +1065,11 @@ describe('releases that need a reboot', () => {
       'GPU driver nvidia-x11-550.1 → nvidia-x11-570.2 (user space would not match the kernel module loaded at boot)',
     ]);
     expect(r.data.hosts[1].rebootReasons).toEqual([]);
-    expect(s.warnings.join('\n')).toMatch(
-      /h1 \(GPU driver .*\): the new system needs a reboot to run as built/,
-    );
+    expect(s.fleet.log.filter((l) => / reboot /.test(l))).toEqual(['h1: reboot → 2.0.0']);
     const report = await readFile(r.data.reportFiles.markdown, 'utf8');
-    expect(report).toContain('Needs a reboot to run as built: GPU driver nvidia-x11-550.1');
+    expect(report).toContain(
+      'Takes the boot path (the new system its boot default, then a reboot): GPU driver nvidia-x11-550.1',
+    );
   });
 
   it('a host whose booted system is unknown is said to be unknown, not to need a reboot', async () => {
@@ -1143,6 +1144,165 @@ describe('when a deploy may reboot', () => {
       `[rollout]\nreboot_window = "${windowFromNow(120, 180)}"\n`,
     );
     expect((await noReboot.run()).exitCode).toBe(ExitCode.ok);
+  });
+});
+
+describe('the boot path: boot, reboot, gate', () => {
+  const newKernel = (f: SimFleet, host: string) =>
+    f.kernels.set(sys(host, '2.0.0'), 'k3rne1bbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.6.1');
+  /** What each host's boot loader, boot and system did, in order. */
+  const bootLog = (s: Setup, host: string) =>
+    s.fleet.log.filter(
+      (l) =>
+        l.startsWith(`${host}: reboot`) ||
+        l.startsWith(`${host}: switch-to-configuration`) ||
+        l.startsWith(`${host}: profile`),
+    );
+
+  it('a host whose new system boots another kernel gets it as its boot default, reboots into it and is gated there; the others are activated live', async () => {
+    const s = await setup((f) => newKernel(f, 'h2'));
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(bootLog(s, 'h2')).toEqual([
+      'h2: switch-to-configuration boot 2.0.0',
+      'h2: reboot → 2.0.0',
+    ]);
+    expect(bootLog(s, 'h1')).toEqual([
+      'h1: switch-to-configuration test 2.0.0',
+      'h1: switch-to-configuration switch 2.0.0',
+    ]);
+    const [h1, h2] = s.fleet.hosts;
+    expect([h2!.running, h2!.booted, h2!.bootDefault]).toEqual([
+      sys('h2', '2.0.0'),
+      sys('h2', '2.0.0'),
+      sys('h2', '2.0.0'),
+    ]);
+    expect(h2!.generations.get(h2!.profile)).toBe(sys('h2', '2.0.0'));
+    expect(h1!.booted).toBe(sys('h1', '1.0.0')); // not rebooted
+    // the reboot emptied /run: h2's deploy marker was placed again, and removed at the end
+    expect(s.fleet.hosts.map((h) => h.markerWrites)).toEqual([1, 2]);
+    expect(s.fleet.hosts.map((h) => h.marker)).toEqual([undefined, undefined]);
+    expect(
+      r.data.hosts.map((h: { reboots: boolean; phase: string }) => [h.reboots, h.phase]),
+    ).toEqual([
+      [false, 'permanent'],
+      [true, 'permanent'],
+    ]);
+    // the gate judged the new boot: its steps come after the reboot
+    const steps = r.data.steps.map((st: { step: string; host: string | null }) =>
+      `${st.step} ${st.host ?? ''}`.trim(),
+    );
+    expect(steps.indexOf('reboot h2')).toBeGreaterThan(steps.indexOf('boot h2'));
+    expect(steps.indexOf('health gate')).toBeGreaterThan(steps.indexOf('reboot h2'));
+    const report = await readFile(r.data.reportFiles.markdown, 'utf8');
+    expect(report).toContain(
+      'Takes the boot path (the new system its boot default, then a reboot): kernel linux-6.6.0 → linux-6.6.1',
+    );
+  });
+
+  it('a release that fails its gate after the reboot: back to the boot default it had, a second reboot, exactly the previous system', async () => {
+    const s = await setup((f) => {
+      newKernel(f, 'h2');
+      f.hosts[1]!.behaviour.set(sys('h2', '2.0.0'), 'down');
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('rolled-back');
+    expect(bootLog(s, 'h2')).toEqual([
+      'h2: switch-to-configuration boot 2.0.0',
+      'h2: reboot → 2.0.0',
+      'h2: profile → generation 1',
+      'h2: switch-to-configuration boot 1.0.0',
+      'h2: reboot → 1.0.0',
+    ]);
+    const h2 = s.fleet.hosts[1]!;
+    expect([h2.running, h2.booted, h2.bootDefault, h2.generations.get(h2.profile)]).toEqual([
+      sys('h2', '1.0.0'),
+      sys('h2', '1.0.0'),
+      sys('h2', '1.0.0'),
+      sys('h2', '1.0.0'),
+    ]);
+    expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+  });
+
+  it('a host that does not come back from its reboot needs a person: exit 3, the report says so; the others go back', async () => {
+    const s = await setup((f) => {
+      newKernel(f, 'h2');
+      f.hosts[1]!.staysDownAfterReboot = true;
+    }, '[timeouts]\nreboot = "1s"\n');
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.needsPerson);
+    expect(r.data.outcome).toBe('rollback-failed');
+    const [h1, h2] = r.data.hosts;
+    expect(h1.phase).toBe('rolled-back');
+    expect(h2.phase).toBe('rollback-failed');
+    expect(h2.problems.join('\n')).toMatch(
+      /did not come back from its reboot .* it needs a person/,
+    );
+    expect(r.data.error).toMatch(/h2: did not come back within 1\.0s of its reboot/);
+    expect(running(s.fleet)[0]).toBe(sys('h1', '1.0.0'));
+  });
+
+  it('a system whose pre-switch checks refuse a live switch takes the boot path (the checks let boot through); under reboot = "never" it is refused', async () => {
+    const s = await setup((f) => f.inhibited.add(sys('h1', '2.0.0')));
+    const plan = await s.command('deploy', { 'dry-run': true, json: true });
+    expect(plan.data.hosts[0].rebootReasons).toEqual([
+      'its pre-switch checks refuse a live switch (There are changes to critical components of the system: dbus-implementation: dbus → broker)',
+    ]);
+    expect(plan.data.hosts[1].rebootReasons).toEqual([]);
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(bootLog(s, 'h1').filter((l) => !l.includes('refused'))).toEqual([
+      'h1: switch-to-configuration boot 2.0.0',
+      'h1: reboot → 2.0.0',
+    ]);
+    expect(s.fleet.hosts[0]!.running).toBe(sys('h1', '2.0.0'));
+
+    const never = await setup(
+      (f) => f.inhibited.add(sys('h2', '2.0.0')),
+      '[rollout]\nreboot = "never"\n',
+    );
+    const refused = await never.run();
+    expect(refused.exitCode).toBe(ExitCode.usage);
+    expect(refused.error?.message).toContain('on h2 (its pre-switch checks refuse a live switch');
+    expect(running(never.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
+  });
+
+  it('reboot = "always" reboots every host that changes, though none needs it', async () => {
+    const s = await setup(() => {}, '[rollout]\nreboot = "always"\n');
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.ok);
+    expect(s.fleet.log.filter((l) => / reboot /.test(l))).toEqual([
+      'h1: reboot → 2.0.0',
+      'h2: reboot → 2.0.0',
+    ]);
+    expect(s.fleet.hosts.map((h) => h.booted)).toEqual([sys('h1', '2.0.0'), sys('h2', '2.0.0')]);
+  });
+
+  it('Ctrl-C while a host reboots: exit 130; status names it; rollback --last reboots it back onto the exact previous system', async () => {
+    const controller = new AbortController();
+    const s = await setup((f) => {
+      newKernel(f, 'h2');
+      abortWhen(f, 'h2: reboot', controller);
+    });
+    const r = await s.run({ signal: controller.signal });
+    expect(r.exitCode).toBe(ExitCode.interrupted);
+    const h2 = s.fleet.hosts[1]!;
+    expect(h2.booted).toBe(sys('h2', '2.0.0')); // it came back on the new system meanwhile
+    const status = await s.command('status');
+    expect(status.text).toMatch(/hosts it left on a new system: [^\n]*h2 \(activated\)/);
+    const undo = await s.command('rollback', { last: true });
+    expect(undo.exitCode, undo.text).toBe(ExitCode.ok);
+    expect(bootLog(s, 'h2').slice(-3)).toEqual([
+      'h2: profile → generation 1',
+      'h2: switch-to-configuration boot 1.0.0',
+      'h2: reboot → 1.0.0',
+    ]);
+    expect([h2.running, h2.booted, h2.generations.get(h2.profile)]).toEqual([
+      sys('h2', '1.0.0'),
+      sys('h2', '1.0.0'),
+      sys('h2', '1.0.0'),
+    ]);
   });
 });
 

@@ -158,6 +158,12 @@ in
       type = types.attrsOf types.str;
       default = { };
     };
+    # nixos/modules/system/activation/switchable-system.nix: components a running system cannot
+    # swap (NixOS's D-Bus implementation is one); a change of any refuses every action but boot
+    system.switch.inhibitors = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+    };
     system.nixos.version = mkOption {
       type = types.str;
       default = "25.11-sandbox";

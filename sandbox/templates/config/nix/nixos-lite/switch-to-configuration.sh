@@ -4,7 +4,8 @@
 # Links the units (and their TARGET.wants links) and /etc files, applies the tmpfiles rules,
 # reloads systemd, stops units that are gone, restarts changed active units (not those with
 # X-RestartIfChanged=false), starts wanted units that are not running, points
-# /run/current-system here (not for boot), and exits 4 when a unit failed.
+# /run/current-system here (not for boot), makes it the boot default (switch, boot), and exits
+# 4 when a unit failed.
 set -euo pipefail
 # As NixOS's activation does, set our own PATH: the unit this runs in has only systemd's.
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
@@ -14,10 +15,11 @@ etc=/etc/systemd/system
 new_dir=$out/etc/systemd/system
 
 case "$action" in
-  switch|boot|test|dry-activate) ;;
+  check|switch|boot|test|dry-activate) ;;
   *)
-    echo "Usage: $0 [switch|boot|test|dry-activate]" >&2
+    echo "Usage: $0 [check|switch|boot|test|dry-activate]" >&2
     echo "" >&2
+    echo "check:        run pre-switch checks and exit" >&2
     echo "switch:       make the configuration the boot default and activate now" >&2
     echo "boot:         make the configuration the boot default" >&2
     echo "test:         activate the configuration, but don't make it the boot default" >&2
@@ -41,6 +43,7 @@ if [[ ${NIXOS_NO_CHECK:-} != 1 ]] && ! @preSwitchCheck@ "$out" "$action"; then
   echo "Pre-switch checks failed" >&2
   exit 1
 fi
+[[ $action == check ]] && exit 0
 
 # The units of a configuration: the files of its units folder (not the TARGET.wants folders).
 units_of() { if [[ -d $1 ]]; then find "$1" -mindepth 1 -maxdepth 1 ! -type d -printf '%f\n' | sort; fi; }
@@ -85,11 +88,14 @@ if [[ $action == dry-activate ]]; then
   exit 0
 fi
 
-if [[ $action == boot ]]; then
-  # The sandbox hosts have no boot loader: the system profile, set by nixos-rebuild, is
-  # what a reboot would pick.
-  exit 0
+# As switch-to-configuration-ng: switch and boot install the boot loader, whose default entry
+# is this system from now on; boot stops there. The sandbox's boot loader is one link, which
+# the hosts' stage 2 starts at each boot.
+if [[ $action == switch || $action == boot ]]; then
+  mkdir -p /boot
+  ln -sfn "$out" /boot/default-system.tmp && mv -T /boot/default-system.tmp /boot/default-system
 fi
+[[ $action == boot ]] && exit 0
 
 # (timers have no NRestarts or MainPID: 0)
 show() { local v; v=$(systemctl show "$1" -p "$2" --value); echo "${v:-0}"; }
@@ -135,8 +141,9 @@ while IFS= read -r f; do
 done < <(find "$out/etc" -path "$new_dir" -prune -o ! -type d -print)
 systemd-tmpfiles --create --remove --exclude-prefix=/dev >/dev/null 2>&1 || echo "warning: systemd-tmpfiles reported errors" >&2
 ln -sfn "$out" /run/current-system.tmp && mv -T /run/current-system.tmp /run/current-system
-# NixOS's stage 2 links the system it boots as /run/booted-system; these hosts boot Debian, so
-# their first NixOS system stands for the one they booted (what a reboot would change).
+# NixOS's stage 2 links the system it boots as /run/booted-system, as these hosts' stage 2 does
+# once they have a boot default; until then they boot Debian, and their first NixOS system
+# stands for the one they booted.
 [[ -e /run/booted-system ]] || ln -sfn "$out" /run/booted-system
 systemctl daemon-reload
 

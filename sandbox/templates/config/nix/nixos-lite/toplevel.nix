@@ -28,6 +28,22 @@ let
     mapAttrsToList (name: f: "${name}=${pkgs.writeText (baseNameOf name) f.text}") config.environment.etc
     ++ [ "tmpfiles.d/00-nixos.conf=${pkgs.writeText "00-nixos.conf" (concatStringsSep "\n" config.systemd.tmpfiles.rules + "\n")}" ];
 
+  switchInhibitors = pkgs.writeText "switch-inhibitors" (builtins.toJSON config.system.switch.inhibitors);
+  # As NixOS's switchable-system.nix: the inhibitors of the incoming system against the running
+  # one's; boot is never refused (the point is to reboot into it). NixOS's lists the changed
+  # components with jq; these hosts have no jq, so both lists are shown.
+  switchInhibitorsCheck = ''
+    incoming="$1" action="$2"
+    if [ "$action" = boot ]; then echo "Not checking switch inhibitors (action = $action)"; exit; fi
+    current=/run/current-system/switch-inhibitors
+    [ -f "$current" ] && [ -f "$incoming/switch-inhibitors" ] || exit 0
+    if ! cmp -s "$current" "$incoming/switch-inhibitors"; then
+      echo "There are changes to critical components of the system: $(cat "$current") → $(cat "$incoming/switch-inhibitors")"
+      echo "You probably want to run 'nixos-rebuild boot' and reboot your system."
+      exit 1
+    fi
+  '';
+
   # as NixOS's pre-switch-check.nix writes it: every check in a subshell, the first to fail ends it
   preSwitchCheck = pkgs.writeShellScript "pre-switch-checks" (
     "set -o errexit -o nounset -o pipefail\n"
@@ -39,7 +55,7 @@ let
           echo "Pre-switch check '${name}' failed" >&2
           exit 1
         fi
-      '') config.system.preSwitchChecks
+      '') ({ switchInhibitors = switchInhibitorsCheck; } // config.system.preSwitchChecks)
     )
   );
 
@@ -108,6 +124,6 @@ in
       kernel = "${kernel}/bzImage";
       initrd = "${initrd}/initrd";
       inherit kernelModules;
-      inherit preSwitchCheck;
+      inherit preSwitchCheck switchInhibitors;
     };
 }

@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-VHOHZADE.js";import"./chunk-VJDUIL3X.js";import"./chunk-2FHVVZD3.js";import"./chunk-OQEPWUTT.js";import"./chunk-Z7H2KLIE.js";import"./chunk-ORLKEVCG.js";import"./chunk-5TMBA76Z.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};

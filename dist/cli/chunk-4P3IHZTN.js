@@ -1,0 +1,2 @@
+import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
+var UNIT_MS={ms:1,s:1e3,m:6e4,h:36e5,d:864e5},DURATION_PATTERN=/^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;function parseDuration(text){let match=DURATION_PATTERN.exec(text.trim());if(match)return Math.round(Number(match[1])*UNIT_MS[match[2]])}function formatDuration(ms){return ms<1e3?`${Math.round(ms)}ms`:ms<6e4?`${(ms/1e3).toFixed(ms<1e4?1:0)}s`:`${Math.floor(ms/6e4)}m${Math.round(ms%6e4/1e3)}s`}export{parseDuration,formatDuration};
