@@ -234,7 +234,7 @@ function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolea
     for (const [id, model] of w.instances) {
       if (!listed.has(id))
         problems.push(
-          `exo deleted instance ${id}${model ? ` of ${model}` : ''} (its runners failed)`,
+          `exo deleted instance ${id}${model ? ` of ${model}` : ''} (its runners failed, or the node it ran on left the cluster)`,
         );
     }
     w.instances = new Map(instances.map((i) => [i.id, i.model]));

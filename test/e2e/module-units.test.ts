@@ -19,9 +19,31 @@ const poll = <T>(what: string, ms: number, read: () => Promise<T>, done: (v: T) 
 
 /** After a test that hung or restarted exo: its cluster re-forms (runners failing, instances
  * re-placed) for a while, and the module's health checks keep counting the failure lines it
- * left in their window. Waits until every host passes `check` over the last 10 s and clears the
- * hosts' health counters, so that the next test's deploy is gated on its own release only. */
+ * left in their window. The peers of a restarted exo keep its old node id, and that node's
+ * instance, until they time it out (30-40 s after its last news); the instance leaving /state
+ * during the next deploy's soak fails that gate. Waits until every host's topology holds only
+ * the current node ids and every host passes `check` over the last 10 s, and clears the hosts'
+ * health counters, so that the next test's deploy is gated on its own release only. */
 const untilFleetHealthy = async (f: Fleet) => {
+  const api = 'http://127.0.0.1:52415';
+  await poll(
+    "no stale node ids in any host's topology",
+    120_000,
+    () =>
+      Promise.all(
+        f.hosts.map(async (h) => ({
+          self: JSON.parse(await f.ssh(h, `curl -sf ${api}/node_id`)) as string,
+          nodes: JSON.parse(await f.ssh(h, `curl -sf ${api}/state/topology/nodes`)) as string[],
+        })),
+      ),
+    (views) => {
+      const current = views
+        .map((v) => v.self)
+        .sort()
+        .join(' ');
+      return views.every((v) => [...v.nodes].sort().join(' ') === current);
+    },
+  );
   await poll(
     'a healthy fleet',
     120_000,
