@@ -505,7 +505,7 @@ export class Deployment {
     const cluster = this.clusterAround(batch, rollout);
     const rebooting = batch.filter((h) => this.rebooting.has(h.name));
     const live = batch.filter((h) => !this.rebooting.has(h.name));
-    await settleAll([this.test(live), this.bootInto(rebooting)]);
+    throwFirstFailure(await Promise.allSettled([this.test(live), this.bootInto(rebooting)]));
     const gate = await this.gate(batch, activatedAtMs, cluster);
     if (this.ctx.config.smoke.gate) await this.smoke(batch);
     await this.confirm(live);
@@ -571,8 +571,11 @@ export class Deployment {
           );
           // the marker lived under /run, which the reboot emptied
           await this.markers.place([h]);
-          const { running } = await runningAndProfile(exec);
-          const booted = await readBootedSystem(exec);
+          // issued together: one session to the host
+          const [{ running }, booted] = await Promise.all([
+            runningAndProfile(exec),
+            readBootedSystem(exec),
+          ]);
           if (booted !== path || running !== path)
             throw new ExoDeployError(
               `${h.name}: after its reboot it booted ${booted ?? 'no NixOS system'} and runs ${running}, not the new system (${path})`,
@@ -837,19 +840,15 @@ export class Deployment {
     hosts: readonly Host[],
     fn: (h: Host) => Promise<unknown>,
   ): Promise<void> {
-    const results = await mapLimit(hosts, this.ctx.config.rollout.max_parallel, fn);
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) throw failure.reason;
+    throwFirstFailure(await mapLimit(hosts, this.ctx.config.rollout.max_parallel, fn));
   }
 }
 
 const touched = (h: HostRecord) => onNewSystem(h.phase);
 
-/** Waits for every task, then throws the first failure: none is left running unobserved. */
-async function settleAll(tasks: readonly Promise<unknown>[]): Promise<void> {
-  const failure = (await Promise.allSettled(tasks)).find(
-    (r): r is PromiseRejectedResult => r.status === 'rejected',
-  );
+/** After every task has settled (none is left running unobserved): the first failure, thrown. */
+function throwFirstFailure(results: readonly PromiseSettledResult<unknown>[]): void {
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
 }
 

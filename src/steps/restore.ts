@@ -49,19 +49,19 @@ async function activateBefore(
   const activations: string[] = [];
   // A host that dropped off the network during the deploy gets a moment to come back.
   await waitUntilReachable(exec, ctx.config.timeouts.activate, ctx.signal);
-  const profileNow = (await exec.must(readlinkArgv([host.systemProfile]))).stdout.trim();
+  // issued together: one session to the host
+  const [profileNow, bootedNow] = await Promise.all([
+    exec.must(readlinkArgv([host.systemProfile])).then((r) => r.stdout.trim()),
+    before.booted ? readBootedSystem(exec) : null,
+  ]);
   const profileMoved = before.profilePath !== null && profileNow !== before.profilePath;
   // A host that booted another system since (the deploy rebooted it into the new one) runs that
   // system's kernel and drivers: only a reboot takes it back.
-  const bootedNow = before.booted ? await readBootedSystem(exec) : null;
   if (before.booted && bootedNow !== before.booted)
     return activateBeforeByReboot(ctx, host, before, profileMoved);
   if (profileMoved) {
     // `switch` had made the new system permanent: point the profile (and the boot entry) back.
-    if (before.profileGeneration !== null)
-      await pointProfileAtGeneration(exec, before.profileGeneration);
-    else await pointProfileAtPath(exec, before.profilePath as string);
-    activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
+    activations.push(await pointProfileBack(ctx, host, before));
     if (before.profilePath !== before.running) {
       await activate(exec, before.profilePath as string, 'boot', ctx.config.timeouts, ctx.signal, {
         skipPreSwitchChecks: true,
@@ -89,12 +89,7 @@ async function activateBeforeByReboot(
 ): Promise<string[]> {
   const exec = ctx.executor(host);
   const activations: string[] = [];
-  if (profileMoved) {
-    if (before.profileGeneration !== null)
-      await pointProfileAtGeneration(exec, before.profileGeneration);
-    else await pointProfileAtPath(exec, before.profilePath as string);
-    activations.push(`profile → generation ${before.profileGeneration ?? before.profilePath}`);
-  }
+  if (profileMoved) activations.push(await pointProfileBack(ctx, host, before));
   const bootDefault = before.profilePath ?? before.running;
   await activate(exec, bootDefault, 'boot', ctx.config.timeouts, ctx.signal, {
     skipPreSwitchChecks: true,
@@ -109,6 +104,15 @@ async function activateBeforeByReboot(
     activations.push(`${before.running} test`);
   }
   return activations;
+}
+
+/** The profile back on the generation (else the path) it had; says what it did. */
+async function pointProfileBack(ctx: Context, host: Host, before: PreviousSystem): Promise<string> {
+  const exec = ctx.executor(host);
+  if (before.profileGeneration !== null)
+    await pointProfileAtGeneration(exec, before.profileGeneration);
+  else await pointProfileAtPath(exec, before.profilePath as string);
+  return `profile → generation ${before.profileGeneration ?? before.profilePath}`;
 }
 
 /** Back means exactly: the system it ran, and the profile where it was. */

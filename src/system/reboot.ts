@@ -63,9 +63,9 @@ export async function readBootedParts(exec: Executor): Promise<BootedSystem | nu
     exec.must(readlinkArgv([BOOTED_SYSTEM, ...LINKS.map((l) => `${BOOTED_SYSTEM}/${l}`)])),
     readReleases(exec, [BOOTED_SYSTEM]),
   ]);
-  const [booted, ...targets] = out.stdout.split('\n');
-  // readlink -m prints a path that does not exist as it is
-  if (!booted || booted === BOOTED_SYSTEM) return null;
+  const [first = '', ...targets] = out.stdout.split('\n');
+  const booted = bootedPath(first);
+  if (!booted) return null;
   return {
     system: booted,
     ...linksOf(booted, targets),
@@ -75,7 +75,13 @@ export async function readBootedParts(exec: Executor): Promise<BootedSystem | nu
 
 /** The system the host booted; null: none (never booted NixOS). */
 export async function readBootedSystem(exec: Executor): Promise<string | null> {
-  const booted = (await exec.must(readlinkArgv([BOOTED_SYSTEM]))).stdout.trim();
+  return bootedPath((await exec.must(readlinkArgv([BOOTED_SYSTEM]))).stdout);
+}
+
+/** readlink -m's answer for /run/booted-system; null when it is missing (readlink -m prints a
+ * path that does not exist as it is). */
+function bootedPath(answer: string): string | null {
+  const booted = answer.trim();
   return booted && booted !== BOOTED_SYSTEM ? booted : null;
 }
 
