@@ -325,6 +325,7 @@ rec {
       discoveryPort,
       stateDir,
       gpuDriver ? null,
+      rebootGuard ? null,
     }:
     {
       schemaVersion = 2;
@@ -345,5 +346,7 @@ rec {
       inherit stateDir;
     }
     # the GPU driver the system loads at boot: a new one needs a reboot (exo-deploy reads it)
-    // lib.optionalAttrs (gpuDriver != null) { gpu.driver = toString gpuDriver; };
+    // lib.optionalAttrs (gpuDriver != null) { gpu.driver = toString gpuDriver; }
+    # the folder this system's reboot guard arms a revert timer from at boot
+    // lib.optionalAttrs (rebootGuard != null) { inherit rebootGuard; };
 }

@@ -134,6 +134,11 @@ let
   healthStateDir = "/run/exo-healthcheck";
   healthCounter = pkgs.writeShellScript "exo-health-counter" (builtins.readFile ./exo-health-counter.sh);
   healthAct = pkgs.writeShellScript "exo-health-act" (builtins.readFile ./exo-health-act.sh);
+  rebootGuardScript = pkgs.writeShellScript "exo-reboot-guard" (
+    builtins.readFile ./exo-reboot-guard.sh
+  );
+  # Where exo-deploy leaves a reboot guard before it reboots this host (release.json names it).
+  rebootGuardDir = "/var/lib/exo-deploy/reboot-guard";
 
   # Hardening shared by the health and backup oneshots: everything they do not need is taken
   # away.
@@ -459,6 +464,17 @@ in
       };
     };
 
+    rebootGuard.enable = lib.mkEnableOption ''
+      exo-deploy's reboot guard: a unit that runs once at each boot. When exo-deploy reboots this
+      host into a new system (a new kernel or GPU driver), it leaves a revert timer for that
+      boot; the guard arms it. Unless the deployer confirms over a new ssh connection within the
+      host's `confirm_timeout`, the host makes the system it ran before its boot default again
+      and reboots into it, so a release that cuts the deployer off after the reboot (sshd, the
+      firewall, the network) puts itself back. Without it, such a host needs a person
+    '' // {
+      default = true;
+    };
+
     backup = {
       enable = lib.mkEnableOption "backups of exo's state (config, custom model cards) by `exo-deploy backup create --local`, which also pins the running system with a GC root, then `backup prune` down to `keep`" // {
         default = true;
@@ -746,6 +762,7 @@ in
             revision = cfg.packageRevision;
             package = cfg.package;
             gpuDriver = nvidiaDriver;
+            rebootGuard = if cfg.rebootGuard.enable then rebootGuardDir else null;
             inherit (cfg)
               namespace
               apiPort
@@ -842,6 +859,30 @@ in
             # systemd's default of 1min would stretch a 2m interval to as much as 3m, and so
             # the time until a hung exo is restarted
             AccuracySec = "1s";
+          };
+        };
+      })
+
+      (lib.mkIf cfg.rebootGuard.enable {
+        systemd.tmpfiles.rules = [ "d ${rebootGuardDir} 0700 root root -" ];
+
+        systemd.services.exo-deploy-reboot-guard = {
+          description = "exo-deploy's reboot guard: arms the revert timer a deploy left for this boot";
+          wantedBy = [ "multi-user.target" ];
+          after = [ "local-fs.target" ];
+          # once per boot: run again by an activation, it could arm a timer the deployer took off
+          restartIfChanged = false;
+          # (readlink, cat, rm, xargs and systemd-run: all on every unit's default PATH)
+          serviceConfig = oneshotHardening // {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            # root: the folder is root's; the timer it arms runs outside this sandbox (systemd's)
+            User = "root";
+            ExecStart = utils.escapeSystemdExecArgs [
+              rebootGuardScript
+              rebootGuardDir
+            ];
+            ReadWritePaths = [ rebootGuardDir ];
           };
         };
       })

@@ -419,6 +419,7 @@ export const MODULE_FILES = [
   'exo-cli.nix',
   'exo-health-counter.sh',
   'exo-health-act.sh',
+  'exo-reboot-guard.sh',
 ];
 const TOOLKIT_FILES = ['package.json', 'dist/cli'];
 

@@ -10,8 +10,10 @@ import {
   activate,
   pointProfileAtGeneration,
   runningAndProfile,
+  waitUntilReachable,
   type ActivationResult,
 } from '../system/activate.js';
+import { disarm } from '../system/revert-timer.js';
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
@@ -215,6 +217,14 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
           };
         try {
           ctx.log.info(`${name}: back to ${h.before.running} (left ${h.phase} by ${last.id})`);
+          if (h.revertTimer?.state === 'armed' && !ctx.dryRun) {
+            // the timer's revert would race this one; a host left rebooting may be on its way up
+            const exec = ctx.executor(host);
+            if (h.revertTimer.rebootGuard)
+              await waitUntilReachable(exec, ctx.config.timeouts.reboot, ctx.signal);
+            const state = await disarm(exec, h.revertTimer);
+            await journal.append({ type: 'revert-timer', host: name, ...h.revertTimer, state });
+          }
           const started = ctx.now();
           const activations = await restoreHost(ctx, host, h.before);
           await journal.append({ type: 'phase', host: name, phase: 'rolled-back' });

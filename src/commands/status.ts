@@ -1,5 +1,6 @@
 // exo-deploy status: each host's generation, exo version, whether it runs a `test`
-// activation, exo's state and health, and what the last deploy left it as.
+// activation or what it has not booted yet, exo's state and health, and what the last deploy
+// left it as.
 import type { Context } from '../context.js';
 import { lastDeployThatChanged, type JournalledDeploy } from '../deploy/journal.js';
 import { leftOnNewSystem } from '../deploy/record.js';
@@ -9,6 +10,8 @@ import { checkOptions } from '../steps/check-hosts.js';
 import { shortPath, table } from '../output/format.js';
 import type { Outcome } from '../output/outcome.js';
 import { readSystemState } from '../system/generations.js';
+import { readBootedParts, readBootLinks, rebootReasons } from '../system/reboot.js';
+import type { Executor } from '../run/executor.js';
 
 export interface HostStatus {
   host: string;
@@ -23,6 +26,9 @@ export interface HostStatus {
   healthy: boolean | null;
   problems: string[];
   lastDeploy: { run: string; phase: string; outcome: string | null } | null;
+  /** What of the running system the host has not booted (its kernel, initrd, modules or GPU
+   * driver, each as booted → running): loaded only by a reboot. []: nothing; null: unknown. */
+  awaitingReboot: string[] | null;
 }
 
 export async function run(ctx: Context): Promise<Outcome> {
@@ -43,8 +49,15 @@ export async function run(ctx: Context): Promise<Outcome> {
       s.lastDeploy ? `${s.lastDeploy.phase} (${s.lastDeploy.run})` : '-',
     ]);
   }
+  const awaiting = hosts
+    .filter((s) => s.awaitingReboot?.length)
+    .map(
+      (s) =>
+        `${s.host}: runs what it has not booted (${s.awaitingReboot?.join('; ')}): the next reboot loads it`,
+    );
   const text = [
     table(rows),
+    ...(awaiting.length ? [awaiting.join('\n')] : []),
     ...(last ? [describeRun(last)] : ['no deploy has run from this config yet']),
   ].join('\n\n');
   const healthy = hosts.every((h) => h.healthy && !h.testActivation);
@@ -73,6 +86,7 @@ async function hostStatus(
     healthy: null,
     problems: [],
     lastDeploy: inRun && last ? { run: last.id, phase: inRun.phase, outcome: last.outcome } : null,
+    awaitingReboot: null,
   };
   try {
     const [state, check] = await Promise.all([
@@ -91,6 +105,9 @@ async function hostStatus(
       state.generations.find((g) => g.running)?.exo ??
       state.runningRelease?.identity ??
       (status.testActivation ? 'test activation' : 'unknown');
+    status.awaitingReboot = state.running
+      ? await notBooted(exec, state.running, state.runningRelease?.gpuDriver ?? null)
+      : null;
     status.exoState = check.unit ? `${check.unit.activeState}/${check.unit.subState}` : '?';
     status.healthy = check.healthy;
     status.problems = check.problems;
@@ -112,11 +129,19 @@ function describeRun(r: JournalledDeploy): string {
       `  last step written: ${r.lastStep.step} ${r.lastStep.host ?? ''} ${r.lastStep.ok ? 'ok' : 'FAILED'} at ${r.lastStep.at}`,
     );
   const armed = [...r.hosts].filter(([, h]) => h.revertTimer?.state === 'armed');
-  if (r.outcome === null && armed.length) {
+  const [guards, timers] = [true, false].map((guard) =>
+    armed
+      .filter(([, h]) => h.revertTimer?.rebootGuard === guard)
+      .map(([n, h]) => `${n} (${h.revertTimer?.unit})`),
+  ) as [string[], string[]];
+  if (timers.length)
     lines.push(
-      `  revert timers it left armed: ${armed.map(([n, h]) => `${n} (${h.revertTimer?.unit})`).join(', ')}: each host puts itself back on the system it ran before when its timer fires`,
+      `  revert timers it left armed: ${timers.join(', ')}: each host puts itself back on the system it ran before when its timer fires`,
     );
-  }
+  if (guards.length)
+    lines.push(
+      `  reboot guards it left: ${guards.join(', ')}: each host, once it has booted the new system, boots the system it ran before again when its guard's timer fires`,
+    );
   if (r.outcome !== 'success' && unfinished.length) {
     lines.push(
       `  hosts it left on a new system: ${unfinished.map(([n, h]) => `${n} (${h.phase})`).join(', ')}`,
@@ -124,4 +149,18 @@ function describeRun(r: JournalledDeploy): string {
     lines.push('  `exo-deploy rollback --last` returns them to the systems they ran before');
   }
   return lines.join('\n');
+}
+
+/** What of the running system differs from what the host booted, as a deploy judges a reboot. */
+async function notBooted(
+  exec: Executor,
+  running: string,
+  gpuDriver: string | null,
+): Promise<string[] | null> {
+  const [booted, links] = await Promise.all([
+    readBootedParts(exec),
+    readBootLinks(exec, [running]),
+  ]);
+  const runningLinks = links.get(running);
+  return runningLinks ? rebootReasons(booted, { ...runningLinks, gpuDriver }) : null;
 }

@@ -10,6 +10,7 @@
 import path from 'node:path';
 import type { Host } from '../config/host.js';
 import { clockAt, windowIsOpen, type RebootPolicy } from '../config/reboot.js';
+import { formatDuration } from '../config/duration.js';
 import type { Strategy } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { ExitCode, ExoDeployError, usageError } from '../errors.js';
@@ -184,6 +185,8 @@ export class Deployment {
     for (const [i, batch] of rollout.batches.entries()) {
       // a long rollout is still at work: other deploys must not take its markers for leftovers
       if (i > 0) await this.markers.renew(hosts);
+      if (i > 0 && this.windowClosedBefore(batch))
+        return this.rec.finish('window-closed', ExitCode.failed);
       await this.activate(batch, rollout);
     }
     this.rec.finish('success', ExitCode.ok);
@@ -415,6 +418,19 @@ export class Deployment {
     );
   }
 
+  /** Whether the reboot window has closed since the deploy began, before a batch that reboots:
+   * the rollout stops there, and the hosts that would reboot outside it are not touched. */
+  private windowClosedBefore(batch: readonly Host[]): boolean {
+    const window = this.ctx.config.rollout.reboot_window;
+    const rebooting = batch.filter((h) => this.rebooting.has(h.name)).map((h) => h.name);
+    const now = new Date(this.ctx.now());
+    if (!window || rebooting.length === 0 || windowIsOpen(window, now)) return false;
+    this.ctx.log.warn(
+      `stopping before the batch of ${batch.map((h) => h.name).join(', ')}: ${rebooting.join(', ')} would reboot, and the reboot window (${window.text}) has closed (now ${clockAt(window, now)}); deploy again within the window to finish`,
+    );
+    return true;
+  }
+
   /** The strategy's batches; refused when they would split one exo cluster, unless --force. */
   private plan(changing: readonly Host[]): Rollout {
     const { ctx } = this;
@@ -508,10 +524,13 @@ export class Deployment {
     throwFirstFailure(await Promise.allSettled([this.test(live), this.bootInto(rebooting)]));
     const gate = await this.gate(batch, activatedAtMs, cluster);
     if (this.ctx.config.smoke.gate) await this.smoke(batch);
-    await this.confirm(live);
+    await this.confirm(batch);
     await this.switch(live);
-    // booted from their boot default, which is the new system: permanent already
-    for (const h of rebooting) await this.rec.setPhase(h.name, 'permanent');
+    await this.onEveryHost(rebooting, async (h) => {
+      // booted from its boot default, which is the new system: permanent already
+      await this.rec.setPhase(h.name, 'permanent');
+      await this.timers.stop(h);
+    });
     await this.finalCheck(batch, activatedAtMs, cluster, gate);
   }
 
@@ -550,11 +569,20 @@ export class Deployment {
     const { ctx } = this;
     return this.onEveryHost(hosts, async (h) => {
       const path = this.builtPath(h);
+      const { before } = this.rec.host(h.name);
       await this.rec.setPhase(h.name, 'activated'); // from here on the host may run the new system
       await this.rec.step(
         'boot',
         h.name,
-        () => activateBuilt(ctx, h, path, 'boot'),
+        async () => {
+          await this.timers.leaveRebootGuard(
+            h,
+            before,
+            path,
+            this.builtReleases.get(path)?.rebootGuard ?? null,
+          );
+          return activateBuilt(ctx, h, path, 'boot');
+        },
         (out) => out,
       );
       await this.rec.step(
@@ -562,13 +590,17 @@ export class Deployment {
         h.name,
         async () => {
           const exec = ctx.executor(h);
-          const { downMs } = await rebootHost(exec, ctx.config.timeouts.reboot, ctx.signal).catch(
-            (error: unknown) => {
-              if (error instanceof ExoDeployError && error.exitCode === ExitCode.needsPerson)
-                this.lostInReboot.add(h.name);
-              throw error;
-            },
-          );
+          this.timers.rebootAsked(h);
+          const { downMs, bootId } = await rebootHost(
+            exec,
+            { timeoutMs: this.timers.rebootWaitMs(h), settleMs: ctx.config.timeouts.activate },
+            ctx.signal,
+          ).catch((error: unknown) => {
+            if (error instanceof ExoDeployError && error.exitCode === ExitCode.needsPerson)
+              this.lostInReboot.add(h.name);
+            throw error;
+          });
+          this.timers.bootedAgain(h, bootId);
           // the marker lived under /run, which the reboot emptied
           await this.markers.place([h]);
           // issued together: one session to the host
@@ -576,16 +608,24 @@ export class Deployment {
             runningAndProfile(exec),
             readBootedSystem(exec),
           ]);
-          if (booted !== path || running !== path)
-            throw new ExoDeployError(
-              `${h.name}: after its reboot it booted ${booted ?? 'no NixOS system'} and runs ${running}, not the new system (${path})`,
-              ExitCode.failed,
-              {
-                host: h.name,
-                hint: "its boot loader did not start its default entry: look at the boot loader's configuration and at the console",
-              },
-            );
-          return `back after ${Math.round(downMs / 1000)} s, booted ${path}`;
+          if (booted === path && running === path) {
+            await this.timers.afterReboot(h);
+            return `back after ${Math.round(downMs / 1000)} s, booted ${path}`;
+          }
+          const guardExit = await this.timers.afterRebootElsewhere(h);
+          throw new ExoDeployError(
+            guardExit === 0
+              ? `${h.name}: booted the new system, but could not be reached over a new ssh connection within its confirm_timeout (${formatDuration(h.confirmTimeoutMs)}), so its reboot guard booted it back into ${booted}`
+              : `${h.name}: after its reboot it booted ${booted ?? 'no NixOS system'} and runs ${running}, not the new system (${path})`,
+            ExitCode.failed,
+            {
+              host: h.name,
+              hint:
+                guardExit === 0
+                  ? 'the release may stop sshd, close port 22 in the firewall, or break the network; `journalctl -b -1` on the host shows the boot into it'
+                  : "its boot loader did not start its default entry: look at the boot loader's configuration and at the console",
+            },
+          );
         },
         (out) => out,
       );
@@ -775,6 +815,8 @@ export class Deployment {
         try {
           // A host the deployer cannot reach anew is left to put itself back.
           const cutOff = timers.isLost(h) || !(await timers.confirm(h)).confirmed;
+          // going back from a reboot is a reboot: the guard's own would race it
+          if (!cutOff && timers.guardsReboot(h)) await timers.stop(h);
           const started = ctx.now();
           const activations = await restoreHost(
             ctx,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { syncDir } from '../fs/atomic.js';
 import type { PreviousSystem } from '../system/generations.js';
 import { TIMESTAMP_ID } from '../time-id.js';
-import { leftOnNewSystem, type HostPhase, type RevertTimerState } from './record.js';
+import { leftOnNewSystem, type HostPhase, type RevertTimerRecord } from './record.js';
 
 export type JournalEvent =
   | { type: 'run'; id: string; command: string; hosts: string[]; pid: number }
@@ -21,7 +21,7 @@ export type JournalEvent =
       durationMs: number;
       error?: string;
     }
-  | { type: 'revert-timer'; host: string; unit: string; state: RevertTimerState }
+  | ({ type: 'revert-timer'; host: string } & RevertTimerRecord)
   | { type: 'end'; outcome: string; exitCode: number };
 
 type Stamped = JournalEvent & { at: string };
@@ -118,7 +118,7 @@ interface JournalledHost {
   before: PreviousSystem | null;
   built: string | null;
   phase: HostPhase;
-  revertTimer: { unit: string; state: RevertTimerState } | null;
+  revertTimer: RevertTimerRecord | null;
 }
 
 export interface JournalledDeploy {
@@ -176,7 +176,15 @@ export function foldJournal(text: string): JournalledDeploy {
         host(e.host).phase = e.phase;
         break;
       case 'revert-timer':
-        host(e.host).revertTimer = { unit: e.unit, state: e.state };
+        // (all but unit and state: not in journals written before them)
+        host(e.host).revertTimer = {
+          unit: e.unit,
+          state: e.state,
+          scriptFile: e.scriptFile ?? '',
+          statusFile: e.statusFile ?? '',
+          files: e.files ?? [],
+          rebootGuard: e.rebootGuard ?? false,
+        };
         break;
       case 'step':
         summary.lastStep = e;

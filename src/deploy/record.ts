@@ -5,6 +5,7 @@ import type { Log } from '../output/log.js';
 import { lastLines } from '../run/executor.js';
 import type { GateResult } from '../steps/health-gate.js';
 import type { PreviousSystem } from '../system/generations.js';
+import type { RevertTimer } from '../system/revert-timer.js';
 import type { DeployJournal } from './journal.js';
 
 export type HostPhase =
@@ -26,7 +27,16 @@ export const leftOnNewSystem = (phase: HostPhase) =>
  * (the host put itself back). */
 export type RevertTimerState = 'armed' | 'stopped' | 'fired';
 
-/** partly-rolled-back: with rollback_scope "failed", earlier batches keep the new system. */
+/** A host's revert timer as recorded: its unit and files on the host (rollback --last stops
+ * one left armed), and whether it is a reboot guard (armed by the host at its next boot). */
+export interface RevertTimerRecord extends RevertTimer {
+  state: RevertTimerState;
+  rebootGuard: boolean;
+}
+
+/** partly-rolled-back: with rollback_scope "failed", earlier batches keep the new system.
+ * window-closed: the reboot window closed before a batch that reboots; the batches before it
+ * keep the new system, the rest were not touched. */
 export type DeployOutcome =
   | 'success'
   | 'no-change'
@@ -34,6 +44,7 @@ export type DeployOutcome =
   | 'rolled-back'
   | 'partly-rolled-back'
   | 'rollback-failed'
+  | 'window-closed'
   | 'interrupted';
 
 interface HostFacts {
@@ -51,7 +62,7 @@ interface HostFacts {
   phase: HostPhase;
   /** Whether `switch` restarted exo after the gate (it must not). */
   switchRestartedExo: boolean | null;
-  revertTimer: { unit: string; state: RevertTimerState } | null;
+  revertTimer: RevertTimerRecord | null;
   finalCheck: HostCheck | null;
   problems: string[];
 }
@@ -198,9 +209,13 @@ export class Recorder {
 
   /** Journaled before the deploy goes on: after a crash, `status` tells which hosts will put
    * themselves back. */
-  async setRevertTimer(host: string, unit: string, state: RevertTimerState): Promise<void> {
-    this.entry(host).revertTimer = { unit, state };
-    await this.journal?.append({ type: 'revert-timer', host, unit, state });
+  async setRevertTimer(
+    host: string,
+    timer: Omit<RevertTimerRecord, 'state'>,
+    state: RevertTimerState,
+  ): Promise<void> {
+    this.entry(host).revertTimer = { ...timer, state };
+    await this.journal?.append({ type: 'revert-timer', host, ...timer, state });
   }
 
   setBuilt(host: string, systemPath: string): void {

@@ -3,6 +3,9 @@
 // the deploy runs, and once more after the gate and after `switch`, then stopped. A host that
 // the deployer cannot reach anew (the release stopped sshd, closed port 22, cut the network),
 // or whose deployer died, puts itself back on the system it ran before when its timer fires.
+// A host that reboots into the new system gets a reboot guard instead: left before the reboot,
+// armed by the host when it boots the new system, confirmed from then on in the same way; when
+// it fires, the host boots the system it ran before again.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONFIRMS_PER_TIMEOUT, type Host } from '../config/host.js';
 import type { Context } from '../context.js';
@@ -11,13 +14,17 @@ import { formatDuration } from '../config/duration.js';
 import {
   armRevertTimer,
   confirmRevertTimer,
+  disarm,
+  guardRevertStatus,
   revertState,
   revertTimerUnit,
   stopRevertTimer,
   type Confirmation,
   type RevertTimer,
 } from '../system/revert-timer.js';
+import { bootIdArgv } from '../programs/coreutils.js';
 import type { PreviousSystem } from '../system/generations.js';
+import { leaveRebootGuard, whenGuardArmed } from '../system/reboot-guard.js';
 import type { Recorder } from './record.js';
 
 /** Between two tries of a confirmation that failed, and two looks at a revert under way. */
@@ -35,6 +42,9 @@ interface Armed {
   done: boolean;
   /** The deployer gave up on the host: it is left to its timer. */
   lost: boolean;
+  /** A reboot guard: armed by the host when it boots the new system. bootId: that boot's, once
+   * the deployer has seen it (null: the host has not come back yet). */
+  guard?: { rebootAsked: boolean; bootId: string | null };
 }
 
 export class RevertTimers {
@@ -68,8 +78,115 @@ export class RevertTimers {
     );
     const entry: Armed = { host, timer, lastConfirmedAt: this.ctx.now(), done: false, lost: false };
     this.armed.set(host.name, entry);
-    await this.rec.setRevertTimer(host.name, unit, 'armed');
+    await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'armed');
     this.confirmLater(entry);
+  }
+
+  /** Leaves the host's reboot guard, for its boot into `system`, where the new system has one
+   * (release.json names its folder). Without one, a host cut off after its reboot needs a person. */
+  async leaveRebootGuard(
+    host: Host,
+    before: PreviousSystem,
+    system: string,
+    guardDir: string | null,
+  ): Promise<void> {
+    if (host.local || this.armed.has(host.name) || !before.running) return;
+    if (!guardDir) {
+      this.ctx.log.warn(
+        `${host.name}: its new system has no reboot guard (services.exo.rebootGuard): should the release cut it off from the deployer after its reboot, it cannot put itself back, and needs a person`,
+      );
+      return;
+    }
+    const timer = await leaveRebootGuard(
+      this.ctx.executor(host),
+      guardDir,
+      revertTimerUnit(this.rec.record.id),
+      system,
+      { ...before, running: before.running },
+      host.confirmTimeoutMs,
+    );
+    // no confirmations until the host has booted and armed it
+    const entry: Armed = {
+      host,
+      timer,
+      lastConfirmedAt: this.ctx.now(),
+      done: true,
+      lost: false,
+      guard: { rebootAsked: false, bootId: null },
+    };
+    this.armed.set(host.name, entry);
+    await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'armed');
+  }
+
+  /** The host's reboot is asked for: until it is back, it cannot be reached to stop its guard. */
+  rebootAsked(host: Host): void {
+    const guard = this.armed.get(host.name)?.guard;
+    if (guard) guard.rebootAsked = true;
+  }
+
+  /** How long the deployer waits for the host to come back from its reboot: with a guard, also
+   * for the guard to boot it back (its timer, the revert, a second reboot). */
+  rebootWaitMs(host: Host): number {
+    const { reboot, activate } = this.ctx.config.timeouts;
+    return this.armed.get(host.name)?.guard
+      ? 2 * reboot + host.confirmTimeoutMs + activate + REVERT_SLACK_MS
+      : reboot;
+  }
+
+  /** The host answers from a new boot: its guard arms its timer in this boot, if at all. */
+  bootedAgain(host: Host, bootId: string): void {
+    const entry = this.armed.get(host.name);
+    if (!entry?.guard) return;
+    entry.guard.bootId = bootId;
+    // about when the guard armed it
+    entry.lastConfirmedAt = this.ctx.now();
+  }
+
+  /**
+   * The host booted the new system: its guard has armed the timer, which is confirmed now and
+   * from now on. A guard that did not arm is taken off, with a warning.
+   */
+  async afterReboot(host: Host): Promise<void> {
+    const entry = this.armed.get(host.name);
+    if (!entry?.guard) return;
+    const exec = this.ctx.executor(host);
+    const state = await whenGuardArmed(exec, this.ctx.config.timeouts.activate, this.ctx.signal);
+    if (!state.armed) {
+      this.ctx.log.warn(
+        `${host.name}: its reboot guard did not arm (${state.why}): should the release cut it off from the deployer from now on, it cannot put itself back`,
+      );
+      await this.stop(host);
+      return;
+    }
+    entry.done = false;
+    await this.mustConfirm(host, 'its reboot');
+    this.confirmLater(entry);
+  }
+
+  /** For a host that came back from its reboot on another system than the new one: whether its
+   * guard booted it back (the revert's exit code; null: it did not run). The guard is done. */
+  async afterRebootElsewhere(host: Host): Promise<number | null> {
+    const entry = this.armed.get(host.name);
+    if (!entry?.guard) return null;
+    const status = await guardRevertStatus(this.ctx.executor(host), entry.timer);
+    this.endConfirmations(entry);
+    this.armed.delete(host.name);
+    await stopRevertTimer(this.ctx.executor(host), entry.timer);
+    await this.rec.setRevertTimer(
+      host.name,
+      this.recordOf(entry),
+      status === null ? 'stopped' : 'fired',
+    );
+    return status;
+  }
+
+  /** Whether the host's timer is a reboot guard: putting it back takes a reboot of its own. */
+  guardsReboot(host: Host): boolean {
+    return this.armed.get(host.name)?.guard !== undefined;
+  }
+
+  private recordOf(entry: Armed) {
+    return { ...entry.timer, rebootGuard: entry.guard !== undefined };
   }
 
   /** The confirmations in the background, every third of the host's confirm_timeout. A miss is
@@ -151,8 +268,8 @@ export class RevertTimers {
     if (!entry || entry.lost) return;
     this.endConfirmations(entry);
     this.armed.delete(host.name);
-    const stopped = await stopRevertTimer(this.ctx.executor(host), entry.timer);
-    await this.rec.setRevertTimer(host.name, entry.timer.unit, stopped ? 'stopped' : 'fired');
+    const state = await disarm(this.ctx.executor(host), this.recordOf(entry));
+    await this.rec.setRevertTimer(host.name, this.recordOf(entry), state);
   }
 
   /**
@@ -160,6 +277,15 @@ export class RevertTimers {
    * when it was given up (cut off), since its timer is then the only way back.
    */
   async stopAll(): Promise<void> {
+    const rebooting = [...this.armed.values()].filter(
+      (e) => e.guard?.rebootAsked && e.guard.bootId === null,
+    );
+    for (const e of rebooting) {
+      e.lost = true;
+      this.ctx.log.warn(
+        `${e.host.name}: was rebooting into the new system: once it has booted it, its reboot guard boots it back into the system it ran before ${formatDuration(e.host.confirmTimeoutMs)} later, unless \`exo-deploy rollback --last\` reaches it first`,
+      );
+    }
     await Promise.allSettled(
       [...this.armed.values()]
         .filter((e) => !e.lost)
@@ -181,6 +307,7 @@ export class RevertTimers {
   async awaitRevert(host: Host): Promise<string> {
     const entry = this.armed.get(host.name);
     if (!entry?.lost) throw new Error(`${host.name}: not left to its revert timer`);
+    if (entry.guard) return this.awaitGuardRevert(entry, entry.guard);
     const deadline = this.firesBy(entry) + this.ctx.config.timeouts.activate + REVERT_SLACK_MS;
     const exec = this.ctx.executor(host);
     let last = 'not reached yet';
@@ -189,7 +316,7 @@ export class RevertTimers {
         const state = await revertState(exec, entry.timer);
         if (state.done) {
           await stopRevertTimer(exec, entry.timer).catch(() => false); // its files
-          await this.rec.setRevertTimer(host.name, entry.timer.unit, 'fired');
+          await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'fired');
           if (state.exitCode === 0 || state.exitCode === 4)
             return `its revert timer ${entry.timer.unit} put it back (switch-to-configuration exit ${state.exitCode})`;
           throw new ExoDeployError(
@@ -217,6 +344,66 @@ export class RevertTimers {
           },
         );
       }
+      await sleep(RETRY_MS, undefined, { signal: this.ctx.signal });
+    }
+  }
+
+  /** A reboot guard's revert ends with a reboot: the host answers from another boot than the
+   * one that armed it, and its status says how the revert went. */
+  private async awaitGuardRevert(
+    entry: Armed,
+    guard: NonNullable<Armed['guard']>,
+  ): Promise<string> {
+    const { host, timer } = entry;
+    const deadline =
+      this.firesBy(entry) +
+      this.ctx.config.timeouts.activate +
+      REVERT_SLACK_MS +
+      this.ctx.config.timeouts.reboot;
+    const exec = this.ctx.executor(host);
+    let last = 'not reached yet';
+    for (;;) {
+      try {
+        const r = await exec.run(bootIdArgv(), { fresh: true });
+        const bootId = r.stdout.trim();
+        const status = r.exitCode === 0 ? await guardRevertStatus(exec, timer) : null;
+        // a revert that failed reboots nothing: no use waiting for another boot
+        const failed = status !== null && status !== 0;
+        if (r.exitCode === 0 && bootId && (bootId !== guard.bootId || failed)) {
+          this.armed.delete(host.name);
+          await stopRevertTimer(exec, timer).catch(() => false); // its files
+          await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'fired');
+          if (status === 0)
+            return `its reboot guard ${timer.unit} booted it back into the system it ran before`;
+          throw new ExoDeployError(
+            status === null
+              ? `${host.name}: rebooted, but not by its reboot guard`
+              : `${host.name}: its reboot guard fired, and its revert failed (exit ${status})`,
+            ExitCode.needsPerson,
+            {
+              host: host.name,
+              hint: `see \`journalctl -b -1 -u ${timer.unit}.service\` on ${host.name}`,
+            },
+          );
+        }
+        last =
+          status === 0
+            ? 'its reboot guard has fired, and it is rebooting'
+            : 'it answers from the boot that armed its guard';
+      } catch (error) {
+        if (!(error instanceof ExoDeployError) || error.exitCode === ExitCode.needsPerson)
+          throw error;
+        last = error.message;
+      }
+      if (this.ctx.now() > deadline)
+        throw new ExoDeployError(
+          `${host.name}: did not boot itself back by ${new Date(deadline).toISOString()} (${last})`,
+          ExitCode.needsPerson,
+          {
+            host: host.name,
+            hint: `reach ${host.name} at its console: \`journalctl -u ${timer.unit}.service\`; the system it ran before is the generation below its newest`,
+          },
+        );
       await sleep(RETRY_MS, undefined, { signal: this.ctx.signal });
     }
   }

@@ -39,12 +39,23 @@ export const parseDuBytes = (output: string) => Number(output.trim().split(/\s+/
 export const formatDu = (bytes: number, dir: string) => `${Math.ceil(bytes / 1024)}\t${dir}\n`;
 export const listDirArgv = (dir: string) => ['ls', '-1A', '--', dir];
 
-/** A program's canonical path on the host: on NixOS a store path, which stays valid when
- * /run/current-system moves to another system. */
+/** A program's path on the host through store paths only (valid when /run/current-system
+ * moves to another system), under its own name: links are followed while they keep the name,
+ * since a multi-call program (nix-env, a link to nix) acts on the name it is run as. */
 export const programPathArgv = (name: string) => [
   'sh',
   '-c',
-  'p=$(command -v -- "$1") && readlink -f -- "$p"',
+  [
+    'p=$(command -v -- "$1") || exit 1',
+    'name=$(basename -- "$p")',
+    'while [ -L "$p" ]; do',
+    '  t=$(readlink -- "$p") || break',
+    '  case $t in /*) ;; *) t=$(dirname -- "$p")/$t ;; esac',
+    '  [ "$(basename -- "$t")" = "$name" ] || break',
+    '  p=$t',
+    'done',
+    'd=$(cd -P -- "$(dirname -- "$p")" && pwd -P) && printf "%s/%s\\n" "$d" "$name"',
+  ].join('\n'),
   'sh',
   name,
 ];

@@ -140,3 +140,7 @@ export const formatInvocations = (units: ReadonlyMap<string, UnitInvocation>) =>
 
 /** Reboots the host; the ssh session that asks may be cut before it answers. */
 export const rebootArgv = () => ['systemctl', 'reboot'];
+
+/** Waits until the boot is done (no start job left), then prints the system's state: running,
+ * degraded (a unit failed), …; exits non-zero for every state but running. */
+export const bootDoneArgv = () => ['systemctl', 'is-system-running', '--wait'];

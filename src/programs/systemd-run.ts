@@ -70,6 +70,22 @@ const LOCK_HELD_EXIT = 11;
  * so its command line holds nothing that file could mangle: no script, no empty argument. */
 const NONE = '-';
 
+/** The scripts' first step: the profile back on its generation (else its path), unless it is
+ * there; `code` is set to how it went. */
+const PROFILE_BACK = `code=0
+if [ -n "$profile_path" ] && ! [ "$profile" -ef "$profile_path" ]; then
+  if [ -n "$generation" ]; then
+    "$nix_env" -p "$profile" --switch-generation "$generation" || code=$?
+  else
+    "$nix_env" -p "$profile" --set "$profile_path" || code=$?
+  fi
+fi`;
+
+/** The scripts' end: another activation holds the lock (systemd starts the script again), or
+ * the exit status goes to the status file. */
+const STATUS_UNLESS_LOCKED = `if [ "$code" = ${LOCK_HELD_EXIT} ]; then exit ${LOCK_HELD_EXIT}; fi
+echo "$code" > "$status_file"`;
+
 /**
  * The revert, as a file on the host run by the timer's unit. Shell built-ins only (a unit's
  * PATH holds systemd's programs alone). The profile goes back first (a switch had moved it),
@@ -82,14 +98,7 @@ export const REVERT_SCRIPT = `status_file=$1 profile=$2 running=$3 profile_path=
 [ "$profile_path" = ${NONE} ] && profile_path=
 [ "$generation" = ${NONE} ] && generation=
 echo "exo-deploy: the deployer did not confirm in time: putting this host back on $running"
-code=0
-if [ -n "$profile_path" ] && ! [ "$profile" -ef "$profile_path" ]; then
-  if [ -n "$generation" ]; then
-    "$nix_env" -p "$profile" --switch-generation "$generation" || code=$?
-  else
-    "$nix_env" -p "$profile" --set "$profile_path" || code=$?
-  fi
-fi
+${PROFILE_BACK}
 action=test
 if [ "$code" = 0 ] && [ -n "$profile_path" ]; then
   if [ "$profile_path" = "$running" ]; then
@@ -102,8 +111,7 @@ if [ "$code" = 0 ]; then
   NIXOS_NO_CHECK=1 "$running/bin/switch-to-configuration" "$action"
   code=$?
 fi
-if [ "$code" = ${LOCK_HELD_EXIT} ]; then exit ${LOCK_HELD_EXIT}; fi
-echo "$code" > "$status_file"
+${STATUS_UNLESS_LOCKED}
 exit "$code"
 `;
 
@@ -134,10 +142,28 @@ export const revertTimerArgv = (
   scriptFile: string,
   statusFile: string,
   to: RevertTo,
+) =>
+  timerArgv(unit, delaySeconds, 'back to the previous system unless the deployer confirms', [
+    to.sh,
+    scriptFile,
+    statusFile,
+    to.systemProfile,
+    to.running,
+    to.profilePath ?? NONE,
+    to.profileGeneration === null ? NONE : String(to.profileGeneration),
+    to.nixEnv,
+  ]);
+
+/** A one-shot timer whose service runs `command`: again while it exits with LOCK_HELD_EXIT. */
+const timerArgv = (
+  unit: string,
+  delaySeconds: number,
+  description: string,
+  command: readonly string[],
 ) => [
   'systemd-run',
   `--unit=${unit}`,
-  '--description=exo-deploy: back to the previous system unless the deployer confirms',
+  `--description=exo-deploy: ${description}`,
   `--on-active=${delaySeconds}`,
   '--timer-property=AccuracySec=1s',
   '--timer-property=RemainAfterElapse=no',
@@ -152,15 +178,64 @@ export const revertTimerArgv = (
   '-p',
   'RestartSec=3s',
   '--',
-  to.sh,
-  scriptFile,
-  statusFile,
-  to.systemProfile,
-  to.running,
-  to.profilePath ?? NONE,
-  to.profileGeneration === null ? NONE : String(to.profileGeneration),
-  to.nixEnv,
+  ...command,
 ];
+
+// The reboot guard: the revert timer of a host that rebooted into a new system. A transient
+// timer does not outlive the boot that armed it, so the host arms this one itself, at the boot.
+
+/** What the reboot guard's timer boots the host back into. */
+export interface RebootRevertTo {
+  systemProfile: string;
+  /** The system the profile named before: the boot default again. */
+  bootDefault: string;
+  /** The profile's generation that named it; null: none (the profile is set to bootDefault). */
+  profileGeneration: number | null;
+  sh: string;
+  nixEnv: string;
+  systemctl: string;
+}
+
+/**
+ * The reboot guard's revert, run by its timer's unit: the profile back, its system the boot
+ * default, then a reboot into it. Shell built-ins and the programs it is given only. Idempotent,
+ * as REVERT_SCRIPT: systemd starts it again while another activation holds the lock.
+ */
+export const REBOOT_REVERT_SCRIPT = `status_file=$1 profile=$2 profile_path=$3 generation=$4 nix_env=$5 systemctl=$6
+[ "$generation" = ${NONE} ] && generation=
+echo "exo-deploy: the deployer did not confirm in time after this host booted a new system: booting it back into $profile_path"
+${PROFILE_BACK}
+if [ "$code" = 0 ]; then
+  NIXOS_NO_CHECK=1 "$profile_path/bin/switch-to-configuration" boot
+  code=$?
+fi
+${STATUS_UNLESS_LOCKED}
+[ "$code" = 0 ] || exit "$code"
+exec "$systemctl" reboot
+`;
+
+/** systemd-run's arguments (without the program) that arm the reboot guard's timer: the host
+ * runs systemd-run with them when it boots the new system. */
+export const rebootGuardTimerArgs = (
+  unit: string,
+  delaySeconds: number,
+  scriptFile: string,
+  statusFile: string,
+  to: RebootRevertTo,
+) =>
+  timerArgv(unit, delaySeconds, 'boot the previous system again unless the deployer confirms', [
+    to.sh,
+    scriptFile,
+    statusFile,
+    to.systemProfile,
+    to.bootDefault,
+    to.profileGeneration === null ? NONE : String(to.profileGeneration),
+    to.nixEnv,
+    to.systemctl,
+  ]).slice(1);
+
+/** The file the host's guard reads those arguments from (`xargs -0`): a NUL after each. */
+export const guardArgsFile = (args: readonly string[]) => args.map((a) => `${a}\0`).join('');
 
 /** Restarts the timer's countdown, and succeeds only while it has not fired: restarting a
  * timer that is gone fails, and a revert under way or done shows as its active service or its

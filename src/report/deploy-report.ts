@@ -19,15 +19,20 @@ const OUTCOME_TEXT: Record<NonNullable<DeployRecord['outcome']>, string> = {
   'partly-rolled-back':
     'PARTLY ROLLED BACK: the failing batch runs its old system again; earlier batches keep the new one (rollback_scope = "failed")',
   'rollback-failed': 'ROLLBACK FAILED: a person must act (see "What to do next")',
+  'window-closed':
+    'STOPPED AT THE REBOOT WINDOW: the batches before it run the new system, healthy, made permanent; the rest were not touched',
   interrupted: "INTERRUPTED: see each host's phase below",
 };
 
-/** Beside a host's phase: whether its revert timer put it back, or is still armed. */
-const REVERT_TIMER_TEXT: Record<RevertTimerState, string> = {
-  stopped: '',
-  fired: ' (it put itself back: its revert timer fired)',
-  armed: ' (its revert timer is still armed: it puts itself back when it fires)',
+/** Beside a host's phase: whether its revert timer (or reboot guard) put it back, or is still
+ * armed. */
+const REVERT_TIMER_TEXT: Record<RevertTimerState, (timer: string) => string> = {
+  stopped: () => '',
+  fired: (timer) => ` (it put itself back: its ${timer} fired)`,
+  armed: (timer) => ` (its ${timer} is still armed: it puts itself back when it fires)`,
 };
+const timerText = (t: HostRecord['revertTimer']) =>
+  t ? REVERT_TIMER_TEXT[t.state](t.rebootGuard ? 'reboot guard' : 'revert timer') : '';
 
 export async function writeDeployReport(
   record: DeployRecord,
@@ -136,7 +141,7 @@ function hostCells(h: HostRecord): string[] {
     h.host,
     `gen ${before.profileGeneration ?? '?'}, exo ${before.exo}${before.healthy === false ? ' (unhealthy)' : ''}`,
     `exo ${built.exo ?? '-'} \`${shortPath(built.systemPath)}\``,
-    `${h.phase}${REVERT_TIMER_TEXT[h.revertTimer?.state ?? 'stopped']}`,
+    `${h.phase}${timerText(h.revertTimer)}`,
     h.backupId ?? '-',
   ];
 }
@@ -171,6 +176,15 @@ function nextSteps(r: DeployRecord): string[] {
     case 'partly-rolled-back':
       return [
         'The hosts run what they ran before. Read the health evidence, fix the release, deploy again.',
+      ];
+    case 'window-closed':
+      return [
+        `Deploy again within the reboot window to bring ${
+          r.hosts
+            .filter((h) => h.phase === 'pending')
+            .map((h) => h.host)
+            .join(', ') || 'the rest'
+        } onto the new system: the hosts already on it are left as they are.`,
       ];
     case 'rollback-failed':
       return r.hosts

@@ -33,9 +33,12 @@ export async function restoreHost(
       { host: host.name },
     );
   }
-  const activations = revertedBy
-    ? [await revertedBy()]
-    : await activateBefore(ctx, host, before as PreviousSystem & { running: string });
+  const restorable = before as PreviousSystem & { running: string };
+  const activations = revertedBy ? [await revertedBy()] : [];
+  // A reboot guard boots the host back into its boot default, which is not what it ran when
+  // that was a test activation: the rest is done from here.
+  if (!revertedBy || (await whyNotBack(ctx, host, before)).length)
+    activations.push(...(await activateBefore(ctx, host, restorable)));
   if (!ctx.dryRun) await mustBeBack(ctx, host, before);
   return activations;
 }
@@ -95,7 +98,11 @@ async function activateBeforeByReboot(
     skipPreSwitchChecks: true,
   });
   activations.push(`${bootDefault} boot`);
-  const { downMs } = await rebootHost(exec, ctx.config.timeouts.reboot, ctx.signal);
+  const { downMs } = await rebootHost(
+    exec,
+    { timeoutMs: ctx.config.timeouts.reboot, settleMs: ctx.config.timeouts.activate },
+    ctx.signal,
+  );
   activations.push(`reboot (back after ${Math.round(downMs / 1000)} s)`);
   if (before.running !== bootDefault) {
     await activate(exec, before.running, 'test', ctx.config.timeouts, ctx.signal, {
@@ -117,17 +124,22 @@ async function pointProfileBack(ctx: Context, host: Host, before: PreviousSystem
 
 /** Back means exactly: the system it ran, and the profile where it was. */
 async function mustBeBack(ctx: Context, host: Host, before: PreviousSystem): Promise<void> {
-  const { running, profile } = await runningAndProfile(ctx.executor(host));
-  const wrong = [
-    running !== before.running ? `it runs ${running}, not ${before.running}` : null,
-    before.profilePath !== null && profile !== before.profilePath
-      ? `its profile is ${profile}, not ${before.profilePath}`
-      : null,
-  ].filter(Boolean);
+  const wrong = await whyNotBack(ctx, host, before);
   if (wrong.length)
     throw new ExoDeployError(
       `${host.name}: not back on the system it ran before: ${wrong.join('; ')}`,
       ExitCode.needsPerson,
       { host: host.name },
     );
+}
+
+/** How the host differs from the system it ran and the profile it had; empty: it is back. */
+async function whyNotBack(ctx: Context, host: Host, before: PreviousSystem): Promise<string[]> {
+  const { running, profile } = await runningAndProfile(ctx.executor(host));
+  return [
+    running !== before.running ? `it runs ${running}, not ${before.running}` : null,
+    before.profilePath !== null && profile !== before.profilePath
+      ? `its profile is ${profile}, not ${before.profilePath}`
+      : null,
+  ].filter((w): w is string => w !== null);
 }

@@ -102,6 +102,8 @@ export interface Release {
   /** The GPU driver the system runs exo with (NVIDIA's, where exo uses CUDA): its package's
    * store path; null when the system has none or the file does not say. */
   gpuDriver: string | null;
+  /** The folder the system's reboot guard arms a revert timer from at boot; null: it has none. */
+  rebootGuard: string | null;
 }
 
 /** What each system path carries in the release.json the module writes into it. */
@@ -134,6 +136,7 @@ export function parseRelease(content: string): Release | undefined {
     version?: unknown;
     namespace?: unknown;
     gpu?: { driver?: unknown } | null;
+    rebootGuard?: unknown;
     exo?: {
       version?: unknown;
       identity?: unknown;
@@ -160,6 +163,7 @@ export function parseRelease(content: string): Release | undefined {
     namespace: nonEmpty(release.namespace),
     gpuDriver:
       typeof release.gpu === 'object' && release.gpu !== null ? nonEmpty(release.gpu.driver) : null,
+    rebootGuard: nonEmpty(release.rebootGuard),
   };
 }
 

@@ -11,7 +11,7 @@ import {
   switchToConfigurationArgv,
   UNKNOWN_ACTION,
 } from '../programs/switch-to-configuration.js';
-import { rebootArgv } from '../programs/systemctl.js';
+import { bootDoneArgv, rebootArgv } from '../programs/systemctl.js';
 import type { Executor } from '../run/executor.js';
 import { readReleases } from './generations.js';
 
@@ -115,15 +115,15 @@ export async function liveSwitchRefusal(
 const REBOOT_POLL_MS = 2000;
 
 /**
- * Reboots the host and waits until it answers from a new boot (its kernel's boot id changed),
- * up to timeoutMs. A host that does not come back in time needs a person: nothing on it can be
- * reached to put it back.
+ * Reboots the host and waits until it answers from a new boot (its kernel's boot id changed)
+ * that is done, up to timeoutMs. A host that does not come back in time needs a person: nothing
+ * on it can be reached to put it back.
  */
 export async function rebootHost(
   exec: Executor,
-  timeoutMs: number,
+  { timeoutMs, settleMs }: { timeoutMs: number; settleMs: number },
   signal?: AbortSignal,
-): Promise<{ downMs: number }> {
+): Promise<{ downMs: number; bootId: string }> {
   const { name } = exec.host;
   const bootId = (await exec.must(bootIdArgv())).stdout.trim();
   const started = Date.now();
@@ -146,7 +146,12 @@ export async function rebootHost(
     try {
       const r = await exec.run(bootIdArgv(), { fresh: true });
       const now = r.stdout.trim();
-      if (r.exitCode === 0 && now && now !== bootId) return { downMs: Date.now() - started };
+      if (r.exitCode === 0 && now && now !== bootId) {
+        // What the host runs, and its units, are settled once its boot is done. A boot that
+        // takes longer than settleMs is looked at as it is.
+        await exec.run(bootDoneArgv(), { fresh: true, timeoutMs: settleMs });
+        return { downMs: Date.now() - started, bootId: now };
+      }
       last = r.exitCode === 0 ? 'it answers from the boot before (not down yet)' : r.stderr.trim();
     } catch (error) {
       if (!(error instanceof ExoDeployError)) throw error;

@@ -21,6 +21,8 @@ export interface RevertTimer {
   scriptFile: string;
   /** The revert's exit status, written when it is done. */
   statusFile: string;
+  /** Every file of the timer's on the host, removed when it is stopped. */
+  files: readonly string[];
 }
 
 export const revertTimerUnit = (runId: string) => `exo-deploy-revert-${runId}`;
@@ -37,11 +39,9 @@ export async function armRevertTimer(
       exec.must(programPathArgv('nix-env'), { root: true }),
     ])
   ).map((r) => r.stdout.trim()) as [string, string];
-  const timer = {
-    unit,
-    scriptFile: `${STATUS_DIR}/${unit}.sh`,
-    statusFile: `${STATUS_DIR}/${unit}.status`,
-  };
+  const scriptFile = `${STATUS_DIR}/${unit}.sh`;
+  const statusFile = `${STATUS_DIR}/${unit}.status`;
+  const timer = { unit, scriptFile, statusFile, files: [scriptFile, statusFile] };
   const argv = armRevertTimerArgv(
     STATUS_DIR,
     unit,
@@ -86,8 +86,11 @@ export async function confirmRevertTimer(
 
 /** Stops the timer and removes its files. False when it was gone already (it fired). Runs
  * after Ctrl-C too. */
-export async function stopRevertTimer(exec: Executor, timer: RevertTimer): Promise<boolean> {
-  const r = await exec.run(stopTimerArgv(timer.unit, [timer.scriptFile, timer.statusFile]), {
+export async function stopRevertTimer(
+  exec: Executor,
+  timer: Pick<RevertTimer, 'unit' | 'files'>,
+): Promise<boolean> {
+  const r = await exec.run(stopTimerArgv(timer.unit, timer.files), {
     root: true,
     mutates: true,
     afterInterrupt: true,
@@ -98,6 +101,26 @@ export async function stopRevertTimer(exec: Executor, timer: RevertTimer): Promi
     ExitCode.failed,
     { host: exec.host.name },
   );
+}
+
+/** Stops a timer, and says whether it had fired. A reboot guard's timer is loaded only once
+ * the host armed it at boot: its revert's status tells. */
+export async function disarm(
+  exec: Executor,
+  timer: RevertTimer & { rebootGuard: boolean },
+): Promise<'stopped' | 'fired'> {
+  const guardStatus = timer.rebootGuard ? await guardRevertStatus(exec, timer) : null;
+  const stopped = await stopRevertTimer(exec, timer);
+  return (timer.rebootGuard ? guardStatus !== null : !stopped) ? 'fired' : 'stopped';
+}
+
+/** A reboot guard's revert status: its exit code once it ran; null: it has not run. */
+export async function guardRevertStatus(
+  exec: Executor,
+  timer: Pick<RevertTimer, 'statusFile'>,
+): Promise<number | null> {
+  const code = (await exec.run(['cat', '--', timer.statusFile], { root: true })).stdout.trim();
+  return /^\d+$/.test(code) ? Number(code) : null;
 }
 
 export type RevertState = { done: false; running: boolean } | { done: true; exitCode: number };

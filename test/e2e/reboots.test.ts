@@ -1,6 +1,7 @@
 // Releases that need a reboot (another kernel), deployed to sandbox hosts that really reboot:
 // the container restarts, its store, profile and /var survive, and it boots its boot default.
 // Through the public commands only; what the hosts booted is read over ssh by the test itself.
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import {
   explain,
@@ -57,6 +58,10 @@ describe.skipIf(noFleet)('releases that need a reboot', () => {
       expect(await bootedKernel(f, h)).toBe('6.6.1');
       expect(Number(await boots(f, h))).toBe(Number(bootsBefore[i]) + 1);
       expect(await f.generationCount(h)).toBe((generationsBefore[i] as number) + 1);
+      // its reboot guard was armed at the boot, confirmed, and taken off after the gate
+      expect(r.json.hosts[i].revertTimer).toMatchObject({ state: 'stopped', rebootGuard: true });
+      expect(await f.ssh(h, 'ls -A /var/lib/exo-deploy/reboot-guard')).toBe('');
+      expect(await f.revertUnits(h)).toEqual([]);
     }
     // the gate passed on the new boot: exo serving, the cluster re-formed
     const steps = r.json.steps.map((s: { step: string; host: string | null }) =>
@@ -90,6 +95,36 @@ describe.skipIf(noFleet)('releases that need a reboot', () => {
     expect(rollback.outputTail).toMatch(/boot\n.*reboot \(back after \d+ s\)/);
   });
 
+  it("a release that cuts ssh once booted (cut-ssh on h2): h2's reboot guard boots it back into the exact previous system, h1 is rolled back by the deployer; nothing left armed", async () => {
+    const f = fleet();
+    const before = await Promise.all(f.hosts.map(f.running));
+    const bootsBefore = await Promise.all(f.hosts.map((h) => boots(f, h)));
+    await shipNeedingReboot('0.3.5', 'cut-ssh', ['h2']);
+    const r = await f.cli(['deploy', '--yes', '--json']);
+    // exit 1, not 3: h2 came back within the bound the deployer waits
+    expect(r.exitCode, explain(r)).toBe(1);
+    expect(r.json.outcome).toBe('rolled-back');
+    const h2 = r.json.hosts.find((h: { host: string }) => h.host === 'h2');
+    expect(h2.revertTimer).toMatchObject({ state: 'fired', rebootGuard: true });
+    expect(await readFile(r.json.reportFiles.markdown, 'utf8')).toMatch(
+      /\| h2 \|.*\| rolled-back \(it put itself back: its reboot guard fired\) \|/,
+    );
+    for (const [i, h] of f.hosts.entries()) {
+      expect(await f.running(h)).toBe(before[i]);
+      expect(await booted(f, h)).toBe(before[i]);
+      expect(await f.ssh(h, 'readlink -f /nix/var/nix/profiles/system')).toBe(before[i]);
+      // into the new system, and back
+      expect(Number(await boots(f, h))).toBe(Number(bootsBefore[i]) + 2);
+      // the guard's folder is empty, and no revert timer is loaded
+      expect(await f.ssh(h, 'ls -A /var/lib/exo-deploy/reboot-guard')).toBe('');
+      expect(await f.revertUnits(h)).toEqual([]);
+    }
+    // on h2, the guard of the boot into the new system armed the timer, which fired
+    expect(
+      await f.ssh(f.hosts[1]!, 'journalctl -b -1 -u exo-deploy-reboot-guard.service -o cat'),
+    ).toMatch(/exo-deploy rebooted this host into \/nix\/store\/\S+: arming its revert timer/);
+  }, 180_000);
+
   it('Ctrl-C while the hosts reboot: exit 130; status names them; rollback --last reboots them back onto the exact previous system', async () => {
     const f = fleet();
     const before = await Promise.all(f.hosts.map(f.running));
@@ -110,6 +145,8 @@ describe.skipIf(noFleet)('releases that need a reboot', () => {
     expect(text.stdout).toMatch(
       /hosts it left on a new system: h1 \(activated\), h2 \(activated\)/,
     );
+    // (a host whose reboot was not asked yet had its guard taken off by the deployer)
+    expect(text.stdout).toMatch(/reboot guards it left: h[12] \(exo-deploy-revert-\S+\)/);
     const undo = await f.cli(['rollback', '--last']);
     expect(undo.exitCode, explain(undo)).toBe(0);
     for (const [i, h] of f.hosts.entries()) {
@@ -117,6 +154,8 @@ describe.skipIf(noFleet)('releases that need a reboot', () => {
       expect(await f.ssh(h, 'readlink -f /nix/var/nix/profiles/system')).toBe(before[i]);
       // a host that came back on the new kernel went back with a reboot; its kernel is the old one
       expect(await bootedKernel(f, h)).toBe('6.6.1');
+      // rollback --last took the guard off before its own reboot
+      expect(await f.ssh(h, 'ls -A /var/lib/exo-deploy/reboot-guard')).toBe('');
     }
     const after = await f.cli(['status']);
     expect(after.exitCode, explain(after)).toBe(0);

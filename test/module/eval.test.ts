@@ -182,6 +182,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(r.tmpfiles).toEqual([
         'e /var/lib/private/exo/exo_log - - - 14d',
         'd /run/exo 0755 root root -',
+        'd /var/lib/exo-deploy/reboot-guard 0700 root root -',
         'd /var/backups/exo 0700 root root -',
       ]);
       expect(release(r)).toEqual({
@@ -190,6 +191,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         namespace: null,
         ports: { api: 52415, libp2p: null, zenoh: null, discovery: null },
         stateDir: '/var/lib/exo',
+        rebootGuard: '/var/lib/exo-deploy/reboot-guard',
       });
       // exo itself runs as a DynamicUser: the only static user is the health check's
       expect(Object.keys(r.users.users)).toEqual(['exo-healthcheck']);
@@ -778,7 +780,8 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
       expect(r.failedAssertions).toEqual([]);
       expect(r.toolkitPackage).toBeNull();
       expect(r.systemPackages).toEqual(['exo-1.0.71']);
-      expect(Object.keys(r.services)).toEqual(['exo']);
+      // the reboot guard is a shell script: no toolkit
+      expect(Object.keys(r.services)).toEqual(['exo', 'exo-deploy-reboot-guard']);
       expect(r.timers).toEqual({});
     });
     it('with health check and backup off, a toolkit that is there is not installed either', async () => {
@@ -786,6 +789,33 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         (await evalExo({ healthCheck: { enable: false }, backup: { enable: false } }))
           .systemPackages,
       ).toEqual(['exo-1.0.71']);
+    });
+  });
+
+  describe('rebootGuard', () => {
+    it('arms at each boot, once, from the folder release.json names for exo-deploy', async () => {
+      const r = await evalExo();
+      const guard = r.services['exo-deploy-reboot-guard']!;
+      expect(guard.wantedBy).toEqual(['multi-user.target']);
+      expect(guard.serviceConfig).toMatchObject({
+        Type: 'oneshot',
+        RemainAfterExit: true,
+        User: 'root',
+        ProtectSystem: 'strict',
+        ReadWritePaths: [release(r).rebootGuard],
+      });
+      // (each argument quoted, as utils.escapeSystemdExecArgs writes it)
+      const [, dir] = /^"\/nix\/store\/[^"]+-exo-reboot-guard" "([^"]+)"$/.exec(
+        String(guard.serviceConfig.ExecStart),
+      ) ?? [null, null];
+      expect(dir).toBe(release(r).rebootGuard);
+      expect(r.tmpfiles).toContain(`d ${dir} 0700 root root -`);
+    });
+    it('off: no unit, no folder, and release.json names none (exo-deploy warns that a cut-off host needs a person)', async () => {
+      const r = await evalExo({ rebootGuard: { enable: false } });
+      expect(r.services['exo-deploy-reboot-guard']).toBeUndefined();
+      expect(r.tmpfiles.filter((t) => t.includes('reboot-guard'))).toEqual([]);
+      expect(release(r)).not.toHaveProperty('rebootGuard');
     });
   });
 

@@ -56,7 +56,12 @@ const settingLines = (settings: Record<string, unknown>) =>
 describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () => {
   it("every setting of the module's services is in the unit the hosts run", async () => {
     const host = await evalHost();
-    expect(Object.keys(host.services).sort()).toEqual(['exo', 'exo-backup', 'exo-healthcheck']);
+    expect(Object.keys(host.services).sort()).toEqual([
+      'exo',
+      'exo-backup',
+      'exo-deploy-reboot-guard',
+      'exo-healthcheck',
+    ]);
     for (const [name, s] of Object.entries(host.services)) {
       const unit = host.units[`${name}.service`]!;
       const lines = section(unit, 'Service');
@@ -77,9 +82,11 @@ describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () 
       ).toBe(s.hasPostStart);
     }
     expect(section(host.units['exo.service']!, 'Install')).toEqual(['WantedBy=multi-user.target']);
-    expect(section(host.units['exo-healthcheck.service']!, 'Service')).toContain(
-      'X-RestartIfChanged=false',
-    );
+    for (const unit of ['exo-healthcheck.service', 'exo-deploy-reboot-guard.service'])
+      expect(section(host.units[unit]!, 'Service')).toContain('X-RestartIfChanged=false');
+    expect(section(host.units['exo-deploy-reboot-guard.service']!, 'Install')).toEqual([
+      'WantedBy=multi-user.target',
+    ]);
   });
 
   it('the timers too, wanted by timers.target', async () => {

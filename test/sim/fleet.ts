@@ -109,6 +109,8 @@ export interface SimFleet {
   runsInstead: Map<string, string>;
   /** Hosts whose built system stops sshd: once it is active, new connections are refused. */
   cutsSsh: Set<string>;
+  /** The deployer's clock, when a test moves it (the reboot window); unset: the real one. */
+  clock?: () => number;
   /** Systems whose pre-switch checks refuse any action but boot (a switch inhibitor changed,
    * as NixOS's switchInhibitors check finds it). */
   inhibited: Set<string>;

@@ -55,6 +55,7 @@ async function setup(
       log,
       signal,
       fetch: fleetFetch(fleet),
+      ...(fleet.clock ? { now: fleet.clock } : {}),
     });
   return {
     fleet,
@@ -1072,6 +1073,26 @@ describe('releases that need a reboot', () => {
     );
   });
 
+  it('status says which host runs what it has not booted (a kernel switched to live), and what', async () => {
+    const s = await setup((f) => {
+      const live = sys('h1', '1.5.0');
+      f.kernels.set(live, 'k3rne1bbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.6.1');
+      f.hosts[0]!.running = live;
+      f.hosts[1]!.booted = null;
+    });
+    const status = await s.command('status', { json: true });
+    expect(
+      status.data.hosts.map((h: { awaitingReboot: string[] | null }) => h.awaitingReboot?.[0]),
+    ).toEqual(['kernel linux-6.6.0 → linux-6.6.1', undefined]);
+    // h2's booted system is unknown: not said to need anything
+    expect(status.data.hosts[1].awaitingReboot).toBeNull();
+    const text = await s.command('status');
+    expect(text.text).toMatch(
+      /^h1: runs what it has not booted \(kernel linux-6\.6\.0 → linux-6\.6\.1; initrd .*\): the next reboot loads it$/m,
+    );
+    expect(text.text).not.toMatch(/^h2: runs what/m);
+  });
+
   it('a host whose booted system is unknown is said to be unknown, not to need a reboot', async () => {
     const s = await setup((f) => {
       f.hosts[1]!.booted = null;
@@ -1144,6 +1165,33 @@ describe('when a deploy may reboot', () => {
       `[rollout]\nreboot_window = "${windowFromNow(120, 180)}"\n`,
     );
     expect((await noReboot.run()).exitCode).toBe(ExitCode.ok);
+  });
+
+  it('a window that closes during a rolling deploy: it stops before the next batch that reboots (exit 1), the batch done keeps the new system, the rest is not touched', async () => {
+    const started = Date.now();
+    const s = await setup(
+      (f) => {
+        newKernel(f, 'h1');
+        newKernel(f, 'h2');
+        // two hours on, once the first host has rebooted: past the window's end
+        f.clock = () => started + (f.log.some((l) => / reboot /.test(l)) ? 2 * 3600_000 : 0);
+      },
+      `[rollout]\nstrategy = "rolling"\nreboot_window = "${windowFromNow(-60, 60)}"\n`,
+    );
+    const r = await s.run();
+    expect(r.exitCode, r.error?.message).toBe(ExitCode.failed);
+    expect(r.data.outcome).toBe('window-closed');
+    expect(r.data.hosts.map((h: { phase: string }) => h.phase)).toEqual(['permanent', 'pending']);
+    expect(running(s.fleet)).toEqual([sys('h1', '2.0.0'), sys('h2', '1.0.0')]);
+    expect(s.fleet.log.filter((l) => / reboot /.test(l))).toEqual(['h1: reboot → 2.0.0']);
+    expect(s.warnings.join('\n')).toMatch(
+      /stopping before the batch of h2: h2 would reboot, and the reboot window \(\d\d:\d\d-\d\d:\d\d UTC\) has closed \(now \d\d:\d\d UTC\)/,
+    );
+    const report = await readFile(r.data.reportFiles.markdown, 'utf8');
+    expect(report).toContain('STOPPED AT THE REBOOT WINDOW');
+    expect(report).toContain(
+      'Deploy again within the reboot window to bring h2 onto the new system',
+    );
   });
 });
 

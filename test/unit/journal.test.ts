@@ -29,6 +29,10 @@ describe('run journal', () => {
         host: 'h1',
         unit: 'exo-deploy-revert-20261128-031500-123',
         state: 'armed',
+        scriptFile: '/var/lib/exo-deploy/reboot-guard/revert.sh',
+        statusFile: '/var/lib/exo-deploy/reboot-guard/status',
+        files: ['/var/lib/exo-deploy/reboot-guard/arm'],
+        rebootGuard: true,
       }),
       journal.append({ type: 'step', step: 'test', host: 'h1', ok: true, durationMs: 1200 }),
     ]);
@@ -48,7 +52,14 @@ describe('run journal', () => {
       before,
       built: null,
       phase: 'activated',
-      revertTimer: { unit: 'exo-deploy-revert-20261128-031500-123', state: 'armed' },
+      revertTimer: {
+        unit: 'exo-deploy-revert-20261128-031500-123',
+        state: 'armed',
+        scriptFile: '/var/lib/exo-deploy/reboot-guard/revert.sh',
+        statusFile: '/var/lib/exo-deploy/reboot-guard/status',
+        files: ['/var/lib/exo-deploy/reboot-guard/arm'],
+        rebootGuard: true,
+      },
     });
     expect(run?.hosts.get('h2')).toEqual({
       before: null,
@@ -71,6 +82,24 @@ describe('run journal', () => {
   it('ignores a torn last line, as a crash while writing leaves it', () => {
     const text = `${JSON.stringify({ at: 'x', type: 'phase', host: 'h1', phase: 'permanent' })}\n{"at":"y","type":"phase","host":"h1","pha`;
     expect(foldJournal(text).hosts.get('h1')?.phase).toBe('permanent');
+  });
+
+  it("reads a revert timer from a journal written before timers recorded their files: a live timer's, with none", () => {
+    const text = JSON.stringify({
+      at: 'x',
+      type: 'revert-timer',
+      host: 'h1',
+      unit: 'exo-deploy-revert-1',
+      state: 'armed',
+    });
+    expect(foldJournal(text).hosts.get('h1')?.revertTimer).toEqual({
+      unit: 'exo-deploy-revert-1',
+      state: 'armed',
+      scriptFile: '',
+      statusFile: '',
+      files: [],
+      rebootGuard: false,
+    });
   });
 
   it('has no latest run in a folder without journals', async () => {

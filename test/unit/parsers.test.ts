@@ -296,6 +296,7 @@ describe('host file reads', () => {
       era: 'libp2p',
       namespace: null,
       gpuDriver: null,
+      rebootGuard: null,
     });
     // exo's own flake builds exo with no version: the identity is what names it
     expect(
@@ -319,6 +320,7 @@ describe('host file reads', () => {
       era: 'zenoh',
       namespace: 'home-cluster',
       gpuDriver: null,
+      rebootGuard: null,
     });
     expect(
       parseRelease(v2({ version: '', identity: 'def-exo', era: 'martian' }, '  ')),
@@ -340,6 +342,16 @@ describe('host file reads', () => {
     expect(release({ driver: '' })?.gpuDriver).toBeNull();
   });
 
+  it("reads the folder the system's reboot guard arms its timer from", () => {
+    const release = (rebootGuard: unknown) =>
+      parseRelease(JSON.stringify({ schemaVersion: 2, exo: { version: '1.0.71' }, rebootGuard }));
+    expect(release('/var/lib/exo-deploy/reboot-guard')?.rebootGuard).toBe(
+      '/var/lib/exo-deploy/reboot-guard',
+    );
+    expect(release(undefined)?.rebootGuard).toBeNull();
+    expect(release(true)?.rebootGuard).toBeNull();
+  });
+
   it('still reads schema 1 and a flat {version}, with the era unknown', () => {
     expect(
       parseRelease('{"schemaVersion":1,"exo":{"version":"1.0.71"},"namespace":"home-lab"}'),
@@ -351,6 +363,7 @@ describe('host file reads', () => {
       era: null,
       namespace: 'home-lab',
       gpuDriver: null,
+      rebootGuard: null,
     });
     expect(parseRelease('{"version":"1.0.3"}')).toMatchObject({
       identity: '1.0.3',

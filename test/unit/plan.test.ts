@@ -119,6 +119,7 @@ describe('whether a rollout keeps one exo cluster', () => {
     era,
     namespace,
     gpuDriver: null,
+    rebootGuard: null,
   });
   const at = (host: string, system: 'now' | 'new', release: Release | null): RolloutSystem => ({
     host,

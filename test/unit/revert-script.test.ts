@@ -12,10 +12,18 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import os from 'node:os';
+import { programPathArgv } from '../../src/programs/coreutils.js';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REVERT_SCRIPT, revertTimerArgv, type RevertTo } from '../../src/programs/systemd-run.js';
+import {
+  REBOOT_REVERT_SCRIPT,
+  REVERT_SCRIPT,
+  rebootGuardTimerArgs,
+  revertTimerArgv,
+  type RebootRevertTo,
+  type RevertTo,
+} from '../../src/programs/systemd-run.js';
 
 const run = promisify(execFile);
 
@@ -28,6 +36,8 @@ interface Host {
   calls: () => Promise<string[]>;
   /** The script as systemd would run it; resolves to its exit code. */
   revert: (to: Partial<RevertTo>) => Promise<number>;
+  /** The reboot guard's script as its timer would run it; resolves to its exit code. */
+  rebootRevert: (to: Partial<RebootRevertTo>) => Promise<number>;
   statusFile: string;
 }
 
@@ -61,9 +71,14 @@ async function host(): Promise<Host> {
     `#!/bin/sh\necho "nix-env $*" >> "${log}"\n[ "$3" = --switch-generation ] && ln -sfn "$2-$4-link" "$2"\nexit 0\n`,
   );
   await chmod(nixEnv, 0o755);
+  const systemctl = path.join(dir, 'systemctl');
+  await writeFile(systemctl, `#!/bin/sh\necho "systemctl $*" >> "${log}"\n`);
+  await chmod(systemctl, 0o755);
   const statusFile = path.join(dir, 'revert.status');
   const scriptFile = path.join(dir, 'revert.sh');
   await writeFile(scriptFile, REVERT_SCRIPT);
+  const rebootScriptFile = path.join(dir, 'reboot-revert.sh');
+  await writeFile(rebootScriptFile, REBOOT_REVERT_SCRIPT);
   return {
     dir,
     profile,
@@ -81,6 +96,23 @@ async function host(): Promise<Host> {
         profileGeneration: 1,
         sh: '/bin/sh',
         nixEnv,
+        ...to,
+      });
+      const [sh, ...args] = argv.slice(argv.indexOf('--') + 1);
+      return run(sh as string, args).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+    },
+    rebootRevert: async (to) => {
+      // the arguments the host's guard gives systemd-run at boot
+      const argv = rebootGuardTimerArgs('u', 60, rebootScriptFile, statusFile, {
+        systemProfile: profile,
+        bootDefault: old,
+        profileGeneration: 1,
+        sh: '/bin/sh',
+        nixEnv,
+        systemctl,
         ...to,
       });
       const [sh, ...args] = argv.slice(argv.indexOf('--') + 1);
@@ -147,5 +179,80 @@ describe("the revert timer's script", () => {
     await writeFile(path.join(h.old, 'bin/switch-to-configuration'), '#!/bin/sh\nexit 4\n');
     expect(await h.revert({})).toBe(4);
     expect((await readFile(h.statusFile, 'utf8')).trim()).toBe('4');
+  });
+});
+
+describe("the reboot guard's script", () => {
+  it('points the profile back to the recorded generation, makes its system the boot default, then reboots', async () => {
+    const h = await host();
+    expect(await h.rebootRevert({})).toBe(0);
+    expect(await h.calls()).toEqual([
+      `nix-env -p ${h.profile} --switch-generation 1`,
+      'old boot NIXOS_NO_CHECK=1',
+      'systemctl reboot',
+    ]);
+    expect(await readlink(h.profile)).toBe(`${h.profile}-1-link`);
+    // written before the reboot: the deployer reads it from the next boot
+    expect((await readFile(h.statusFile, 'utf8')).trim()).toBe('0');
+  });
+
+  it('a profile already back: no nix-env, only the boot default and the reboot', async () => {
+    const h = await host();
+    await run('ln', ['-sfn', `${h.profile}-1-link`, h.profile]);
+    expect(await h.rebootRevert({})).toBe(0);
+    expect(await h.calls()).toEqual(['old boot NIXOS_NO_CHECK=1', 'systemctl reboot']);
+  });
+
+  it('without a recorded generation: the profile is set to the boot default', async () => {
+    const h = await host();
+    expect(await h.rebootRevert({ profileGeneration: null })).toBe(0);
+    expect((await h.calls())[0]).toBe(`nix-env -p ${h.profile} --set ${h.old}`);
+  });
+
+  it('while another activation holds the lock: exits 11, no status, no reboot', async () => {
+    const h = await host();
+    await writeFile(path.join(h.dir, 'locked'), '');
+    expect(await h.rebootRevert({})).toBe(11);
+    await expect(readFile(h.statusFile, 'utf8')).rejects.toThrow(/ENOENT/);
+    expect(await h.calls()).not.toContain('systemctl reboot');
+  });
+
+  it('a boot default that cannot be installed: its exit status in the status file, and no reboot into the new system again', async () => {
+    const h = await host();
+    await writeFile(path.join(h.old, 'bin/switch-to-configuration'), '#!/bin/sh\nexit 1\n');
+    expect(await h.rebootRevert({})).toBe(1);
+    expect((await readFile(h.statusFile, 'utf8')).trim()).toBe('1');
+    expect(await h.calls()).not.toContain('systemctl reboot');
+  });
+});
+
+describe('the programs a revert runs, found on the host', () => {
+  it('nix-env through store paths under its own name: a link to nix keeps the name it acts on', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-program-path-'));
+    made.push(dir);
+    // nix's package: bin/nix, and bin/nix-env a link to it, as nixpkgs' nix has them
+    const nix = path.join(dir, 'store/n1x-nix-2.24.0/bin');
+    await mkdir(nix, { recursive: true });
+    await writeFile(path.join(nix, 'nix'), '#!/bin/sh\necho "run as $(basename "$0")"\n');
+    await chmod(path.join(nix, 'nix'), 0o755);
+    await symlink('nix', path.join(nix, 'nix-env'));
+    // the system's profile of programs links to it, and /run/current-system/sw to that
+    const sw = path.join(dir, 'store/5w-system-path/bin');
+    await mkdir(sw, { recursive: true });
+    await symlink(path.join(nix, 'nix-env'), path.join(sw, 'nix-env'));
+    await symlink(path.join(dir, 'store/5w-system-path'), path.join(dir, 'current-sw'));
+    const [sh, ...args] = programPathArgv('nix-env');
+    const found = (
+      await run(sh as string, args, {
+        env: { PATH: `${path.join(dir, 'current-sw/bin')}:/usr/bin:/bin` },
+      })
+    ).stdout.trim();
+    expect(found).toBe(path.join(nix, 'nix-env'));
+    expect((await run(found, [])).stdout.trim()).toBe('run as nix-env');
+  });
+
+  it('a program that is not there: exit 1, no path', async () => {
+    const [sh, ...args] = programPathArgv('no-such-program-here');
+    await expect(run(sh as string, args)).rejects.toMatchObject({ code: 1, stdout: '' });
   });
 });
