@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { at, figure, median, stepSpans } from './lib/stats.mjs';
+import { nspawnOf } from '../sandbox/fleet.mjs';
 
 const STEPS = [
   'preflight',
@@ -103,15 +104,18 @@ function machineBusyMs() {
 /** Sandbox folders in use: run.mjs tears them down on Ctrl-C. */
 export const liveSandboxes = new Set();
 
-/** The systemd-nspawn PIDs of our own sandboxes (not someone else's run). */
+/** The systemd-nspawn PIDs of our own sandboxes (not someone else's run): each host's is the
+ * child of the loop sandbox.json names, which boots it again after a reboot. */
 export function ownPids() {
   const pids = new Set();
   for (const dir of liveSandboxes) {
     try {
-      for (const h of JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')).hosts)
-        if (h.pid) pids.add(h.pid);
+      for (const h of JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')).hosts) {
+        const nspawn = h.pid ? nspawnOf(h.pid) : null;
+        if (nspawn) pids.add(nspawn);
+      }
     } catch {
-      /* not written yet */
+      /* not written yet, or a host that is gone */
     }
   }
   return pids;

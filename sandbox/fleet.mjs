@@ -131,6 +131,9 @@ function childrenOf(pid) {
   return found;
 }
 
+/** A host's systemd-nspawn process now (it is a new one after each reboot); null: none. */
+export const nspawnOf = (loopPid) => hostProcesses(loopPid)?.nspawn ?? null;
+
 // A host's systemd-nspawn (the child of the loop that boots it again) and its container's init
 // (PID 1 in its PID namespace, the child of systemd-nspawn); null for what is not running.
 function hostProcesses(loopPid) {
