@@ -82,6 +82,12 @@ export const COMMAND_OPTIONS = {
     kind: 'boolean',
     description: 'commit flake.lock with a message that lists the changes',
   },
+  branch: {
+    kind: 'string',
+    arg: 'NAME',
+    description:
+      'commit flake.lock on a new branch NAME made from HEAD, for review (the branch checked out and the working tree are left as they are)',
+  },
   to: {
     kind: 'integer',
     arg: 'N',
@@ -168,8 +174,8 @@ export const COMMANDS = {
   },
   update: {
     summary: 'update flake inputs (all, or the named ones) and show what moved',
-    usage: 'update [INPUT…] [--commit]',
-    options: ['commit'],
+    usage: 'update [INPUT…] [--commit | --branch NAME]',
+    options: ['commit', 'branch'],
     local: false,
   },
   deploy: {

@@ -28,6 +28,9 @@ export interface InputLock {
   date: string | null;
   narHash: string | null;
   source: string;
+  /** Where it comes from, as locked: its fetcher (git, github, path, …), and a git input's URL
+   * or a forge's owner and repository. */
+  origin: { type: string | null; url: string | null; owner: string | null; repo: string | null };
 }
 
 export interface InputChange {
@@ -55,6 +58,12 @@ export function rootInputs(lock: FlakeLock): InputLock[] {
           : null,
         narHash: locked?.narHash ?? null,
         source: describeSource(locked),
+        origin: {
+          type: locked?.type ?? null,
+          url: locked?.url ?? null,
+          owner: locked?.owner ?? null,
+          repo: locked?.repo ?? null,
+        },
       },
     ];
   });

@@ -1,4 +1,5 @@
-// git, for committing flake.lock in the user's config repo.
+// git, for committing flake.lock in the user's config repo, and for reading the history of an
+// input that is a git repository.
 export const gitAddArgv = (git: string, repo: string, file: string) => [
   git,
   '-C',
@@ -18,11 +19,167 @@ export const gitCommitArgv = (git: string, repo: string, file: string, message: 
   '--',
   file,
 ];
-export const gitHeadArgv = (git: string, repo: string) => [
+
+/** The commit a name stands for (full hash); exit 1 and nothing printed when there is none. */
+export const gitResolveArgv = (git: string, repo: string, ref: string) => [
   git,
   '-C',
   repo,
   'rev-parse',
-  '--short',
-  'HEAD',
+  '--verify',
+  '--quiet',
+  '--end-of-options',
+  `${ref}^{commit}`,
+];
+
+/** Where `repo` lies in its repository ("" at its top, "sub/" below). */
+export const gitPrefixArgv = (git: string, repo: string) => [
+  git,
+  '-C',
+  repo,
+  'rev-parse',
+  '--show-prefix',
+];
+
+/** Whether a name can be a branch's: exit 0 when it can. */
+export const gitBranchNameArgv = (git: string, name: string) => [
+  git,
+  'check-ref-format',
+  '--branch',
+  name,
+];
+
+/** The files of a commit, as a tar file (the working tree, staged or not, plays no part). */
+export const gitArchiveArgv = (git: string, repo: string, commit: string, tarFile: string) => [
+  git,
+  '-C',
+  repo,
+  'archive',
+  '--format=tar',
+  `--output=${tarFile}`,
+  commit,
+];
+
+// A commit made beside the working tree: a temporary index (GIT_INDEX_FILE) read from the parent,
+// one file's new content added to it, the tree written, a commit of it on top of the parent, and
+// a new branch there. Neither the working tree, the index nor the branch checked out moves.
+
+export const gitReadTreeArgv = (git: string, repo: string, commit: string) => [
+  git,
+  '-C',
+  repo,
+  'read-tree',
+  commit,
+];
+/** Stores a file's content in the repository; prints its blob's hash. */
+export const gitHashObjectArgv = (git: string, repo: string, file: string) => [
+  git,
+  '-C',
+  repo,
+  'hash-object',
+  '-w',
+  '--',
+  file,
+];
+/** path: from the top of the repository. */
+export const gitIndexFileArgv = (git: string, repo: string, blob: string, path: string) => [
+  git,
+  '-C',
+  repo,
+  'update-index',
+  '--add',
+  '--cacheinfo',
+  `100644,${blob},${path}`,
+];
+export const gitWriteTreeArgv = (git: string, repo: string) => [git, '-C', repo, 'write-tree'];
+/** The message comes on stdin; prints the new commit's hash. */
+export const gitCommitTreeArgv = (git: string, repo: string, tree: string, parent: string) => [
+  git,
+  '-C',
+  repo,
+  'commit-tree',
+  tree,
+  '-p',
+  parent,
+  '-F',
+  '-',
+];
+/** A new branch at a commit; fails when the branch exists. */
+export const gitNewBranchArgv = (git: string, repo: string, name: string, commit: string) => [
+  git,
+  '-C',
+  repo,
+  'branch',
+  '--end-of-options',
+  name,
+  commit,
+];
+
+/** The commits in `to` that are not in `from`, newest first: one "HASH TAB SUBJECT" line each. */
+export const gitLogArgv = (git: string, repo: string, from: string, to: string, max: number) => [
+  git,
+  '-C',
+  repo,
+  'log',
+  '--format=%H%x09%s',
+  `--max-count=${max}`,
+  '--end-of-options',
+  `${from}..${to}`,
+];
+export const gitCountArgv = (git: string, repo: string, from: string, to: string) => [
+  git,
+  '-C',
+  repo,
+  'rev-list',
+  '--count',
+  '--end-of-options',
+  `${from}..${to}`,
+];
+
+export interface GitCommit {
+  rev: string;
+  subject: string;
+}
+
+export const parseGitLog = (output: string): GitCommit[] =>
+  output
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const tab = line.indexOf('\t');
+      return tab < 0
+        ? { rev: line, subject: '' }
+        : { rev: line.slice(0, tab), subject: line.slice(tab + 1) };
+    });
+/** The inverse of parseGitLog. */
+export const formatGitLog = (commits: readonly GitCommit[]) =>
+  commits.map((c) => `${c.rev}\t${c.subject}\n`).join('');
+
+/** An empty repository without a working tree, to fetch into. */
+export const gitInitBareArgv = (git: string, dir: string) => [
+  git,
+  'init',
+  '--quiet',
+  '--bare',
+  dir,
+];
+
+/** Fetches just these commits and their history, without file contents where the server can
+ * leave them out (a server that cannot sends them, with a warning). */
+export const gitFetchRevsArgv = (
+  git: string,
+  repo: string,
+  url: string,
+  revs: readonly string[],
+) => [
+  git,
+  '-C',
+  repo,
+  'fetch',
+  '--quiet',
+  '--no-tags',
+  '--filter=blob:none',
+  '--end-of-options',
+  url,
+  ...revs,
 ];

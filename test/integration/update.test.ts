@@ -85,3 +85,76 @@ describe('update', () => {
     expect(r.stderr).toContain('its inputs: exo');
   });
 });
+
+describe('update --branch', () => {
+  /** What a test must find unchanged: the branch checked out, its commit, the index and the
+   * working tree (an uncommitted edit included). */
+  const checkout = async () => ({
+    branch: (await git(config, 'symbolic-ref', '--short', 'HEAD')).stdout,
+    head: (await git(config, 'rev-parse', 'HEAD')).stdout,
+    status: (await git(config, 'status', '--porcelain')).stdout,
+    lock: await readFile(path.join(config, 'flake.lock'), 'utf8'),
+    notes: await readFile(path.join(config, 'notes.txt'), 'utf8'),
+  });
+
+  beforeAll(async () => {
+    await writeFile(path.join(config, 'notes.txt'), 'committed\n');
+    await git(config, 'add', 'notes.txt');
+    await git(config, 'commit', '-qm', 'notes');
+    // an edit the new branch must not take
+    await writeFile(path.join(config, 'notes.txt'), 'not committed\n');
+  });
+
+  it("commits the new lock on a new branch from HEAD, its message listing exo's commits; the checkout is left as it was", async () => {
+    const oldRev = JSON.parse(await readFile(path.join(config, 'flake.lock'), 'utf8')).nodes.exo
+      .locked.rev;
+    const first = await commitExo('1.1.0');
+    const second = await commitExo('1.1.1');
+    const before = await checkout();
+    const r = await cli(['update', 'exo', '--branch', 'update/exo-1.1.1', '--json'], {
+      cwd: config,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(await checkout()).toEqual(before);
+
+    const branch = (await git(config, 'rev-parse', 'update/exo-1.1.1')).stdout;
+    expect(out.committed).toBe(branch);
+    expect((await git(config, 'rev-parse', 'update/exo-1.1.1^')).stdout).toBe(before.head);
+    expect((await git(config, 'diff', '--name-only', before.head, 'update/exo-1.1.1')).stdout).toBe(
+      'flake.lock',
+    );
+    expect((await git(config, 'show', 'update/exo-1.1.1:notes.txt')).stdout).toBe('committed');
+    const lock = JSON.parse((await git(config, 'show', 'update/exo-1.1.1:flake.lock')).stdout);
+    expect(lock.nodes.exo.locked.rev).toBe(second);
+
+    // every exo commit since the old lock, newest first (exo 1.0.2 was committed earlier)
+    expect(out.histories).toHaveLength(1);
+    expect(out.histories[0]).toMatchObject({ name: 'exo', from: oldRev, to: second, count: 3 });
+    expect(out.histories[0].commits).toEqual([
+      { rev: second, subject: 'exo 1.1.1' },
+      { rev: first, subject: 'exo 1.1.0' },
+      { rev: expect.any(String), subject: 'exo 1.0.2' },
+    ]);
+    const message = (await git(config, 'log', '-1', '--format=%B', 'update/exo-1.1.1')).stdout;
+    expect(message).toMatch(/^flake\.lock: update exo\n/);
+    expect(message).toContain(`exo ${oldRev.slice(0, 12)}..${second.slice(0, 12)}: 3 commits`);
+    expect(message).toContain(`- ${second.slice(0, 12)} exo 1.1.1`);
+    expect(message).toContain(`- ${first.slice(0, 12)} exo 1.1.0`);
+    expect(out.message.trim()).toBe(message.trim());
+  });
+
+  it('refuses a name that cannot be a branch, and a branch that exists, with exit 2 and nothing changed', async () => {
+    await commitExo('1.1.2');
+    const before = await checkout();
+    const branches = (await git(config, 'branch', '--list')).stdout;
+    const bad = await cli(['update', 'exo', '--branch', 'no..dots'], { cwd: config });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('"no..dots" cannot be a branch\'s name');
+    const taken = await cli(['update', 'exo', '--branch', 'update/exo-1.1.1'], { cwd: config });
+    expect(taken.exitCode).toBe(2);
+    expect(taken.stderr).toContain('the branch update/exo-1.1.1 exists already');
+    expect(await checkout()).toEqual(before);
+    expect((await git(config, 'branch', '--list')).stdout).toBe(branches);
+  });
+});

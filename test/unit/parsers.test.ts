@@ -5,6 +5,7 @@ import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import { parseDf, parseMeminfo, parseReadFiles } from '../../src/programs/coreutils.js';
 import { parseJournal } from '../../src/programs/journalctl.js';
 import { parseGenerations } from '../../src/programs/nix-env.js';
+import { formatGitLog, parseGitLog } from '../../src/programs/git.js';
 import { formatBuildOutputs, parseBuildOutputs } from '../../src/programs/nix.js';
 import { hasStorePath } from '../../src/programs/nixos-rebuild.js';
 import {
@@ -452,5 +453,16 @@ describe('text from a host is made printable', () => {
     expect(
       readRunner({ RunnerFailed: { errorMessage: `Terminated (exitcode=1)\n${nasty}` } }).error,
     ).toBe('Terminated (exitcode=1)\nERROR title link cleared done\tok');
+  });
+});
+
+describe('git log, one "HASH TAB SUBJECT" line per commit', () => {
+  it('reads each commit back, a subject with tabs of its own whole, an empty one empty', () => {
+    const commits = [
+      { rev: 'a'.repeat(40), subject: 'exo: runner\tfix (see #12)' },
+      { rev: 'b'.repeat(40), subject: '' },
+    ];
+    expect(parseGitLog(formatGitLog(commits))).toEqual(commits);
+    expect(parseGitLog('')).toEqual([]);
   });
 });
