@@ -326,6 +326,7 @@ rec {
       stateDir,
       gpuDriver ? null,
       rebootGuard ? null,
+      configRevision ? null,
     }:
     {
       schemaVersion = 2;
@@ -344,6 +345,8 @@ rec {
         discovery = if era == "zenoh" then discoveryPort else null;
       };
       inherit stateDir;
+      # the config repository's revision the system was built from (system.configurationRevision)
+      inherit configRevision;
     }
     # the GPU driver the system loads at boot: a new one needs a reboot (exo-deploy reads it)
     // lib.optionalAttrs (gpuDriver != null) { gpu.driver = toString gpuDriver; }

@@ -763,6 +763,7 @@ in
             package = cfg.package;
             gpuDriver = nvidiaDriver;
             rebootGuard = if cfg.rebootGuard.enable then rebootGuardDir else null;
+            configRevision = config.system.configurationRevision;
             inherit (cfg)
               namespace
               apiPort

@@ -12,6 +12,7 @@ import type { Outcome } from '../output/outcome.js';
 import { readSystemState } from '../system/generations.js';
 import { readBootedParts, readBootLinks, rebootReasons } from '../system/reboot.js';
 import type { Executor } from '../run/executor.js';
+import { gitCountArgv } from '../programs/git.js';
 
 export interface HostStatus {
   host: string;
@@ -29,13 +30,28 @@ export interface HostStatus {
   /** What of the running system the host has not booted (its kernel, initrd, modules or GPU
    * driver, each as booted → running): loaded only by a reboot. []: nothing; null: unknown. */
   awaitingReboot: string[] | null;
+  /** The config revision the running system was built from, and how it stands against the
+   * config repository's HEAD; null: the system does not record one. */
+  config: ConfigRevision | null;
+}
+
+export interface ConfigRevision {
+  /** As recorded: a commit, "COMMIT-dirty", or "dirty" (uncommitted changes on a commit Nix
+   * did not name). */
+  revision: string;
+  dirty: boolean;
+  /** Commits of HEAD the system lacks, and commits of the system's HEAD lacks; null: not known
+   * (no commit recorded, or one this repository does not have). */
+  behind: number | null;
+  ahead: number | null;
 }
 
 export async function run(ctx: Context): Promise<Outcome> {
   const last = await lastDeployThatChanged(ctx.config.stateDir);
   const hosts = await Promise.all(ctx.hosts.map((h) => hostStatus(ctx, h, last)));
+  await placeRevisions(ctx, hosts);
   const rows = [
-    ['HOST', 'REACHABLE', 'GEN', 'EXO', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY'],
+    ['HOST', 'REACHABLE', 'GEN', 'EXO', 'CONFIG', 'RUNNING', 'EXO STATE', 'HEALTH', 'LAST DEPLOY'],
   ];
   for (const s of hosts) {
     rows.push([
@@ -43,6 +59,7 @@ export async function run(ctx: Context): Promise<Outcome> {
       s.reachable ? 'yes' : 'NO',
       s.generation === null ? '-' : String(s.generation),
       s.exo,
+      describeRevision(s.config),
       s.running ? `${shortPath(s.running)}${s.testActivation ? ' (test activation)' : ''}` : '-',
       s.exoState,
       s.healthy === null ? '?' : s.healthy ? 'healthy' : `UNHEALTHY: ${s.problems[0] ?? ''}`,
@@ -87,6 +104,7 @@ async function hostStatus(
     problems: [],
     lastDeploy: inRun && last ? { run: last.id, phase: inRun.phase, outcome: last.outcome } : null,
     awaitingReboot: null,
+    config: null,
   };
   try {
     const [state, check] = await Promise.all([
@@ -105,6 +123,14 @@ async function hostStatus(
       state.generations.find((g) => g.running)?.exo ??
       state.runningRelease?.identity ??
       (status.testActivation ? 'test activation' : 'unknown');
+    const revision = state.runningRelease?.configRevision ?? null;
+    if (revision)
+      status.config = {
+        revision,
+        dirty: revision.endsWith('dirty'),
+        behind: null,
+        ahead: null,
+      };
     status.awaitingReboot = state.running
       ? await notBooted(exec, state.running, state.runningRelease?.gpuDriver ?? null)
       : null;
@@ -163,4 +189,46 @@ async function notBooted(
   ]);
   const runningLinks = links.get(running);
   return runningLinks ? rebootReasons(booted, { ...runningLinks, gpuDriver }) : null;
+}
+
+/** Where each host's config commit stands against the config repository's HEAD, counted once
+ * per commit; nothing when the config is not a git checkout here. */
+async function placeRevisions(ctx: Context, hosts: readonly HostStatus[]): Promise<void> {
+  const commitOf = (c: ConfigRevision) => /^[0-9a-f]{40}/.exec(c.revision)?.[0] ?? null;
+  const commits = new Set(
+    hosts.flatMap((h) => (h.config ? [commitOf(h.config)] : [])).filter((c) => c !== null),
+  );
+  if (!ctx.config.flakeIsPath || commits.size === 0) return;
+  const { git } = ctx.config.programs;
+  const count = async (from: string, to: string) => {
+    const r = await ctx.deployer.run(gitCountArgv(git, ctx.config.flake, from, to));
+    return r.exitCode === 0 ? Number(r.stdout.trim()) : null;
+  };
+  const placed = new Map(
+    await Promise.all(
+      [...commits].map(
+        async (c) =>
+          [c, { behind: await count(c, 'HEAD'), ahead: await count('HEAD', c) }] as const,
+      ),
+    ),
+  );
+  for (const h of hosts) {
+    const commit = h.config ? commitOf(h.config) : null;
+    const place = commit ? placed.get(commit) : undefined;
+    if (h.config && place && place.behind !== null && place.ahead !== null)
+      Object.assign(h.config, place);
+  }
+}
+
+function describeRevision(c: ConfigRevision | null): string {
+  if (!c) return '-';
+  const name = /^[0-9a-f]{40}/.test(c.revision)
+    ? `${c.revision.slice(0, 7)}${c.dirty ? '-dirty' : ''}`
+    : c.revision;
+  if (c.behind === null || c.ahead === null) return name;
+  const where = [
+    ...(c.behind ? [`${c.behind} behind`] : []),
+    ...(c.ahead ? [`${c.ahead} ahead`] : []),
+  ];
+  return `${name} (${where.length ? where.join(', ') : 'at HEAD'})`;
 }

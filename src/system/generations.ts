@@ -104,6 +104,9 @@ export interface Release {
   gpuDriver: string | null;
   /** The folder the system's reboot guard arms a revert timer from at boot; null: it has none. */
   rebootGuard: string | null;
+  /** The config repository's revision it was built from (system.configurationRevision): a
+   * commit, a commit with "-dirty", or "dirty"; null: not recorded. */
+  configRevision: string | null;
 }
 
 /** What each system path carries in the release.json the module writes into it. */
@@ -137,6 +140,7 @@ export function parseRelease(content: string): Release | undefined {
     namespace?: unknown;
     gpu?: { driver?: unknown } | null;
     rebootGuard?: unknown;
+    configRevision?: unknown;
     exo?: {
       version?: unknown;
       identity?: unknown;
@@ -164,6 +168,7 @@ export function parseRelease(content: string): Release | undefined {
     gpuDriver:
       typeof release.gpu === 'object' && release.gpu !== null ? nonEmpty(release.gpu.driver) : null,
     rebootGuard: nonEmpty(release.rebootGuard),
+    configRevision: nonEmpty(release.configRevision),
   };
 }
 

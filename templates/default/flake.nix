@@ -14,6 +14,7 @@
 
   outputs =
     {
+      self,
       nixpkgs,
       exo-deploy,
       ...
@@ -25,6 +26,10 @@
         modules = [
           exo-deploy.nixosModules.default
           ./hosts/node1.nix
+          # the config commit each system is built from: `exo-deploy status` shows it per host,
+          # and how far behind this repository's HEAD it is ("dirty": uncommitted changes, on a
+          # Nix older than 2.17, which does not say which commit they were made on)
+          { system.configurationRevision = self.rev or self.dirtyRev or "dirty"; }
         ];
       };
     };

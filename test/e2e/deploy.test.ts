@@ -1,9 +1,12 @@
 // A healthy update deployed to a 3-host fleet, rollback --to N, and backup + restore, through
 // the public commands only, with the hosts' state read over ssh by the test itself.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { explain, noFleet, useFleet } from './fleet-harness.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
   const fleet = useFleet(3);
@@ -45,6 +48,20 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
       [],
       [],
     ]);
+
+    // each system records the config commit it was built from; status places it against HEAD
+    const config = path.join(f.dir, 'config');
+    const head = (await execa('git', ['-C', config, 'rev-parse', 'HEAD'])).stdout;
+    const placed = async () =>
+      (await f.cli(['status', '--json'])).json.hosts.map((h: { config: unknown }) => h.config);
+    expect(await placed()).toEqual(
+      f.hosts.map(() => ({ revision: head, dirty: false, behind: 0, ahead: 0 })),
+    );
+    await execa('git', ['-C', config, 'commit', '-q', '--allow-empty', '-m', 'a later commit']);
+    expect(await placed()).toEqual(
+      f.hosts.map(() => ({ revision: head, dirty: false, behind: 1, ahead: 0 })),
+    );
+    expect((await f.cli(['status'])).stdout).toContain(`${head.slice(0, 7)} (1 behind)`);
   });
 
   it('--dry-run tells which hosts a release needs to reboot, and why: a new kernel, read from the systems built and the one each host booted', async () => {
@@ -203,5 +220,39 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     expect(await f.ssh(h1, 'ls -a /var/lib/private')).toBe(beside);
     // and the lock and the host's marker are gone again
     expect(await f.ssh(h1, 'ls /run/exo-deploy')).not.toContain('deploy.lock');
+  });
+
+  it("the template's CI script deploys the checkout: a release that fails is the job's failure (exit 1), its report the job's summary and artifact", async () => {
+    const f = fleet();
+    const before = await Promise.all(f.hosts.map(f.running));
+    await f.ship('0.2.90', 'crash-on-start', ['h2']);
+    const config = path.join(f.dir, 'config');
+    const out = path.join(f.dir, 'ci-out');
+    const summary = path.join(f.dir, 'step-summary.md');
+    const r = await execa(
+      'bash',
+      [path.join(repoRoot, 'templates/default/ci/exo-deploy-ci'), 'deploy'],
+      {
+        cwd: config,
+        reject: false,
+        env: {
+          EXO_DEPLOY: `node ${path.join(repoRoot, 'dist/cli/cli.js')} --config ${path.join(config, 'exo-deploy.toml')}`,
+          EXO_DEPLOY_OUT: out,
+          GITHUB_STEP_SUMMARY: summary,
+        },
+      },
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain('deploy: exit 1');
+    expect(await Promise.all(f.hosts.map(f.running))).toEqual(before);
+    const report = await readFile(summary, 'utf8');
+    expect(report).toContain('**ROLLED BACK');
+    const kept = await readdir(out);
+    expect(kept.filter((n) => n.endsWith('-deploy.md'))).toHaveLength(1);
+    expect(kept.filter((n) => n.endsWith('-deploy.json'))).toHaveLength(1);
+    // the artifact's report is the summary's
+    expect(
+      await readFile(path.join(out, kept.find((n) => n.endsWith('-deploy.md'))!), 'utf8'),
+    ).toBe(report);
   });
 });

@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, tempDir } from './helpers.js';
+import { cli, repoRoot, tempDir } from './helpers.js';
 
 let exoSrc: string;
 let config: string;
@@ -156,5 +156,62 @@ describe('update --branch', () => {
     expect(taken.stderr).toContain('the branch update/exo-1.1.1 exists already');
     expect(await checkout()).toEqual(before);
     expect((await git(config, 'branch', '--list')).stdout).toBe(branches);
+  });
+});
+
+describe("the template's CI script: propose", () => {
+  const script = path.join(repoRoot, 'templates/default/ci/exo-deploy-ci');
+  let origin: string;
+  let out: string;
+  const propose = () =>
+    execa('bash', [script, 'propose'], {
+      cwd: config,
+      reject: false,
+      env: { EXO_DEPLOY: `node ${path.join(repoRoot, 'dist/cli/cli.js')}`, EXO_DEPLOY_OUT: out },
+    });
+  const onOrigin = async (ref: string) =>
+    (await execa('git', ['-C', origin, 'rev-parse', ref], { reject: false })).stdout;
+
+  beforeAll(async () => {
+    const dir = await tempDir('ci');
+    origin = path.join(dir, 'origin.git');
+    out = path.join(dir, 'out');
+    await execa('git', ['init', '-q', '--bare', origin]);
+    await git(config, 'remote', 'add', 'origin', origin);
+  });
+
+  it("pushes exo's update as a branch, and writes the pull request's title and body; a later run replaces it with the newer update", async () => {
+    const first = await commitExo('1.2.0');
+    const r = await propose();
+    expect(r.exitCode, r.stderr).toBe(0);
+    const branch = 'exo-deploy/update-exo';
+    expect((await readFile(path.join(out, 'branch'), 'utf8')).trim()).toBe(branch);
+    expect(await onOrigin(branch)).toBe((await git(config, 'rev-parse', branch)).stdout);
+    expect((await readFile(path.join(out, 'pr-title'), 'utf8')).trim()).toBe(
+      'flake.lock: update exo',
+    );
+    const body = await readFile(path.join(out, 'pr-body.md'), 'utf8');
+    expect(body).toContain(`- ${first.slice(0, 12)} exo 1.2.0`);
+
+    const second = await commitExo('1.2.1');
+    const again = await propose();
+    expect(again.exitCode, again.stderr).toBe(0);
+    const lock = JSON.parse((await git(config, 'show', `${branch}:flake.lock`)).stdout);
+    expect(lock.nodes.exo.locked.rev).toBe(second);
+    expect(await onOrigin(branch)).toBe((await git(config, 'rev-parse', branch)).stdout);
+    expect(await readFile(path.join(out, 'pr-body.md'), 'utf8')).toContain(
+      `- ${second.slice(0, 12)} exo 1.2.1`,
+    );
+  });
+
+  it('once the proposal is merged, exo has not moved: nothing is proposed, exit 0', async () => {
+    await git(config, 'stash', '--include-untracked');
+    await git(config, 'merge', '--ff-only', '-q', 'exo-deploy/update-exo');
+    await git(config, 'stash', 'pop', '-q');
+    const before = await onOrigin('exo-deploy/update-exo');
+    const r = await propose();
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('exo has not moved: nothing to propose');
+    expect(await onOrigin('exo-deploy/update-exo')).toBe(before);
   });
 });

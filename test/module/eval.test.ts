@@ -191,6 +191,7 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         namespace: null,
         ports: { api: 52415, libp2p: null, zenoh: null, discovery: null },
         stateDir: '/var/lib/exo',
+        configRevision: null,
         rebootGuard: '/var/lib/exo-deploy/reboot-guard',
       });
       // exo itself runs as a DynamicUser: the only static user is the health check's
@@ -789,6 +790,14 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
         (await evalExo({ healthCheck: { enable: false }, backup: { enable: false } }))
           .systemPackages,
       ).toEqual(['exo-1.0.71']);
+    });
+  });
+
+  describe('release.json', () => {
+    it("records the config commit the system is built from (NixOS's system.configurationRevision)", async () => {
+      const rev = 'c0ffee'.padEnd(40, '0');
+      const r = await evalExo({}, 'exo', { system: { configurationRevision: `${rev}-dirty` } });
+      expect(release(r).configRevision).toBe(`${rev}-dirty`);
     });
   });
 

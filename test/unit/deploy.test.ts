@@ -1093,6 +1093,23 @@ describe('releases that need a reboot', () => {
     expect(text.text).not.toMatch(/^h2: runs what/m);
   });
 
+  it('status shows the config revision each running system records, dirty or not', async () => {
+    const rev = 'c0ffee'.padEnd(40, '0');
+    const s = await setup((f) => {
+      f.releases.set(sys('h1', '1.0.0'), { ...release('1.0.0'), configRevision: `${rev}-dirty` });
+      f.releases.set(sys('h2', '1.0.0'), { ...release('1.0.0'), configRevision: 'dirty' });
+    });
+    const status = await s.command('status', { json: true });
+    expect(status.data.hosts.map((h: { config: unknown }) => h.config)).toEqual([
+      // (the config folder here is no git checkout: where they stand is not known)
+      { revision: `${rev}-dirty`, dirty: true, behind: null, ahead: null },
+      { revision: 'dirty', dirty: true, behind: null, ahead: null },
+    ]);
+    const text = (await s.command('status')).text;
+    expect(text).toMatch(/^h1 +yes +\d+ +\S+ +c0ffee0-dirty /m);
+    expect(text).toMatch(/^h2 +yes +\d+ +\S+ +dirty /m);
+  });
+
   it('a host whose booted system is unknown is said to be unknown, not to need a reboot', async () => {
     const s = await setup((f) => {
       f.hosts[1]!.booted = null;

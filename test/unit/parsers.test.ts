@@ -298,6 +298,7 @@ describe('host file reads', () => {
       namespace: null,
       gpuDriver: null,
       rebootGuard: null,
+      configRevision: null,
     });
     // exo's own flake builds exo with no version: the identity is what names it
     expect(
@@ -322,6 +323,7 @@ describe('host file reads', () => {
       namespace: 'home-cluster',
       gpuDriver: null,
       rebootGuard: null,
+      configRevision: null,
     });
     expect(
       parseRelease(v2({ version: '', identity: 'def-exo', era: 'martian' }, '  ')),
@@ -365,6 +367,7 @@ describe('host file reads', () => {
       namespace: 'home-lab',
       gpuDriver: null,
       rebootGuard: null,
+      configRevision: null,
     });
     expect(parseRelease('{"version":"1.0.3"}')).toMatchObject({
       identity: '1.0.3',

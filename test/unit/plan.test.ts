@@ -120,6 +120,7 @@ describe('whether a rollout keeps one exo cluster', () => {
     namespace,
     gpuDriver: null,
     rebootGuard: null,
+    configRevision: null,
   });
   const at = (host: string, system: 'now' | 'new', release: Release | null): RolloutSystem => ({
     host,

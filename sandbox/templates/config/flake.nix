@@ -31,6 +31,7 @@
               exo = exo.packages.${system}.default;
             })
             (fleet.nixos or { })
+            { system.configurationRevision = self.rev or self.dirtyRev or "dirty"; }
           ];
         })
         fleet.hosts;

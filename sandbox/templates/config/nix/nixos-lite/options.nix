@@ -168,6 +168,12 @@ in
       type = types.str;
       default = "25.11-sandbox";
     };
+    # nixos/modules/misc/version.nix
+    system.configurationRevision = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "The Git revision of the top-level flake from which this configuration was built.";
+    };
     system.build = mkOption {
       type = types.attrsOf types.unspecified;
       default = { };
