@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import {
   gitCountArgv,
+  gitError,
   gitFetchRevsArgv,
   gitInitBareArgv,
   gitLogArgv,
@@ -62,7 +63,7 @@ export async function inputHistory(
       },
     );
     if (fetched.exitCode !== 0) {
-      history.why = `git could not fetch ${before.rev.slice(0, 7)} and ${after.rev.slice(0, 7)} from ${url}: ${lastLine(fetched.stderr) || `exit ${fetched.exitCode}`}`;
+      history.why = `git could not fetch ${before.rev.slice(0, 7)} and ${after.rev.slice(0, 7)} from ${url}: ${gitError(fetched.stderr) || `exit ${fetched.exitCode}`}`;
       return history;
     }
     const [log, count] = await Promise.all([
@@ -92,8 +93,6 @@ function compareUrl(input: InputLock, from: string, to: string): string | null {
   if (type === 'gitlab') return `https://gitlab.com/${owner}/${repo}/-/compare/${from}...${to}`;
   return null;
 }
-
-const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? '';
 
 /** The part of a commit message that lists what came in with an input. */
 export function describeHistory(h: InputHistory): string[] {

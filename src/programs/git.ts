@@ -183,3 +183,83 @@ export const gitFetchRevsArgv = (
   url,
   ...revs,
 ];
+
+// A host's mirror of its config repository (pull mode): one branch fetched into a ref of its
+// own, whose history tells whether a new tip descends from what the host runs.
+
+/** The branch's tip into `ref`, forced: a rewound branch is seen (and refused by ancestry), not
+ * hidden by a failed fast-forward. */
+export const gitFetchBranchArgv = (
+  git: string,
+  repo: string,
+  url: string,
+  branch: string,
+  ref: string,
+) => [
+  git,
+  '-C',
+  repo,
+  'fetch',
+  '--quiet',
+  '--no-tags',
+  '--end-of-options',
+  url,
+  `+refs/heads/${branch}:${ref}`,
+];
+
+/** Exit 0: `ancestor` is `descendant` or one of its ancestors; 1: it is not; 128: one of them
+ * is not in the repository. */
+export const gitIsAncestorArgv = (
+  git: string,
+  repo: string,
+  ancestor: string,
+  descendant: string,
+) => [git, '-C', repo, 'merge-base', '--is-ancestor', '--end-of-options', ancestor, descendant];
+
+export const IS_ANCESTOR = { yes: 0, no: 1 } as const;
+
+/** A commit's signature as git judges it against the allowed signers (SSH keys): its %G? letter,
+ * key and signer, TAB-separated. */
+export const gitSignatureArgv = (
+  git: string,
+  repo: string,
+  rev: string,
+  allowedSigners: string,
+) => [
+  git,
+  '-c',
+  `gpg.ssh.allowedSignersFile=${allowedSigners}`,
+  '-C',
+  repo,
+  'log',
+  '-1',
+  '--format=%G?%x09%GK%x09%GS',
+  '--end-of-options',
+  rev,
+];
+
+export interface Signature {
+  /** git's %G?: G good and trusted, U good from a key not trusted (not an allowed signer),
+   * N none, B bad, E cannot be checked, X/Y expired, R revoked. */
+  status: string;
+  key: string;
+  signer: string;
+}
+
+export function parseSignature(output: string): Signature {
+  const [status = 'N', key = '', signer = ''] = output.replace(/\n$/, '').split('\t');
+  return { status, key, signer };
+}
+/** The inverse of parseSignature. */
+export const formatSignature = (s: Signature) => `${s.status}\t${s.key}\t${s.signer}\n`;
+
+/** What went wrong, from git's stderr: its first "fatal:" or "error:" line (git adds advice
+ * lines after it), else its last line. */
+export function gitError(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const first = lines.find((l) => /^(fatal|error): /.test(l));
+  return (first ?? lines.at(-1) ?? '').replace(/^(fatal|error): /, '');
+}

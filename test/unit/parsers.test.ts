@@ -5,7 +5,13 @@ import { DEFAULT_JOURNAL_PATTERNS } from '../../src/config/schema.js';
 import { parseDf, parseMeminfo, parseReadFiles } from '../../src/programs/coreutils.js';
 import { parseJournal } from '../../src/programs/journalctl.js';
 import { parseGenerations } from '../../src/programs/nix-env.js';
-import { formatGitLog, parseGitLog } from '../../src/programs/git.js';
+import {
+  formatGitLog,
+  formatSignature,
+  gitError,
+  parseGitLog,
+  parseSignature,
+} from '../../src/programs/git.js';
 import { formatBuildOutputs, parseBuildOutputs } from '../../src/programs/nix.js';
 import { hasStorePath } from '../../src/programs/nixos-rebuild.js';
 import {
@@ -467,5 +473,22 @@ describe('git log, one "HASH TAB SUBJECT" line per commit', () => {
     ];
     expect(parseGitLog(formatGitLog(commits))).toEqual(commits);
     expect(parseGitLog('')).toEqual([]);
+  });
+});
+
+describe("git's judgement of a signature and its errors", () => {
+  it('reads %G?, the key and the signer back; an unsigned commit has neither', () => {
+    const good = { status: 'G', key: 'SHA256:abc', signer: 'ops@example.org' };
+    expect(parseSignature(formatSignature(good))).toEqual(good);
+    expect(parseSignature('N\t\t\n')).toEqual({ status: 'N', key: '', signer: '' });
+  });
+
+  it("takes git's fatal line, not the advice after it", () => {
+    expect(
+      gitError(
+        "fatal: '/srv/nowhere' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n",
+      ),
+    ).toBe("'/srv/nowhere' does not appear to be a git repository");
+    expect(gitError('warning: something\nthe last line\n')).toBe('the last line');
   });
 });
