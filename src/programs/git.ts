@@ -164,13 +164,14 @@ export const gitInitBareArgv = (git: string, dir: string) => [
   dir,
 ];
 
-/** Fetches just these commits and their history, without file contents where the server can
- * leave them out (a server that cannot sends them, with a warning). */
-export const gitFetchRevsArgv = (
+/** Fetches refspecs (or commits) from url, without tags; blobless: without file contents where
+ * the server can leave them out (a server that cannot sends them, with a warning). */
+const gitFetchArgv = (
   git: string,
   repo: string,
   url: string,
-  revs: readonly string[],
+  refspecs: readonly string[],
+  { blobless = false } = {},
 ) => [
   git,
   '-C',
@@ -178,11 +179,15 @@ export const gitFetchRevsArgv = (
   'fetch',
   '--quiet',
   '--no-tags',
-  '--filter=blob:none',
+  ...(blobless ? ['--filter=blob:none'] : []),
   '--end-of-options',
   url,
-  ...revs,
+  ...refspecs,
 ];
+
+/** Just these commits and their history, without file contents. */
+export const gitFetchRevsArgv = (git: string, repo: string, url: string, revs: readonly string[]) =>
+  gitFetchArgv(git, repo, url, revs, { blobless: true });
 
 // A host's mirror of its config repository (pull mode): one branch fetched into a ref of its
 // own, whose history tells whether a new tip descends from what the host runs.
@@ -195,17 +200,7 @@ export const gitFetchBranchArgv = (
   url: string,
   branch: string,
   ref: string,
-) => [
-  git,
-  '-C',
-  repo,
-  'fetch',
-  '--quiet',
-  '--no-tags',
-  '--end-of-options',
-  url,
-  `+refs/heads/${branch}:${ref}`,
-];
+) => gitFetchArgv(git, repo, url, [`+refs/heads/${branch}:${ref}`]);
 
 /** Exit 0: `ancestor` is `descendant` or one of its ancestors; 1: it is not; 128: one of them
  * is not in the repository. */
