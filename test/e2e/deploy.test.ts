@@ -14,6 +14,10 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
   it('a healthy update: one more generation, exo not restarted by switch, the new version listed', async () => {
     const f = fleet();
     const generationsBefore = await Promise.all(f.hosts.map(f.generationCount));
+    // the harness tuned exo-deploy.toml (tracked) after `up`: committed, so that the systems are
+    // built from a clean tree and record its commit (a dirty one would record "dirty")
+    const config = path.join(f.dir, 'config');
+    await execa('git', ['-C', config, 'commit', '-q', '-a', '-m', 'the tests health settings']);
     await f.ship('0.2.0');
     const r = await f.cli(['deploy', '--yes', '--json']);
     expect(r.exitCode, explain(r)).toBe(0);
@@ -50,7 +54,6 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
     ]);
 
     // each system records the config commit it was built from; status places it against HEAD
-    const config = path.join(f.dir, 'config');
     const head = (await execa('git', ['-C', config, 'rev-parse', 'HEAD'])).stdout;
     const placed = async () =>
       (await f.cli(['status', '--json'])).json.hosts.map((h: { config: unknown }) => h.config);
