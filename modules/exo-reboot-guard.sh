@@ -4,13 +4,20 @@
 # rebooted the host into (system). If this boot is that system, the timer is armed: unless the
 # deployer confirms it over a new ssh connection in time, it makes the system the host ran
 # before its boot default again and reboots into it. Any other boot (the guard's own revert, a
-# boot loader that fell back, a person's choice) has nothing to guard: the files go.
+# boot loader that fell back, a person's choice) has nothing to guard: the files go. A guard
+# fires at most once.
 #
 # What `arm` holds goes to systemd-run as arguments (NUL-separated), never through a shell.
 set -eu
 
 dir=${1:?usage: exo-reboot-guard FOLDER}
-[ -e "$dir/arm" ] || exit 0
+# no guard left, or one that fired already (its revert empties arm and writes status): a guard
+# fires once, so a revert that lands in the guarded system again cannot loop
+[ -s "$dir/arm" ] || exit 0
+if [ -e "$dir/status" ]; then
+  echo "its revert ran already (status $(cat -- "$dir/status")): not armed again"
+  exit 0
+fi
 booted=$(readlink -f /run/booted-system || true)
 guarded=$(cat -- "$dir/system" 2>/dev/null || true)
 if [ -z "$booted" ] || [ "$booted" != "$guarded" ]; then

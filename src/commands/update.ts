@@ -29,6 +29,7 @@ import {
   gitPrefixArgv,
   gitReadTreeArgv,
   gitResolveArgv,
+  gitTopArgv,
   gitWriteTreeArgv,
 } from '../programs/git.js';
 import { flakeUpdateArgv, parseNixVersion } from '../programs/nix.js';
@@ -43,6 +44,10 @@ export async function run(ctx: Context): Promise<Outcome> {
   for (const input of inputs)
     if (!FLAKE_INPUT.test(input)) throw usageError(`"${input}" is not a flake input name`);
   const branch = typeof ctx.options.branch === 'string' ? ctx.options.branch : null;
+  if (branch !== null && ctx.options.commit)
+    throw usageError(
+      '--commit and --branch exclude each other: --branch commits on the new branch',
+    );
   const repo = branch === null ? null : await branchBase(ctx, branch);
   const dryRun = Boolean(ctx.options['dry-run']);
   // A new branch is made from HEAD's files, in a copy: the working tree stays as it is.
@@ -109,7 +114,8 @@ export async function run(ctx: Context): Promise<Outcome> {
 }
 
 interface BranchBase {
-  /** The flake's folder's place in its repository ("" at its top). */
+  /** The repository's top folder, and the flake's folder's place in it ("" at its top). */
+  top: string;
   prefix: string;
   /** The commit checked out (full hash): the new branch's parent. */
   head: string;
@@ -136,16 +142,19 @@ async function branchBase(ctx: Context, name: string): Promise<BranchBase> {
       `the branch ${name} exists already`,
       'name another branch, or delete that one first',
     );
-  return { prefix: prefix.stdout.trim(), head: head.stdout.trim(), name };
+  const top = (await ctx.deployer.must(gitTopArgv(git, flake))).stdout.trim();
+  return { top, prefix: prefix.stdout.trim(), head: head.stdout.trim(), name };
 }
 
-/** HEAD's files into `work`; returns where the flake lies in that copy. */
+/** HEAD's files, the whole repository's (a flake may use files beside its folder), into
+ * `work`; returns where the flake lies in that copy. */
 async function checkOut(ctx: Context, repo: BranchBase, work: string): Promise<string> {
   const tar = path.join(work, 'head.tar');
   const tree = path.join(work, 'tree');
   await mkdir(tree);
   await ctx.deployer.must(
-    gitArchiveArgv(ctx.config.programs.git, ctx.config.flake, repo.head, tar),
+    // from the top: archived from a subfolder, git would take only that folder
+    gitArchiveArgv(ctx.config.programs.git, repo.top, repo.head, tar),
   );
   await ctx.deployer.must(['tar', '-x', '-f', tar, '-C', tree]);
   return path.join(tree, repo.prefix);

@@ -39,6 +39,7 @@ import {
   liveSwitchRefusal,
   rebootHost,
   rebootReasons,
+  waitForBoot,
   type BootLinks,
   type BootedSystem,
 } from '../system/reboot.js';
@@ -185,8 +186,8 @@ export class Deployment {
     for (const [i, batch] of rollout.batches.entries()) {
       // a long rollout is still at work: other deploys must not take its markers for leftovers
       if (i > 0) await this.markers.renew(hosts);
-      if (i > 0 && this.windowClosedBefore(batch))
-        return this.rec.finish('window-closed', ExitCode.failed);
+      // (the first batch too: backing up can take the window's last minutes)
+      if (this.windowClosedBefore(batch)) return this.rec.finish('window-closed', ExitCode.failed);
       await this.activate(batch, rollout);
     }
     this.rec.finish('success', ExitCode.ok);
@@ -590,17 +591,19 @@ export class Deployment {
         h.name,
         async () => {
           const exec = ctx.executor(h);
-          this.timers.rebootAsked(h);
           const { downMs, bootId } = await rebootHost(
             exec,
-            { timeoutMs: this.timers.rebootWaitMs(h), settleMs: ctx.config.timeouts.activate },
+            { timeoutMs: this.timers.rebootWaitMs(h) },
             ctx.signal,
+            () => this.timers.rebootAsked(h),
           ).catch((error: unknown) => {
             if (error instanceof ExoDeployError && error.exitCode === ExitCode.needsPerson)
               this.lostInReboot.add(h.name);
             throw error;
           });
-          this.timers.bootedAgain(h, bootId);
+          // the guard's timer counts from early in the boot: confirmed before the boot settles
+          if ((await readBootedSystem(exec)) === path) await this.timers.armedAtBoot(h, bootId);
+          await waitForBoot(exec, ctx.config.timeouts.activate);
           // the marker lived under /run, which the reboot emptied
           await this.markers.place([h]);
           // issued together: one session to the host
@@ -608,10 +611,8 @@ export class Deployment {
             runningAndProfile(exec),
             readBootedSystem(exec),
           ]);
-          if (booted === path && running === path) {
-            await this.timers.afterReboot(h);
+          if (booted === path && running === path)
             return `back after ${Math.round(downMs / 1000)} s, booted ${path}`;
-          }
           const guardExit = await this.timers.afterRebootElsewhere(h);
           throw new ExoDeployError(
             guardExit === 0

@@ -24,7 +24,7 @@ import {
 } from '../system/revert-timer.js';
 import { bootIdArgv } from '../programs/coreutils.js';
 import type { PreviousSystem } from '../system/generations.js';
-import { leaveRebootGuard, whenGuardArmed } from '../system/reboot-guard.js';
+import { guardBack, leaveRebootGuard, whenGuardArmed } from '../system/reboot-guard.js';
 import type { Recorder } from './record.js';
 
 /** Between two tries of a confirmation that failed, and two looks at a revert under way. */
@@ -91,9 +91,10 @@ export class RevertTimers {
     guardDir: string | null,
   ): Promise<void> {
     if (host.local || this.armed.has(host.name) || !before.running) return;
-    if (!guardDir) {
+    const back = guardBack(before, system);
+    if (!guardDir || !back) {
       this.ctx.log.warn(
-        `${host.name}: its new system has no reboot guard (services.exo.rebootGuard): should the release cut it off from the deployer after its reboot, it cannot put itself back, and needs a person`,
+        `${host.name}: ${guardDir ? 'it ran and boots nothing but the new system already, so a reboot guard has nothing to go back to' : 'its new system has no reboot guard (services.exo.rebootGuard)'}: should the release cut it off from the deployer after its reboot, it cannot put itself back, and needs a person`,
       );
       return;
     }
@@ -102,7 +103,7 @@ export class RevertTimers {
       guardDir,
       revertTimerUnit(this.rec.record.id),
       system,
-      { ...before, running: before.running },
+      back,
       host.confirmTimeoutMs,
     );
     // no confirmations until the host has booted and armed it
@@ -133,22 +134,16 @@ export class RevertTimers {
       : reboot;
   }
 
-  /** The host answers from a new boot: its guard arms its timer in this boot, if at all. */
-  bootedAgain(host: Host, bootId: string): void {
+  /**
+   * The host answers from a new boot (bootId), which is the guarded system: its guard arms the
+   * timer early in the boot, and the timer counts from then. So it is confirmed as soon as it is
+   * armed, and from then on, while the rest of the boot settles. A guard that did not arm is
+   * taken off, with a warning.
+   */
+  async armedAtBoot(host: Host, bootId: string): Promise<void> {
     const entry = this.armed.get(host.name);
     if (!entry?.guard) return;
     entry.guard.bootId = bootId;
-    // about when the guard armed it
-    entry.lastConfirmedAt = this.ctx.now();
-  }
-
-  /**
-   * The host booted the new system: its guard has armed the timer, which is confirmed now and
-   * from now on. A guard that did not arm is taken off, with a warning.
-   */
-  async afterReboot(host: Host): Promise<void> {
-    const entry = this.armed.get(host.name);
-    if (!entry?.guard) return;
     const exec = this.ctx.executor(host);
     const state = await whenGuardArmed(exec, this.ctx.config.timeouts.activate, this.ctx.signal);
     if (!state.armed) {
@@ -158,6 +153,8 @@ export class RevertTimers {
       await this.stop(host);
       return;
     }
+    // it fires no sooner than confirm_timeout from now
+    entry.lastConfirmedAt = this.ctx.now();
     entry.done = false;
     await this.mustConfirm(host, 'its reboot');
     this.confirmLater(entry);
@@ -217,7 +214,8 @@ export class RevertTimers {
    */
   async confirm(host: Host): Promise<Confirmation> {
     const entry = this.armed.get(host.name);
-    if (!entry) return { confirmed: true };
+    // no timer yet: a guard the host has not armed (it did not boot the guarded system)
+    if (!entry || (entry.guard && entry.done && !entry.lost)) return { confirmed: true };
     if (entry.lost)
       return { confirmed: false, fired: false, why: 'it was left to its revert timer' };
     const whys: string[] = [];
@@ -292,7 +290,7 @@ export class RevertTimers {
         .map((e) =>
           this.stop(e.host).catch((error: unknown) =>
             this.ctx.log.warn(
-              `${e.host.name}: ${error instanceof Error ? error.message : String(error)}: stop it with \`systemctl stop ${e.timer.unit}.timer\` on the host, or it puts the host back when it fires`,
+              `${e.host.name}: ${error instanceof Error ? error.message : String(error)}: stop it with \`systemctl stop ${e.timer.unit}.timer\`${e.guard ? ` and \`rm ${e.timer.files[0]}\`` : ''} on the host, or it puts the host back when it fires`,
             ),
           ),
         ),
@@ -355,6 +353,8 @@ export class RevertTimers {
     guard: NonNullable<Armed['guard']>,
   ): Promise<string> {
     const { host, timer } = entry;
+    // given up on only once it had armed the guard, in a boot the deployer saw
+    if (guard.bootId === null) throw new Error(`${host.name}: its reboot guard was never armed`);
     const deadline =
       this.firesBy(entry) +
       this.ctx.config.timeouts.activate +
@@ -372,7 +372,11 @@ export class RevertTimers {
         if (r.exitCode === 0 && bootId && (bootId !== guard.bootId || failed)) {
           this.armed.delete(host.name);
           await stopRevertTimer(exec, timer).catch(() => false); // its files
-          await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'fired');
+          await this.rec.setRevertTimer(
+            host.name,
+            this.recordOf(entry),
+            status === null ? 'stopped' : 'fired',
+          );
           if (status === 0)
             return `its reboot guard ${timer.unit} booted it back into the system it ran before`;
           throw new ExoDeployError(

@@ -60,6 +60,8 @@ export async function inputHistory(
       gitFetchRevsArgv(git, dir, url, [before.rev, after.rev]),
       {
         timeoutMs: ctx.config.timeouts.build,
+        // an input that wants credentials is not listed, rather than asking on the terminal
+        env: { GIT_TERMINAL_PROMPT: '0' },
       },
     );
     if (fetched.exitCode !== 0) {

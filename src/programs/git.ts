@@ -32,6 +32,15 @@ export const gitResolveArgv = (git: string, repo: string, ref: string) => [
   `${ref}^{commit}`,
 ];
 
+/** The top folder of the repository `repo` lies in. */
+export const gitTopArgv = (git: string, repo: string) => [
+  git,
+  '-C',
+  repo,
+  'rev-parse',
+  '--show-toplevel',
+];
+
 /** Where `repo` lies in its repository ("" at its top, "sub/" below). */
 export const gitPrefixArgv = (git: string, repo: string) => [
   git,

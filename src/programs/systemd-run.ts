@@ -186,6 +186,8 @@ const timerArgv = (
 
 /** What the reboot guard's timer boots the host back into. */
 export interface RebootRevertTo {
+  /** The guard's file of arguments, emptied when it fires. */
+  armFile: string;
   systemProfile: string;
   /** The system the profile named before: the boot default again. */
   bootDefault: string;
@@ -201,7 +203,7 @@ export interface RebootRevertTo {
  * default, then a reboot into it. Shell built-ins and the programs it is given only. Idempotent,
  * as REVERT_SCRIPT: systemd starts it again while another activation holds the lock.
  */
-export const REBOOT_REVERT_SCRIPT = `status_file=$1 profile=$2 profile_path=$3 generation=$4 nix_env=$5 systemctl=$6
+export const REBOOT_REVERT_SCRIPT = `status_file=$1 profile=$2 profile_path=$3 generation=$4 nix_env=$5 systemctl=$6 arm_file=$7
 [ "$generation" = ${NONE} ] && generation=
 echo "exo-deploy: the deployer did not confirm in time after this host booted a new system: booting it back into $profile_path"
 ${PROFILE_BACK}
@@ -210,6 +212,8 @@ if [ "$code" = 0 ]; then
   code=$?
 fi
 ${STATUS_UNLESS_LOCKED}
+# a guard fires once: emptied, its arguments arm nothing at a later boot
+: > "$arm_file"
 [ "$code" = 0 ] || exit "$code"
 exec "$systemctl" reboot
 `;
@@ -232,6 +236,7 @@ export const rebootGuardTimerArgs = (
     to.profileGeneration === null ? NONE : String(to.profileGeneration),
     to.nixEnv,
     to.systemctl,
+    to.armFile,
   ]).slice(1);
 
 /** The file the host's guard reads those arguments from (`xargs -0`): a NUL after each. */

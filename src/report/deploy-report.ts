@@ -195,7 +195,7 @@ function nextSteps(r: DeployRecord): string[] {
         );
     case 'interrupted':
       return [
-        'Hosts in phase "activated" run the new system without having passed the gate (not permanent: a reboot returns to the old one). Run `exo-deploy rollback --hosts …` or deploy again.',
+        'Hosts in phase "activated" run the new system without having passed the gate: not permanent (a reboot returns to the old one), except for a host that took the boot path, whose boot default is the new system already (its reboot guard, if it armed one, boots it back unless confirmed). Run `exo-deploy rollback --last` or deploy again.',
       ];
     default:
       return [];

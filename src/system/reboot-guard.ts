@@ -34,6 +34,21 @@ const guardFiles = (dir: string) => ({
   status: `${dir}/status`,
 });
 
+/** What the guard boots back into: the profile's system before the deploy, by its
+ * generation; or, where the profile named the guarded system already (an earlier run that
+ * stopped after its `boot`), the system the host ran. */
+export type GuardBack = { bootDefault: string; profileGeneration: number | null };
+
+/** null: nothing to go back to that is not the guarded system itself (a guard would boot it
+ * again and again). */
+export function guardBack(before: PreviousSystem, system: string): GuardBack | null {
+  if (before.profilePath && before.profilePath !== system)
+    return { bootDefault: before.profilePath, profileGeneration: before.profileGeneration };
+  if (before.running && before.running !== system)
+    return { bootDefault: before.running, profileGeneration: null };
+  return null;
+}
+
 /**
  * Leaves the guard on the host, for the boot into `system`: the timer fires delayMs after that
  * boot arms it and puts the host back on the system its profile named before. `arm` is written
@@ -44,7 +59,7 @@ export async function leaveRebootGuard(
   dir: string,
   unit: string,
   system: string,
-  before: PreviousSystem & { running: string },
+  back: GuardBack,
   delayMs: number,
 ): Promise<RevertTimer> {
   const [sh, nixEnv, systemctl] = (
@@ -61,9 +76,9 @@ export async function leaveRebootGuard(
   await write(files.script, REBOOT_REVERT_SCRIPT);
   await write(files.system, `${system}\n`);
   const args = rebootGuardTimerArgs(unit, Math.ceil(delayMs / 1000), files.script, files.status, {
+    armFile: files.arm,
     systemProfile: exec.host.systemProfile,
-    bootDefault: before.profilePath ?? before.running,
-    profileGeneration: before.profilePath === null ? null : before.profileGeneration,
+    ...back,
     sh,
     nixEnv,
     systemctl,

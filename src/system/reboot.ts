@@ -121,8 +121,9 @@ const REBOOT_POLL_MS = 2000;
  */
 export async function rebootHost(
   exec: Executor,
-  { timeoutMs, settleMs }: { timeoutMs: number; settleMs: number },
+  { timeoutMs, settleMs }: { timeoutMs: number; settleMs?: number },
   signal?: AbortSignal,
+  onAsked?: () => void,
 ): Promise<{ downMs: number; bootId: string }> {
   const { name } = exec.host;
   const bootId = (await exec.must(bootIdArgv())).stdout.trim();
@@ -138,6 +139,7 @@ export async function rebootHost(
       ExitCode.failed,
       { host: name },
     );
+  onAsked?.();
   // The shared connection dies with the boot it was made to: the next command makes a new one.
   await exec.close();
   let last = 'not reached yet';
@@ -147,9 +149,7 @@ export async function rebootHost(
       const r = await exec.run(bootIdArgv(), { fresh: true });
       const now = r.stdout.trim();
       if (r.exitCode === 0 && now && now !== bootId) {
-        // What the host runs, and its units, are settled once its boot is done. A boot that
-        // takes longer than settleMs is looked at as it is.
-        await exec.run(bootDoneArgv(), { fresh: true, timeoutMs: settleMs });
+        if (settleMs !== undefined) await waitForBoot(exec, settleMs);
         return { downMs: Date.now() - started, bootId: now };
       }
       last = r.exitCode === 0 ? 'it answers from the boot before (not down yet)' : r.stderr.trim();
@@ -167,6 +167,12 @@ export async function rebootHost(
         },
       );
   }
+}
+
+/** Waits until the host's boot is done (no start job left), up to settleMs: what it runs, and
+ * its units, are settled only then. A boot that takes longer is looked at as it is. */
+export async function waitForBoot(exec: Executor, settleMs: number): Promise<void> {
+  await exec.run(bootDoneArgv(), { fresh: true, timeoutMs: settleMs });
 }
 
 /** Why `built` needs a reboot after `booted`, each reason naming what changes; empty: none;

@@ -119,7 +119,10 @@ export async function guardRevertStatus(
   exec: Executor,
   timer: Pick<RevertTimer, 'statusFile'>,
 ): Promise<number | null> {
-  const code = (await exec.run(['cat', '--', timer.statusFile], { root: true })).stdout.trim();
+  // (also after Ctrl-C: the guard is taken off then)
+  const code = (
+    await exec.run(['cat', '--', timer.statusFile], { root: true, afterInterrupt: true })
+  ).stdout.trim();
   return /^\d+$/.test(code) ? Number(code) : null;
 }
 

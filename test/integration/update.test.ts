@@ -159,6 +159,40 @@ describe('update --branch', () => {
   });
 });
 
+describe('update --branch, for a flake in a folder of a larger repository', () => {
+  it("commits that folder's flake.lock on the new branch, the rest of the repository as it was; --commit with it is exit 2", async () => {
+    const mono = path.join(await tempDir('mono'), 'repo');
+    const fleet = path.join(mono, 'fleet');
+    await execa('mkdir', ['-p', fleet]);
+    await git(mono, 'init', '-q');
+    await writeFile(path.join(mono, 'README'), 'the fleet and more\n');
+    await writeFile(
+      path.join(fleet, 'flake.nix'),
+      `{ inputs.exo.url = "git+file://${exoSrc}"; outputs = { self, exo }: { }; }\n`,
+    );
+    await writeFile(path.join(fleet, 'exo-deploy.toml'), 'flake = "."\n');
+    await git(mono, 'add', '-A');
+    await execa('nix', ['flake', 'lock', fleet]);
+    await git(mono, 'add', '-A');
+    await git(mono, 'commit', '-qm', 'fleet');
+    const head = (await git(mono, 'rev-parse', 'HEAD')).stdout;
+    const newest = await commitExo('1.3.0');
+
+    const both = await cli(['update', 'exo', '--commit', '--branch', 'b'], { cwd: fleet });
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('--commit and --branch exclude each other');
+
+    const r = await cli(['update', 'exo', '--branch', 'update/fleet-exo'], { cwd: fleet });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await git(mono, 'rev-parse', 'HEAD')).stdout).toBe(head);
+    expect((await git(mono, 'diff', '--name-only', head, 'update/fleet-exo')).stdout).toBe(
+      'fleet/flake.lock',
+    );
+    const lock = JSON.parse((await git(mono, 'show', 'update/fleet-exo:fleet/flake.lock')).stdout);
+    expect(lock.nodes.exo.locked.rev).toBe(newest);
+  });
+});
+
 describe("the template's CI script: propose", () => {
   const script = path.join(repoRoot, 'templates/default/ci/exo-deploy-ci');
   let origin: string;

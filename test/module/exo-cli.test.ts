@@ -207,6 +207,7 @@ describe.skipIf(!haveLib)('exo-cli.nix', () => {
         namespace: null,
         ports: { api: 1, libp2p: null, zenoh: 2, discovery: 3 },
         stateDir: '/var/lib/exo',
+        configRevision: null,
       });
     });
   });

@@ -13,6 +13,7 @@ import {
 } from 'node:fs/promises';
 import os from 'node:os';
 import { programPathArgv } from '../../src/programs/coreutils.js';
+import { guardBack } from '../../src/system/reboot-guard.js';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -79,6 +80,8 @@ async function host(): Promise<Host> {
   await writeFile(scriptFile, REVERT_SCRIPT);
   const rebootScriptFile = path.join(dir, 'reboot-revert.sh');
   await writeFile(rebootScriptFile, REBOOT_REVERT_SCRIPT);
+  const armFile = path.join(dir, 'arm');
+  await writeFile(armFile, 'the arguments\0');
   return {
     dir,
     profile,
@@ -107,6 +110,7 @@ async function host(): Promise<Host> {
     rebootRevert: async (to) => {
       // the arguments the host's guard gives systemd-run at boot
       const argv = rebootGuardTimerArgs('u', 60, rebootScriptFile, statusFile, {
+        armFile,
         systemProfile: profile,
         bootDefault: old,
         profileGeneration: 1,
@@ -194,6 +198,8 @@ describe("the reboot guard's script", () => {
     expect(await readlink(h.profile)).toBe(`${h.profile}-1-link`);
     // written before the reboot: the deployer reads it from the next boot
     expect((await readFile(h.statusFile, 'utf8')).trim()).toBe('0');
+    // fired once: its arguments are gone, so no later boot arms it again
+    expect(await readFile(path.join(h.dir, 'arm'), 'utf8')).toBe('');
   });
 
   it('a profile already back: no nix-env, only the boot default and the reboot', async () => {
@@ -215,6 +221,8 @@ describe("the reboot guard's script", () => {
     expect(await h.rebootRevert({})).toBe(11);
     await expect(readFile(h.statusFile, 'utf8')).rejects.toThrow(/ENOENT/);
     expect(await h.calls()).not.toContain('systemctl reboot');
+    // systemd starts it again: the guard is still whole
+    expect(await readFile(path.join(h.dir, 'arm'), 'utf8')).toBe('the arguments\0');
   });
 
   it('a boot default that cannot be installed: its exit status in the status file, and no reboot into the new system again', async () => {
@@ -254,5 +262,27 @@ describe('the programs a revert runs, found on the host', () => {
   it('a program that is not there: exit 1, no path', async () => {
     const [sh, ...args] = programPathArgv('no-such-program-here');
     await expect(run(sh as string, args)).rejects.toMatchObject({ code: 1, stdout: '' });
+  });
+});
+
+describe('what a reboot guard boots back into', () => {
+  const recorded = (profilePath: string | null, running: string | null) => ({
+    running,
+    profilePath,
+    profileGeneration: profilePath ? 7 : null,
+    booted: running,
+  });
+  it("the profile's system before the deploy, by its generation", () => {
+    expect(guardBack(recorded('/nix/store/r', '/nix/store/r'), '/nix/store/x')).toEqual({
+      bootDefault: '/nix/store/r',
+      profileGeneration: 7,
+    });
+  });
+  it('never the guarded system itself (a profile an interrupted run left on it): the system the host ran, else nothing', () => {
+    expect(guardBack(recorded('/nix/store/x', '/nix/store/r'), '/nix/store/x')).toEqual({
+      bootDefault: '/nix/store/r',
+      profileGeneration: null,
+    });
+    expect(guardBack(recorded('/nix/store/x', '/nix/store/x'), '/nix/store/x')).toBeNull();
   });
 });
