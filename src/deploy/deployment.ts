@@ -601,8 +601,10 @@ export class Deployment {
               this.lostInReboot.add(h.name);
             throw error;
           });
-          // the guard's timer counts from early in the boot: confirmed before the boot settles
-          if ((await readBootedSystem(exec)) === path) await this.timers.armedAtBoot(h, bootId);
+          // the guard's timer counts from early in the boot: confirmed before the boot settles,
+          // where the boot has linked what it booted by now (else once it has settled)
+          const early = (await readBootedSystem(exec)) === path;
+          if (early) await this.timers.armedAtBoot(h, bootId);
           await waitForBoot(exec, ctx.config.timeouts.activate);
           // the marker lived under /run, which the reboot emptied
           await this.markers.place([h]);
@@ -611,8 +613,10 @@ export class Deployment {
             runningAndProfile(exec),
             readBootedSystem(exec),
           ]);
-          if (booted === path && running === path)
+          if (booted === path && running === path) {
+            if (!early) await this.timers.armedAtBoot(h, bootId);
             return `back after ${Math.round(downMs / 1000)} s, booted ${path}`;
+          }
           const guardExit = await this.timers.afterRebootElsewhere(h);
           throw new ExoDeployError(
             guardExit === 0
