@@ -10,7 +10,12 @@ import { checkOptions } from '../steps/check-hosts.js';
 import { shortPath, table } from '../output/format.js';
 import type { Outcome } from '../output/outcome.js';
 import { readSystemState } from '../system/generations.js';
-import { readBootedParts, readBootLinks, rebootReasons } from '../system/reboot.js';
+import {
+  readBootedParts,
+  readBootLinks,
+  rebootReasons,
+  type BootedSystem,
+} from '../system/reboot.js';
 import type { Executor } from '../run/executor.js';
 import { gitCountArgv } from '../programs/git.js';
 
@@ -107,13 +112,14 @@ async function hostStatus(
     config: null,
   };
   try {
-    const [state, check] = await Promise.all([
+    const [state, check, booted] = await Promise.all([
       readSystemState(exec),
       checkHost(
         exec,
         checkOptions(ctx, { sinceMs: ctx.now() - 10 * 60_000, sinceProcessStart: true }),
         ['unit', 'api', 'journal'],
       ),
+      readBootedParts(exec),
     ]);
     const current = state.generations.find((g) => g.current);
     status.generation = current?.number ?? null;
@@ -132,7 +138,7 @@ async function hostStatus(
         ahead: null,
       };
     status.awaitingReboot = state.running
-      ? await notBooted(exec, state.running, state.runningRelease?.gpuDriver ?? null)
+      ? await notBooted(exec, booted, state.running, state.runningRelease?.gpuDriver ?? null)
       : null;
     status.exoState = check.unit ? `${check.unit.activeState}/${check.unit.subState}` : '?';
     status.healthy = check.healthy;
@@ -180,14 +186,11 @@ function describeRun(r: JournalledDeploy): string {
 /** What of the running system differs from what the host booted, as a deploy judges a reboot. */
 async function notBooted(
   exec: Executor,
+  booted: BootedSystem | null,
   running: string,
   gpuDriver: string | null,
 ): Promise<string[] | null> {
-  const [booted, links] = await Promise.all([
-    readBootedParts(exec),
-    readBootLinks(exec, [running]),
-  ]);
-  const runningLinks = links.get(running);
+  const runningLinks = (await readBootLinks(exec, [running])).get(running);
   return runningLinks ? rebootReasons(booted, { ...runningLinks, gpuDriver }) : null;
 }
 

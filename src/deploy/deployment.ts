@@ -593,7 +593,7 @@ export class Deployment {
           const exec = ctx.executor(h);
           const { downMs, bootId } = await rebootHost(
             exec,
-            { timeoutMs: this.timers.rebootWaitMs(h) },
+            this.timers.rebootWaitMs(h),
             ctx.signal,
             () => this.timers.rebootAsked(h),
           ).catch((error: unknown) => {

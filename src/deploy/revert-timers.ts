@@ -15,7 +15,7 @@ import {
   armRevertTimer,
   confirmRevertTimer,
   disarm,
-  guardRevertStatus,
+  revertStatus,
   revertState,
   revertTimerUnit,
   stopRevertTimer,
@@ -25,7 +25,7 @@ import {
 import { bootIdArgv } from '../programs/coreutils.js';
 import type { PreviousSystem } from '../system/generations.js';
 import { guardBack, leaveRebootGuard, whenGuardArmed } from '../system/reboot-guard.js';
-import type { Recorder } from './record.js';
+import type { Recorder, RevertTimerState } from './record.js';
 
 /** Between two tries of a confirmation that failed, and two looks at a revert under way. */
 const RETRY_MS = 2000;
@@ -165,15 +165,8 @@ export class RevertTimers {
   async afterRebootElsewhere(host: Host): Promise<number | null> {
     const entry = this.armed.get(host.name);
     if (!entry?.guard) return null;
-    const status = await guardRevertStatus(this.ctx.executor(host), entry.timer);
-    this.endConfirmations(entry);
-    this.armed.delete(host.name);
-    await stopRevertTimer(this.ctx.executor(host), entry.timer);
-    await this.rec.setRevertTimer(
-      host.name,
-      this.recordOf(entry),
-      status === null ? 'stopped' : 'fired',
-    );
+    const status = await revertStatus(this.ctx.executor(host), entry.timer);
+    await this.retire(entry, status === null ? 'stopped' : 'fired');
     return status;
   }
 
@@ -184,6 +177,15 @@ export class RevertTimers {
 
   private recordOf(entry: Armed) {
     return { ...entry.timer, rebootGuard: entry.guard !== undefined };
+  }
+
+  /** Done with a timer that fired, or that its host no longer runs: its unit stopped where it is
+   * still loaded, its files removed, and how it ended recorded. */
+  private async retire(entry: Armed, state: RevertTimerState): Promise<void> {
+    this.endConfirmations(entry);
+    this.armed.delete(entry.host.name);
+    await stopRevertTimer(this.ctx.executor(entry.host), entry.timer).catch(() => false);
+    await this.rec.setRevertTimer(entry.host.name, this.recordOf(entry), state);
   }
 
   /** The confirmations in the background, every third of the host's confirm_timeout. A miss is
@@ -214,8 +216,8 @@ export class RevertTimers {
    */
   async confirm(host: Host): Promise<Confirmation> {
     const entry = this.armed.get(host.name);
-    // no timer yet: a guard the host has not armed (it did not boot the guarded system)
-    if (!entry || (entry.guard && entry.done && !entry.lost)) return { confirmed: true };
+    // no timer yet: a guard the host has not armed (it has not booted the guarded system)
+    if (!entry || (entry.guard?.bootId === null && !entry.lost)) return { confirmed: true };
     if (entry.lost)
       return { confirmed: false, fired: false, why: 'it was left to its revert timer' };
     const whys: string[] = [];
@@ -313,8 +315,7 @@ export class RevertTimers {
       try {
         const state = await revertState(exec, entry.timer);
         if (state.done) {
-          await stopRevertTimer(exec, entry.timer).catch(() => false); // its files
-          await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'fired');
+          await this.retire(entry, 'fired');
           if (state.exitCode === 0 || state.exitCode === 4)
             return `its revert timer ${entry.timer.unit} put it back (switch-to-configuration exit ${state.exitCode})`;
           throw new ExoDeployError(
@@ -366,17 +367,11 @@ export class RevertTimers {
       try {
         const r = await exec.run(bootIdArgv(), { fresh: true });
         const bootId = r.stdout.trim();
-        const status = r.exitCode === 0 ? await guardRevertStatus(exec, timer) : null;
+        const status = r.exitCode === 0 ? await revertStatus(exec, timer) : null;
         // a revert that failed reboots nothing: no use waiting for another boot
         const failed = status !== null && status !== 0;
         if (r.exitCode === 0 && bootId && (bootId !== guard.bootId || failed)) {
-          this.armed.delete(host.name);
-          await stopRevertTimer(exec, timer).catch(() => false); // its files
-          await this.rec.setRevertTimer(
-            host.name,
-            this.recordOf(entry),
-            status === null ? 'stopped' : 'fired',
-          );
+          await this.retire(entry, status === null ? 'stopped' : 'fired');
           if (status === 0)
             return `its reboot guard ${timer.unit} booted it back into the system it ran before`;
           throw new ExoDeployError(

@@ -12,7 +12,7 @@ import {
   waitUntilReachable,
 } from '../system/activate.js';
 import type { PreviousSystem } from '../system/generations.js';
-import { readBootedSystem, rebootHost } from '../system/reboot.js';
+import { readBootedSystem, rebootHost, waitForBoot } from '../system/reboot.js';
 
 /**
  * Puts the host back and makes sure it is back (its running system and its profile); returns
@@ -34,11 +34,16 @@ export async function restoreHost(
     );
   }
   const restorable = before as PreviousSystem & { running: string };
-  const activations = revertedBy ? [await revertedBy()] : [];
-  // A reboot guard boots the host back into its boot default, which is not what it ran when
-  // that was a test activation: the rest is done from here.
-  if (!revertedBy || (await whyNotBack(ctx, host, before)).length)
-    activations.push(...(await activateBefore(ctx, host, restorable)));
+  if (revertedBy) {
+    const reverted = await revertedBy();
+    // A reboot guard boots the host back into its boot default, which is not what it ran when
+    // that was a test activation: the rest is done from here.
+    if ((await whyNotBack(ctx, host, before)).length === 0) return [reverted];
+    const activations = [reverted, ...(await activateBefore(ctx, host, restorable))];
+    if (!ctx.dryRun) await mustBeBack(ctx, host, before);
+    return activations;
+  }
+  const activations = await activateBefore(ctx, host, restorable);
   if (!ctx.dryRun) await mustBeBack(ctx, host, before);
   return activations;
 }
@@ -98,11 +103,8 @@ async function activateBeforeByReboot(
     skipPreSwitchChecks: true,
   });
   activations.push(`${bootDefault} boot`);
-  const { downMs } = await rebootHost(
-    exec,
-    { timeoutMs: ctx.config.timeouts.reboot, settleMs: ctx.config.timeouts.activate },
-    ctx.signal,
-  );
+  const { downMs } = await rebootHost(exec, ctx.config.timeouts.reboot, ctx.signal);
+  await waitForBoot(exec, ctx.config.timeouts.activate);
   activations.push(`reboot (back after ${Math.round(downMs / 1000)} s)`);
   if (before.running !== bootDefault) {
     await activate(exec, before.running, 'test', ctx.config.timeouts, ctx.signal, {

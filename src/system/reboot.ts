@@ -115,13 +115,14 @@ export async function liveSwitchRefusal(
 const REBOOT_POLL_MS = 2000;
 
 /**
- * Reboots the host and waits until it answers from a new boot (its kernel's boot id changed)
- * that is done, up to timeoutMs. A host that does not come back in time needs a person: nothing
- * on it can be reached to put it back.
+ * Reboots the host and waits until it answers from a new boot (its kernel's boot id changed),
+ * up to timeoutMs; onAsked: once the reboot is asked for. A host that does not come back in time
+ * needs a person: nothing on it can be reached to put it back. Its boot may still be under way
+ * (waitForBoot).
  */
 export async function rebootHost(
   exec: Executor,
-  { timeoutMs, settleMs }: { timeoutMs: number; settleMs?: number },
+  timeoutMs: number,
   signal?: AbortSignal,
   onAsked?: () => void,
 ): Promise<{ downMs: number; bootId: string }> {
@@ -148,10 +149,8 @@ export async function rebootHost(
     try {
       const r = await exec.run(bootIdArgv(), { fresh: true });
       const now = r.stdout.trim();
-      if (r.exitCode === 0 && now && now !== bootId) {
-        if (settleMs !== undefined) await waitForBoot(exec, settleMs);
+      if (r.exitCode === 0 && now && now !== bootId)
         return { downMs: Date.now() - started, bootId: now };
-      }
       last = r.exitCode === 0 ? 'it answers from the boot before (not down yet)' : r.stderr.trim();
     } catch (error) {
       if (!(error instanceof ExoDeployError)) throw error;

@@ -109,13 +109,13 @@ export async function disarm(
   exec: Executor,
   timer: RevertTimer & { rebootGuard: boolean },
 ): Promise<'stopped' | 'fired'> {
-  const guardStatus = timer.rebootGuard ? await guardRevertStatus(exec, timer) : null;
+  const guardStatus = timer.rebootGuard ? await revertStatus(exec, timer) : null;
   const stopped = await stopRevertTimer(exec, timer);
   return (timer.rebootGuard ? guardStatus !== null : !stopped) ? 'fired' : 'stopped';
 }
 
-/** A reboot guard's revert status: its exit code once it ran; null: it has not run. */
-export async function guardRevertStatus(
+/** A revert's exit status, once it ran; null: it has not run. */
+export async function revertStatus(
   exec: Executor,
   timer: Pick<RevertTimer, 'statusFile'>,
 ): Promise<number | null> {
@@ -130,11 +130,10 @@ export type RevertState = { done: false; running: boolean } | { done: true; exit
 
 /** Whether the host's revert has run: its exit status once it is done. */
 export async function revertState(exec: Executor, timer: RevertTimer): Promise<RevertState> {
-  const [status, active] = await Promise.all([
-    exec.run(['cat', '--', timer.statusFile], { root: true }),
+  const [exitCode, active] = await Promise.all([
+    revertStatus(exec, timer),
     exec.run(unitActiveArgv(`${timer.unit}.service`)),
   ]);
-  const code = status.stdout.trim();
-  if (status.exitCode === 0 && /^\d+$/.test(code)) return { done: true, exitCode: Number(code) };
+  if (exitCode !== null) return { done: true, exitCode };
   return { done: false, running: ['active', 'activating'].includes(active.stdout.trim()) };
 }

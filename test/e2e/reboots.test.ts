@@ -17,9 +17,10 @@ const bootedKernel = async (f: Fleet, h: SandboxHost) =>
   /-linux-(\d+\.\d+\.\d+)\/bzImage$/.exec(
     await f.ssh(h, 'readlink -f /run/booted-system/kernel'),
   )?.[1];
-/** The host's boots, as systemd's journal counts them (it persists over reboots). */
+/** The host's boots, as systemd's journal counts them (it persists over reboots): flushed
+ * first, so that a boot whose entries are still in /run is counted too. */
 const boots = async (f: Fleet, h: SandboxHost) =>
-  (await f.ssh(h, 'journalctl --list-boots --no-pager -q | wc -l')).trim();
+  (await f.ssh(h, 'journalctl --flush && journalctl --list-boots --no-pager -q | wc -l')).trim();
 
 describe.skipIf(noFleet)('releases that need a reboot', () => {
   const fleet = useFleet(2);

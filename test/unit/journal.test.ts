@@ -6,6 +6,16 @@ import { describe, expect, it } from 'vitest';
 import { foldJournal, journalFile, latestDeploy, DeployJournal } from '../../src/deploy/journal.js';
 
 describe('run journal', () => {
+  /** A reboot guard's timer as the deploy journals it: read back whole. */
+  const guard = {
+    unit: 'exo-deploy-revert-20261128-031500-123',
+    state: 'armed',
+    scriptFile: '/var/lib/exo-deploy/reboot-guard/revert.sh',
+    statusFile: '/var/lib/exo-deploy/reboot-guard/status',
+    files: ['/var/lib/exo-deploy/reboot-guard/arm'],
+    rebootGuard: true,
+  } as const;
+
   it("is appended in order, one fsynced line per event, and folds into each host's last state", async () => {
     const state = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-journal-'));
     const journal = new DeployJournal(journalFile(state, '20261128-031500-123'));
@@ -24,16 +34,7 @@ describe('run journal', () => {
       }),
       journal.append({ type: 'before', host: 'h1', before }),
       journal.append({ type: 'phase', host: 'h1', phase: 'activated' }),
-      journal.append({
-        type: 'revert-timer',
-        host: 'h1',
-        unit: 'exo-deploy-revert-20261128-031500-123',
-        state: 'armed',
-        scriptFile: '/var/lib/exo-deploy/reboot-guard/revert.sh',
-        statusFile: '/var/lib/exo-deploy/reboot-guard/status',
-        files: ['/var/lib/exo-deploy/reboot-guard/arm'],
-        rebootGuard: true,
-      }),
+      journal.append({ type: 'revert-timer', host: 'h1', ...guard }),
       journal.append({ type: 'step', step: 'test', host: 'h1', ok: true, durationMs: 1200 }),
     ]);
     const lines = (await readFile(journal.file, 'utf8'))
@@ -52,14 +53,7 @@ describe('run journal', () => {
       before,
       built: null,
       phase: 'activated',
-      revertTimer: {
-        unit: 'exo-deploy-revert-20261128-031500-123',
-        state: 'armed',
-        scriptFile: '/var/lib/exo-deploy/reboot-guard/revert.sh',
-        statusFile: '/var/lib/exo-deploy/reboot-guard/status',
-        files: ['/var/lib/exo-deploy/reboot-guard/arm'],
-        rebootGuard: true,
-      },
+      revertTimer: guard,
     });
     expect(run?.hosts.get('h2')).toEqual({
       before: null,
