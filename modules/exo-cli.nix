@@ -1,7 +1,7 @@
 # What modules/exo.nix knows of the programs it runs: exo's two networking eras, their
-# command lines, environment and ports, and the exo-deploy command lines of the health check
-# and backup units with the release.json that exo-deploy reads. Kept apart from the module so
-# that it can be tested on its own (test/module/exo-cli.test.ts).
+# command lines, environment and ports, and the exo-deploy command lines of the health check,
+# backup and pull units with the release.json that exo-deploy reads. Kept apart from the module
+# so that it can be tested on its own (test/module/exo-cli.test.ts).
 { lib }:
 let
   inherit (lib)
@@ -266,6 +266,54 @@ rec {
       textfile
     ]
     ++ extraArgs;
+
+  # `exo-deploy pull …` as run by the pull timer. Every setting is passed, defaults too, so
+  # that the unit and the module's folders never depend on the CLI's defaults.
+  pullArgs =
+    {
+      url,
+      branch,
+      hostName,
+      repoConfig,
+      pullDir,
+      allowedSignersFile ? null,
+      textfile ? null,
+      extraArgs ? [ ],
+    }:
+    [
+      "pull"
+      "--url"
+      url
+      "--branch"
+      branch
+      "--host-name"
+      hostName
+      "--repo-config"
+      repoConfig
+      "--pull-dir"
+      pullDir
+    ]
+    ++ optionals (allowedSignersFile != null) [
+      "--allowed-signers"
+      allowedSignersFile
+    ]
+    ++ optionals (textfile != null) [
+      "--textfile"
+      textfile
+    ]
+    ++ extraArgs;
+
+  # A git URL that carries credentials, shown without them (for an error message), or null.
+  # Any user part of an http(s) URL counts (a token alone looks like a user name); of another
+  # scheme's (ssh://git@host/…), only a password. scp-like URLs (git@host:path) carry none.
+  urlCredentialsHidden =
+    url:
+    let
+      m = builtins.match "([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@([^/?#@]*([/?#].*)?)" url;
+      scheme = head m;
+      secret = elem (lib.toLower scheme) [ "http" "https" ] || lib.hasInfix ":" (lib.elemAt m 1);
+    in
+    if m != null && secret then "${scheme}://…@${lib.elemAt m 2}" else null;
 
   backupCreateArgs =
     {

@@ -1,5 +1,6 @@
 # services.exo: exo (distributed AI inference) as a hardened systemd service, with a
-# readiness wait, health checks, backups and per-generation release metadata.
+# readiness wait, health checks, backups, per-generation release metadata and GitOps pull
+# deploys.
 # Written in the style of nixpkgs' ollama.nix, llama-cpp.nix and restic.nix.
 {
   config,
@@ -48,7 +49,15 @@ let
   # The units that run exo-deploy (an assertion asks for toolkitPackage when there are any).
   toolkitUsers =
     lib.optional cfg.healthCheck.enable "services.exo.healthCheck"
-    ++ lib.optional cfg.backup.enable "services.exo.backup";
+    ++ lib.optional cfg.backup.enable "services.exo.backup"
+    ++ lib.optional cfg.autoDeploy.enable "services.exo.autoDeploy";
+  # "a", "a and b", "a, b and c"
+  andList =
+    l:
+    if lib.length l < 2 then
+      lib.concatStrings l
+    else
+      "${lib.concatStringsSep ", " (lib.init l)} and ${lib.last l}";
 
   # "/var/lib/exo/" -> "/var/lib/exo"; "/" stays "/"
   stripSlash = s: if s != "/" && lib.hasSuffix "/" s then stripSlash (lib.removeSuffix "/" s) else s;
@@ -140,6 +149,15 @@ let
   # Where exo-deploy leaves a reboot guard before it reboots this host (release.json names it).
   rebootGuardDir = "/var/lib/exo-deploy/reboot-guard";
 
+  # Pull mode's state: the repository's mirror, the pull journal and the deploy reports.
+  pullDir = "/var/lib/exo-deploy/pull";
+  # Its metrics go beside the health check's, in a file of their own: each file has one writer.
+  pullTextfile =
+    if cfg.healthCheck.textfile != null then
+      "${dirOf cfg.healthCheck.textfile}/exo-deploy-pull.prom"
+    else
+      null;
+
   # Hardening shared by the health and backup oneshots: everything they do not need is taken
   # away.
   oneshotHardening = {
@@ -195,11 +213,11 @@ in
       default = pkgs.exo-deploy or null;
       defaultText = literalExpression "pkgs.exo-deploy or null";
       description = ''
-        The exo-deploy toolkit that the health check and backup units run. The exo-deploy
-        flake's `nixosModules.default` sets it to the flake's `exo-deploy` package; with
-        `modules/exo.nix` imported on its own it is `pkgs.exo-deploy` when the flake's
+        The exo-deploy toolkit that the health check, backup and pull units run. The
+        exo-deploy flake's `nixosModules.default` sets it to the flake's `exo-deploy` package;
+        with `modules/exo.nix` imported on its own it is `pkgs.exo-deploy` when the flake's
         `overlays.default` is applied, else null, which is an error while
-        `healthCheck.enable` or `backup.enable` is on.
+        `healthCheck.enable`, `backup.enable` or `autoDeploy.enable` is on.
       '';
     };
 
@@ -449,7 +467,12 @@ in
         type = types.nullOr types.str;
         default = null;
         example = "/var/lib/prometheus-node-exporter/textfile/exo.prom";
-        description = "Also write the result as a Prometheus textfile here, for node-exporter's textfile collector.";
+        description = ''
+          Also write the result as a Prometheus textfile here, for node-exporter's textfile
+          collector. With `autoDeploy.enable`, pull mode writes its own metrics
+          (`exo_deploy_pull_*`) to `exo-deploy-pull.prom` in the same folder: a file of its
+          own, since each file has a single writer.
+        '';
       };
       onFailure = mkOption {
         type = types.listOf types.str;
@@ -504,6 +527,95 @@ in
         description = "When to back up (systemd.timer(5) settings); `null`: no timer, start `exo-backup.service` by hand.";
       };
       restic.enable = lib.mkEnableOption "handing the backups to `services.restic.backups.exo` for an off-host copy: its `paths` get `backup.dir` and it runs after each successful backup (its own timer is off by default); set its `repository` (or `repositoryFile`) and `passwordFile` yourself";
+    };
+
+    autoDeploy = {
+      enable = lib.mkEnableOption ''
+        GitOps pull mode: a timer that runs `exo-deploy pull` on this host. Each run fetches
+        `branch` of the config repository at `url` and, when its tip is new, builds this
+        host's system from it and deploys it here as a push deploy would: test, the health
+        gate, switch, or back to the exact system that ran before. The repository's
+        `exo-deploy.toml` (`repoConfig`) sets the gate and its hooks, which run as root here.
+        Whoever can push to that branch decides what this host runs; `allowedSignersFile`
+        narrows that to the holders of given keys. State, reports and the repository's mirror
+        are kept in `/var/lib/exo-deploy/pull`; with `healthCheck.textfile` set, the pull's
+        state is also written as Prometheus metrics (`exo_deploy_pull_*`) to
+        `exo-deploy-pull.prom` in that file's folder
+      '';
+      url = mkOption {
+        type = types.str;
+        example = "git@github.com:acme/fleet.git";
+        description = ''
+          The config repository's git URL: a flake with this host in its
+          `nixosConfigurations`, and the exo-deploy configuration that deploys it. The URL lands
+          in the world-readable Nix store, so it must not carry a password or token: use an ssh
+          URL with `sshKeyFile`, or for http(s) a git credential helper (root's, or the
+          system's through `programs.git.config`).
+        '';
+      };
+      branch = mkOption {
+        type = types.str;
+        default = "main";
+        description = "The branch this host follows.";
+      };
+      hostName = mkOption {
+        type = types.str;
+        default = config.networking.hostName;
+        defaultText = literalExpression "config.networking.hostName";
+        description = "This host's name in the repository: its `nixosConfigurations` attribute and its host in the exo-deploy configuration.";
+      };
+      repoConfig = mkOption {
+        type = types.str;
+        default = "exo-deploy.toml";
+        example = "deploy/exo-deploy.toml";
+        description = "The exo-deploy configuration inside the repository, relative to the repository's top.";
+      };
+      interval = mkOption {
+        type = types.str;
+        default = "5min";
+        example = "1h";
+        description = ''
+          How long after a run has ended the next one starts (OnUnitInactiveSec=), and after
+          the timer starts (at boot, or at the activation that adds it) the first
+          (OnActiveSec=); a systemd time span. Counted from the end, a long build or health
+          gate never has a second run queued behind it.
+        '';
+      };
+      randomizedDelay = mkOption {
+        type = types.str;
+        default = "1min";
+        description = "Up to this much random delay before each run (RandomizedDelaySec=), so that the hosts of a fleet do not all fetch, build and deploy at once; a systemd time span, `0` for none.";
+      };
+      allowedSignersFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/exo-deploy/allowed_signers";
+        description = ''
+          A path on this host to git's SSH allowed-signers file (`PRINCIPAL KEY` lines, as for
+          `gpg.ssh.allowedSignersFile`). When set, only a commit signed by one of its keys is
+          deployed. It holds public keys only, so it may come from the Nix store, e.g. through
+          `environment.etc."exo-deploy/allowed_signers".text`. `null`: every commit of the
+          branch is deployed.
+        '';
+      };
+      sshKeyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/secrets/exo-deploy-pull-key";
+        description = ''
+          A private SSH key for an ssh `url`, on this host and outside the Nix store (which
+          anyone can read), e.g. a deploy key placed by sops-nix or agenix, readable by root
+          only. git's ssh then offers that key alone and never prompts. The server's host key
+          must be known to ssh beforehand, e.g. through `programs.ssh.knownHosts`. `null`: ssh
+          uses root's own keys and configuration.
+        '';
+      };
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "--json" ];
+        description = "Extra arguments for `exo-deploy pull`, each escaped for systemd's ExecStart=.";
+      };
     };
   };
 
@@ -620,11 +732,11 @@ in
             {
               assertion = toolkitUsers == [ ] || cfg.toolkitPackage != null;
               message = ''
-                services.exo: ${lib.concatStringsSep " and " toolkitUsers} ${if lib.length toolkitUsers == 1 then "runs" else "run"} the exo-deploy toolkit, but services.exo.toolkitPackage is null (nixpkgs has no exo-deploy). Either:
+                services.exo: ${andList toolkitUsers} ${if lib.length toolkitUsers == 1 then "runs" else "run"} the exo-deploy toolkit, but services.exo.toolkitPackage is null (nixpkgs has no exo-deploy). Either:
                   - import the exo-deploy flake's `nixosModules.default` (which sets it) instead of modules/exo.nix alone;
                   - or add the flake's `overlays.default` to nixpkgs.overlays (it adds pkgs.exo-deploy);
                   - or set services.exo.toolkitPackage;
-                  - or set services.exo.healthCheck.enable = false and services.exo.backup.enable = false.'';
+                  - or set ${andList (map (u: "${u}.enable = false") toolkitUsers)}.'';
             }
           ];
 
@@ -775,13 +887,11 @@ in
           }
         );
 
-        # exo, and exo-deploy for `exo-deploy check --local` by hand
+        # exo, and exo-deploy for `exo-deploy check --local` or `exo-deploy pull` by hand
         environment.systemPackages = [
           cfg.package
         ]
-        ++ lib.optional (
-          (cfg.healthCheck.enable || cfg.backup.enable) && cfg.toolkitPackage != null
-        ) cfg.toolkitPackage;
+        ++ lib.optional (toolkitUsers != [ ] && cfg.toolkitPackage != null) cfg.toolkitPackage;
       }
 
       (lib.mkIf cfg.healthCheck.enable {
@@ -939,6 +1049,117 @@ in
           paths = [ cfg.backup.dir ];
           # runs after each successful exo backup (OnSuccess= above) instead of on its own timer
           timerConfig = lib.mkDefault null;
+        };
+      })
+
+      (lib.mkIf cfg.autoDeploy.enable {
+        assertions = [
+          {
+            assertion = exoCli.urlCredentialsHidden cfg.autoDeploy.url == null;
+            message = "services.exo.autoDeploy.url (${toString (exoCli.urlCredentialsHidden cfg.autoDeploy.url)}) carries credentials, and the pull unit's command line lands in the world-readable Nix store. Take them out of the URL: use an ssh URL with services.exo.autoDeploy.sshKeyFile, or a git credential helper for http(s).";
+          }
+          {
+            assertion = cfg.autoDeploy.sshKeyFile == null || !(lib.hasPrefix "/nix/store" cfg.autoDeploy.sshKeyFile);
+            message = "services.exo.autoDeploy.sshKeyFile points into the Nix store (${cfg.autoDeploy.sshKeyFile}), where anyone can read a private key. Keep the key outside it, readable by root only, e.g. /run/secrets/exo-deploy-pull-key (sops-nix, agenix) or /etc/exo-deploy/pull-key.";
+          }
+          {
+            assertion = cfg.autoDeploy.hostName != "";
+            message = "services.exo.autoDeploy.hostName is empty (networking.hostName is, as on a host named by DHCP): set it to this host's name in the config repository.";
+          }
+          {
+            assertion = pullTextfile == null || pullTextfile != cfg.healthCheck.textfile;
+            message = "services.exo.healthCheck.textfile is ${toString cfg.healthCheck.textfile}, the file pull mode writes its metrics to: name the health check's file otherwise, e.g. exo.prom.";
+          }
+        ];
+
+        systemd.tmpfiles.rules = [
+          "d ${pullDir} 0700 root root -"
+        ]
+        # the collector's folder, which the health check makes when it is on
+        ++ lib.optional (
+          pullTextfile != null && !cfg.healthCheck.enable
+        ) "d ${dirOf pullTextfile} 0755 root root -";
+
+        systemd.services.exo-deploy-pull = {
+          description = "exo-deploy pull: deploy this host's system from ${cfg.autoDeploy.branch} of its config repository";
+          wants = [ "network-online.target" ];
+          after = [ "network-online.target" ];
+          # The unit runs the switch itself: a switch must never restart it (a new system with a
+          # changed unit) nor stop it (a new system without it) while it waits on that switch.
+          restartIfChanged = false;
+          unitConfig.X-StopOnRemoval = false;
+          # nix and nix-env build the system and set the profile, git and ssh fetch, systemctl,
+          # systemd-run and journalctl activate and watch it, sh runs the deploy's commands,
+          # tar and gzip back up exo's state before the activation
+          path = [
+            config.nix.package
+            pkgs.git
+            pkgs.openssh
+            pkgs.systemd
+            pkgs.coreutils
+            pkgs.bash
+            pkgs.gnutar
+            pkgs.gzip
+          ];
+          environment = {
+            # Builds run in nix-daemon, as every user's do, not in this unit: see below.
+            NIX_REMOTE = "daemon";
+          }
+          // lib.optionalAttrs (cfg.autoDeploy.sshKeyFile != null) {
+            GIT_SSH_COMMAND = "ssh -i ${lib.escapeShellArg cfg.autoDeploy.sshKeyFile} -o IdentitiesOnly=yes -o BatchMode=yes";
+          };
+          serviceConfig = {
+            Type = "oneshot";
+            # root, with the host in view, as nixos-rebuild: the run sets the system profile,
+            # has systemd run the new system's switch-to-configuration (in a unit of its own),
+            # backs up exo's state and restarts exo. The system it deploys runs as root anyway,
+            # so ProtectSystem=, ProtectHome=, PrivateTmp= or a capability or system call
+            # filter would break deploys and keep nothing out.
+            User = "root";
+            # What still fits, with builds in nix-daemon and the switch in a unit of its own:
+            # no other architecture's programs, no privileges gained, no set-user-ID files.
+            LockPersonality = true;
+            NoNewPrivileges = true;
+            RestrictRealtime = true;
+            RestrictSUIDSGID = true;
+            SystemCallArchitectures = "native";
+            ExecStart = utils.escapeSystemdExecArgs (
+              [ exoDeploy ]
+              ++ exoCli.pullArgs {
+                inherit pullDir;
+                inherit (cfg.autoDeploy)
+                  url
+                  branch
+                  hostName
+                  repoConfig
+                  allowedSignersFile
+                  extraArgs
+                  ;
+                textfile = pullTextfile;
+              }
+            );
+            # 4: another deploy (a push) holds this host, and the run stepped aside. Not a
+            # failure of this unit: a failed unit during that deploy's activation would count
+            # against the release it activates.
+            SuccessExitStatus = [ 4 ];
+            # A run evaluates and builds a whole system on this host, then waits for the
+            # health gate: hours, the first time or after a large input update. A run that
+            # hangs is ended after that, and the next starts an interval later.
+            TimeoutStartSec = "2h";
+          };
+        };
+        systemd.timers.exo-deploy-pull = {
+          wantedBy = [ "timers.target" ];
+          timerConfig = {
+            # an interval after the timer starts (at boot, or at the activation that adds it):
+            # not in the middle of that activation, and not behind a deploy that just began
+            OnActiveSec = cfg.autoDeploy.interval;
+            # from the end of the last run: a long one never has another queued behind it
+            OnUnitInactiveSec = cfg.autoDeploy.interval;
+            RandomizedDelaySec = cfg.autoDeploy.randomizedDelay;
+            # systemd's default of 1min could add up to a minute to each interval
+            AccuracySec = "1s";
+          };
         };
       })
     ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run sandbox -- up --hosts N --dir DIR [--no-deploy] [--via nixos-rebuild]
+// npm run sandbox -- up --hosts N --dir DIR [--no-deploy] [--via nixos-rebuild] [--pull [--interval S]]
 // npm run sandbox -- release --dir DIR --version V [--fault F] [--fault-on h2,h3] [--era E]
 //                    [--package-version P] [--load-seconds S] [--declared-era E]
 //                    [--needs-reboot]
@@ -10,6 +10,7 @@ import { up, down, release, deployFirstRelease } from './fleet.mjs';
 import { ensureRootfs } from './rootfs.mjs';
 
 const usage = `usage: sandbox up --hosts N --dir DIR [--no-deploy] [--via exo-deploy|nixos-rebuild]
+                  [--pull [--interval S]]
        sandbox release --dir DIR --version V [--fault F] [--fault-on h2,h3] [--era libp2p|zenoh]
                        [--package-version P] [--load-seconds S] [--declared-era libp2p|zenoh]
                        [--needs-reboot]
@@ -27,9 +28,10 @@ const argv = minimist(process.argv.slice(2), {
     'package-version',
     'load-seconds',
     'declared-era',
+    'interval',
   ],
-  boolean: ['deploy', 'help', 'needs-reboot'],
-  default: { deploy: true, hosts: 3 },
+  boolean: ['deploy', 'help', 'needs-reboot', 'pull'],
+  default: { deploy: true, hosts: 3, interval: '30' },
 });
 const [command] = argv._;
 const fail = (msg) => {
@@ -61,6 +63,8 @@ try {
       dir: argv.dir,
       hosts: Number(argv.hosts),
       deploy: false,
+      // the hosts follow DIR/config's main branch themselves once the first release is deployed
+      pull: argv.pull ? { interval: Number(argv.interval) } : null,
       signal: abort.signal,
     });
     if (argv.deploy && !abort.signal.aborted) {
@@ -81,6 +85,10 @@ try {
     }
     console.log(`sandbox up: ${state.hosts.map((h) => `${h.name}=${h.address}`).join(' ')}`);
     console.log(`config: ${state.deployConfig}`);
+    if (state.pull)
+      console.log(
+        `pull:   the hosts follow ${state.pull.url} (main) every ${state.pull.interval} s: commit in ${state.config}`,
+      );
     console.log(`try:    npx exo-deploy --config ${state.deployConfig} check`);
     console.log(`down:   npm run sandbox -- down --dir ${argv.dir}`);
     process.exit(0);

@@ -3,7 +3,7 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { ExitCode, ExoDeployError, InterruptedError, usageError } from './errors.js';
-import { helpText } from './options.js';
+import { COMMANDS, helpText, type CommandSpec } from './options.js';
 import { parseCommandLine } from './parse-args.js';
 import type { Outcome } from './output/outcome.js';
 
@@ -45,7 +45,9 @@ async function main(argv: string[]): Promise<number> {
       }>,
     ]);
     const log = stderrLog({ verbose: Boolean(args.options.verbose), json });
-    const ctx = await createContext(args.options, args.positionals, {
+    const spec: CommandSpec = COMMANDS[args.command];
+    const options = spec.ownConfig ? { ...args.options, local: true } : args.options;
+    const ctx = await createContext(options, args.positionals, {
       runner: execaRunner(controller.signal),
       cleanupRunner: execaRunner(),
       log,

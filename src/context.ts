@@ -33,6 +33,9 @@ export interface Context {
   executor(host: Host): Executor;
   /** This machine, where nix builds and nixos-rebuild run. */
   deployer: Executor;
+  /** The same run (its programs, log and Ctrl-C) on another config and its hosts: for a command
+   * that finds its config only once it runs (pull, from the commit it fetched). */
+  withConfig(config: Config): Context;
   close(): Promise<void>;
 }
 
@@ -77,6 +80,15 @@ export async function createContext(
     ? await localConfig(localOverrides(options))
     : await loadConfig(path.resolve(options.config ?? DEFAULT_CONFIG_NAME));
   if (!options.local) applyCommandLineOverrides(config, options);
+  return contextFor(config, options, positionals, deps);
+}
+
+function contextFor(
+  config: Config,
+  options: ParsedOptions,
+  positionals: string[],
+  deps: ContextDeps,
+): Context {
   const hosts = selectHosts(config.hosts, options.hosts);
   const executors = new Map<string, Executor>();
   // A fleet's checks and rollbacks fan out to every host: at most PROCESSES_AT_ONCE programs
@@ -120,6 +132,7 @@ export async function createContext(
     now: deps.now ?? Date.now,
     executor,
     deployer,
+    withConfig: (other) => contextFor(other, options, positionals, deps),
     close: async () => {
       await Promise.all([...executors.values()].map((e) => e.close()));
     },

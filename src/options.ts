@@ -86,7 +86,35 @@ export const COMMAND_OPTIONS = {
     kind: 'string',
     arg: 'NAME',
     description:
-      'commit flake.lock on a new branch NAME made from HEAD, for review (the branch checked out and the working tree are left as they are)',
+      'update: commit flake.lock on a new branch NAME made from HEAD, for review (the branch checked out and the working tree are left as they are); pull: the branch to follow (default main)',
+  },
+  url: {
+    kind: 'string',
+    arg: 'URL',
+    description: "the config repository's git URL (ssh, https, git or file)",
+  },
+  'host-name': {
+    kind: 'string',
+    arg: 'NAME',
+    description:
+      "this host's name in the repository's exo-deploy.toml and nixosConfigurations (default: the machine's host name)",
+  },
+  'repo-config': {
+    kind: 'string',
+    arg: 'PATH',
+    description: 'the exo-deploy.toml in the repository, from its top (default exo-deploy.toml)',
+  },
+  'allowed-signers': {
+    kind: 'string',
+    arg: 'FILE',
+    description:
+      "git's allowed-signers file: only commits that one of its SSH keys signed are deployed",
+  },
+  'pull-dir': {
+    kind: 'string',
+    arg: 'PATH',
+    description:
+      'where pull keeps its state, mirror, journal and reports (default /var/lib/exo-deploy/pull)',
   },
   to: {
     kind: 'integer',
@@ -162,6 +190,8 @@ export interface CommandSpec {
   options: readonly CommandOptionName[];
   /** Whether the command can run with --local (on this machine, no config). */
   local: boolean;
+  /** The command reads no config file here: it runs on this machine and finds its config itself. */
+  ownConfig?: boolean;
 }
 
 export const COMMANDS = {
@@ -218,6 +248,23 @@ export const COMMANDS = {
     usage: 'status [--hosts a,b]',
     options: [],
     local: false,
+  },
+  pull: {
+    summary:
+      "on the host itself: fetch the config repository's branch, and when it moved forward, build this host's system and deploy it here behind the same gate",
+    usage:
+      'pull --url URL [--branch main] [--host-name NAME] [--allowed-signers FILE] [--textfile PATH]',
+    options: [
+      'url',
+      'branch',
+      'host-name',
+      'repo-config',
+      'allowed-signers',
+      'pull-dir',
+      'textfile',
+    ],
+    local: false,
+    ownConfig: true,
   },
   backup: {
     summary:

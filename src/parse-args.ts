@@ -6,6 +6,7 @@ import {
   COMMAND_OPTIONS,
   COMMANDS,
   GLOBAL_OPTIONS,
+  type CommandSpec,
   type CommandName,
   type OptionSpec,
   type ParsedOptions,
@@ -58,7 +59,15 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     }
     options[name] = convert(name, ALL[name] as OptionSpec, raw as string | boolean);
   }
-  if (options.local && command && !COMMANDS[command].local) {
+  const spec: CommandSpec | undefined = command ? COMMANDS[command] : undefined;
+  if (spec?.ownConfig) {
+    const given = (['local', 'config', 'hosts'] as const).filter((o) => options[o] !== undefined);
+    if (given.length)
+      throw usageError(
+        `${command} takes no ${given.map((o) => `--${o}`).join(', ')}: it acts on this machine alone, with the config it finds in the repository it follows`,
+        `see \`exo-deploy ${command} --help\``,
+      );
+  } else if (options.local && command && !COMMANDS[command].local) {
     throw usageError(
       `${command} does not take --local: it works on the hosts of a config`,
       'run it in your config repo, or pass --config PATH',

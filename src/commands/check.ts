@@ -1,9 +1,9 @@
 // exo-deploy check: the health of each host, concurrently. Exit 0 when all are healthy.
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import type { HostCheck } from '../health/check.js';
+import { ALL_PARTS, type HostCheck } from '../health/check.js';
 import { shortNodeId } from '../health/membership.js';
-import { checkHosts } from '../steps/check-hosts.js';
+import { checkHosts, HEALTH_PARTS } from '../steps/check-hosts.js';
 import { prometheusText } from '../health/prometheus.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { age, bytes, shortPath } from '../output/format.js';
@@ -13,7 +13,7 @@ export const DEFAULT_SINCE_MS = 10 * 60_000;
 
 export async function run(ctx: Context): Promise<Outcome> {
   const sinceMs = ctx.now() - (ctx.options.since ?? DEFAULT_SINCE_MS);
-  const checks = await checkHosts(ctx, sinceMs);
+  const checks = await checkHosts(ctx, sinceMs, { parts: ctx.local ? HEALTH_PARTS : ALL_PARTS });
   const healthy = checks.every((c) => c.healthy);
   if (ctx.options['status-file'])
     await writeFileAtomic(

@@ -10,21 +10,18 @@ import {
   activate,
   pointProfileAtGeneration,
   runningAndProfile,
-  waitUntilReachable,
   type ActivationResult,
 } from '../system/activate.js';
-import { disarm } from '../system/revert-timer.js';
 import { readSystemState, type GenerationInfo, type SystemState } from '../system/generations.js';
 import { waitUntilServing } from '../steps/health-gate.js';
 import { renderCheck } from './check.js';
 import { checkOptions } from '../steps/check-hosts.js';
-import { journalFile, lastDeployThatChanged, DeployJournal } from '../deploy/journal.js';
+import { lastDeployThatChanged } from '../deploy/journal.js';
 import { acquireDeployLock } from '../deploy/lock.js';
-import { HostMarkers, removeMarkersOf } from '../deploy/host-marker.js';
+import { HostMarkers } from '../deploy/host-marker.js';
 import { lastLines } from '../run/executor.js';
 import { timestampId } from '../time-id.js';
-import { leftOnNewSystem } from '../deploy/record.js';
-import { restoreHost } from '../steps/restore.js';
+import { undoDeploy } from '../deploy/undo.js';
 
 interface Plan {
   state: SystemState;
@@ -194,75 +191,7 @@ async function rollbackLast(ctx: Context): Promise<Outcome> {
     );
   const lock = await acquireDeployLock(ctx.config.stateDir, `rollback --last ${last.id}`, ctx.log);
   try {
-    const journal = new DeployJournal(journalFile(ctx.config.stateDir, last.id));
-    const wanted = new Set(ctx.hosts.map((h) => h.name));
-    const targets = [...last.hosts].filter(
-      ([name, h]) => wanted.has(name) && leftOnNewSystem(h.phase),
-    );
-    if (targets.length === 0) {
-      return {
-        exitCode: ExitCode.ok,
-        data: { run: last.id, hosts: [] },
-        text: `nothing to roll back: deploy ${last.id} (${last.outcome ?? 'unfinished'}) left no host on a new system`,
-      };
-    }
-    const results = await Promise.all(
-      targets.map(async ([name, h]) => {
-        const host = ctx.hosts.find((x) => x.name === name);
-        if (!host || !h.before?.running)
-          return {
-            host: name,
-            ok: false,
-            error: 'the journal has no system recorded from before the deploy',
-          };
-        try {
-          ctx.log.info(`${name}: back to ${h.before.running} (left ${h.phase} by ${last.id})`);
-          if (h.revertTimer?.state === 'armed' && !ctx.dryRun) {
-            // the timer's revert would race this one; a host left rebooting may be on its way up
-            const exec = ctx.executor(host);
-            if (h.revertTimer.rebootGuard)
-              await waitUntilReachable(exec, ctx.config.timeouts.reboot, ctx.signal);
-            const state = await disarm(exec, h.revertTimer);
-            await journal.append({ type: 'revert-timer', host: name, ...h.revertTimer, state });
-          }
-          const started = ctx.now();
-          const activations = await restoreHost(ctx, host, h.before);
-          await journal.append({ type: 'phase', host: name, phase: 'rolled-back' });
-          const serving = ctx.dryRun
-            ? null
-            : await waitUntilServing(ctx, ctx.executor(host), started);
-          const problems = serving && !serving.passed ? (serving.hosts[0]?.problems ?? []) : [];
-          return {
-            host: name,
-            ok: problems.length === 0,
-            system: h.before.running,
-            activations,
-            problems,
-          };
-        } catch (error) {
-          if (!(error instanceof ExoDeployError)) throw error;
-          return { host: name, ok: false, error: error.message };
-        }
-      }),
-    );
-    // The interrupted run could not take its markers off the hosts it touched.
-    await removeMarkersOf(
-      ctx,
-      ctx.hosts.filter((h) => targets.some(([name]) => name === h.name)),
-      last.id,
-    );
-    const ok = results.every((r) => r.ok);
-    const text = results
-      .map(
-        (r) =>
-          `${r.host}: ${r.ok ? `back on ${'system' in r ? r.system : '?'}` : `NOT restored: ${'error' in r ? r.error : 'problems' in r ? r.problems?.join('; ') : ''}`}`,
-      )
-      .join('\n');
-    return {
-      exitCode: ok ? ExitCode.ok : ExitCode.failed,
-      data: { run: last.id, hosts: results },
-      text: `undoing deploy ${last.id}:\n${text}`,
-    };
+    return await undoDeploy(ctx, last);
   } finally {
     await lock.release();
   }

@@ -198,7 +198,7 @@ export class Deployment {
     const checks = await this.rec.step(
       'preflight',
       null,
-      () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS, true),
+      () => checkHosts(ctx, ctx.now() - PREFLIGHT_WINDOW_MS, { sinceProcessStart: true }),
       (cs) =>
         cs
           .map(

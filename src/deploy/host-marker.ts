@@ -128,6 +128,14 @@ export class HostMarkers {
     );
   }
 
+  /** Why the host is not this run's to change now (another deploy's live marker is on it), or
+   * null: read only, nothing placed. */
+  async heldElsewhere(h: Host): Promise<ExoDeployError | null> {
+    const found = (await this.ctx.executor(h).run(['cat', MARKER_FILE], { root: true })).stdout;
+    const holder = parseMarker(found.trim());
+    return holder && holder.run !== this.run && !this.leftover(holder) ? refusal(h, holder) : null;
+  }
+
   /** Removes this run's markers (best effort: a marker left by a crash is taken over later). */
   async remove(): Promise<void> {
     await Promise.allSettled(

@@ -173,6 +173,24 @@ export const gitInitBareArgv = (git: string, dir: string) => [
   dir,
 ];
 
+/** An empty repository with a working tree, to fetch into and check a commit out in. */
+export const gitInitArgv = (git: string, dir: string) => [git, 'init', '--quiet', dir];
+
+/** The working tree made exactly `rev`'s files, HEAD detached at it: what was there before
+ * (edits, files git does not track, ignored ones too) is gone, so the tree is clean. */
+export const gitCheckoutArgv = (git: string, repo: string, rev: string) => [
+  git,
+  '-C',
+  repo,
+  'checkout',
+  '--quiet',
+  '--force',
+  '--detach',
+  rev,
+  '--',
+];
+export const gitCleanArgv = (git: string, repo: string) => [git, '-C', repo, 'clean', '-ffdxq'];
+
 /** Fetches refspecs (or commits) from url, without tags; blobless: without file contents where
  * the server can leave them out (a server that cannot sends them, with a warning). */
 const gitFetchArgv = (

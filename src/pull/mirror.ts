@@ -1,11 +1,14 @@
-// A host's mirror of its config repository, for pull mode: a bare repository that one branch
-// of the remote is fetched into. What it answers (the branch's tip, whether that descends from
-// what the host runs, whether its signature is an allowed signer's) decides whether the host
-// moves; nothing here changes the system.
+// A host's mirror of its config repository, for pull mode: a repository that one branch of the
+// remote is fetched into. What it answers (the branch's tip, whether that descends from what the
+// host runs, whether its signature is an allowed signer's) decides whether the host moves; only
+// then is the tip checked out in it, clean, for Nix to build from (a git checkout, so that the
+// system records the commit it was built from).
 import {
+  gitCheckoutArgv,
+  gitCleanArgv,
   gitError,
   gitFetchBranchArgv,
-  gitInitBareArgv,
+  gitInitArgv,
   gitIsAncestorArgv,
   gitResolveArgv,
   gitSignatureArgv,
@@ -33,7 +36,7 @@ export async function fetchTip(
   branch: string,
   timeoutMs: number,
 ): Promise<Fetched> {
-  await m.exec.must(gitInitBareArgv(m.git, m.dir));
+  await m.exec.must(gitInitArgv(m.git, m.dir));
   const r = await m.exec.run(gitFetchBranchArgv(m.git, m.dir, url, branch, TIP_REF), {
     timeoutMs,
     env: { GIT_TERMINAL_PROMPT: '0' },
@@ -47,6 +50,12 @@ export async function fetchTip(
     };
   const tip = (await m.exec.must(gitResolveArgv(m.git, m.dir, TIP_REF))).stdout.trim();
   return { fetched: true, tip };
+}
+
+/** The working tree made exactly the commit's files. */
+export async function checkOut(m: Mirror, rev: string): Promise<void> {
+  await m.exec.must(gitCheckoutArgv(m.git, m.dir, rev));
+  await m.exec.must(gitCleanArgv(m.git, m.dir));
 }
 
 /** How the tip stands to the commit the host is at: the same, a descendant, behind it (the
@@ -65,7 +74,8 @@ export async function ancestry(m: Mirror, at: string, tip: string): Promise<Ance
 export type SignatureCheck = { trusted: true; signer: string } | { trusted: false; why: string };
 
 /** Whether a commit is signed by an allowed signer (an SSH key in the allowed-signers file):
- * only git's "G" counts. */
+ * only git's "G" for an SSH key counts. A GPG signature git calls good says only that root's
+ * keyring trusts the key, not that the allowed-signers file names it. */
 export async function checkSignature(
   m: Mirror,
   rev: string,
@@ -76,7 +86,11 @@ export async function checkSignature(
   const short = rev.slice(0, 12);
   switch (s.status) {
     case 'G':
-      return { trusted: true, signer: s.signer };
+      if (s.key.startsWith('SHA256:')) return { trusted: true, signer: s.signer };
+      return {
+        trusted: false,
+        why: `${short} is signed with a GPG key (${s.key || '?'}): only SSH keys in ${allowedSigners} count`,
+      };
     case 'N':
       return { trusted: false, why: `${short} is not signed` };
     case 'U':

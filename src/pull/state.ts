@@ -30,8 +30,9 @@ export const PullState = z.object({
     .object({
       at: z.string(),
       revision: z.string().nullable(),
+      /** "deploying" (exitCode null) while the deploy runs: left so, the run was stopped. */
       outcome: z.string(),
-      exitCode: z.number().int(),
+      exitCode: z.number().int().nullable(),
       reason: z.string(),
     })
     .nullable(),

@@ -27,14 +27,13 @@ export function checkOptions(
 /** What the module's health timer reads every few minutes on every host: exo's health, not the
  * machine's Nix and systemd versions, which only a deploy changes (and whose reads, two nix
  * processes among them, were half the check's CPU time). */
-const LOCAL_PARTS: readonly CheckPart[] = ALL_PARTS.filter((p) => p !== 'compatibility');
+export const HEALTH_PARTS: readonly CheckPart[] = ALL_PARTS.filter((p) => p !== 'compatibility');
 
 export async function checkHosts(
   ctx: Context,
   sinceMs: number,
-  sinceProcessStart = false,
+  { sinceProcessStart = false, parts = ALL_PARTS } = {},
 ): Promise<HostCheck[]> {
-  const parts = ctx.local ? LOCAL_PARTS : ALL_PARTS;
   const together = ctx.cluster.one && ctx.hosts.length > 1;
   const options = checkOptions(ctx, {
     sinceMs,

@@ -86,11 +86,29 @@ export interface Fleet {
   tuneConfig(table: string, settings: Record<string, string | null>): Promise<void>;
   /** Which nixos-rebuild exo-deploy runs: NixOS 26.05's (with --store-path) or 25.11's. */
   useNixosRebuild(release: '26.05' | '25.11'): Promise<void>;
+  /** In pull mode: what the host's pull remembers (its state file), null before its first. */
+  pullState(host: SandboxHost): Promise<any>;
+  /** The config repository's HEAD. */
+  head(): Promise<string>;
+  /** git in the config repository. */
+  git(...args: string[]): Promise<string>;
+  /** Commits a new exo release to exo-src only (the config's lock is not moved). */
+  release(version: string, fault?: string): Promise<void>;
+}
+
+interface FleetOptions {
+  /** The hosts follow the config repository's main branch themselves, every `interval` s,
+   * once the first release is deployed (by exo-deploy, from this machine). */
+  pull?: { interval: number };
 }
 
 /** Brings up a fleet of `count` hosts for the file that calls it, with the first release
  * deployed by exo-deploy itself, and health settings suited to injected faults. */
-export function useFleet(count: number, health: Record<string, string> = {}): () => Fleet {
+export function useFleet(
+  count: number,
+  health: Record<string, string> = {},
+  options: FleetOptions = {},
+): () => Fleet {
   let fleet: Fleet | undefined;
   let dir: string | undefined;
   let sandbox: typeof import('../../sandbox/fleet.mjs');
@@ -100,7 +118,13 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
     if (noFleet) return;
     sandbox = await import('../../sandbox/fleet.mjs');
     dir = await mkdtemp(path.join(os.tmpdir(), 'exo-deploy-e2e-'));
-    const state = await sandbox.up({ dir, hosts: count, deploy: false, log: quiet });
+    const state = await sandbox.up({
+      dir,
+      hosts: count,
+      deploy: false,
+      pull: options.pull ?? null,
+      log: quiet,
+    });
     const config = state.deployConfig as string;
     await sandbox.tuneHealth(config, {
       soak: '8s',
@@ -108,6 +132,11 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       timeout: '2s',
       ...health,
     });
+    const repo = path.dirname(config);
+    const git = (...args: string[]) =>
+      execa('git', ['-C', repo, ...args]).then((r) => String(r.stdout).trim());
+    // the hosts that pull read the health settings from the repository
+    if (options.pull) await git('commit', '-q', '-am', 'health settings for the tests');
     const cli = async (args: string[]): Promise<CliRun> => {
       const r = await execa('node', [cliPath, '--config', config, ...args], {
         reject: false,
@@ -168,6 +197,15 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       setExoSettings: (settings) => sandbox.setExoSettings({ dir: dir as string, settings }),
       setNixosSettings: (settings) => sandbox.setNixosSettings({ dir: dir as string, settings }),
       useNixosRebuild: (release) => sandbox.useNixosRebuild({ dir: dir as string, release }),
+      pullState: async (h) => {
+        const text = await ssh(h, 'cat /var/lib/exo-deploy/pull/state.json 2>/dev/null || true');
+        return text ? JSON.parse(text) : null;
+      },
+      head: () => git('rev-parse', 'HEAD'),
+      git,
+      release: async (version, fault = 'none') => {
+        await sandbox.release({ dir: dir as string, version, fault, log: quiet });
+      },
       tuneConfig: (table, settings) => sandbox.tuneConfig(config, table, settings),
       ship: async (version, fault = 'none', faultOn = [], settings = {}) => {
         await sandbox.release({
@@ -183,8 +221,20 @@ export function useFleet(count: number, health: Record<string, string> = {}): ()
       },
     };
     const first = await cli(['deploy', '--yes']);
-    if (first.exitCode !== 0)
-      throw new Error(`the first deploy failed:\n${first.stdout}\n${first.stderr}`);
+    if (first.exitCode !== 0) {
+      // what failed on each host, before afterAll takes the fleet down
+      const units = await Promise.all(
+        fleet.hosts.map((h) =>
+          ssh(
+            h,
+            'systemctl --failed --no-legend --plain; journalctl -b --no-pager -o short-precise -n 40 -u "exo*" || true',
+          ).catch((e) => String(e)),
+        ),
+      );
+      throw new Error(
+        `the first deploy failed:\n${first.stdout}\n${first.stderr}\n${first.report}\n${units.map((u, i) => `--- ${fleet?.hosts[i]?.name}:\n${u}`).join('\n')}`,
+      );
+    }
   });
 
   afterAll(async () => {

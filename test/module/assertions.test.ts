@@ -161,6 +161,96 @@ describe.skipIf(!haveLib)('assertions', () => {
     ).toEqual([]);
   });
 
+  describe('of pull mode (autoDeploy)', () => {
+    const pullFailing = async (
+      autoDeploy: Record<string, unknown>,
+      exo: Record<string, unknown> = {},
+      hostName = 'h1',
+    ) =>
+      (
+        await evalExo(
+          {
+            ...exo,
+            autoDeploy: { enable: true, url: 'git@github.com:acme/fleet.git', ...autoDeploy },
+          },
+          'exo',
+          { networking: { hostName } },
+        )
+      ).failedAssertions;
+
+    it('all hold for an ssh URL with a key, signers and a textfile', async () => {
+      expect(
+        await pullFailing(
+          {
+            sshKeyFile: '/run/secrets/pull-key',
+            allowedSignersFile: '/nix/store/00000000000000000000000000000000-allowed_signers',
+          },
+          { healthCheck: { textfile: '/var/lib/node-exporter/exo.prom' } },
+        ),
+      ).toEqual([]);
+      for (const url of [
+        'ssh://git@git.example:2222/fleet.git',
+        'https://github.com/acme/fleet.git',
+        '/srv/fleet.git',
+      ])
+        expect(await pullFailing({ url })).toEqual([]);
+    });
+
+    it.each([
+      [
+        'a token',
+        'https://ghp_0123456789abcdefghij@github.com/acme/fleet.git',
+        'ghp_0123456789abcdefghij',
+      ],
+      ['a user and password', 'https://deploy:s3cret@git.example/fleet.git', 's3cret'],
+      ['a password in an ssh URL', 'ssh://git:s3cret@git.example/fleet.git', 's3cret'],
+    ])('refuse %s in the URL, without showing it', async (_name, url, secret) => {
+      const messages = await pullFailing({ url });
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatch(
+        /^services\.exo\.autoDeploy\.url \([a-z]+:\/\/…@git[^)]*\) carries credentials, and the pull unit's command line lands in the world-readable Nix store\. .*sshKeyFile, or a git credential helper/,
+      );
+      expect(messages[0]).not.toContain(secret);
+    });
+
+    it('refuse an ssh key in the Nix store, where anyone can read it', async () => {
+      expect(
+        await pullFailing({ sshKeyFile: '/nix/store/00000000000000000000000000000000-pull-key' }),
+      ).toEqual([
+        'services.exo.autoDeploy.sshKeyFile points into the Nix store (/nix/store/00000000000000000000000000000000-pull-key), where anyone can read a private key. Keep the key outside it, readable by root only, e.g. /run/secrets/exo-deploy-pull-key (sops-nix, agenix) or /etc/exo-deploy/pull-key.',
+      ]);
+    });
+
+    it('refuse an empty host name (networking.hostName left to DHCP) unless hostName is set', async () => {
+      const messages = await pullFailing({}, {}, '');
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatch(/autoDeploy\.hostName is empty/);
+      expect(await pullFailing({ hostName: 'h1' }, {}, '')).toEqual([]);
+    });
+
+    it("refuse a health textfile named as the pull's own: one writer per file", async () => {
+      const messages = await pullFailing(
+        {},
+        { healthCheck: { textfile: '/var/lib/node-exporter/exo-deploy-pull.prom' } },
+      );
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatch(/the file pull mode writes its metrics to/);
+    });
+
+    it('leave all of these alone while pull mode is off', async () => {
+      expect(
+        await failing({
+          autoDeploy: {
+            url: 'https://user:pw@git.example/x',
+            sshKeyFile: '/nix/store/x-key',
+            hostName: '',
+          },
+          healthCheck: { textfile: '/t/exo-deploy-pull.prom' },
+        }),
+      ).toEqual([]);
+    });
+  });
+
   // Most assertions do not depend on the era: they fire the same for a zenoh-era exo.
   it.each([
     [{ namespace: '' }, /namespace is set but empty/],

@@ -6,14 +6,21 @@ type Unit = {
   serviceConfig: Record<string, unknown>;
   environment: Record<string, string>;
   timerConfig: Record<string, string>;
+  unitConfig: Record<string, unknown>;
   postStart?: string;
+  restartIfChanged?: boolean;
+  description: string;
   wantedBy: string[];
+  wants: string[];
+  after: string[];
   onFailure: string[];
   onSuccess: string[];
 };
 export type Eval = {
   failedAssertions: string[];
   services: Record<string, Unit>;
+  /** Each service's `path`, as package names. */
+  paths: Record<string, string[]>;
   timers: Record<string, Unit>;
   tmpfiles: string[];
   firewall: Record<string, unknown> & { interfaces: Record<string, unknown> };

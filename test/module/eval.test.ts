@@ -750,28 +750,209 @@ describe.skipIf(!haveLib)('services.exo evaluated with nixpkgs lib', () => {
     });
   });
 
+  describe('autoDeploy', () => {
+    const URL = 'git@github.com:acme/fleet.git';
+    const withHost = { networking: { hostName: 'gpu-1' } };
+    const pull = (autoDeploy: Record<string, unknown> = {}, exo: Record<string, unknown> = {}) =>
+      evalExo({ ...exo, autoDeploy: { enable: true, url: URL, ...autoDeploy } }, 'exo', withHost);
+    const pullArgv = (r: Eval) => {
+      const { program, argv } = splitExecStart(
+        String(r.services['exo-deploy-pull']!.serviceConfig.ExecStart),
+      );
+      return { program, argv };
+    };
+
+    it('is off by default: no unit, no timer, no folder', async () => {
+      const r = await evalExo();
+      expect(r.services['exo-deploy-pull']).toBeUndefined();
+      expect(r.timers['exo-deploy-pull']).toBeUndefined();
+      expect(r.tmpfiles.filter((t) => t.includes('/pull'))).toEqual([]);
+    });
+
+    it('runs `exo-deploy pull` as root from a timer, never restarted or stopped by the switch it runs', async () => {
+      const r = await pull();
+      const unit = r.services['exo-deploy-pull']!;
+      expect(unit.serviceConfig.ExecStart).toBe(
+        `"${TOOLKIT}" "pull" "--url" "${URL}" "--branch" "main" "--host-name" "gpu-1" "--repo-config" "exo-deploy.toml" "--pull-dir" "/var/lib/exo-deploy/pull"`,
+      );
+      expect(unit.restartIfChanged).toBe(false);
+      expect(unit.unitConfig).toEqual({ 'X-StopOnRemoval': false });
+      expect(unit.wants).toEqual(['network-online.target']);
+      expect(unit.after).toEqual(['network-online.target']);
+      // a timer's unit: nothing starts it at boot but the timer
+      expect(unit.wantedBy).toEqual([]);
+      // only the hardening that cannot get in the way of a deploy
+      expect(unit.serviceConfig).toEqual({
+        Type: 'oneshot',
+        User: 'root',
+        ExecStart: unit.serviceConfig.ExecStart,
+        // stepping aside for another deploy (exit 4) does not fail the unit
+        SuccessExitStatus: [4],
+        TimeoutStartSec: '2h',
+        LockPersonality: true,
+        NoNewPrivileges: true,
+        RestrictRealtime: true,
+        RestrictSUIDSGID: true,
+        SystemCallArchitectures: 'native',
+      });
+      expect(unit.environment).toEqual({ NIX_REMOTE: 'daemon' });
+      expect(r.paths['exo-deploy-pull']).toEqual([
+        'nix-2.28.0',
+        'git-2.51.0',
+        'openssh-10.2p1',
+        'systemd-258',
+        'coreutils-9.8',
+        'bash-5.3p3',
+        'gnutar-1.35',
+        'gzip-1.14',
+      ]);
+      expect(r.timers['exo-deploy-pull']!.wantedBy).toEqual(['timers.target']);
+      expect(r.timers['exo-deploy-pull']!.timerConfig).toEqual({
+        OnActiveSec: '5min',
+        OnUnitInactiveSec: '5min',
+        RandomizedDelaySec: '1min',
+        AccuracySec: '1s',
+      });
+      expect(r.tmpfiles).toContain('d /var/lib/exo-deploy/pull 0700 root root -');
+      // for `exo-deploy pull` by hand
+      expect(r.systemPackages).toContain('exo-deploy-0.1.0');
+    });
+
+    it('takes branch, host name, repository config, timing and extra arguments from the options', async () => {
+      const r = await pull({
+        branch: 'release/gpu',
+        hostName: 'node-7',
+        repoConfig: 'deploy/exo-deploy.toml',
+        interval: '1h',
+        randomizedDelay: '10min',
+        extraArgs: ['--json', '100%'],
+      });
+      expect(pullArgv(r)).toEqual({
+        program: `"${TOOLKIT}"`,
+        argv: [
+          'pull',
+          '--url',
+          URL,
+          '--branch',
+          'release/gpu',
+          '--host-name',
+          'node-7',
+          '--repo-config',
+          'deploy/exo-deploy.toml',
+          '--pull-dir',
+          '/var/lib/exo-deploy/pull',
+          '--json',
+          '100%',
+        ],
+      });
+      expect(r.services['exo-deploy-pull']!.description).toContain('release/gpu');
+      expect(r.timers['exo-deploy-pull']!.timerConfig).toMatchObject({
+        OnActiveSec: '1h',
+        OnUnitInactiveSec: '1h',
+        RandomizedDelaySec: '10min',
+      });
+    });
+
+    it('deploys only signed commits with allowedSignersFile', async () => {
+      const { argv } = pullArgv(await pull({ allowedSignersFile: '/etc/exo-deploy/signers' }));
+      expect(argv.slice(11)).toEqual(['--allowed-signers', '/etc/exo-deploy/signers']);
+    });
+
+    it('fetches with sshKeyFile alone, never prompting', async () => {
+      const unit = (await pull({ sshKeyFile: '/run/secrets/pull-key' })).services[
+        'exo-deploy-pull'
+      ]!;
+      expect(unit.environment).toEqual({
+        NIX_REMOTE: 'daemon',
+        GIT_SSH_COMMAND: 'ssh -i /run/secrets/pull-key -o IdentitiesOnly=yes -o BatchMode=yes',
+      });
+      // a path git's shell would split is quoted for it
+      const spaced = (await pull({ sshKeyFile: '/run/secrets/pull key' })).services[
+        'exo-deploy-pull'
+      ]!;
+      expect(spaced.environment.GIT_SSH_COMMAND).toBe(
+        "ssh -i '/run/secrets/pull key' -o IdentitiesOnly=yes -o BatchMode=yes",
+      );
+    });
+
+    it("writes its metrics beside the health check's textfile, in a file of its own", async () => {
+      const textfile = '/var/lib/node-exporter/exo.prom';
+      const r = await pull({}, { healthCheck: { textfile } });
+      expect(pullArgv(r).argv.slice(11)).toEqual([
+        '--textfile',
+        '/var/lib/node-exporter/exo-deploy-pull.prom',
+      ]);
+      expect(r.services['exo-healthcheck']!.environment.EXO_HEALTH_TEXTFILE).toBe(textfile);
+      // the folder's rule once, the health check's
+      expect(r.tmpfiles.filter((t) => t.startsWith('d /var/lib/node-exporter '))).toEqual([
+        'd /var/lib/node-exporter 0755 root root -',
+      ]);
+      // with the health check off, the pull makes the folder itself
+      const alone = await pull({}, { healthCheck: { enable: false, textfile } });
+      expect(pullArgv(alone).argv.slice(11)).toEqual([
+        '--textfile',
+        '/var/lib/node-exporter/exo-deploy-pull.prom',
+      ]);
+      expect(alone.tmpfiles).toContain('d /var/lib/node-exporter 0755 root root -');
+    });
+
+    it('works without the health check and backup', async () => {
+      const r = await pull({}, { healthCheck: { enable: false }, backup: { enable: false } });
+      expect(r.failedAssertions).toEqual([]);
+      expect(Object.keys(r.services).sort()).toEqual([
+        'exo',
+        'exo-deploy-pull',
+        'exo-deploy-reboot-guard',
+      ]);
+      expect(r.systemPackages).toEqual(['exo-1.0.71', 'exo-deploy-0.1.0']);
+    });
+  });
+
   describe('toolkitPackage', () => {
     // modules/exo.nix imported on its own, on a nixpkgs without this flake's overlay
-    const message = (users: string) =>
+    const message = (users: string, off: string) =>
       `services.exo: ${users} the exo-deploy toolkit, but services.exo.toolkitPackage is null (nixpkgs has no exo-deploy). Either:
   - import the exo-deploy flake's \`nixosModules.default\` (which sets it) instead of modules/exo.nix alone;
   - or add the flake's \`overlays.default\` to nixpkgs.overlays (it adds pkgs.exo-deploy);
   - or set services.exo.toolkitPackage;
-  - or set services.exo.healthCheck.enable = false and services.exo.backup.enable = false.`;
+  - or set ${off}.`;
 
     it("defaults to pkgs.exo-deploy (this flake's overlay)", async () => {
       expect((await evalExo()).toolkitPackage).toBe('exo-deploy-0.1.0');
     });
     it('without pkgs.exo-deploy, health check and backup on: exactly one assertion says what to do', async () => {
       expect((await evalExoWithoutToolkit()).failedAssertions).toEqual([
-        message('services.exo.healthCheck and services.exo.backup run'),
+        message(
+          'services.exo.healthCheck and services.exo.backup run',
+          'services.exo.healthCheck.enable = false and services.exo.backup.enable = false',
+        ),
       ]);
       expect(
         (await evalExoWithoutToolkit({ healthCheck: { enable: false } })).failedAssertions,
-      ).toEqual([message('services.exo.backup runs')]);
+      ).toEqual([message('services.exo.backup runs', 'services.exo.backup.enable = false')]);
       expect((await evalExoWithoutToolkit({ backup: { enable: false } })).failedAssertions).toEqual(
-        [message('services.exo.healthCheck runs')],
+        [message('services.exo.healthCheck runs', 'services.exo.healthCheck.enable = false')],
       );
+    });
+    it('without pkgs.exo-deploy, pull mode asks for it too, alone or with the others', async () => {
+      const autoDeploy = { enable: true, url: 'git@github.com:acme/fleet.git', hostName: 'h1' };
+      expect(
+        (
+          await evalExoWithoutToolkit({
+            healthCheck: { enable: false },
+            backup: { enable: false },
+            autoDeploy,
+          })
+        ).failedAssertions,
+      ).toEqual([
+        message('services.exo.autoDeploy runs', 'services.exo.autoDeploy.enable = false'),
+      ]);
+      expect((await evalExoWithoutToolkit({ autoDeploy })).failedAssertions).toEqual([
+        message(
+          'services.exo.healthCheck, services.exo.backup and services.exo.autoDeploy run',
+          'services.exo.healthCheck.enable = false, services.exo.backup.enable = false and services.exo.autoDeploy.enable = false',
+        ),
+      ]);
     });
     it('without pkgs.exo-deploy, health check and backup off: evaluates, and nothing asks for the toolkit', async () => {
       const r = await evalExoWithoutToolkit({

@@ -180,6 +180,66 @@ describe.skipIf(!haveLib)('exo-cli.nix', () => {
     });
   });
 
+  describe('pull command line', () => {
+    const base =
+      'url = "git@github.com:acme/fleet.git"; branch = "main"; hostName = "h1"; repoConfig = "exo-deploy.toml"; pullDir = "/var/lib/exo-deploy/pull";';
+    it('passes every setting, defaults too, and nothing optional unset', async () => {
+      expect(await h(`h.pullArgs { ${base} }`)).toEqual([
+        'pull',
+        '--url',
+        'git@github.com:acme/fleet.git',
+        '--branch',
+        'main',
+        '--host-name',
+        'h1',
+        '--repo-config',
+        'exo-deploy.toml',
+        '--pull-dir',
+        '/var/lib/exo-deploy/pull',
+      ]);
+    });
+    it('adds the allowed signers, the textfile and extra arguments in that order', async () => {
+      const argv = await h(
+        `h.pullArgs { ${base} allowedSignersFile = "/etc/s"; textfile = "/t/exo-deploy-pull.prom"; extraArgs = [ "--json" ]; }`,
+      );
+      expect((argv as string[]).slice(11)).toEqual([
+        '--allowed-signers',
+        '/etc/s',
+        '--textfile',
+        '/t/exo-deploy-pull.prom',
+        '--json',
+      ]);
+    });
+  });
+
+  describe('credentials in a git URL', () => {
+    it('finds a token or a password in an http(s) URL and hides it', async () => {
+      expect(
+        await h(
+          `map h.urlCredentialsHidden [ "https://ghp_0123456789abcdef@github.com/acme/fleet.git" "https://oauth2:glpat-x@gitlab.example/a/b" "HTTP://alice@git.example/fleet" ]`,
+        ),
+      ).toEqual([
+        'https://…@github.com/acme/fleet.git',
+        'https://…@gitlab.example/a/b',
+        'HTTP://…@git.example/fleet',
+      ]);
+    });
+    it("finds a password in another scheme's URL, not a user name", async () => {
+      expect(
+        await h(
+          `map h.urlCredentialsHidden [ "ssh://git:hunter2@git.example:2222/fleet" "ssh://git@git.example:2222/fleet" ]`,
+        ),
+      ).toEqual(['ssh://…@git.example:2222/fleet', null]);
+    });
+    it('finds none in scp-like, plain http(s), file URLs, or an @ in the path', async () => {
+      expect(
+        await h(
+          `map h.urlCredentialsHidden [ "git@github.com:acme/fleet.git" "https://github.com/acme/fleet.git" "file:///srv/fleet" "/srv/fleet.git" "https://git.example/~a/b@c" ]`,
+        ),
+      ).toEqual([null, null, null, null, null]);
+    });
+  });
+
   describe('release.json', () => {
     it('names exo by version, else by source revision, else by store name', async () => {
       expect(

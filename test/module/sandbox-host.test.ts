@@ -53,6 +53,39 @@ const settingLines = (settings: Record<string, unknown>) =>
     ),
   );
 
+/** Every setting, variable and package of the module's services is in the unit the host runs. */
+function expectServicesRendered(host: SandboxHost) {
+  for (const [name, s] of Object.entries(host.services)) {
+    const unit = host.units[`${name}.service`]!;
+    const lines = section(unit, 'Service');
+    for (const line of settingLines(s.serviceConfig))
+      expect(lines, `${name}: ${line}`).toContain(line);
+    for (const [k, v] of Object.entries(s.environment))
+      if (v !== null)
+        expect(lines, `${name}: ${k}`).toContain(`Environment=${JSON.stringify(`${k}=${v}`)}`);
+    // PATH: the unit's own packages, then NixOS's default (coreutils … systemd)
+    const pathLine = lines.find((l) => l.startsWith('Environment="PATH='))!;
+    for (const p of s.path) expect(pathLine, `${name}: PATH`).toContain(`${p}/bin`);
+    expect(pathLine).toMatch(
+      /coreutils-[^/]*\/bin:.*findutils.*gnugrep.*gnused.*systemd-[^/]*\/bin/,
+    );
+    expect(
+      lines.some((l) => l.startsWith('ExecStartPost=')),
+      `${name}: postStart`,
+    ).toBe(s.hasPostStart);
+  }
+}
+
+/** Every setting of the module's timers is in the timer the host runs, wanted by timers.target. */
+function expectTimersRendered(host: SandboxHost) {
+  for (const [name, t] of Object.entries(host.timers)) {
+    const unit = host.units[`${name}.timer`]!;
+    for (const line of settingLines(t))
+      expect(section(unit, 'Timer'), `${name}: ${line}`).toContain(line);
+    expect(section(unit, 'Install')).toEqual(['WantedBy=timers.target']);
+  }
+}
+
 describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () => {
   it("every setting of the module's services is in the unit the hosts run", async () => {
     const host = await evalHost();
@@ -62,25 +95,7 @@ describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () 
       'exo-deploy-reboot-guard',
       'exo-healthcheck',
     ]);
-    for (const [name, s] of Object.entries(host.services)) {
-      const unit = host.units[`${name}.service`]!;
-      const lines = section(unit, 'Service');
-      for (const line of settingLines(s.serviceConfig))
-        expect(lines, `${name}: ${line}`).toContain(line);
-      for (const [k, v] of Object.entries(s.environment))
-        if (v !== null)
-          expect(lines, `${name}: ${k}`).toContain(`Environment=${JSON.stringify(`${k}=${v}`)}`);
-      // PATH: the unit's own packages, then NixOS's default (coreutils … systemd)
-      const pathLine = lines.find((l) => l.startsWith('Environment="PATH='))!;
-      for (const p of s.path) expect(pathLine, `${name}: PATH`).toContain(`${p}/bin`);
-      expect(pathLine).toMatch(
-        /coreutils-[^/]*\/bin:.*findutils.*gnugrep.*gnused.*systemd-[^/]*\/bin/,
-      );
-      expect(
-        lines.some((l) => l.startsWith('ExecStartPost=')),
-        `${name}: postStart`,
-      ).toBe(s.hasPostStart);
-    }
+    expectServicesRendered(host);
     expect(section(host.units['exo.service']!, 'Install')).toEqual(['WantedBy=multi-user.target']);
     for (const unit of ['exo-healthcheck.service', 'exo-deploy-reboot-guard.service'])
       expect(section(host.units[unit]!, 'Service')).toContain('X-RestartIfChanged=false');
@@ -92,12 +107,48 @@ describe.skipIf(!haveLib)("the sandbox hosts render the module's own units", () 
   it('the timers too, wanted by timers.target', async () => {
     const host = await evalHost({ healthCheck: { interval: '5s' } });
     expect(host.timers['exo-healthcheck']).toMatchObject({ OnUnitActiveSec: '5s' });
-    for (const [name, t] of Object.entries(host.timers)) {
-      const unit = host.units[`${name}.timer`]!;
-      for (const line of settingLines(t))
-        expect(section(unit, 'Timer'), `${name}: ${line}`).toContain(line);
-      expect(section(unit, 'Install')).toEqual(['WantedBy=timers.target']);
-    }
+    expectTimersRendered(host);
+  });
+
+  it('a host in pull mode runs the pull unit and timer as the module renders them', async () => {
+    const host = await evalHost({
+      autoDeploy: {
+        enable: true,
+        url: 'git://10.231.1.1/config',
+        interval: '30s',
+        randomizedDelay: '0',
+        sshKeyFile: '/root/.ssh/pull-key',
+        allowedSignersFile: '/etc/exo-deploy/allowed_signers',
+      },
+      healthCheck: { textfile: '/var/lib/node-exporter/exo.prom' },
+    });
+    expect(Object.keys(host.services)).toContain('exo-deploy-pull');
+    expect(host.toplevel).toMatch(/^nixos-system-h1-/);
+    expectServicesRendered(host);
+    expectTimersRendered(host);
+    const unit = host.units['exo-deploy-pull.service']!;
+    // a switch the unit runs neither restarts nor stops it
+    expect(section(unit, 'Service')).toContain('X-RestartIfChanged=false');
+    expect(section(unit, 'Unit')).toContain('X-StopOnRemoval=false');
+    expect(section(unit, 'Unit')).toEqual(
+      expect.arrayContaining(['Wants=network-online.target', 'After=network-online.target']),
+    );
+    // started by its timer only
+    expect(section(unit, 'Install')).toEqual([]);
+    const execStart = section(unit, 'Service').find((l) => l.startsWith('ExecStart='))!;
+    expect(execStart).toMatch(
+      /^ExecStart="\/nix\/store\/[^"]+-exo-deploy-0\.1\.0\/bin\/exo-deploy" "pull" "--url" "git:\/\/10\.231\.1\.1\/config" "--branch" "main" "--host-name" "h1" .* "--allowed-signers" "\/etc\/exo-deploy\/allowed_signers" "--textfile" "\/var\/lib\/node-exporter\/exo-deploy-pull\.prom"$/,
+    );
+    expect(section(host.units['exo-deploy-pull.timer']!, 'Timer')).toEqual([
+      'AccuracySec=1s',
+      'OnActiveSec=30s',
+      'OnUnitInactiveSec=30s',
+      'RandomizedDelaySec=0',
+    ]);
+    // what the pull runs: git, ssh, nix and nix-env of the host
+    const pathLine = section(unit, 'Service').find((l) => l.startsWith('Environment="PATH='))!;
+    for (const pkg of ['nix', 'git', 'openssh', 'systemd', 'bash'])
+      expect(pathLine, pkg).toMatch(new RegExp(`-${pkg}-[^/]*/bin`));
   });
 
   it("an option of the module the sandbox cannot honour fails the hosts' evaluation", async () => {

@@ -44,6 +44,8 @@ else
   {
     failedAssertions = [ ];
     services = lib.mapAttrs (_: withoutPackages) (units config.systemd.services);
+    # each service's `path`, by package name
+    paths = lib.mapAttrs (_: s: map (p: p.name) s.path) (units config.systemd.services);
     timers = units config.systemd.timers;
     tmpfiles = config.systemd.tmpfiles.rules;
     firewall = config.networking.firewall;

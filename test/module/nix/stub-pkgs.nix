@@ -35,6 +35,10 @@ in
   bash = fakePackage "bash" "5.3p3";
   gnutar = fakePackage "gnutar" "1.35";
   gzip = fakePackage "gzip" "1.14";
+  git = fakePackage "git" "2.51.0";
+  openssh = fakePackage "openssh" "10.2p1";
+  systemd = fakePackage "systemd" "258";
+  coreutils = fakePackage "coreutils" "9.8";
   # callPackage of the VM tests (eval-vm-tests.nix); eval-flake.nix uses lib.callPackageWith
   callPackage = fn: _args: fakePackage "exo-deploy" "from-${baseNameOf fn}";
   writeShellScript = fakeScript;

@@ -32,7 +32,8 @@ in
     # the era the configuration claims: a release may claim the wrong one (declared_era)
     era = exo.declaredEra or exo.era;
     apiPort = fleet.apiPort;
-    namespace = fleet.namespace or null;
+    # a lone host pins its own (pull mode); else the fleet's, when one is pinned
+    namespace = fleet.hosts.${name}.namespace or fleet.namespace or null;
     # a cluster's nodes reach each other: the fixed libp2p port and the firewall rules a
     # multi-node fleet needs (the hosts have no firewall; the flags are what counts)
     openFirewall = true;

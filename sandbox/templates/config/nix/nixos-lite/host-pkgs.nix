@@ -81,6 +81,9 @@ rec {
   curl = hostPrograms "curl" "debian" [ "curl" ];
   systemd = hostPrograms "systemd" "252" [ "systemctl" "journalctl" "systemd-run" "systemd-tmpfiles" ];
   nix = hostPrograms "nix" "2.8" [ "nix" "nix-store" "nix-env" "nix-instantiate" ];
+  # what a pull fetches its config repository with
+  git = hostPrograms "git" "debian" [ "git" ];
+  openssh = hostPrograms "openssh" "debian" [ "ssh" ];
 
   # this flake's overlay adds pkgs.exo-deploy: the committed bundle (nix/package.nix), run by
   # the host's Node instead of nixpkgs' nodejs

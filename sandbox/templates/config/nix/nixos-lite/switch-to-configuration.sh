@@ -57,9 +57,13 @@ is_active() { case "$(systemctl is-active "$1" || true)" in active|activating|re
 is_wanted() { compgen -G "$new_dir/*.wants/$1" >/dev/null; }
 no_restart() { grep -qx 'X-RestartIfChanged=false' "$new_dir/$1"; }
 
+# a removed unit that says X-StopOnRemoval=false in its [Unit] section is left running, as
+# NixOS's does (a unit that runs the switch itself, such as a pull, must outlive it)
+stays_on_removal() { grep -qx 'X-StopOnRemoval=false' "$old_dir/$1"; }
+
 to_stop=() to_restart=() to_start=() started_new=()
 for u in "${old_units[@]}"; do
-  is_new_unit "$u" || { is_active "$u" && to_stop+=("$u"); }
+  is_new_unit "$u" || stays_on_removal "$u" || { is_active "$u" && to_stop+=("$u"); }
 done
 for u in "${new_units[@]}"; do
   installed=; [[ -e $etc/$u ]] && installed=1

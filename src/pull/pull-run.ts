@@ -1,0 +1,436 @@
+// One pull, on the host itself: fetch the branch, decide whether to move, and if so build this
+// host's system from the fetched commit and deploy it here through the same Deployment as a
+// push (test, gate, switch, or back to the exact system it ran), with its journal and report.
+// What it did and why is kept in the state file, and in a textfile for node-exporter.
+import path from 'node:path';
+import { loadConfig, localConfig, type Config } from '../config/load.js';
+import type { Context } from '../context.js';
+import type { Host } from '../config/host.js';
+import { Deployment } from '../deploy/deployment.js';
+import { HostMarkers } from '../deploy/host-marker.js';
+import { lastDeployThatChanged, unresolvedHosts } from '../deploy/journal.js';
+import type { DeployOutcome, DeployRecord, HostPhase } from '../deploy/record.js';
+import { undoDeploy } from '../deploy/undo.js';
+import { ExitCode, ExoDeployError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { writeDeployReport } from '../report/deploy-report.js';
+import { readSystemState } from '../system/generations.js';
+import { decide } from './decide.js';
+import { pullMetrics } from './metrics.js';
+import { ancestry, checkOut, checkSignature, fetchTip, type Mirror } from './mirror.js';
+import { emptyState, loadState, mark, revisions, saveState, type PullState } from './state.js';
+
+export interface PullSettings {
+  url: string;
+  branch: string;
+  /** This host's name in the repository's config and flake. */
+  hostName: string;
+  /** The config file in the repository, from its top. */
+  repoConfig: string;
+  allowedSigners: string | null;
+  /** Where the state, the mirror, the deploy journals and the reports are kept. */
+  dir: string;
+  textfile: string | null;
+}
+
+export const pullPaths = (dir: string) => ({
+  state: path.join(dir, 'state.json'),
+  mirror: path.join(dir, 'repo'),
+  deploys: path.join(dir, 'deploys'),
+  reports: path.join(dir, 'reports'),
+});
+
+/** Fetching a large repository over a slow link is slow; a hung remote must not hold the timer. */
+const FETCH_TIMEOUT_MS = 10 * 60_000;
+
+export interface PullResult {
+  host: string;
+  url: string;
+  branch: string;
+  /** The branch's tip, when it could be fetched. */
+  tip: string | null;
+  /** The commit the host was at before this pull. */
+  at: string | null;
+  outcome: string;
+  exitCode: number;
+  reason: string;
+  /** The deploy, when one ran. */
+  deploy: DeployRecord | null;
+  state: PullState | null;
+}
+
+/** The phases of a host that ran the new system at some point. */
+const ACTIVATED = new Set<HostPhase>(['activated', 'permanent', 'rolled-back', 'rollback-failed']);
+
+/** The outcomes of a pull that ended well: it deployed the tip, or was already there. */
+const WELL = new Set(['success', 'no-change', 'current']);
+
+/** The commit a running system records, when it is one (not "dirty", nor "…-dirty"). */
+export const cleanRevision = (revision: string | null | undefined): string | null =>
+  revision && /^[0-9a-f]{40}$/.test(revision) ? revision : null;
+
+export class PullRun {
+  private state: PullState;
+  private readonly paths: ReturnType<typeof pullPaths>;
+
+  private constructor(
+    private readonly ctx: Context,
+    private readonly settings: PullSettings,
+    /** This host alone, local, with the toolkit's defaults: for what comes before the
+     * repository's own config is known (and after, when it cannot be read). */
+    private readonly here: Context,
+    state: PullState,
+  ) {
+    this.paths = pullPaths(settings.dir);
+    this.state = { ...state, url: settings.url, branch: settings.branch };
+  }
+
+  /** Run under the deploy lock of `pullPaths(dir).deploys`. */
+  static async run(ctx: Context, settings: PullSettings): Promise<PullResult> {
+    const paths = pullPaths(settings.dir);
+    const here = ctx.withConfig(
+      await localConfig({
+        hosts: { [settings.hostName]: { target: 'local' } },
+        state_dir: paths.deploys,
+        reports_dir: paths.reports,
+      }),
+    );
+    try {
+      const loaded = await loadState(paths.state);
+      if ('unreadable' in loaded) {
+        // not a first run: that would forget the commit the host is at
+        const result: PullResult = {
+          host: settings.hostName,
+          url: settings.url,
+          branch: settings.branch,
+          tip: null,
+          at: null,
+          outcome: 'state-unreadable',
+          exitCode: ExitCode.failed,
+          reason: `${loaded.unreadable}: nothing done; move it away to start afresh (the host then moves only to a commit that descends from the one its running system records)`,
+          deploy: null,
+          state: null,
+        };
+        await writeTextfile(settings, ctx, null, result);
+        return result;
+      }
+      const run = new PullRun(
+        ctx,
+        settings,
+        here,
+        loaded.state ?? emptyState(settings.url, settings.branch),
+      );
+      return await run.pull();
+    } finally {
+      await here.close();
+    }
+  }
+
+  private async pull(): Promise<PullResult> {
+    const { ctx, settings } = this;
+    // a deploy from elsewhere is changing this host: this run steps aside, before it fetches
+    const host = this.here.hosts[0] as Host;
+    const held = await new HostMarkers(this.here, 'pull').heldElsewhere(host);
+    if (held) return this.busy(held);
+    const undone = await this.undoStoppedRun();
+    if (undone) return undone;
+    const mirror: Mirror = {
+      exec: this.here.deployer,
+      git: this.here.config.programs.git,
+      dir: this.paths.mirror,
+    };
+    const fetched = await fetchTip(mirror, settings.url, settings.branch, FETCH_TIMEOUT_MS);
+    const running = await this.atRevision();
+    const { at } = running;
+    if (!fetched.fetched)
+      return this.finish({
+        tip: null,
+        at,
+        outcome: 'fetch-failed',
+        exitCode: ExitCode.failed,
+        reason: `${fetched.why}: the host keeps running what it runs`,
+      });
+    const { tip } = fetched;
+    const standing = at ? await ancestry(mirror, at, tip) : null;
+    const moving = standing === null || standing === 'descends';
+    const verdict = decide({
+      tip,
+      at,
+      ancestry: standing,
+      bad: revisions(this.state.bad),
+      held: revisions(this.state.held),
+      signature:
+        settings.allowedSigners && moving
+          ? await checkSignature(mirror, tip, settings.allowedSigners)
+          : null,
+    });
+    if (!verdict.move) {
+      if (verdict.outcome === 'current' && this.state.deployed?.revision !== tip && running.system)
+        // deployed by someone else (a push): the host runs the tip all the same
+        this.state.deployed = {
+          revision: tip,
+          system: running.system,
+          at: this.nowIso(),
+          run: null,
+        };
+      return this.finish({
+        tip,
+        at,
+        outcome: verdict.outcome,
+        exitCode: verdict.exitCode,
+        reason: verdict.reason,
+      });
+    }
+    ctx.log.info(
+      `${settings.hostName}: ${settings.branch} moved to ${tip.slice(0, 12)}${at ? ` from ${at.slice(0, 12)}` : ''}: deploying it here`,
+    );
+    await checkOut(mirror, tip);
+    const config = await this.configAt(tip, at);
+    if ('refused' in config) return config.refused;
+    return this.deploy(config.config, tip, at);
+  }
+
+  /** A pull that was stopped midway (killed, a power cut) can have left this host on a system
+   * it never gated: back to the one it ran first, and the commit is not tried again. */
+  private async undoStoppedRun(): Promise<PullResult | null> {
+    const last = await lastDeployThatChanged(this.paths.deploys);
+    if (!last || !unresolvedHosts(last).includes(this.settings.hostName)) return null;
+    const revision = this.state.lastAttempt?.revision ?? null;
+    this.ctx.log.warn(
+      `${this.settings.hostName}: pull ${last.id} stopped while deploying ${revision?.slice(0, 12) ?? 'a commit'}, and left this host ${last.hosts.get(this.settings.hostName)?.phase}: putting it back first`,
+    );
+    const undo = await undoDeploy(this.here, last);
+    const { at } = await this.atRevision();
+    if (undo.exitCode !== ExitCode.ok)
+      return this.finish({
+        tip: null,
+        at,
+        outcome: 'restore-failed',
+        exitCode: ExitCode.needsPerson,
+        reason: `pull ${last.id} stopped midway, and putting this host back failed: ${undo.text}; a person must act (its journal, in ${this.paths.deploys}, says where the host stands); no pull deploys until it is back`,
+      });
+    if (revision) this.markBad(revision, `its deploy (${last.id}) was stopped midway`);
+    this.state.rollbacks += 1;
+    return this.finish({
+      tip: null,
+      at,
+      outcome: 'restored',
+      exitCode: ExitCode.failed,
+      reason: `pull ${last.id} stopped midway: this host is back on the system it ran before it; ${revision?.slice(0, 12) ?? 'that commit'} is not tried again until the branch moves on`,
+    });
+  }
+
+  /** The commit the host is at: the one its running system records, else the one the last
+   * pull moved it to (a system built from a dirty tree records none). */
+  private async atRevision(): Promise<{ at: string | null; system: string | null }> {
+    const host = this.here.hosts[0];
+    const running = host ? await readSystemState(this.here.executor(host)).catch(() => null) : null;
+    return {
+      at:
+        cleanRevision(running?.runningRelease?.configRevision) ??
+        this.state.deployed?.revision ??
+        null,
+      system: running?.running ?? null,
+    };
+  }
+
+  /** The repository's config at the commit, made this host's alone: local, its own programs,
+   * its own state; and no reboot (a host cannot gate itself across one). */
+  private async configAt(
+    tip: string,
+    at: string | null,
+  ): Promise<{ config: Config } | { refused: PullResult }> {
+    const { settings } = this;
+    const refuse = async (why: string) => {
+      this.markBad(tip, why);
+      return {
+        refused: await this.finish({
+          tip,
+          at,
+          outcome: 'bad-config',
+          exitCode: ExitCode.usage,
+          reason: `${why}: nothing done; ${tip.slice(0, 12)} is not tried again until the branch moves on`,
+        }),
+      };
+    };
+    let repo: Config;
+    try {
+      repo = await loadConfig(path.join(this.paths.mirror, settings.repoConfig));
+    } catch (error) {
+      if (!(error instanceof ExoDeployError)) throw error;
+      return refuse(`${tip.slice(0, 12)}'s ${settings.repoConfig}: ${error.message}`);
+    }
+    const host = repo.hosts.find((h) => h.name === settings.hostName);
+    if (!host)
+      return refuse(
+        `${tip.slice(0, 12)}'s ${settings.repoConfig} has no host "${settings.hostName}" (it has ${repo.hosts.map((h) => h.name).join(', ') || 'none'})`,
+      );
+    const base = this.here.config;
+    return {
+      config: {
+        ...repo,
+        stateDir: base.stateDir,
+        reportsDir: base.reportsDir,
+        hosts: [{ ...host, target: 'local', local: true, sudo: false, buildOn: 'deployer' }],
+        // the repository names the deployer's programs; this host has its own
+        programs: base.programs,
+        hooks: { timeout: repo.hooks.timeout },
+        rollout: {
+          ...repo.rollout,
+          strategy: 'lockstep',
+          canary: undefined,
+          reboot: 'never',
+          reboot_window: undefined,
+        },
+      },
+    };
+  }
+
+  private async deploy(config: Config, tip: string, at: string | null): Promise<PullResult> {
+    const { ctx } = this;
+    const deployCtx = ctx.withConfig(config);
+    this.state.lastAttempt = {
+      at: new Date(ctx.now()).toISOString(),
+      revision: tip,
+      outcome: 'deploying',
+      exitCode: null,
+      reason: `deploying ${tip.slice(0, 12)}`,
+    };
+    await saveState(this.paths.state, this.state);
+    const deployment = new Deployment(deployCtx, {
+      strategy: 'lockstep',
+      force: false,
+      reboot: 'never',
+    });
+    let refusal: ExoDeployError | null = null;
+    try {
+      await deployment.execute();
+    } catch (error) {
+      if (!(error instanceof ExoDeployError)) throw error;
+      refusal = error;
+    } finally {
+      await deployCtx.close();
+    }
+    const record = deployment.record;
+    deployment.setReportFiles(await writeDeployReport(record, config.reportsDir));
+    const short = tip.slice(0, 12);
+    const result = (outcome: string, exitCode: number, reason: string) =>
+      this.finish({ tip, at, outcome, exitCode, reason, deploy: record });
+    const host = record.hosts[0];
+    if (refusal?.exitCode === ExitCode.locked) return this.busy(refusal, tip, at);
+    if (refusal) {
+      if (host?.rebootReasons?.length) {
+        this.state = mark(
+          this.state,
+          'held',
+          tip,
+          this.nowIso(),
+          `needs a reboot: ${host.rebootReasons.join('; ')}`,
+        );
+        return result(
+          'held',
+          refusal.exitCode,
+          `${short} needs a reboot here (${host.rebootReasons.join('; ')}), and a pull does not reboot its own host: nothing done; deploy it from another machine (exo-deploy deploy reboots and gates it), or reboot into it yourself. It is not tried again until the branch moves on`,
+        );
+      }
+      this.markBad(tip, refusal.message.split('\n')[0] ?? refusal.message);
+      return result(
+        'refused',
+        refusal.exitCode,
+        `${refusal.message}: nothing done; ${short} is not tried again until the branch moves on`,
+      );
+    }
+    const outcome = record.outcome as DeployOutcome;
+    const exitCode = record.exitCode ?? ExitCode.failed;
+    if (outcome === 'success' || outcome === 'no-change') {
+      const system = host?.built.systemPath ?? host?.before.running ?? '';
+      this.state.deployed = { revision: tip, system, at: this.nowIso(), run: record.id };
+      return result(outcome, exitCode, `runs ${short}: ${system}`);
+    }
+    if (outcome === 'interrupted')
+      return result(
+        outcome,
+        exitCode,
+        `stopped while deploying ${short}; the next pull puts the host back first if it was left on an ungated system`,
+      );
+    const why = record.error?.split('\n')[0] ?? outcome;
+    const report = `report: ${record.reportFiles?.markdown ?? '-'}`;
+    if (!record.hosts.some((h) => ACTIVATED.has(h.phase)))
+      // the host's Nix, the build, a substituter: what failed before anything was activated is
+      // not known to be the commit's doing, and it changed nothing: tried again next time
+      return result(
+        outcome,
+        exitCode,
+        `${short} could not be deployed here (${why}): nothing was activated; tried again at the next run (${report})`,
+      );
+    this.markBad(tip, why);
+    if (outcome === 'rolled-back' || outcome === 'partly-rolled-back') this.state.rollbacks += 1;
+    const where =
+      outcome === 'rollback-failed'
+        ? `and putting the host back failed (${host?.problems.join('; ') || 'see the report'}): a person must act`
+        : 'the host is back on the exact system it ran';
+    return result(
+      outcome,
+      exitCode,
+      `${short} failed here (${why}): ${where}; it is not tried again until the branch moves on (${report})`,
+    );
+  }
+
+  /** Another deploy holds the host: nothing done, and nothing held against the commit. */
+  private busy(held: ExoDeployError, tip: string | null = null, at: string | null = null) {
+    return this.finish({
+      tip,
+      at,
+      outcome: 'busy',
+      exitCode: ExitCode.locked,
+      reason: `${held.message}: nothing done; the next run tries again`,
+    });
+  }
+
+  private markBad(revision: string, reason: string): void {
+    this.state = mark(this.state, 'bad', revision, this.nowIso(), reason);
+  }
+
+  private nowIso(): string {
+    return new Date(this.ctx.now()).toISOString();
+  }
+
+  private async finish(
+    r: Pick<PullResult, 'tip' | 'at' | 'outcome' | 'exitCode' | 'reason'> & {
+      deploy?: DeployRecord;
+    },
+  ): Promise<PullResult> {
+    this.state.lastAttempt = {
+      at: this.nowIso(),
+      revision: r.tip,
+      outcome: r.outcome,
+      exitCode: r.exitCode,
+      reason: r.reason,
+    };
+    if (WELL.has(r.outcome)) this.state.lastSuccessAt = this.nowIso();
+    await saveState(this.paths.state, this.state);
+    const result: PullResult = {
+      host: this.settings.hostName,
+      url: this.settings.url,
+      branch: this.settings.branch,
+      ...r,
+      deploy: r.deploy ?? null,
+      state: this.state,
+    };
+    await writeTextfile(this.settings, this.ctx, this.state, result);
+    return result;
+  }
+}
+
+async function writeTextfile(
+  settings: PullSettings,
+  ctx: Context,
+  state: PullState | null,
+  result: PullResult,
+): Promise<void> {
+  if (settings.textfile)
+    await writeFileAtomic(
+      settings.textfile,
+      pullMetrics(settings.hostName, state, result, ctx.now()),
+    );
+}
