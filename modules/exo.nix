@@ -535,7 +535,8 @@ in
         `branch` of the config repository at `url` and, when its tip is new, builds this
         host's system from it and deploys it here as a push deploy would: test, the health
         gate, switch, or back to the exact system that ran before. The repository's
-        `exo-deploy.toml` (`repoConfig`) sets the gate and its hooks, which run as root here.
+        `exo-deploy.toml` (`repoConfig`) sets the gate (its hooks are the deployer's: a pull
+        runs none).
         Whoever can push to that branch decides what this host runs; `allowedSignersFile`
         narrows that to the holders of given keys. State, reports and the repository's mirror
         are kept in `/var/lib/exo-deploy/pull`; with `healthCheck.textfile` set, the pull's

@@ -13,6 +13,7 @@
 // down cleans up after an up that failed halfway.
 import { $, fs, path } from 'zx';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ensureRootfs, NIX_CONF } from './rootfs.mjs';
@@ -745,12 +746,49 @@ const GIT_DAEMON = '/usr/lib/git-core/git-daemon';
 
 async function servePull(dir, state, { interval }) {
   const url = `git://${state.gateway}/config`;
-  const pidFile = path.join(dir, 'git-daemon.pid');
-  await $({
-    quiet: true,
-  })`${GIT_DAEMON} --detach --reuseaddr --export-all --base-path=${dir} --listen=${state.gateway} --pid-file=${pidFile} ${path.join(dir, 'config')}`;
-  const daemonPid = Number((await fs.readFile(pidFile, 'utf8')).trim());
-  return { url, interval, daemonPid };
+  // started as a child of ours, not with --detach (whose PID file the daemon writes after its
+  // parent has returned): its PID is known, and recorded, before anything can fail
+  const out = fs.openSync(path.join(dir, 'logs', 'git-daemon.log'), 'a');
+  const child = spawn(
+    GIT_DAEMON,
+    [
+      '--reuseaddr',
+      '--export-all',
+      `--base-path=${dir}`,
+      `--listen=${state.gateway}`,
+      path.join(dir, 'config'),
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  );
+  fs.closeSync(out);
+  child.unref();
+  state.pull = { url, interval, daemonPid: child.pid };
+  await writeState(dir, state);
+  // serving once it accepts connections
+  const deadline = Date.now() + 10_000;
+  while (!(await accepts(state.gateway, GIT_PORT))) {
+    if (Date.now() > deadline || !gitDaemonAlive(state))
+      throw new Error(
+        `up: git daemon did not serve ${url} (see ${path.join(dir, 'logs', 'git-daemon.log')})`,
+      );
+    await sleep(100);
+  }
+  return state.pull;
+}
+
+const GIT_PORT = 9418;
+
+function accepts(host, port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(1_000, () => done(false));
+  });
 }
 
 /** services.exo.autoDeploy for the hosts of a sandbox in pull mode. */

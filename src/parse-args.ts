@@ -61,7 +61,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   }
   const spec: CommandSpec | undefined = command ? COMMANDS[command] : undefined;
   if (spec?.ownConfig) {
-    const given = (['local', 'config', 'hosts'] as const).filter((o) => options[o] !== undefined);
+    const given = (['local', 'config', 'hosts', 'dry-run'] as const).filter(
+      (o) => options[o] !== undefined,
+    );
     if (given.length)
       throw usageError(
         `${command} takes no ${given.map((o) => `--${o}`).join(', ')}: it acts on this machine alone, with the config it finds in the repository it follows`,

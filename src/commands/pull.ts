@@ -36,7 +36,7 @@ async function pullSettings(ctx: Context): Promise<PullSettings> {
   if (!url) throw usageError('pull needs --url: the config repository to follow');
   if (url.startsWith('-') || /[\0\n\r]/.test(url))
     throw usageError(`--url ${JSON.stringify(url)}: not a git URL`);
-  if (/^https?:\/\//i.test(url) && new URL(url).username)
+  if (carriesCredentials(url))
     throw usageError(
       '--url carries credentials: they would be kept in the state file, the journal and the unit',
       'give a URL without them, and an ssh key (GIT_SSH_COMMAND) or a git credential helper',
@@ -76,6 +76,14 @@ async function pullSettings(ctx: Context): Promise<PullSettings> {
     dir,
     textfile: o.textfile ?? null,
   };
+}
+
+/** A password in any URL's user part, or anything there in an http(s) URL (a token given as
+ * the user name). */
+function carriesCredentials(url: string): boolean {
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url)?.[1];
+  if (userinfo === undefined) return false;
+  return userinfo.includes(':') || /^https?:/i.test(url);
 }
 
 function summary(r: PullResult): string {

@@ -65,7 +65,7 @@ export async function acquireDeployLock(
           hint: `no exo-deploy writes such a lock: look at it, and remove it if no deploy runs`,
         });
       }
-      if (holder.host !== me.host || processAlive(holder.pid)) {
+      if (holder.host !== me.host || (processAlive(holder.pid) && !beforeThisBoot(holder))) {
         throw new ExoDeployError(
           `another deploy holds the lock ${file}: ${holder.user}@${holder.host}, PID ${holder.pid}, since ${holder.startedAt} (${holder.command})`,
           ExitCode.locked,
@@ -92,7 +92,7 @@ export async function acquireDeployLock(
         continue;
       }
       log.warn(
-        `taking over a stale deploy lock (PID ${holder.pid} since ${holder.startedAt} is gone)`,
+        `taking over a stale deploy lock (PID ${holder.pid} since ${holder.startedAt} is gone${beforeThisBoot(holder) ? ': it was taken before this machine booted' : ''})`,
       );
       await rm(aside, { force: true });
     }
@@ -118,6 +118,14 @@ function parseOwner(text: string): LockOwner | null {
   } catch {
     return null;
   }
+}
+
+/** A lock taken before this machine booted is stale whatever runs under its PID now (a lock
+ * kept under /var outlives a power cut, and PIDs start over at each boot). A minute's margin
+ * for a clock set at boot. */
+function beforeThisBoot(holder: LockOwner): boolean {
+  const bootedAt = Date.now() - os.uptime() * 1000;
+  return Date.parse(holder.startedAt) < bootedAt - 60_000;
 }
 
 /** Whether a process of this machine still runs (EPERM: it does, as another user). */

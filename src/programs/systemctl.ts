@@ -144,3 +144,14 @@ export const rebootArgv = () => ['systemctl', 'reboot'];
 /** Waits until the boot is done (no start job left), then prints the system's state: running,
  * degraded (a unit failed), …; exits non-zero for every state but running. */
 export const bootDoneArgv = () => ['systemctl', 'is-system-running', '--wait'];
+
+/** The units matching a pattern that are running or starting, one name a line first. */
+export const runningUnitsArgv = (pattern: string) => [
+  'systemctl',
+  'list-units',
+  '--plain',
+  '--no-legend',
+  '--state=active,activating,deactivating',
+  '--',
+  pattern,
+];

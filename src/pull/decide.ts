@@ -12,6 +12,10 @@ export interface PullFacts {
   at: string | null;
   /** How the tip stands to `at`; null when `at` is. */
   ancestry: Ancestry | null;
+  /** Whether the host runs `at` as built from it: false when it runs a build of it with changes
+   * (a dirty tree), or another system since the last pull. Such a host is moved to the tip
+   * even when the tip is `at`. */
+  runsAt: boolean;
   /** Commits that failed here (their gate, or their build too often), and commits held back
    * (they need what pull mode does not do, such as a reboot). */
   bad: ReadonlySet<string>;
@@ -40,6 +44,7 @@ export function decide(f: PullFacts): Verdict {
   const at = f.at?.slice(0, 12) ?? '';
   switch (f.ancestry) {
     case 'same':
+      if (!f.runsAt) break;
       return { move: false, outcome: 'current', exitCode: 0, reason: `at ${tip}, the tip` };
     case 'behind':
       return refuse(

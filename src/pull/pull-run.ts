@@ -2,6 +2,7 @@
 // host's system from the fetched commit and deploy it here through the same Deployment as a
 // push (test, gate, switch, or back to the exact system it ran), with its journal and report.
 // What it did and why is kept in the state file, and in a textfile for node-exporter.
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, localConfig, type Config } from '../config/load.js';
 import type { Context } from '../context.js';
@@ -14,7 +15,9 @@ import { undoDeploy } from '../deploy/undo.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { writeDeployReport } from '../report/deploy-report.js';
-import { readSystemState } from '../system/generations.js';
+import { readlinkArgv } from '../programs/coreutils.js';
+import { activationsSettled } from '../system/activate.js';
+import { readReleases, readSystemState } from '../system/generations.js';
 import { decide } from './decide.js';
 import { pullMetrics } from './metrics.js';
 import { ancestry, checkOut, checkSignature, fetchTip, type Mirror } from './mirror.js';
@@ -82,8 +85,18 @@ export class PullRun {
     state: PullState,
   ) {
     this.paths = pullPaths(settings.dir);
-    this.state = { ...state, url: settings.url, branch: settings.branch };
+    this.switchedFrom =
+      state.url !== settings.url || state.branch !== settings.branch
+        ? `${state.branch} of ${state.url}`
+        : null;
+    // the source it follows is recorded once a pull from it has fetched
+    this.state = state;
   }
+
+  /** The source the last pull followed, when the host's configuration has changed it since: the
+   * first pull from the new one is not held to the commit the host is at (another branch need
+   * not descend from it). Who may change it is who configures the host. */
+  private readonly switchedFrom: string | null;
 
   /** Run under the deploy lock of `pullPaths(dir).deploys`. */
   static async run(ctx: Context, settings: PullSettings): Promise<PullResult> {
@@ -106,7 +119,7 @@ export class PullRun {
           tip: null,
           at: null,
           outcome: 'state-unreadable',
-          exitCode: ExitCode.failed,
+          exitCode: ExitCode.needsPerson,
           reason: `${loaded.unreadable}: nothing done; move it away to start afresh (the host then moves only to a commit that descends from the one its running system records)`,
           deploy: null,
           state: null,
@@ -142,6 +155,14 @@ export class PullRun {
     const fetched = await fetchTip(mirror, settings.url, settings.branch, FETCH_TIMEOUT_MS);
     const running = await this.atRevision();
     const { at } = running;
+    if (running.unreadable)
+      return this.finish({
+        tip: fetched.fetched ? fetched.tip : null,
+        at,
+        outcome: 'host-unreadable',
+        exitCode: ExitCode.failed,
+        reason: `what this host runs cannot be read (${running.unreadable}): nothing done`,
+      });
     if (!fetched.fetched)
       return this.finish({
         tip: null,
@@ -151,12 +172,25 @@ export class PullRun {
         reason: `${fetched.why}: the host keeps running what it runs`,
       });
     const { tip } = fetched;
-    const standing = at ? await ancestry(mirror, at, tip) : null;
-    const moving = standing === null || standing === 'descends';
+    this.state = { ...this.state, url: settings.url, branch: settings.branch };
+    if (at && this.switchedFrom)
+      ctx.log.warn(
+        `${settings.hostName}: this host followed ${this.switchedFrom} before: the first pull from ${settings.branch} of ${settings.url} is not held to ${at.slice(0, 12)}, the commit it is at`,
+      );
+    const standing = !at
+      ? null
+      : at === tip
+        ? 'same'
+        : this.switchedFrom
+          ? null
+          : await ancestry(mirror, at, tip);
+    const moving =
+      standing === null || standing === 'descends' || (standing === 'same' && !running.runsAt);
     const verdict = decide({
       tip,
       at,
       ancestry: standing,
+      runsAt: running.runsAt,
       bad: revisions(this.state.bad),
       held: revisions(this.state.held),
       signature:
@@ -190,47 +224,93 @@ export class PullRun {
     return this.deploy(config.config, tip, at);
   }
 
-  /** A pull that was stopped midway (killed, a power cut) can have left this host on a system
-   * it never gated: back to the one it ran first, and the commit is not tried again. */
+  /** A pull that was stopped midway (killed) can have left this host on a system it never
+   * gated: back to the one it ran first, and the commit is not tried again. Not after a power
+   * cut (the host booted its boot default), nor over a deploy since (a push). A host the stopped
+   * run had made permanent passed its gate. */
   private async undoStoppedRun(): Promise<PullResult | null> {
+    const name = this.settings.hostName;
     const last = await lastDeployThatChanged(this.paths.deploys);
-    if (!last || !unresolvedHosts(last).includes(this.settings.hostName)) return null;
-    const revision = this.state.lastAttempt?.revision ?? null;
+    if (!last || !unresolvedHosts(last).includes(name)) return null;
+    const left = last.hosts.get(name);
+    if (!left || left.phase === 'permanent' || !left.built) return null;
+    // booted since (a power cut): it runs its boot default, which a test activation never
+    // changed; the restore's way back from a reboot is not for the machine it runs on
+    if (last.startedAt && Date.now() - os.uptime() * 1000 > Date.parse(last.startedAt)) return null;
+    const host = this.here.hosts[0] as Host;
+    const exec = this.here.executor(host);
+    // the stopped run's activation may go on without it: what the host runs once it has ended
+    await activationsSettled(exec, this.here.config.timeouts.activate);
+    const running = (await exec.must(readlinkArgv([host.currentSystem]))).stdout.trim();
+    // the system it gated, or the one before (an activation cut short with the run: the new
+    // system's units may run): put back; anything else was deployed since, and is left alone
+    if (
+      running !== left.built &&
+      running !== left.before?.running &&
+      left.phase !== 'rollback-failed'
+    )
+      return null;
+    // the commit it was deploying, as the system built from it records it
+    const revision = cleanRevision(
+      (await readReleases(exec, [left.built])).get(left.built)?.configRevision,
+    );
+    const what = revision?.slice(0, 12) ?? 'a commit';
     this.ctx.log.warn(
-      `${this.settings.hostName}: pull ${last.id} stopped while deploying ${revision?.slice(0, 12) ?? 'a commit'}, and left this host ${last.hosts.get(this.settings.hostName)?.phase}: putting it back first`,
+      `${name}: pull ${last.id} stopped while deploying ${what}, and left this host ${left.phase} on ${left.built}: putting it back first`,
     );
     const undo = await undoDeploy(this.here, last);
     const { at } = await this.atRevision();
+    // killed, or its own rollback failed: not tried again; stopped on purpose (Ctrl-C,
+    // systemctl stop, a shutdown): nothing is known against it
+    if (revision && last.outcome !== 'interrupted')
+      this.markBad(revision, `its deploy (${last.id}) was stopped midway`);
     if (undo.exitCode !== ExitCode.ok)
       return this.finish({
         tip: null,
         at,
         outcome: 'restore-failed',
         exitCode: ExitCode.needsPerson,
-        reason: `pull ${last.id} stopped midway, and putting this host back failed: ${undo.text}; a person must act (its journal, in ${this.paths.deploys}, says where the host stands); no pull deploys until it is back`,
+        reason: `pull ${last.id} stopped midway, and putting this host back failed: ${undo.text}; a person must act (its journal, in ${this.paths.deploys}, says where the host stands)`,
       });
-    if (revision) this.markBad(revision, `its deploy (${last.id}) was stopped midway`);
     this.state.rollbacks += 1;
     return this.finish({
       tip: null,
       at,
       outcome: 'restored',
       exitCode: ExitCode.failed,
-      reason: `pull ${last.id} stopped midway: this host is back on the system it ran before it; ${revision?.slice(0, 12) ?? 'that commit'} is not tried again until the branch moves on`,
+      reason: `pull ${last.id} stopped midway: this host is back on the system it ran before it; ${last.outcome === 'interrupted' ? `${what} is tried again at the next run` : `${what} is not tried again until the branch moves on`}`,
     });
   }
 
   /** The commit the host is at: the one its running system records, else the one the last
    * pull moved it to (a system built from a dirty tree records none). */
-  private async atRevision(): Promise<{ at: string | null; system: string | null }> {
-    const host = this.here.hosts[0];
-    const running = host ? await readSystemState(this.here.executor(host)).catch(() => null) : null;
+  private async atRevision(): Promise<{
+    at: string | null;
+    /** The host runs `at` as built from it. */
+    runsAt: boolean;
+    system: string | null;
+    unreadable?: string;
+  }> {
+    const host = this.here.hosts[0] as Host;
+    let running: Awaited<ReturnType<typeof readSystemState>>;
+    try {
+      running = await readSystemState(this.here.executor(host));
+    } catch (error) {
+      if (!(error instanceof ExoDeployError)) throw error;
+      // never taken for a host that runs nothing: that would lift the guard against going back
+      return { at: null, runsAt: false, system: null, unreadable: error.message };
+    }
+    const recorded = running.runningRelease?.configRevision ?? null;
+    const clean = cleanRevision(recorded);
+    if (clean) return { at: clean, runsAt: true, system: running.running };
+    // a build of a commit with changes ("COMMIT-dirty"): at that commit, not running it
+    const base = cleanRevision(recorded?.replace(/-dirty$/, ''));
+    if (base) return { at: base, runsAt: false, system: running.running };
+    const deployed = this.state.deployed;
     return {
-      at:
-        cleanRevision(running?.runningRelease?.configRevision) ??
-        this.state.deployed?.revision ??
-        null,
-      system: running?.running ?? null,
+      at: deployed?.revision ?? null,
+      runsAt: deployed !== null && deployed.system === running.running,
+      system: running.running,
     };
   }
 
@@ -260,6 +340,11 @@ export class PullRun {
       if (!(error instanceof ExoDeployError)) throw error;
       return refuse(`${tip.slice(0, 12)}'s ${settings.repoConfig}: ${error.message}`);
     }
+    // the system must be built from the commit checked out, which it then records
+    if (!repo.flakeIsPath || path.relative(this.paths.mirror, repo.flake).startsWith('..'))
+      return refuse(
+        `${tip.slice(0, 12)}'s ${settings.repoConfig} names the flake ${repo.flake}, outside the repository: a pull builds only the commit it fetched`,
+      );
     const host = repo.hosts.find((h) => h.name === settings.hostName);
     if (!host)
       return refuse(
@@ -333,11 +418,12 @@ export class PullRun {
           `${short} needs a reboot here (${host.rebootReasons.join('; ')}), and a pull does not reboot its own host: nothing done; deploy it from another machine (exo-deploy deploy reboots and gates it), or reboot into it yourself. It is not tried again until the branch moves on`,
         );
       }
-      this.markBad(tip, refusal.message.split('\n')[0] ?? refusal.message);
+      // what refuses a deploy before it starts is mostly the host's (its programs, its running
+      // system): not held against the commit
       return result(
         'refused',
         refusal.exitCode,
-        `${refusal.message}: nothing done; ${short} is not tried again until the branch moves on`,
+        `${refusal.message}: nothing done; tried again at the next run`,
       );
     }
     const outcome = record.outcome as DeployOutcome;

@@ -19,6 +19,7 @@ import {
   unitActiveArgv,
 } from '../programs/systemd-run.js';
 import { mkdirArgv, readlinkArgv } from '../programs/coreutils.js';
+import { runningUnitsArgv } from '../programs/systemctl.js';
 import type { ProcessResult } from '../run/process.js';
 
 export interface ActivationResult {
@@ -46,6 +47,20 @@ const LOCK_RETRY_MS = 2000;
  * skipPreSwitchChecks: for putting a host back on the system it ran before, which the system's
  * pre-switch checks (comparisons with the running system) must not refuse.
  */
+/** The transient units activations run in: `${ACTIVATION_UNIT_PREFIX}…`. */
+const ACTIVATION_UNIT_PREFIX = 'exo-deploy-switch-';
+
+/** Until no activation of ours runs on the host (one a killed run started goes on without it),
+ * up to timeoutMs. */
+export async function activationsSettled(exec: Executor, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await exec.run(runningUnitsArgv(`${ACTIVATION_UNIT_PREFIX}*`));
+    if (r.exitCode === 0 && !r.stdout.trim()) return;
+    await sleep(1_000);
+  }
+}
+
 export async function activate(
   exec: Executor,
   systemPath: string,
@@ -63,7 +78,7 @@ export async function activate(
   let result: ProcessResult;
   let reconnected = false;
   for (let attempt = 1; ; attempt++) {
-    const unit = `exo-deploy-switch-${started}-${process.pid}-${attempt}`;
+    const unit = `${ACTIVATION_UNIT_PREFIX}${started}-${process.pid}-${attempt}`;
     const statusFile = `${STATUS_DIR}/${unit}.status`;
     try {
       result = await exec.run(

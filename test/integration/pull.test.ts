@@ -93,6 +93,21 @@ describe('exo-deploy pull, where it must not deploy', () => {
     expect(JSON.parse(moved.stdout).reason).toMatch(/has no host "h1" \(it has h2\)/);
   });
 
+  it('a commit whose config builds a flake outside the repository is refused: a pull builds only what it fetched', async () => {
+    await writeFile(
+      path.join(remote, 'exo-deploy.toml'),
+      'flake = "github:acme/elsewhere"\n[hosts.h1]\ntarget = "10.0.0.2"\n',
+    );
+    await git(remote, 'add', 'exo-deploy.toml');
+    const tip = await commit('elsewhere');
+    const r = await pull();
+    expect(r.exitCode).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'bad-config', tip });
+    expect(JSON.parse(r.stdout).reason).toMatch(
+      /names the flake github:acme\/elsewhere, outside the repository/,
+    );
+  });
+
   it('a branch that went back or was rewritten is refused: the host stays on its commit', async () => {
     const first = await commit('first');
     const second = await commit('second');
@@ -117,8 +132,9 @@ describe('exo-deploy pull, where it must not deploy', () => {
         held: [],
       }),
     );
-    expect(JSON.parse((await pull()).stdout).outcome).toBe('current');
-
+    // (this machine runs no NixOS system: the host is taken to be at `second`, as its state
+    // says); a first pull fetches the branch at `second`
+    expect(JSON.parse((await pull()).stdout).tip).toBe(second);
     await git(remote, 'reset', '-q', '--hard', first);
     const back = await pull();
     expect(back.exitCode).toBe(2);
@@ -130,8 +146,17 @@ describe('exo-deploy pull, where it must not deploy', () => {
     expect(JSON.parse(rewritten.stdout)).toMatchObject({ outcome: 'diverged', tip: beside });
     // still at `second`, nothing checked out
     expect((await state()).deployed.revision).toBe(second);
-    expect(existsSync(path.join(pullDir, 'deploys'))).toBe(true);
     expect(existsSync(path.join(pullDir, 'reports'))).toBe(false);
+
+    // the host's configuration follows another branch now: its first pull is not held to
+    // `second` (that branch need not descend from it), and says so
+    await git(remote, 'branch', 'stable', first);
+    const switched = await pull('--branch', 'stable');
+    expect(switched.stderr).toMatch(
+      /followed main of file:\/\/.* before: the first pull from stable/,
+    );
+    expect(JSON.parse(switched.stdout)).toMatchObject({ tip: first, outcome: 'bad-config' });
+    expect((await state()).branch).toBe('stable');
   });
 
   it('an unsigned commit where signatures are required is refused', async () => {
@@ -155,10 +180,20 @@ describe('exo-deploy pull, where it must not deploy', () => {
       const r = await pull(...args);
       expect(r.exitCode, args.join(' ')).toBe(2);
     }
-    const creds = await cli(['pull', '--url', 'https://user:secret@example.org/fleet.git']);
-    expect(creds.exitCode).toBe(2);
-    expect(creds.stderr).toMatch(/--url carries credentials/);
-    expect(creds.stderr).not.toMatch(/secret/);
+    for (const url of [
+      'https://user:secret@example.org/fleet.git',
+      'https://secret@example.org/fleet.git',
+      'ssh://git:secret@example.org/fleet.git',
+    ]) {
+      const creds = await cli(['pull', '--url', url]);
+      expect(creds.exitCode, url).toBe(2);
+      expect(creds.stderr).toMatch(/--url carries credentials/);
+      expect(creds.stderr).not.toMatch(/secret/);
+    }
+    // a pull acts for real or not at all: a dry run would record a deploy that never was
+    const dry = await pull('--dry-run');
+    expect(dry.exitCode).toBe(2);
+    expect(dry.stderr).toMatch(/pull takes no --dry-run/);
     expect(existsSync(pullDir)).toBe(false);
   });
 });

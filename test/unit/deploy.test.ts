@@ -525,18 +525,20 @@ describe('deploy', () => {
     const s = await setup();
     const lockDir = path.join(s.dir, '.exo-deploy');
     await mkdir(lockDir, { recursive: true });
+    // taken since this machine booted, by a process that runs
+    const startedAt = new Date(Date.now() - 60_000).toISOString();
     const holder = {
       pid: process.pid,
       host: os.hostname(),
       user: 'ops',
-      startedAt: '2026-11-28T01:00:00Z',
+      startedAt,
       command: 'deploy h1,h2',
     };
     await writeFile(path.join(lockDir, 'deploy.lock'), JSON.stringify(holder));
     const held = await s.run();
     expect(held.exitCode).toBe(ExitCode.locked);
     expect(held.error?.message).toContain(
-      `ops@${os.hostname()}, PID ${process.pid}, since 2026-11-28T01:00:00Z`,
+      `ops@${os.hostname()}, PID ${process.pid}, since ${startedAt}`,
     );
     expect(rebuilds(s)).toEqual([]);
 
@@ -547,7 +549,7 @@ describe('deploy', () => {
     const taken = await s.run();
     expect(taken.exitCode).toBe(ExitCode.ok);
     expect(s.warnings.join('\n')).toMatch(
-      /taking over a stale deploy lock \(PID \d+ since 2026-11-28T01:00:00Z is gone\)/,
+      new RegExp(`taking over a stale deploy lock \\(PID \\d+ since ${startedAt} is gone\\)`),
     );
   });
 });
@@ -916,7 +918,7 @@ describe('rollback --to on a cluster', () => {
         pid: process.pid,
         host: os.hostname(),
         user: 'ops',
-        startedAt: '2026-11-28T01:00:00Z',
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
         command: 'deploy h1,h2',
       }),
     );

@@ -52,6 +52,32 @@ describe('deploy lock', () => {
     expect(await readFile(lock.file, 'utf8')).toBe(other);
   });
 
+  it('a lock taken before this machine booted is stale though its PID runs again (PIDs start over at boot); one taken since is not', async () => {
+    const dir = await stateDir();
+    const owner = (startedAt: string) =>
+      `${JSON.stringify({ pid: process.pid, host: os.hostname(), user: 'root', startedAt, command: 'pull main' })}\n`;
+    const bootedAt = Date.now() - os.uptime() * 1000;
+    // held by a live process (this one) since after the boot: not taken
+    await writeFile(
+      path.join(dir, 'deploy.lock'),
+      owner(new Date(Date.now() - 1000).toISOString()),
+    );
+    const held = await acquireDeployLock(dir, 'pull', log).then(
+      () => null,
+      (e: ExoDeployError) => e,
+    );
+    expect(held?.exitCode).toBe(ExitCode.locked);
+    // the same PID, but written before the boot: taken over, with a warning
+    await writeFile(
+      path.join(dir, 'deploy.lock'),
+      owner(new Date(bootedAt - 3_600_000).toISOString()),
+    );
+    const lock = await acquireDeployLock(dir, 'pull', log);
+    expect(JSON.parse(await readFile(lock.file, 'utf8')).command).toBe('pull');
+    expect(warnings.at(-1)).toMatch(/taking over a stale deploy lock/);
+    await lock.release();
+  });
+
   it('a lock that cannot be read is not taken over: exit 4, and it stays', async () => {
     const dir = await stateDir();
     await writeFile(path.join(dir, 'deploy.lock'), '');

@@ -8,6 +8,7 @@ const facts = (over: Partial<PullFacts> = {}): PullFacts => ({
   tip,
   at,
   ancestry: 'descends',
+  runsAt: true,
   bad: new Set(),
   held: new Set(),
   signature: null,
@@ -57,6 +58,14 @@ describe('pull mode: whether a host moves to the tip', () => {
     });
     // a bad commit the branch left behind does not stop its descendant
     expect(decide(facts({ bad: new Set([at]) }))).toEqual({ move: true });
+  });
+
+  it('moves to the tip it is at when it does not run it as built (a dirty build of it, a system changed since)', () => {
+    expect(decide(facts({ ancestry: 'same', tip: at, runsAt: false }))).toEqual({ move: true });
+    // but not to one that failed here
+    expect(
+      decide(facts({ ancestry: 'same', tip: at, runsAt: false, bad: new Set([at]) })),
+    ).toMatchObject({ move: false, outcome: 'skipped-bad' });
   });
 
   it('where signatures are required, moves only to a tip an allowed signer signed', () => {
