@@ -92,7 +92,7 @@ export async function acquireDeployLock(
         continue;
       }
       log.warn(
-        `taking over a stale deploy lock (PID ${holder.pid} since ${holder.startedAt} is gone${beforeThisBoot(holder) ? ': it was taken before this machine booted' : ''})`,
+        `taking over a stale deploy lock (PID ${holder.pid} since ${holder.startedAt} ${processAlive(holder.pid) ? 'was taken before this machine booted' : 'is gone'})`,
       );
       await rm(aside, { force: true });
     }
