@@ -6,7 +6,7 @@ import path from 'node:path';
 import { syncDir } from '../fs/atomic.js';
 import type { PreviousSystem } from '../system/generations.js';
 import { TIMESTAMP_ID } from '../time-id.js';
-import { leftOnNewSystem, type HostPhase, type RevertTimerRecord } from './record.js';
+import { changedByRun, leftOnNewSystem, type HostPhase, type RevertTimerRecord } from './record.js';
 
 export type JournalEvent =
   | { type: 'run'; id: string; command: string; hosts: string[]; pid: number }
@@ -210,8 +210,7 @@ export function unresolvedHosts(r: JournalledDeploy): string[] {
  * failed build) do not hide it. */
 export async function lastDeployThatChanged(stateDir: string): Promise<JournalledDeploy | null> {
   for await (const run of deploysNewestFirst(stateDir)) {
-    if ([...run.hosts.values()].some((h) => !['pending', 'built', 'unchanged'].includes(h.phase)))
-      return run;
+    if ([...run.hosts.values()].some((h) => changedByRun(h.phase))) return run;
   }
   return null;
 }

@@ -19,6 +19,9 @@ export type HostPhase =
 
 /** The host may run the new system: activated (test) or made permanent (switch). */
 export const onNewSystem = (phase: HostPhase) => phase === 'activated' || phase === 'permanent';
+/** The run changed the host: it ran the new system at some point. */
+export const changedByRun = (phase: HostPhase) =>
+  phase !== 'pending' && phase !== 'built' && phase !== 'unchanged';
 /** What `rollback --last` and `status` treat as not back where it was: also a failed rollback. */
 export const leftOnNewSystem = (phase: HostPhase) =>
   onNewSystem(phase) || phase === 'rollback-failed';

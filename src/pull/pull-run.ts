@@ -10,7 +10,7 @@ import type { Host } from '../config/host.js';
 import { Deployment } from '../deploy/deployment.js';
 import { HostMarkers } from '../deploy/host-marker.js';
 import { lastDeployThatChanged, unresolvedHosts } from '../deploy/journal.js';
-import type { DeployOutcome, DeployRecord, HostPhase } from '../deploy/record.js';
+import { changedByRun, type DeployOutcome, type DeployRecord } from '../deploy/record.js';
 import { undoDeploy } from '../deploy/undo.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -61,9 +61,6 @@ export interface PullResult {
   deploy: DeployRecord | null;
   state: PullState | null;
 }
-
-/** The phases of a host that ran the new system at some point. */
-const ACTIVATED = new Set<HostPhase>(['activated', 'permanent', 'rolled-back', 'rollback-failed']);
 
 /** The outcomes of a pull that ended well: it deployed the tip, or was already there. */
 const WELL = new Set(['success', 'no-change', 'current']);
@@ -441,7 +438,7 @@ export class PullRun {
       );
     const why = record.error?.split('\n')[0] ?? outcome;
     const report = `report: ${record.reportFiles?.markdown ?? '-'}`;
-    if (!record.hosts.some((h) => ACTIVATED.has(h.phase)))
+    if (!record.hosts.some((h) => changedByRun(h.phase)))
       // the host's Nix, the build, a substituter: what failed before anything was activated is
       // not known to be the commit's doing, and it changed nothing: tried again next time
       return result(
