@@ -9,7 +9,7 @@ import { checkHost } from '../health/check.js';
 import { checkOptions } from '../steps/check-hosts.js';
 import { shortPath, table } from '../output/format.js';
 import type { Outcome } from '../output/outcome.js';
-import { readSystemState } from '../system/generations.js';
+import { parseConfigRevision, readSystemState } from '../system/generations.js';
 import {
   readBootedParts,
   readBootLinks,
@@ -44,6 +44,8 @@ export interface ConfigRevision {
   /** As recorded: a commit, "COMMIT-dirty", or "dirty" (uncommitted changes on a commit Nix
    * did not name). */
   revision: string;
+  /** The commit it names; null: none ("dirty"). */
+  commit: string | null;
   dirty: boolean;
   /** Commits of HEAD the system lacks, and commits of the system's HEAD lacks; null: not known
    * (no commit recorded, or one this repository does not have). */
@@ -131,12 +133,7 @@ async function hostStatus(
       (status.testActivation ? 'test activation' : 'unknown');
     const revision = state.runningRelease?.configRevision ?? null;
     if (revision)
-      status.config = {
-        revision,
-        dirty: revision.endsWith('dirty'),
-        behind: null,
-        ahead: null,
-      };
+      status.config = { revision, ...parseConfigRevision(revision), behind: null, ahead: null };
     status.awaitingReboot = state.running
       ? await notBooted(exec, booted, state.running, state.runningRelease?.gpuDriver ?? null)
       : null;
@@ -197,10 +194,7 @@ async function notBooted(
 /** Where each host's config commit stands against the config repository's HEAD, counted once
  * per commit; nothing when the config is not a git checkout here. */
 async function placeRevisions(ctx: Context, hosts: readonly HostStatus[]): Promise<void> {
-  const commitOf = (c: ConfigRevision) => /^[0-9a-f]{40}/.exec(c.revision)?.[0] ?? null;
-  const commits = new Set(
-    hosts.flatMap((h) => (h.config ? [commitOf(h.config)] : [])).filter((c) => c !== null),
-  );
+  const commits = new Set(hosts.flatMap((h) => (h.config?.commit ? [h.config.commit] : [])));
   if (!ctx.config.flakeIsPath || commits.size === 0) return;
   const { git } = ctx.config.programs;
   const count = async (from: string, to: string) => {
@@ -216,7 +210,7 @@ async function placeRevisions(ctx: Context, hosts: readonly HostStatus[]): Promi
     ),
   );
   for (const h of hosts) {
-    const commit = h.config ? commitOf(h.config) : null;
+    const commit = h.config?.commit;
     const place = commit ? placed.get(commit) : undefined;
     if (h.config && place && place.behind !== null && place.ahead !== null)
       Object.assign(h.config, place);
@@ -225,9 +219,7 @@ async function placeRevisions(ctx: Context, hosts: readonly HostStatus[]): Promi
 
 function describeRevision(c: ConfigRevision | null): string {
   if (!c) return '-';
-  const name = /^[0-9a-f]{40}/.test(c.revision)
-    ? `${c.revision.slice(0, 7)}${c.dirty ? '-dirty' : ''}`
-    : c.revision;
+  const name = c.commit ? `${c.commit.slice(0, 7)}${c.dirty ? '-dirty' : ''}` : c.revision;
   if (c.behind === null || c.ahead === null) return name;
   const where = [
     ...(c.behind ? [`${c.behind} behind`] : []),

@@ -595,7 +595,10 @@ export class Deployment {
             exec,
             this.timers.rebootWaitMs(h),
             ctx.signal,
-            () => this.timers.rebootAsked(h),
+            () => {
+              this.timers.rebootAsked(h);
+              ctx.log.info(`${h.name}: rebooting into the new system`);
+            },
           ).catch((error: unknown) => {
             if (error instanceof ExoDeployError && error.exitCode === ExitCode.needsPerson)
               this.lostInReboot.add(h.name);

@@ -308,43 +308,31 @@ export class RevertTimers {
     const entry = this.armed.get(host.name);
     if (!entry?.lost) throw new Error(`${host.name}: not left to its revert timer`);
     if (entry.guard) return this.awaitGuardRevert(entry, entry.guard);
-    const deadline = this.firesBy(entry) + this.ctx.config.timeouts.activate + REVERT_SLACK_MS;
+    const { timer } = entry;
     const exec = this.ctx.executor(host);
-    let last = 'not reached yet';
-    for (;;) {
-      try {
-        const state = await revertState(exec, entry.timer);
-        if (state.done) {
-          await this.retire(entry, 'fired');
-          if (state.exitCode === 0 || state.exitCode === 4)
-            return `its revert timer ${entry.timer.unit} put it back (switch-to-configuration exit ${state.exitCode})`;
-          throw new ExoDeployError(
-            `${host.name}: its revert timer ${entry.timer.unit} fired, and the revert failed (exit ${state.exitCode})`,
-            ExitCode.needsPerson,
-            {
-              host: host.name,
-              hint: `see \`journalctl -u ${entry.timer.unit}.service\` on ${host.name}`,
-            },
-          );
-        }
-        last = state.running ? 'its revert is running' : 'its timer has not fired yet';
-      } catch (error) {
-        if (!(error instanceof ExoDeployError) || error.exitCode === ExitCode.needsPerson)
-          throw error;
-        last = error.message;
-      }
-      if (this.ctx.now() > deadline) {
+    return this.pollRevert(
+      host,
+      this.firesBy(entry) + this.ctx.config.timeouts.activate + REVERT_SLACK_MS,
+      async () => {
+        const state = await revertState(exec, timer);
+        if (!state.done)
+          return { seen: state.running ? 'its revert is running' : 'its timer has not fired yet' };
+        await this.retire(entry, 'fired');
+        if (state.exitCode === 0 || state.exitCode === 4)
+          return {
+            did: `its revert timer ${timer.unit} put it back (switch-to-configuration exit ${state.exitCode})`,
+          };
         throw new ExoDeployError(
-          `${host.name}: did not put itself back by ${new Date(deadline).toISOString()} (${last})`,
+          `${host.name}: its revert timer ${timer.unit} fired, and the revert failed (exit ${state.exitCode})`,
           ExitCode.needsPerson,
-          {
-            host: host.name,
-            hint: `reach ${host.name} at its console: \`journalctl -u ${entry.timer.unit}.service\`, and \`systemctl list-timers\` for the timer`,
-          },
+          { host: host.name, hint: `see \`journalctl -u ${timer.unit}.service\` on ${host.name}` },
         );
-      }
-      await sleep(RETRY_MS, undefined, { signal: this.ctx.signal });
-    }
+      },
+      {
+        what: 'did not put itself back',
+        hint: `reach ${host.name} at its console: \`journalctl -u ${timer.unit}.service\`, and \`systemctl list-timers\` for the timer`,
+      },
+    );
   }
 
   /** A reboot guard's revert ends with a reboot: the host answers from another boot than the
@@ -356,39 +344,61 @@ export class RevertTimers {
     const { host, timer } = entry;
     // given up on only once it had armed the guard, in a boot the deployer saw
     if (guard.bootId === null) throw new Error(`${host.name}: its reboot guard was never armed`);
-    const deadline =
-      this.firesBy(entry) +
-      this.ctx.config.timeouts.activate +
-      REVERT_SLACK_MS +
-      this.ctx.config.timeouts.reboot;
+    const { activate, reboot } = this.ctx.config.timeouts;
     const exec = this.ctx.executor(host);
-    let last = 'not reached yet';
-    for (;;) {
-      try {
+    return this.pollRevert(
+      host,
+      this.firesBy(entry) + activate + REVERT_SLACK_MS + reboot,
+      async () => {
         const r = await exec.run(bootIdArgv(), { fresh: true });
         const bootId = r.stdout.trim();
         const status = r.exitCode === 0 ? await revertStatus(exec, timer) : null;
         // a revert that failed reboots nothing: no use waiting for another boot
         const failed = status !== null && status !== 0;
-        if (r.exitCode === 0 && bootId && (bootId !== guard.bootId || failed)) {
-          await this.retire(entry, status === null ? 'stopped' : 'fired');
-          if (status === 0)
-            return `its reboot guard ${timer.unit} booted it back into the system it ran before`;
-          throw new ExoDeployError(
-            status === null
-              ? `${host.name}: rebooted, but not by its reboot guard`
-              : `${host.name}: its reboot guard fired, and its revert failed (exit ${status})`,
-            ExitCode.needsPerson,
-            {
-              host: host.name,
-              hint: `see \`journalctl -b -1 -u ${timer.unit}.service\` on ${host.name}`,
-            },
-          );
-        }
-        last =
-          status === 0
-            ? 'its reboot guard has fired, and it is rebooting'
-            : 'it answers from the boot that armed its guard';
+        if (r.exitCode !== 0 || !bootId || (bootId === guard.bootId && !failed))
+          return {
+            seen:
+              status === 0
+                ? 'its reboot guard has fired, and it is rebooting'
+                : 'it answers from the boot that armed its guard',
+          };
+        await this.retire(entry, status === null ? 'stopped' : 'fired');
+        if (status === 0)
+          return {
+            did: `its reboot guard ${timer.unit} booted it back into the system it ran before`,
+          };
+        throw new ExoDeployError(
+          status === null
+            ? `${host.name}: rebooted, but not by its reboot guard`
+            : `${host.name}: its reboot guard fired, and its revert failed (exit ${status})`,
+          ExitCode.needsPerson,
+          {
+            host: host.name,
+            hint: `see \`journalctl -b -1 -u ${timer.unit}.service\` on ${host.name}`,
+          },
+        );
+      },
+      {
+        what: 'did not boot itself back',
+        hint: `reach ${host.name} at its console: \`journalctl -u ${timer.unit}.service\`; the system it ran before is the generation below its newest`,
+      },
+    );
+  }
+
+  /** Asks `probe` every few seconds until it says what the revert did, or throws that the host
+   * needs a person; past the deadline, the host needs a person, told the last thing seen. */
+  private async pollRevert(
+    host: Host,
+    deadline: number,
+    probe: () => Promise<{ did: string } | { seen: string }>,
+    late: { what: string; hint: string },
+  ): Promise<string> {
+    let last = 'not reached yet';
+    for (;;) {
+      try {
+        const r = await probe();
+        if ('did' in r) return r.did;
+        last = r.seen;
       } catch (error) {
         if (!(error instanceof ExoDeployError) || error.exitCode === ExitCode.needsPerson)
           throw error;
@@ -396,12 +406,9 @@ export class RevertTimers {
       }
       if (this.ctx.now() > deadline)
         throw new ExoDeployError(
-          `${host.name}: did not boot itself back by ${new Date(deadline).toISOString()} (${last})`,
+          `${host.name}: ${late.what} by ${new Date(deadline).toISOString()} (${last})`,
           ExitCode.needsPerson,
-          {
-            host: host.name,
-            hint: `reach ${host.name} at its console: \`journalctl -u ${timer.unit}.service\`; the system it ran before is the generation below its newest`,
-          },
+          { host: host.name, hint: late.hint },
         );
       await sleep(RETRY_MS, undefined, { signal: this.ctx.signal });
     }

@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../fs/atomic.js';
 import { writeDeployReport } from '../report/deploy-report.js';
 import { readlinkArgv } from '../programs/coreutils.js';
 import { activationsSettled } from '../system/activate.js';
-import { readReleases, readSystemState } from '../system/generations.js';
+import { parseConfigRevision, readReleases, readRunningRelease } from '../system/generations.js';
 import { decide } from './decide.js';
 import { pullMetrics } from './metrics.js';
 import { ancestry, checkOut, checkSignature, fetchTip, type Mirror } from './mirror.js';
@@ -65,10 +65,6 @@ export interface PullResult {
 /** The outcomes of a pull that ended well: it deployed the tip, or was already there. */
 const WELL = new Set(['success', 'no-change', 'current']);
 
-/** The commit a running system records, when it is one (not "dirty", nor "…-dirty"). */
-export const cleanRevision = (revision: string | null | undefined): string | null =>
-  revision && /^[0-9a-f]{40}$/.test(revision) ? revision : null;
-
 export class PullRun {
   private state: PullState;
   private readonly paths: ReturnType<typeof pullPaths>;
@@ -82,18 +78,11 @@ export class PullRun {
     state: PullState,
   ) {
     this.paths = pullPaths(settings.dir);
-    this.switchedFrom =
-      state.url !== settings.url || state.branch !== settings.branch
-        ? `${state.branch} of ${state.url}`
-        : null;
-    // the source it follows is recorded once a pull from it has fetched
     this.state = state;
+    this.mirror = { exec: here.deployer, git: here.config.programs.git, dir: this.paths.mirror };
   }
 
-  /** The source the last pull followed, when the host's configuration has changed it since: the
-   * first pull from the new one is not held to the commit the host is at (another branch need
-   * not descend from it). Who may change it is who configures the host. */
-  private readonly switchedFrom: string | null;
+  private readonly mirror: Mirror;
 
   /** Run under the deploy lock of `pullPaths(dir).deploys`. */
   static async run(ctx: Context, settings: PullSettings): Promise<PullResult> {
@@ -144,11 +133,14 @@ export class PullRun {
     if (held) return this.busy(held);
     const undone = await this.undoStoppedRun();
     if (undone) return undone;
-    const mirror: Mirror = {
-      exec: this.here.deployer,
-      git: this.here.config.programs.git,
-      dir: this.paths.mirror,
-    };
+    const { mirror } = this;
+    // the source the last pull followed, when the host's configuration has changed it since: the
+    // first pull from the new one is not held to the commit the host is at (another branch need
+    // not descend from it); who may change it is who configures the host
+    const switchedFrom =
+      this.state.url !== settings.url || this.state.branch !== settings.branch
+        ? `${this.state.branch} of ${this.state.url}`
+        : null;
     const fetched = await fetchTip(mirror, settings.url, settings.branch, FETCH_TIMEOUT_MS);
     const running = await this.atRevision();
     const { at } = running;
@@ -169,16 +161,17 @@ export class PullRun {
         reason: `${fetched.why}: the host keeps running what it runs`,
       });
     const { tip } = fetched;
+    // recorded once a pull from it has fetched: until then the next run is still the first
     this.state = { ...this.state, url: settings.url, branch: settings.branch };
-    if (at && this.switchedFrom)
+    if (at && switchedFrom)
       ctx.log.warn(
-        `${settings.hostName}: this host followed ${this.switchedFrom} before: the first pull from ${settings.branch} of ${settings.url} is not held to ${at.slice(0, 12)}, the commit it is at`,
+        `${settings.hostName}: this host followed ${switchedFrom} before: the first pull from ${settings.branch} of ${settings.url} is not held to ${at.slice(0, 12)}, the commit it is at`,
       );
     const standing = !at
       ? null
       : at === tip
         ? 'same'
-        : this.switchedFrom
+        : switchedFrom
           ? null
           : await ancestry(mirror, at, tip);
     const moving =
@@ -248,14 +241,30 @@ export class PullRun {
     )
       return null;
     // the commit it was deploying, as the system built from it records it
-    const revision = cleanRevision(
-      (await readReleases(exec, [left.built])).get(left.built)?.configRevision,
-    );
+    const recorded = (await readReleases(exec, [left.built])).get(left.built)?.configRevision;
+    const parsed = recorded ? parseConfigRevision(recorded) : null;
+    const revision = parsed && !parsed.dirty ? parsed.commit : null;
     const what = revision?.slice(0, 12) ?? 'a commit';
     this.ctx.log.warn(
       `${name}: pull ${last.id} stopped while deploying ${what}, and left this host ${left.phase} on ${left.built}: putting it back first`,
     );
-    const undo = await undoDeploy(this.here, last);
+    // exo judged by that commit's own config (its API, its timeouts), where it loads
+    let undoCtx = this.here;
+    if (revision) {
+      const repo = await checkOut(this.mirror, revision).then(
+        () => this.repoConfig(revision),
+        (error: unknown) => {
+          if (!(error instanceof ExoDeployError)) throw error;
+          return { why: error.message };
+        },
+      );
+      if ('why' in repo)
+        this.ctx.log.warn(`${name}: ${repo.why}: exo is judged by the toolkit's defaults`);
+      else undoCtx = this.here.withConfig(repo);
+    }
+    const undo = await undoDeploy(undoCtx, last).finally(async () => {
+      if (undoCtx !== this.here) await undoCtx.close();
+    });
     const { at } = await this.atRevision();
     // killed, or its own rollback failed: not tried again; stopped on purpose (Ctrl-C,
     // systemctl stop, a shutdown): nothing is known against it
@@ -289,81 +298,85 @@ export class PullRun {
     unreadable?: string;
   }> {
     const host = this.here.hosts[0] as Host;
-    let running: Awaited<ReturnType<typeof readSystemState>>;
+    let running: Awaited<ReturnType<typeof readRunningRelease>>;
     try {
-      running = await readSystemState(this.here.executor(host));
+      running = await readRunningRelease(this.here.executor(host));
     } catch (error) {
       if (!(error instanceof ExoDeployError)) throw error;
       // never taken for a host that runs nothing: that would lift the guard against going back
       return { at: null, runsAt: false, system: null, unreadable: error.message };
     }
-    const recorded = running.runningRelease?.configRevision ?? null;
-    const clean = cleanRevision(recorded);
-    if (clean) return { at: clean, runsAt: true, system: running.running };
-    // a build of a commit with changes ("COMMIT-dirty"): at that commit, not running it
-    const base = cleanRevision(recorded?.replace(/-dirty$/, ''));
-    if (base) return { at: base, runsAt: false, system: running.running };
+    const system = running.running;
+    const recorded = running.release?.configRevision;
+    const { commit, dirty } = recorded
+      ? parseConfigRevision(recorded)
+      : { commit: null, dirty: false };
+    // a build of a commit with changes ("COMMIT-dirty") is at that commit, not running it
+    if (commit) return { at: commit, runsAt: !dirty, system };
     const deployed = this.state.deployed;
     return {
       at: deployed?.revision ?? null,
-      runsAt: deployed !== null && deployed.system === running.running,
-      system: running.running,
+      runsAt: deployed !== null && deployed.system === system,
+      system,
     };
   }
 
-  /** The repository's config at the commit, made this host's alone: local, its own programs,
-   * its own state; and no reboot (a host cannot gate itself across one). */
+  /** The repository's config at the tip, or a refusal that marks the tip bad. */
   private async configAt(
     tip: string,
     at: string | null,
   ): Promise<{ config: Config } | { refused: PullResult }> {
-    const { settings } = this;
-    const refuse = async (why: string) => {
-      this.markBad(tip, why);
-      return {
-        refused: await this.finish({
-          tip,
-          at,
-          outcome: 'bad-config',
-          exitCode: ExitCode.usage,
-          reason: `${why}: nothing done; ${tip.slice(0, 12)} is not tried again until the branch moves on`,
-        }),
-      };
+    const repo = await this.repoConfig(tip);
+    if (!('why' in repo)) return { config: repo };
+    this.markBad(tip, repo.why);
+    return {
+      refused: await this.finish({
+        tip,
+        at,
+        outcome: 'bad-config',
+        exitCode: ExitCode.usage,
+        reason: `${repo.why}: nothing done; ${tip.slice(0, 12)} is not tried again until the branch moves on`,
+      }),
     };
+  }
+
+  /** The repository's config as checked out (at `commit`), made this host's alone: local, its
+   * own programs, its own state; and no reboot (a host cannot gate itself across one). */
+  private async repoConfig(commit: string): Promise<Config | { why: string }> {
+    const { settings } = this;
+    const short = commit.slice(0, 12);
     let repo: Config;
     try {
       repo = await loadConfig(path.join(this.paths.mirror, settings.repoConfig));
     } catch (error) {
       if (!(error instanceof ExoDeployError)) throw error;
-      return refuse(`${tip.slice(0, 12)}'s ${settings.repoConfig}: ${error.message}`);
+      return { why: `${short}'s ${settings.repoConfig}: ${error.message}` };
     }
     // the system must be built from the commit checked out, which it then records
     if (!repo.flakeIsPath || path.relative(this.paths.mirror, repo.flake).startsWith('..'))
-      return refuse(
-        `${tip.slice(0, 12)}'s ${settings.repoConfig} names the flake ${repo.flake}, outside the repository: a pull builds only the commit it fetched`,
-      );
+      return {
+        why: `${short}'s ${settings.repoConfig} names the flake ${repo.flake}, outside the repository: a pull builds only the commit it fetched`,
+      };
     const host = repo.hosts.find((h) => h.name === settings.hostName);
     if (!host)
-      return refuse(
-        `${tip.slice(0, 12)}'s ${settings.repoConfig} has no host "${settings.hostName}" (it has ${repo.hosts.map((h) => h.name).join(', ') || 'none'})`,
-      );
+      return {
+        why: `${short}'s ${settings.repoConfig} has no host "${settings.hostName}" (it has ${repo.hosts.map((h) => h.name).join(', ') || 'none'})`,
+      };
     const base = this.here.config;
     return {
-      config: {
-        ...repo,
-        stateDir: base.stateDir,
-        reportsDir: base.reportsDir,
-        hosts: [{ ...host, target: 'local', local: true, sudo: false, buildOn: 'deployer' }],
-        // the repository names the deployer's programs; this host has its own
-        programs: base.programs,
-        hooks: { timeout: repo.hooks.timeout },
-        rollout: {
-          ...repo.rollout,
-          strategy: 'lockstep',
-          canary: undefined,
-          reboot: 'never',
-          reboot_window: undefined,
-        },
+      ...repo,
+      stateDir: base.stateDir,
+      reportsDir: base.reportsDir,
+      hosts: [{ ...host, target: 'local', local: true, sudo: false, buildOn: 'deployer' }],
+      // the repository names the deployer's programs; this host has its own
+      programs: base.programs,
+      hooks: { timeout: repo.hooks.timeout },
+      rollout: {
+        ...repo.rollout,
+        strategy: 'lockstep',
+        canary: undefined,
+        reboot: 'never',
+        reboot_window: undefined,
       },
     };
   }

@@ -109,6 +109,27 @@ export interface Release {
   configRevision: string | null;
 }
 
+/** The running system and its release.json (null: unreadable), without the generations: what a
+ * host runs, in one read of each. */
+export async function readRunningRelease(
+  exec: Executor,
+): Promise<{ running: string | null; release: Release | null }> {
+  const link = exec.host.currentSystem;
+  const resolved = (await exec.must(readlinkArgv([link]))).stdout.trim();
+  const running = resolved && resolved !== link ? resolved : null;
+  if (!running) return { running, release: null };
+  return { running, release: (await readReleases(exec, [running])).get(running) ?? null };
+}
+
+/** A recorded config revision read: the commit it names (null: none, as in a bare "dirty"), and
+ * whether the tree had changes on top of it ("COMMIT-dirty", "dirty"). */
+export function parseConfigRevision(recorded: string): { commit: string | null; dirty: boolean } {
+  const m = /^([0-9a-f]{40})(-dirty)?$/.exec(recorded);
+  return m
+    ? { commit: m[1] as string, dirty: m[2] !== undefined }
+    : { commit: null, dirty: recorded.endsWith('dirty') };
+}
+
 /** What each system path carries in the release.json the module writes into it. */
 export async function readReleases(
   exec: Executor,

@@ -8,7 +8,7 @@ import { explain, noFleet, useFleet } from './fleet-harness.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
-describe.skipIf(noFleet)('deploy on a healthy fleet', () => {
+describe.skipIf(noFleet)('deploy on a healthy fleet', { timeout: 180_000 }, () => {
   const fleet = useFleet(3);
 
   it('a healthy update: one more generation, exo not restarted by switch, the new version listed', async () => {

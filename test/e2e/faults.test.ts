@@ -30,7 +30,7 @@ const FAULTS: [fault: string, evidence: RegExp][] = [
   ['isolated', /exo sees 1 of 3 nodes/],
 ];
 
-describe.skipIf(noFleet)('faults caught by the health gate', () => {
+describe.skipIf(noFleet)('faults caught by the health gate', { timeout: 150_000 }, () => {
   const fleet = useFleet(3);
   let release = 0;
 

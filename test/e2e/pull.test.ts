@@ -187,6 +187,10 @@ describe.skipIf(noFleet)('pull mode: hosts that follow the config repository', (
         // the broken release's rollback, and this one's
         expect(s.rollbacks).toBe(2);
         expect(await f.running(h)).toBe(before[i]);
+        // put back with exo judged by the stopped commit's own config, which loads
+        const log = await f.ssh(h, 'journalctl -u exo-deploy-pull -o cat');
+        expect(log).toMatch(/stopped while deploying [0-9a-f]{12}, .*: putting it back first/);
+        expect(log).not.toMatch(/judged by the toolkit's defaults/);
       }
       // and the stopped run's commit is not tried again
       await untilEvery(

@@ -22,7 +22,7 @@ const bootedKernel = async (f: Fleet, h: SandboxHost) =>
 const boots = async (f: Fleet, h: SandboxHost) =>
   (await f.ssh(h, 'journalctl --flush && journalctl --list-boots --no-pager -q | wc -l')).trim();
 
-describe.skipIf(noFleet)('releases that need a reboot', () => {
+describe.skipIf(noFleet)('releases that need a reboot', { timeout: 180_000 }, () => {
   const fleet = useFleet(2);
   /** Ships a release whose systems boot the other kernel (6.6.0 or 6.6.1) than the hosts booted. */
   const shipNeedingReboot = async (version: string, fault = 'none', faultOn: string[] = []) => {
@@ -135,7 +135,10 @@ describe.skipIf(noFleet)('releases that need a reboot', () => {
     run.stderr?.on('data', (chunk: Buffer) => {
       events += chunk.toString();
     });
-    await waitFor('the reboots', () => /"event":"step-start"[^\n]*"step":"reboot"/.test(events));
+    // once a host's reboot is asked: before it, the run would end with no host rebooting
+    await waitFor('a reboot', () =>
+      /"event":"info"[^\n]*rebooting into the new system/.test(events),
+    );
     run.kill('SIGINT');
     const r = await run;
     expect(r.exitCode).toBe(130);

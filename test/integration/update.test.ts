@@ -197,11 +197,15 @@ describe("the template's CI script: propose", () => {
   const script = path.join(repoRoot, 'templates/default/ci/exo-deploy-ci');
   let origin: string;
   let out: string;
-  const propose = () =>
+  const propose = (env: Record<string, string> = {}) =>
     execa('bash', [script, 'propose'], {
       cwd: config,
       reject: false,
-      env: { EXO_DEPLOY: `node ${path.join(repoRoot, 'dist/cli/cli.js')}`, EXO_DEPLOY_OUT: out },
+      env: {
+        EXO_DEPLOY: `node ${path.join(repoRoot, 'dist/cli/cli.js')}`,
+        EXO_DEPLOY_OUT: out,
+        ...env,
+      },
     });
   const onOrigin = async (ref: string) =>
     (await execa('git', ['-C', origin, 'rev-parse', ref], { reject: false })).stdout;
@@ -236,6 +240,18 @@ describe("the template's CI script: propose", () => {
     expect(await readFile(path.join(out, 'pr-body.md'), 'utf8')).toContain(
       `- ${second.slice(0, 12)} exo 1.2.1`,
     );
+  });
+
+  it('a run when nothing moved since the proposal leaves it on the remote as it is', async () => {
+    const before = await onOrigin('exo-deploy/update-exo');
+    // (a later date: the proposal made anew is another commit, with the same tree)
+    const r = await propose({ GIT_COMMITTER_DATE: '2030-01-01T00:00:00Z' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('the proposal on exo-deploy/update-exo is up to date');
+    expect(await git(config, 'rev-parse', 'exo-deploy/update-exo')).not.toMatchObject({
+      stdout: before,
+    });
+    expect(await onOrigin('exo-deploy/update-exo')).toBe(before);
   });
 
   it('once the proposal is merged, exo has not moved: nothing is proposed, exit 0', async () => {

@@ -1104,8 +1104,8 @@ describe('releases that need a reboot', () => {
     const status = await s.command('status', { json: true });
     expect(status.data.hosts.map((h: { config: unknown }) => h.config)).toEqual([
       // (the config folder here is no git checkout: where they stand is not known)
-      { revision: `${rev}-dirty`, dirty: true, behind: null, ahead: null },
-      { revision: 'dirty', dirty: true, behind: null, ahead: null },
+      { revision: `${rev}-dirty`, commit: rev, dirty: true, behind: null, ahead: null },
+      { revision: 'dirty', commit: null, dirty: true, behind: null, ahead: null },
     ]);
     const text = (await s.command('status')).text;
     expect(text).toMatch(/^h1 +yes +\d+ +\S+ +c0ffee0-dirty /m);

@@ -23,7 +23,7 @@ import {
 } from '../../src/programs/systemctl.js';
 import { reportedFailedUnits } from '../../src/system/failed-units.js';
 import { diffLocks, parseLock } from '../../src/flake/lock.js';
-import { parseRelease } from '../../src/system/generations.js';
+import { parseConfigRevision, parseRelease } from '../../src/system/generations.js';
 import { BackupMeta } from '../../src/backup/layout.js';
 
 describe('nix-env --list-generations', () => {
@@ -490,5 +490,17 @@ describe("git's judgement of a signature and its errors", () => {
       ),
     ).toBe("'/srv/nowhere' does not appear to be a git repository");
     expect(gitError('warning: something\nthe last line\n')).toBe('the last line');
+  });
+});
+
+describe('the config revision a system records', () => {
+  const A = 'a'.repeat(40);
+  it('names a commit, with or without changes on top, or none', () => {
+    expect(parseConfigRevision(A)).toEqual({ commit: A, dirty: false });
+    expect(parseConfigRevision(`${A}-dirty`)).toEqual({ commit: A, dirty: true });
+    expect(parseConfigRevision('dirty')).toEqual({ commit: null, dirty: true });
+    // not a whole commit: no commit is read from it
+    expect(parseConfigRevision('a'.repeat(39))).toEqual({ commit: null, dirty: false });
+    expect(parseConfigRevision(`${A}b`)).toEqual({ commit: null, dirty: false });
   });
 });

@@ -1,8 +1,6 @@
-// Pull mode's textfile: what node-exporter reads of the state, and the commit a running system
-// records, told apart from a dirty build's.
+// Pull mode's textfile: what node-exporter reads of the state.
 import { describe, expect, it } from 'vitest';
 import { pullMetrics } from '../../src/pull/metrics.js';
-import { cleanRevision } from '../../src/pull/pull-run.js';
 import { emptyState, mark } from '../../src/pull/state.js';
 
 const A = 'a'.repeat(40);
@@ -64,14 +62,5 @@ describe("pull mode's textfile", () => {
     expect(text).toMatch(
       /exo_deploy_pull_last_attempt_info\{host="h1",outcome="state-unreadable",revision=""\} 1/,
     );
-  });
-});
-
-describe('the commit a running system records', () => {
-  it('is a commit only when it is one: not a dirty build', () => {
-    expect(cleanRevision(A)).toBe(A);
-    expect(cleanRevision(`${A}-dirty`)).toBeNull();
-    expect(cleanRevision('dirty')).toBeNull();
-    expect(cleanRevision(null)).toBeNull();
   });
 });
