@@ -58,11 +58,11 @@ describe.skipIf(noFleet)('deploy on a healthy fleet', { timeout: 180_000 }, () =
     const placed = async () =>
       (await f.cli(['status', '--json'])).json.hosts.map((h: { config: unknown }) => h.config);
     expect(await placed()).toEqual(
-      f.hosts.map(() => ({ revision: head, dirty: false, behind: 0, ahead: 0 })),
+      f.hosts.map(() => ({ revision: head, commit: head, dirty: false, behind: 0, ahead: 0 })),
     );
     await execa('git', ['-C', config, 'commit', '-q', '--allow-empty', '-m', 'a later commit']);
     expect(await placed()).toEqual(
-      f.hosts.map(() => ({ revision: head, dirty: false, behind: 1, ahead: 0 })),
+      f.hosts.map(() => ({ revision: head, commit: head, dirty: false, behind: 1, ahead: 0 })),
     );
     expect((await f.cli(['status'])).stdout).toContain(`${head.slice(0, 7)} (1 behind)`);
   });
