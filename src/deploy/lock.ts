@@ -65,7 +65,10 @@ export async function acquireDeployLock(
           hint: `no exo-deploy writes such a lock: look at it, and remove it if no deploy runs`,
         });
       }
-      if (holder.host !== me.host || (processAlive(holder.pid) && !beforeThisBoot(holder))) {
+      if (
+        holder.host !== me.host ||
+        (processAlive(holder.pid) && !beforeThisBoot(holder.startedAt))
+      ) {
         throw new ExoDeployError(
           `another deploy holds the lock ${file}: ${holder.user}@${holder.host}, PID ${holder.pid}, since ${holder.startedAt} (${holder.command})`,
           ExitCode.locked,
@@ -120,12 +123,13 @@ function parseOwner(text: string): LockOwner | null {
   }
 }
 
-/** A lock taken before this machine booted is stale whatever runs under its PID now (a lock
- * kept under /var outlives a power cut, and PIDs start over at each boot). A minute's margin
- * for a clock set at boot. */
-function beforeThisBoot(holder: LockOwner): boolean {
+/** Whether a time (ISO) came before this machine booted: a lock taken then is stale whatever
+ * runs under its PID now (a lock kept under /var outlives a power cut, and PIDs start over at
+ * each boot), and a run begun then was cut by the boot. A minute's margin for a clock set at
+ * boot. */
+export function beforeThisBoot(at: string): boolean {
   const bootedAt = Date.now() - os.uptime() * 1000;
-  return Date.parse(holder.startedAt) < bootedAt - 60_000;
+  return Date.parse(at) < bootedAt - 60_000;
 }
 
 /** Whether a process of this machine still runs (EPERM: it does, as another user). */

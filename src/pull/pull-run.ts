@@ -2,7 +2,6 @@
 // host's system from the fetched commit and deploy it here through the same Deployment as a
 // push (test, gate, switch, or back to the exact system it ran), with its journal and report.
 // What it did and why is kept in the state file, and in a textfile for node-exporter.
-import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, localConfig, type Config } from '../config/load.js';
 import type { Context } from '../context.js';
@@ -10,6 +9,7 @@ import type { Host } from '../config/host.js';
 import { Deployment } from '../deploy/deployment.js';
 import { HostMarkers } from '../deploy/host-marker.js';
 import { lastDeployThatChanged, unresolvedHosts } from '../deploy/journal.js';
+import { beforeThisBoot } from '../deploy/lock.js';
 import { changedByRun, type DeployOutcome, type DeployRecord } from '../deploy/record.js';
 import { undoDeploy } from '../deploy/undo.js';
 import { ExitCode, ExoDeployError } from '../errors.js';
@@ -226,7 +226,7 @@ export class PullRun {
     if (!left || left.phase === 'permanent' || !left.built) return null;
     // booted since (a power cut): it runs its boot default, which a test activation never
     // changed; the restore's way back from a reboot is not for the machine it runs on
-    if (last.startedAt && Date.now() - os.uptime() * 1000 > Date.parse(last.startedAt)) return null;
+    if (last.startedAt && beforeThisBoot(last.startedAt)) return null;
     const host = this.here.hosts[0] as Host;
     const exec = this.here.executor(host);
     // the stopped run's activation may go on without it: what the host runs once it has ended
@@ -251,13 +251,7 @@ export class PullRun {
     // exo judged by that commit's own config (its API, its timeouts), where it loads
     let undoCtx = this.here;
     if (revision) {
-      const repo = await checkOut(this.mirror, revision).then(
-        () => this.repoConfig(revision),
-        (error: unknown) => {
-          if (!(error instanceof ExoDeployError)) throw error;
-          return { why: error.message };
-        },
-      );
+      const repo = await this.repoConfigAt(revision);
       if ('why' in repo)
         this.ctx.log.warn(`${name}: ${repo.why}: exo is judged by the toolkit's defaults`);
       else undoCtx = this.here.withConfig(repo);
@@ -338,6 +332,17 @@ export class PullRun {
         reason: `${repo.why}: nothing done; ${tip.slice(0, 12)} is not tried again until the branch moves on`,
       }),
     };
+  }
+
+  /** The repository's config at `commit`, checked out for it. */
+  private async repoConfigAt(commit: string): Promise<Config | { why: string }> {
+    try {
+      await checkOut(this.mirror, commit);
+    } catch (error) {
+      if (!(error instanceof ExoDeployError)) throw error;
+      return { why: error.message };
+    }
+    return this.repoConfig(commit);
   }
 
   /** The repository's config as checked out (at `commit`), made this host's alone: local, its
