@@ -15,6 +15,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 600_000,
+    // A failed match shows the whole value: CI's log is often all there is of a failed run.
+    chaiConfig: { truncateThreshold: 0 },
     globalSetup: ['test/global-setup.ts'],
     // Nix without a network or a binary cache, as on this machine; real hosts bring their own.
     env: {

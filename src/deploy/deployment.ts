@@ -512,7 +512,7 @@ export class Deployment {
     );
   }
 
-  /** test (or boot and reboot) → gate → [smoke] → confirm → switch → final check, for the
+  /** test (or boot and reboot) → confirm → gate → [smoke] → confirm → switch → final check, for the
    * hosts of one batch together; each live host's revert timer runs from before its test until
    * after its switch. The hosts that reboot do so together, so that a cluster re-forms on the
    * new systems. */
@@ -523,9 +523,12 @@ export class Deployment {
     const rebooting = batch.filter((h) => this.rebooting.has(h.name));
     const live = batch.filter((h) => !this.rebooting.has(h.name));
     throwFirstFailure(await Promise.allSettled([this.test(live), this.bootInto(rebooting)]));
+    // A host that cannot be reached anew now may put itself back while the others are gated:
+    // it is not gated on a system it no longer runs.
+    await this.confirm(batch, 'test');
     const gate = await this.gate(batch, activatedAtMs, cluster);
     if (this.ctx.config.smoke.gate) await this.smoke(batch);
-    await this.confirm(batch);
+    await this.confirm(batch, 'the gate');
     await this.switch(live);
     await this.onEveryHost(rebooting, async (h) => {
       // booted from its boot default, which is the new system: permanent already
@@ -708,12 +711,11 @@ export class Deployment {
       );
   }
 
-  /** The gate read the hosts over connections opened before the test: each must take a new one. */
-  private confirm(batch: readonly Host[]): Promise<void> {
+  /** The hosts were read over connections opened before the test: each must take a new one. */
+  private confirm(batch: readonly Host[], after: string): Promise<void> {
     return this.onEveryHost(
       batch.filter((h) => !h.local),
-      (h) =>
-        this.rec.step('confirm', h.name, () => this.timers.mustConfirm(h, 'test and the gate')),
+      (h) => this.rec.step('confirm', h.name, () => this.timers.mustConfirm(h, after)),
     );
   }
 

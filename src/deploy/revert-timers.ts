@@ -42,6 +42,9 @@ interface Armed {
   done: boolean;
   /** The deployer gave up on the host: it is left to its timer. */
   lost: boolean;
+  /** Why the background confirmations have failed since the last one that worked, first
+   * reason first: the timer may fire before the next confirmation that decides. */
+  failing: string[];
   /** A reboot guard: armed by the host when it boots the new system. bootId: that boot's, once
    * the deployer has seen it (null: the host has not come back yet). */
   guard?: { rebootAsked: boolean; bootId: string | null };
@@ -76,7 +79,14 @@ export class RevertTimers {
       },
       host.confirmTimeoutMs,
     );
-    const entry: Armed = { host, timer, lastConfirmedAt: this.ctx.now(), done: false, lost: false };
+    const entry: Armed = {
+      host,
+      timer,
+      lastConfirmedAt: this.ctx.now(),
+      done: false,
+      lost: false,
+      failing: [],
+    };
     this.armed.set(host.name, entry);
     await this.rec.setRevertTimer(host.name, this.recordOf(entry), 'armed');
     this.confirmLater(entry);
@@ -113,6 +123,7 @@ export class RevertTimers {
       lastConfirmedAt: this.ctx.now(),
       done: true,
       lost: false,
+      failing: [],
       guard: { rebootAsked: false, bootId: null },
     };
     this.armed.set(host.name, entry);
@@ -154,7 +165,7 @@ export class RevertTimers {
       return;
     }
     // it fires no sooner than confirm_timeout from now
-    entry.lastConfirmedAt = this.ctx.now();
+    confirmed(entry, this.ctx.now());
     entry.done = false;
     await this.mustConfirm(host, 'its reboot');
     this.confirmLater(entry);
@@ -198,8 +209,11 @@ export class RevertTimers {
       const c = await confirmRevertTimer(this.ctx.executor(entry.host), entry.timer, period).catch(
         () => null,
       );
-      if (c?.confirmed) entry.lastConfirmedAt = this.ctx.now();
-      else if (c) this.ctx.log.verbose(`${entry.host.name}: revert timer not confirmed: ${c.why}`);
+      if (c?.confirmed) confirmed(entry, this.ctx.now());
+      else if (c) {
+        this.ctx.log.verbose(`${entry.host.name}: revert timer not confirmed: ${c.why}`);
+        if (!entry.failing.includes(c.why)) entry.failing.push(c.why);
+      }
       if (!entry.done && !this.ctx.signal.aborted) this.confirmLater(entry);
     }, period);
   }
@@ -220,7 +234,7 @@ export class RevertTimers {
     if (!entry || (entry.guard?.bootId === null && !entry.lost)) return { confirmed: true };
     if (entry.lost)
       return { confirmed: false, fired: false, why: 'it was left to its revert timer' };
-    const whys: string[] = [];
+    const whys = [...entry.failing];
     for (;;) {
       const c = await confirmRevertTimer(
         this.ctx.executor(host),
@@ -228,7 +242,7 @@ export class RevertTimers {
         host.confirmTimeoutMs / CONFIRMS_PER_TIMEOUT,
       );
       if (c.confirmed) {
-        entry.lastConfirmedAt = this.ctx.now();
+        confirmed(entry, this.ctx.now());
         return c;
       }
       if (!whys.includes(c.why)) whys.push(c.why);
@@ -426,4 +440,10 @@ export class RevertTimers {
       `${entry.host.name}: cannot be reached anew: left to its revert timer, which fires by ${new Date(this.firesBy(entry)).toISOString()} (${formatDuration(entry.host.confirmTimeoutMs)} after the last confirmation)`,
     );
   }
+}
+
+/** A confirmation went through at `at`: the timer counts from then, and earlier failures are past. */
+function confirmed(entry: Armed, at: number): void {
+  entry.lastConfirmedAt = at;
+  entry.failing = [];
 }

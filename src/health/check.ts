@@ -54,7 +54,7 @@ export interface HostCheck {
     nodeId: string | null;
     nodes: string[];
     failedRunners: { runner: string; error: string }[];
-    instances: { id: string; model: string | null }[] | null;
+    instances: PlacedInstance[] | null;
     seenNodes?: SeenNodes;
   };
   resources: { memory: Memory | null; disks: DiskUsage[] };
@@ -65,6 +65,13 @@ export interface HostCheck {
     systemd: string | null;
   };
   system: { running: string | null; profile: string | null };
+}
+
+/** An instance /state lists: its model and the nodes its shards run on. */
+export interface PlacedInstance {
+  id: string;
+  model: string | null;
+  nodes: string[];
 }
 
 export interface CheckOptions {
@@ -179,7 +186,7 @@ interface StateRead {
   failedRunners: { runner: string; error: string }[];
   /** All of them, unlike the nodes: a cluster holds a few models at once (each takes memory on
    * its nodes), and the gate notices an instance that goes missing. */
-  instances: { id: string; model: string | null }[];
+  instances: PlacedInstance[];
 }
 
 /** Reads a /state that has its shape; an error reading it is kept, and thrown where the check
@@ -192,7 +199,7 @@ function readState(body: unknown, keepSeenNodes: boolean): StateRead | { error: 
       nodes: view.nodes.length <= LISTED_NODES ? view.nodes : [],
       ...(keepSeenNodes ? { seenNodes: SeenNodes.of(view.nodes) } : {}),
       failedRunners: view.failedRunners,
-      instances: view.instances.map(({ id, model }) => ({ id, model })),
+      instances: view.instances.map(({ id, model, nodes }) => ({ id, model, nodes })),
     };
   } catch (error) {
     return { error };
@@ -265,6 +272,14 @@ export function judgeMembership(
   }
   for (const c of [...checks, ...peers]) delete c.cluster.seenNodes;
   return problems;
+}
+
+/** Whether a check's /state lists a node id; true when it cannot tell (a large cluster's ids
+ * read without keepSeenNodes). */
+export function listsNode(c: HostCheck, id: string): boolean {
+  const { seenNodes, nodes, seen } = c.cluster;
+  if (seenNodes) return seenNodes.has(id);
+  return nodes.includes(id) || (seen ?? 0) > nodes.length;
 }
 
 /** The API paths membership needs: a host's own id and the ids it sees. */

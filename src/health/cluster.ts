@@ -33,6 +33,8 @@ export interface Instance {
   model: string | null;
   /** The runners of its shards, one per node. */
   runners: string[];
+  /** The nodes its shards run on: exo deletes the instance once one of them leaves. */
+  nodes: string[];
 }
 
 export interface ClusterView {
@@ -77,6 +79,7 @@ function readInstances(instances: unknown): Instance[] {
       runners: Object.values(assignments.nodeToRunner ?? {}).filter(
         (r): r is string => typeof r === 'string',
       ),
+      nodes: Object.keys(assignments.nodeToRunner ?? {}),
     };
   });
 }

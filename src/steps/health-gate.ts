@@ -2,14 +2,19 @@
 // window. Every host of the rollout is gated together: one failure fails the gate. exo
 // recovers from a runner failure on its own (Failed for a moment, then re-created, and after
 // five attempts the instance is deleted), so a sample can miss the Failed status: an instance
-// that disappears during the soak counts as that failure, as do exo's failure lines.
+// that disappears during the soak counts as that failure, as do exo's failure lines. exo also
+// deletes an instance whose node left the cluster, and a restarted exo leaves under its
+// former id some 30-40 s after it stopped: that deletion is the deploy's own restart, not a
+// failure, unless the node that left is one a gated host runs now.
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   checkHost,
   judgeMembership,
+  listsNode,
   readPeer,
   type CheckOptions,
   type HostCheck,
+  type PlacedInstance,
 } from '../health/check.js';
 import type { Log } from '../output/log.js';
 import type { Context } from '../context.js';
@@ -57,9 +62,8 @@ interface Watch {
   result: HostGateResult;
   baseline: { pid: number; restarts: number } | null;
   probeStrikes: Map<string, number>;
-  /** The instances /state listed during the soak, id → model: exo deletes one whose runners
-   * keep failing, and nothing deletes one during the gate otherwise. */
-  instances: Map<string, string | null>;
+  /** The instances /state listed during the soak, by id. */
+  instances: Map<string, PlacedInstance>;
 }
 
 export async function runHealthGate(
@@ -88,7 +92,10 @@ export async function runHealthGate(
     failedAtMs ??= now();
   };
   const finish = (passed: boolean): GateResult => {
-    for (const w of watches) w.result.passed = passed && w.result.problems.length === 0;
+    for (const w of watches) {
+      w.result.passed = passed && w.result.problems.length === 0;
+      if (w.result.lastSample) delete w.result.lastSample.cluster.seenNodes;
+    }
     return {
       passed,
       hosts: watches.map((w) => w.result),
@@ -149,8 +156,11 @@ export async function runHealthGate(
     const [, peers] = await Promise.all([
       Promise.all(
         watches.map(async (w) => {
-          const sample = await takeSample(w, options, judgeCluster);
-          const problems = [...crashProblems(w, sample), ...soakProblems(w, sample, options, last)];
+          const sample = await takeSample(w, options, true);
+          const problems = [
+            ...crashProblems(w, sample),
+            ...soakProblems(w, sample, options, last, currentIds(watches)),
+          ];
           if (problems.length) fail(w, problems);
         }),
       ),
@@ -213,7 +223,18 @@ function crashProblems(w: Watch, s: HostCheck): string[] {
   return problems.slice(0, 10);
 }
 
-function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolean): string[] {
+/** The node ids the gated hosts run under now, as their last samples read them. */
+function currentIds(watches: readonly Watch[]): Set<string> {
+  return new Set(watches.flatMap((w) => w.result.lastSample?.cluster.nodeId ?? []));
+}
+
+function soakProblems(
+  w: Watch,
+  s: HostCheck,
+  options: GateOptions,
+  last: boolean,
+  current: ReadonlySet<string>,
+): string[] {
   const problems: string[] = [];
   const unitName = w.exec.host.unit;
   if (s.unit && s.unit.activeState !== 'active')
@@ -231,13 +252,20 @@ function soakProblems(w: Watch, s: HostCheck, options: GateOptions, last: boolea
   const instances = s.cluster.instances;
   if (instances) {
     const listed = new Set(instances.map((i) => i.id));
-    for (const [id, model] of w.instances) {
-      if (!listed.has(id))
+    for (const [id, { model, nodes }] of w.instances) {
+      if (listed.has(id)) continue;
+      const of = `instance ${id}${model ? ` of ${model}` : ''}`;
+      const left = nodes.filter((n) => !listsNode(s, n));
+      if (left.length > 0 && !left.some((n) => current.has(n)))
+        options.log.warn(
+          `${w.exec.host.name}: exo removed ${of}: its node ${left.join(', ')} left the cluster, and no gated host runs under that id now (a restarted exo's former id); place it again if it is needed`,
+        );
+      else
         problems.push(
-          `exo deleted instance ${id}${model ? ` of ${model}` : ''} (its runners failed, or the node it ran on left the cluster)`,
+          `exo deleted ${of} (its runners failed, or the node it ran on left the cluster)`,
         );
     }
-    w.instances = new Map(instances.map((i) => [i.id, i.model]));
+    w.instances = new Map(instances.map((i) => [i.id, i]));
   }
   // A cluster takes a moment to form: its size must be reached by the end of the soak.
   const expected = options.check.expectedNodes;

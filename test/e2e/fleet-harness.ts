@@ -19,6 +19,8 @@ export interface SandboxHost {
   address: string;
   /** The machine's end of the host's veth pair: taking it down cuts the host off. */
   veth: string;
+  /** The container's console, as systemd-nspawn writes it on this machine, every boot's. */
+  log: string;
 }
 
 /** What else a sandbox release can set (sandbox/fleet.mjs `release`). */
@@ -173,6 +175,7 @@ export function useFleet(
         name: h.name,
         address: h.address,
         veth: h.veth,
+        log: h.log,
       })),
       cli,
       spawn: (args) =>

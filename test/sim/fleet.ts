@@ -126,8 +126,12 @@ export interface SimFleet {
   /** The kernel each system boots, by store path (default: KERNEL); its initrd and modules
    * follow it. */
   kernels: Map<string, string>;
-  /** exo's instances and runners, the same in every node's /state. */
-  instances: Record<string, { model: string; runners: string[] }>;
+  /** exo's instances and runners, the same in every node's /state. An instance's shards run
+   * on the nodes it names, else on the hosts' current nodes in order (one per runner). */
+  instances: Record<string, { model: string; runners: string[]; nodes?: string[] }>;
+  /** Former node ids every /state still lists (peers drop one some 30-40 s after it stopped);
+   * bump epoch when changing it. */
+  lingering: string[];
   runners: Record<string, string>;
   /** Called at every read of a /state, with how many have been read: a test's way to change exo while it is watched. */
   onState?: (host: SimHost, reads: number) => void;
@@ -182,6 +186,7 @@ export function simFleet(
     releases: new Map(),
     kernels: new Map(),
     instances: {},
+    lingering: [],
     runners: {},
     stateReads: 0,
     epoch: 0,
@@ -706,11 +711,16 @@ function topology(fleet: SimFleet): (viewer: SimHost) => string {
   return (viewer) => {
     if (epoch !== fleet.epoch) {
       epoch = fleet.epoch;
-      shared = fleet.hosts.some(isolated) ? null : JSON.stringify(fleet.hosts.map((h) => h.nodeId));
+      shared = fleet.hosts.some(isolated)
+        ? null
+        : JSON.stringify([...fleet.hosts.map((h) => h.nodeId), ...fleet.lingering]);
     }
     return (
       shared ??
-      JSON.stringify(fleet.hosts.map((h) => seenBy(viewer, h)).filter((id) => id !== undefined))
+      JSON.stringify([
+        ...fleet.hosts.map((h) => seenBy(viewer, h)).filter((id) => id !== undefined),
+        ...fleet.lingering,
+      ])
     );
   };
 }
@@ -778,7 +788,9 @@ export function fleetFetch(fleet: SimFleet): Fetch {
             instanceId: id,
             shardAssignments: {
               modelId: i.model,
-              nodeToRunner: Object.fromEntries(i.runners.map((r, n) => [`node${n}`, r])),
+              nodeToRunner: Object.fromEntries(
+                i.runners.map((r, n) => [i.nodes?.[n] ?? fleet.hosts[n]?.nodeId ?? `node${n}`, r]),
+              ),
             },
           }),
         ]),

@@ -168,10 +168,10 @@ describe('deploy', () => {
     expect(
       r.data.hosts.map((h: { revertTimer: { state: string } }) => h.revertTimer.state),
     ).toEqual(['stopped', 'stopped']);
-    // each host was confirmed over a new connection after the gate and after switch
+    // each host was confirmed over a new connection after test, after the gate and after switch
     expect(
       s.commands().filter((c) => c.includes('ControlPath=none') && c.includes('systemctl restart')),
-    ).toHaveLength(4);
+    ).toHaveLength(6);
   });
 
   it('a host that cannot activate a store path or go back is refused with exit 2 before anything changes: a system without switch-to-configuration, no systemd-run', async () => {
@@ -229,8 +229,10 @@ describe('deploy', () => {
     expect(r.exitCode).toBe(ExitCode.failed);
     expect(r.data.outcome).toBe('rolled-back');
     expect(r.data.error).toMatch(
-      /h2: after test and the gate, cannot be reached over a new ssh connection \(.*Connection refused/,
+      /h2: after test, cannot be reached over a new ssh connection \(.*Connection refused/,
     );
+    // found before the gate: no host was gated while h2 put itself back
+    expect(r.data.steps.map((x: { step: string }) => x.step)).not.toContain('health gate');
     expect(running(s.fleet)).toEqual([sys('h1', '1.0.0'), sys('h2', '1.0.0')]);
     expect(s.fleet.hosts.map((h) => h.profile)).toEqual([1, 1]);
     // h2 was not activated by the deployer after its test: its own timer put it back
@@ -781,6 +783,54 @@ describe('the gate watches what exo really does', () => {
     expect(r.data.outcome).toBe('rolled-back');
     expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain(
       'exo deleted instance i1 of mlx-community/Llama-3.2-1B-Instruct-4bit (its runners failed, or the node it ran on left the cluster)',
+    );
+  });
+
+  /** h2's node id before the deploy restarts its exo, with an instance on it that peers list. */
+  const onFormerId = (f: SimFleet) => {
+    const former = f.hosts[1]!.nodeId;
+    f.instances.i0 = { model: 'mlx-community/Qwen3-0.6B-4bit', runners: ['r0'], nodes: [former] };
+    f.runners.r0 = 'RunnerReady';
+    f.lingering = [former];
+    f.epoch++;
+    return former;
+  };
+
+  it("an instance exo removes with a restarted exo's former id, as that id leaves the cluster, is the deploy's restart: no failure, and said", async () => {
+    let former = '';
+    const s = await setup((f) => {
+      former = onFormerId(f);
+      afterActivation(f, (n) => {
+        if (n > 4 && f.lingering.length) {
+          delete f.instances.i0;
+          f.lingering = [];
+          f.epoch++;
+        }
+      });
+    });
+    const r = await s.run();
+    expect(
+      r.exitCode,
+      JSON.stringify(r.data.gate?.hosts.map((h: { problems: string[] }) => h.problems)),
+    ).toBe(ExitCode.ok);
+    expect(s.warnings).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^h\\d: exo removed instance i0 of mlx-community/Qwen3-0\\.6B-4bit: its node ${former} left the cluster, and no gated host runs under that id now`,
+        ),
+      ),
+    );
+  });
+
+  it('an instance on a former id that exo deletes while that id is still listed fails the gate (its runners failed)', async () => {
+    const s = await setup((f) => {
+      onFormerId(f);
+      afterActivation(f, (n) => n > 4 && delete f.instances.i0);
+    });
+    const r = await s.run();
+    expect(r.exitCode).toBe(ExitCode.failed);
+    expect(r.data.gate.hosts.flatMap((h: { problems: string[] }) => h.problems)).toContain(
+      'exo deleted instance i0 of mlx-community/Qwen3-0.6B-4bit (its runners failed, or the node it ran on left the cluster)',
     );
   });
 

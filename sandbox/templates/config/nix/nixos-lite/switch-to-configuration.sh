@@ -151,11 +151,33 @@ ln -sfn "$out" /run/current-system.tmp && mv -T /run/current-system.tmp /run/cur
 [[ -e /run/booted-system ]] || ln -sfn "$out" /run/booted-system
 systemctl daemon-reload
 
+# Sandbox only (NixOS's does not retry): systemd in these containers (cgroup v1 under
+# systemd-nspawn, several containers' systemd at work at once) sometimes cannot move a unit's
+# process into its cgroup, and the unit fails with status 219/CGROUP before it ran at all. Such
+# a unit is started again (up to three times, once its cgroup is gone), and said so; its
+# restarts are counted from then on. A unit that ran and failed is left failed.
+never_ran() { [[ $(show "$1" ExecMainStatus) == 219 ]]; }
+start_unit() {
+  local verb=$1 u=$2 attempt
+  for attempt in 1 2 3 4; do
+    systemctl "$verb" "$u" && return 0
+    { ((attempt < 4)) && never_ran "$u"; } || return 0
+    echo "switch-to-configuration (exo-deploy sandbox): $u could not start (status 219/CGROUP); starting it again" >&2
+    systemctl reset-failed "$u" 2>/dev/null || true
+    for _ in $(seq 50); do
+      [[ -e /sys/fs/cgroup/systemd/system.slice/$u ]] || break
+      sleep 0.1
+    done
+    restarts_before[$u]=$(show "$u" NRestarts)
+    verb=restart
+  done
+}
+
 say "restarting the following units:" "${to_restart[@]}"
-for u in "${to_restart[@]}"; do systemctl restart "$u" || true; done
+for u in "${to_restart[@]}"; do start_unit restart "$u"; done
 say "the following new units were started:" "${started_new[@]}"
 say "starting the following units:" "${to_start[@]}"
-for u in "${to_start[@]}" "${started_new[@]}"; do systemctl start "$u" || true; done
+for u in "${to_start[@]}" "${started_new[@]}"; do start_unit start "$u"; done
 
 # Like NixOS's: a unit that is failed, or waiting to be restarted after a non-zero exit,
 # failed, whether or not this activation touched it. A crash takes a moment to show, so units

@@ -1,0 +1,2 @@
+import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
+import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-RRZBCCR6.js";import"./chunk-KMTJV2ET.js";import"./chunk-CPFHO5ER.js";import"./chunk-UHTSRK7A.js";import"./chunk-ZHX2DM75.js";import"./chunk-Z7H2KLIE.js";import"./chunk-ORLKEVCG.js";import"./chunk-5TMBA76Z.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};

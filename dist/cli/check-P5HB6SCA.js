@@ -1,2 +1,0 @@
-import { createRequire as __exoDeployRequire } from 'node:module'; const require = __exoDeployRequire(import.meta.url);
-import{DEFAULT_SINCE_MS,renderCheck,run}from"./chunk-SZ225BXB.js";import"./chunk-KMTJV2ET.js";import"./chunk-6NPSGLIF.js";import"./chunk-UHTSRK7A.js";import"./chunk-Q6H63AIM.js";import"./chunk-Z7H2KLIE.js";import"./chunk-ORLKEVCG.js";import"./chunk-5TMBA76Z.js";import"./chunk-AYQXVOZG.js";import"./chunk-6BQE7HC4.js";export{DEFAULT_SINCE_MS,renderCheck,run};
