@@ -86,6 +86,8 @@ export async function runHealthGate(
     instances: new Map(),
   }));
   let samples = 0;
+  /** Instances exo removed with a node that left, said once for the cluster. */
+  const removed = new Set<string>();
   let failedAtMs: number | null = null;
   const fail = (w: Watch, problems: string[]) => {
     w.result.problems.push(...problems);
@@ -156,10 +158,12 @@ export async function runHealthGate(
     const [, peers] = await Promise.all([
       Promise.all(
         watches.map(async (w) => {
-          const sample = await takeSample(w, options, true);
+          // the ids seen: for who sees whom at the end, and to tell whether an instance that
+          // goes went with its node
+          const sample = await takeSample(w, options, judgeCluster || w.instances.size > 0);
           const problems = [
             ...crashProblems(w, sample),
-            ...soakProblems(w, sample, options, last, currentIds(watches)),
+            ...soakProblems(w, sample, options, { last, current: currentIds(watches), removed }),
           ];
           if (problems.length) fail(w, problems);
         }),
@@ -228,12 +232,13 @@ function currentIds(watches: readonly Watch[]): Set<string> {
   return new Set(watches.flatMap((w) => w.result.lastSample?.cluster.nodeId ?? []));
 }
 
+/** last: the soak's last sample. current: the gated hosts' node ids now. removed: the
+ * instances already said to have gone with a node that left. */
 function soakProblems(
   w: Watch,
   s: HostCheck,
   options: GateOptions,
-  last: boolean,
-  current: ReadonlySet<string>,
+  { last, current, removed }: { last: boolean; current: ReadonlySet<string>; removed: Set<string> },
 ): string[] {
   const problems: string[] = [];
   const unitName = w.exec.host.unit;
@@ -256,11 +261,13 @@ function soakProblems(
       if (listed.has(id)) continue;
       const of = `instance ${id}${model ? ` of ${model}` : ''}`;
       const left = nodes.filter((n) => !listsNode(s, n));
-      if (left.length > 0 && !left.some((n) => current.has(n)))
-        options.log.warn(
-          `${w.exec.host.name}: exo removed ${of}: its node ${left.join(', ')} left the cluster, and no gated host runs under that id now (a restarted exo's former id); place it again if it is needed`,
-        );
-      else
+      if (left.length > 0 && !left.some((n) => current.has(n))) {
+        if (!removed.has(id))
+          options.log.warn(
+            `exo removed ${of}: its node ${left.join(', ')} left the cluster, and no gated host runs under that id now (a restarted exo's former id); place it again if it is needed`,
+          );
+        removed.add(id);
+      } else
         problems.push(
           `exo deleted ${of} (its runners failed, or the node it ran on left the cluster)`,
         );
