@@ -22,7 +22,7 @@ import {
   type UnitState,
 } from '../programs/systemctl.js';
 import type { Executor } from '../run/executor.js';
-import { readClusterView } from './cluster.js';
+import { readClusterView, type Instance } from './cluster.js';
 import { membershipProblems, SeenNodes } from './membership.js';
 import { findFailures, type JournalMatch } from './journal-patterns.js';
 import type { Fetch } from './http.js';
@@ -67,12 +67,8 @@ export interface HostCheck {
   system: { running: string | null; profile: string | null };
 }
 
-/** An instance /state lists: its model and the nodes its shards run on. */
-export interface PlacedInstance {
-  id: string;
-  model: string | null;
-  nodes: string[];
-}
+/** An instance /state lists, as a check keeps it: its model and the nodes its shards run on. */
+export type PlacedInstance = Omit<Instance, 'runners'>;
 
 export interface CheckOptions {
   health: Config['health'];

@@ -130,8 +130,8 @@ export interface SimFleet {
    * on the nodes it names, else on the hosts' current nodes in order (one per runner). */
   instances: Record<string, { model: string; runners: string[]; nodes?: string[] }>;
   /** Former node ids every /state still lists (peers drop one some 30-40 s after it stopped);
-   * bump epoch when changing it. */
-  lingering: string[];
+   * replaced, not changed in place. */
+  lingering: readonly string[];
   runners: Record<string, string>;
   /** Called at every read of a /state, with how many have been read: a test's way to change exo while it is watched. */
   onState?: (host: SimHost, reads: number) => void;
@@ -704,13 +704,15 @@ function seenBy(viewer: SimHost, h: SimHost): string | undefined {
 }
 
 /** The node ids each /state lists, as JSON: one list for every viewer while no node is
- * isolated, built once per change of the fleet. */
+ * isolated, built once per change of the fleet (or of its lingering ids). */
 function topology(fleet: SimFleet): (viewer: SimHost) => string {
   let epoch = -1;
+  let lingering: readonly string[] | null = null;
   let shared: string | null = null;
   return (viewer) => {
-    if (epoch !== fleet.epoch) {
+    if (epoch !== fleet.epoch || lingering !== fleet.lingering) {
       epoch = fleet.epoch;
+      lingering = fleet.lingering;
       shared = fleet.hosts.some(isolated)
         ? null
         : JSON.stringify([...fleet.hosts.map((h) => h.nodeId), ...fleet.lingering]);

@@ -792,7 +792,6 @@ describe('the gate watches what exo really does', () => {
     f.instances.i0 = { model: 'mlx-community/Qwen3-0.6B-4bit', runners: ['r0'], nodes: [former] };
     f.runners.r0 = 'RunnerReady';
     f.lingering = [former];
-    f.epoch++;
     return former;
   };
 
@@ -804,7 +803,6 @@ describe('the gate watches what exo really does', () => {
         if (n > 4 && f.lingering.length) {
           delete f.instances.i0;
           f.lingering = [];
-          f.epoch++;
         }
       });
     });

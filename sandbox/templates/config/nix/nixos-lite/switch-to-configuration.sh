@@ -156,16 +156,14 @@ systemctl daemon-reload
 # process into its cgroup, and the unit fails with status 219/CGROUP before it ran at all. Such
 # a unit is started again (up to three times, once its cgroup is gone), and said so; its
 # restarts are counted from then on. A unit that ran and failed is left failed.
-never_ran() { [[ $(show "$1" ExecMainStatus) == 219 ]]; }
 start_unit() {
-  local verb=$1 u=$2 attempt
-  for attempt in 1 2 3 4; do
-    systemctl "$verb" "$u" && return 0
-    { ((attempt < 4)) && never_ran "$u"; } || return 0
+  local verb=$1 u=$2 retries=0
+  until systemctl "$verb" "$u"; do
+    { ((++retries <= 3)) && [[ $(show "$u" ExecMainStatus) == 219 ]]; } || return 0
     echo "switch-to-configuration (exo-deploy sandbox): $u could not start (status 219/CGROUP); starting it again" >&2
     systemctl reset-failed "$u" 2>/dev/null || true
     for _ in $(seq 50); do
-      [[ -e /sys/fs/cgroup/systemd/system.slice/$u ]] || break
+      [[ -e /sys/fs/cgroup/systemd/system.slice/$u || -e /sys/fs/cgroup/unified/system.slice/$u ]] || break
       sleep 0.1
     done
     restarts_before[$u]=$(show "$u" NRestarts)
